@@ -1,0 +1,62 @@
+"""Errors a caller can act on. Every refusal of a business rule is an OrdersError,
+so the CLI maps them to exit code 1 and the pages show their message as is."""
+from __future__ import annotations
+
+
+class OrdersError(Exception):
+    """A business rule refused the request; the message says why."""
+
+
+class ValidationError(OrdersError):
+    """Input that is malformed, out of range or inconsistent."""
+
+
+class NotFound(OrdersError):
+    pass
+
+
+class AuthenticationError(OrdersError):
+    pass
+
+
+class PermissionDenied(OrdersError):
+    pass
+
+
+class StaleOrder(OrdersError):
+    """Someone else changed the order between our read and our write."""
+
+
+class InProgress(OrdersError):
+    """Another process is charging or refunding this order right now."""
+
+
+class PaymentError(OrdersError):
+    """The payment gateway refused or failed; `code` is the gateway's reason."""
+
+    def __init__(self, message: str, code: str | None = None):
+        super().__init__(message)
+        self.code = code
+
+
+class CardDeclined(PaymentError):
+    pass
+
+
+class InvalidToken(PaymentError):
+    pass
+
+
+class GatewayUnavailable(PaymentError):
+    """A transient failure (network, 5xx, rate limit): safe to retry with the same key."""
+
+    def __init__(self, message: str, code: str | None = None,
+                 retry_after: float | None = None):
+        super().__init__(message, code)
+        self.retry_after = retry_after
+
+
+class RefundFailed(PaymentError):
+    pass
+
+
