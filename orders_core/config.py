@@ -37,6 +37,7 @@ class Settings:
     stripe_api_base: str | None
     stripe_max_network_retries: int
     job_lease_seconds: int
+    payment_lease_seconds: int
     job_chunk_size: int
     refund_concurrency: int
     # None: the gateway's own default (unlimited offline, 25/s for Stripe test mode).
@@ -59,6 +60,7 @@ def load_settings() -> Settings:
         stripe_api_base=os.environ.get("STRIPE_API_BASE") or None,
         stripe_max_network_retries=_int("STRIPE_MAX_NETWORK_RETRIES", 2),
         job_lease_seconds=_int("ORDERS_JOB_LEASE_SECONDS", 30),
+        payment_lease_seconds=_int("ORDERS_PAYMENT_LEASE_SECONDS", 60),
         job_chunk_size=_int("ORDERS_JOB_CHUNK_SIZE", 500),
         refund_concurrency=_int("ORDERS_REFUND_CONCURRENCY", 4),
         gateway_requests_per_second=_float("ORDERS_GATEWAY_RPS", 0.0) or None,

@@ -30,6 +30,10 @@ class StaleOrder(OrdersError):
 class InProgress(OrdersError):
     """Another process is charging or refunding this order right now."""
 
+    def __init__(self, message: str, retry_after: float | None = None):
+        super().__init__(message)
+        self.retry_after = retry_after
+
 
 class PaymentError(OrdersError):
     """The payment gateway refused or failed; `code` is the gateway's reason."""

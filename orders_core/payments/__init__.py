@@ -23,3 +23,30 @@ def gateway_named(name: str, db: Database, settings: Settings | None = None) -> 
 
 
 __all__ = ["Charge", "GatewayRefund", "PaymentGateway", "gateway_named", "GATEWAY_NAMES"]
+
+
+class Gateways:
+    """The configured gateway for new charges, and any gateway by name for refunds
+    of earlier payments; built once per process."""
+
+    def __init__(self, db: Database, settings: Settings | None = None):
+        self.db = db
+        self.settings = settings or load_settings()
+        self._by_name: dict[str, PaymentGateway] = {}
+
+    @property
+    def default(self) -> PaymentGateway:
+        return self.named(self.settings.gateway)
+
+    def named(self, name: str) -> PaymentGateway:
+        if name not in self._by_name:
+            self._by_name[name] = gateway_named(name, self.db, self.settings)
+        return self._by_name[name]
+
+    def use(self, gateway: PaymentGateway) -> "Gateways":
+        """Serve `gateway` under its name (tests wrap a gateway to inject faults)."""
+        self._by_name[gateway.name] = gateway
+        return self
+
+
+__all__.append("Gateways")

@@ -1,0 +1,443 @@
+"""Status moves after checkout: fulfil, cancel, return, with automatic full refunds.
+
+Every path (a single order from a page or the CLI, a chunk of a bulk job) runs
+`apply_moves`, which consults the one move table in status.py and does, for a batch
+of orders:
+
+1. one transaction that checks each move, applies the moves that need no money
+   (guarded by the current status in the WHERE clause) and commits a *pending*
+   refund row, with its idempotency key and a short lease, for each move that
+   hands money back;
+2. the gateway calls, outside any transaction: first the refunds the gateway already
+   holds for that payment (a retry after a crash adopts the one with our key), then
+   the refund itself with the same key;
+3. one transaction that records each refund's result, moves the order and writes
+   its event.
+
+A crash anywhere leaves a pending refund row that the next attempt resumes, so no
+order is ever refunded twice and none is moved without its refund.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from typing import Callable, Iterable, Sequence
+
+from sqlalchemy import and_, bindparam, func, insert, select, update
+
+from .clock import utcnow
+from .config import load_settings
+from .db import Database
+from .errors import (GatewayUnavailable, InProgress, NotFound, OrdersError, PaymentError,
+                     PermissionDenied, RefundFailed, StaleOrder)
+from .money import format_money
+from .order_numbers import parse_order_number
+from .payments import Gateways, GatewayRefund
+from .schema import order_events, orders, payments, refunds
+from .staff import Actor, Permission, require
+from .status import Action, IllegalMove, Status, check_bulk_move, next_status, refunds_on
+
+ACTION_PERMISSIONS = {
+    Action.PAY: Permission.PAY,
+    Action.FULFILL: Permission.FULFILL,
+    Action.CANCEL: Permission.CANCEL,
+    Action.RETURN: Permission.RETURN,
+}
+# The timestamp column each status sets when an order enters it.
+ENTERED_AT = {
+    Status.PAID: "paid_at",
+    Status.FULFILLED: "fulfilled_at",
+    Status.CANCELED: "canceled_at",
+    Status.RETURNED: "returned_at",
+}
+MAX_REASON = 1000
+
+
+@dataclasses.dataclass
+class MoveOutcome:
+    order_id: int
+    number: str
+    ok: bool
+    error: OrdersError | None = None
+    # True when the failure is temporary (gateway down, refund in flight elsewhere):
+    # the order is unchanged and the same move may be tried again.
+    transient: bool = False
+
+    @property
+    def reason(self) -> str | None:
+        return str(self.error) if self.error else None
+
+
+@dataclasses.dataclass
+class _PendingRefund:
+    order_id: int
+    number: str
+    from_status: Status
+    to_status: Status
+    refund_id: int
+    key: str
+    gateway: str
+    gateway_payment_id: str
+    amount: int
+    currency: str
+    result: GatewayRefund | BaseException | None = None
+
+
+# -- events --------------------------------------------------------------------------
+def event_row(order_id: int, actor: str, action: str, from_status, to_status, note: str = "",
+              *, at: dt.datetime, job_id: int | None = None) -> dict:
+    return {"order_id": order_id, "at": at, "actor": actor, "action": action,
+            "from_status": _value(from_status), "to_status": _value(to_status),
+            "note": note or "", "job_id": job_id}
+
+
+def write_events(conn, rows: list[dict]) -> None:
+    if rows:
+        conn.execute(insert(order_events), rows)
+
+
+def _value(status):
+    return status.value if isinstance(status, Status) else status
+
+
+# -- public actions on one order -----------------------------------------------------
+def fulfill_order(db: Database, actor: Actor, number: str, *, reason: str = "",
+                  gateways: Gateways | None = None):
+    return _single(db, actor, number, Action.FULFILL, reason, gateways)
+
+
+def cancel_order(db: Database, actor: Actor, number: str, *, reason: str = "",
+                 gateways: Gateways | None = None):
+    return _single(db, actor, number, Action.CANCEL, reason, gateways)
+
+
+def return_order(db: Database, actor: Actor, number: str, *, reason: str = "",
+                 gateways: Gateways | None = None):
+    return _single(db, actor, number, Action.RETURN, reason, gateways)
+
+
+def resolve_order_id(db: Database, number: str) -> int:
+    order_id = parse_order_number(number) if isinstance(number, str) else None
+    if order_id is not None:
+        with db.read() as conn:
+            found = conn.execute(select(orders.c.id).where(orders.c.id == order_id)).first()
+        if found:
+            return order_id
+    raise NotFound(f"No order {str(number)[:40]!r}.")
+
+
+def _single(db, actor, number, action, reason, gateways):
+    from .queries import order_detail  # read model; imported here to keep rules first
+
+    order_id = resolve_order_id(db, number)
+    [outcome] = apply_moves(db, actor, action, [order_id], reason=reason, gateways=gateways)
+    if not outcome.ok:
+        raise outcome.error
+    return order_detail(db, outcome.number)
+
+
+# -- the engine ----------------------------------------------------------------------
+GatewayRunner = Callable[[Callable[[_PendingRefund], None], Sequence[_PendingRefund]], None]
+
+
+def _run_sequentially(call, pending):
+    for item in pending:
+        call(item)
+
+
+def apply_moves(db: Database, actor: Actor, action: Action, order_ids: Iterable[int], *,
+                reason: str = "", gateways: Gateways | None = None, job_id: int | None = None,
+                bulk: bool = False, run_gateway_calls: GatewayRunner = _run_sequentially,
+                ) -> list[MoveOutcome]:
+    """Move each order by `action`; one outcome per order id, in the order given.
+
+    `bulk` applies the narrower source statuses of mass actions. `run_gateway_calls`
+    lets the job engine spread refunds over a bounded, rate-limited pool."""
+    action = Action(action)
+    if action == Action.PAY:
+        raise OrdersError("Payment needs a card token; use pay_order.")
+    require(actor, ACTION_PERMISSIONS[action])
+    reason = _clean_reason(reason)
+    ids = list(dict.fromkeys(int(i) for i in order_ids))
+    if not ids:
+        return []
+    gateways = gateways or Gateways(db)
+    settings = load_settings()
+    _recover_interrupted_payments(db, gateways, ids)
+    lease = dt.timedelta(seconds=settings.payment_lease_seconds)
+    outcomes: dict[int, MoveOutcome] = {}
+
+    with db.write() as conn:
+        now = utcnow()
+        query = select(orders.c.id, orders.c.number, orders.c.status, orders.c.total_amount,
+                       orders.c.refunded_amount, orders.c.currency).where(orders.c.id.in_(ids))
+        if db.is_postgres:
+            query = query.order_by(orders.c.id).with_for_update()
+        rows = {r.id: r for r in conn.execute(query)}
+        in_flight = _in_flight(conn, list(rows), now)
+
+        plain_moves: dict[Status, list] = {}
+        pending: list[_PendingRefund] = []
+        for order_id in ids:
+            row = rows.get(order_id)
+            if row is None:
+                outcomes[order_id] = MoveOutcome(order_id, f"#{order_id}", False,
+                                                 NotFound(f"No order with id {order_id}."))
+                continue
+            status = Status(row.status)
+            try:
+                target = (check_bulk_move if bulk else next_status)(row.number, status, action)
+                busy = in_flight.get(order_id)
+                if busy is not None and (busy.locked or busy.kind == "payment"):
+                    raise InProgress(f"A {busy.kind} for order {row.number} is in progress; "
+                                     f"try again in {busy.seconds_left(now)} s.",
+                                     retry_after=busy.seconds_left(now))
+                if busy is not None and busy.action != action.value:
+                    raise OrdersError(f"Order {row.number} has an unfinished refund from an "
+                                      f"interrupted {busy.action.capitalize()}; run "
+                                      f"{busy.action.capitalize()} again to finish it.")
+            except OrdersError as error:
+                outcomes[order_id] = MoveOutcome(order_id, row.number, False, error,
+                                                 transient=isinstance(error, InProgress))
+                continue
+            if refunds_on(status, action) and row.total_amount - row.refunded_amount > 0:
+                try:
+                    pending.append(_claim_refund(conn, row, status, target, action, actor,
+                                                 reason, job_id, now, lease))
+                except OrdersError as error:
+                    outcomes[order_id] = MoveOutcome(order_id, row.number, False, error)
+            else:
+                plain_moves.setdefault(status, []).append(row)
+
+        events = []
+        for status, moving in plain_moves.items():
+            target = next_status(moving[0].number, status, action)
+            moved = _guarded_move(conn, [r.id for r in moving], status, target, now)
+            for row in moving:
+                if row.id in moved:
+                    outcomes[row.id] = MoveOutcome(row.id, row.number, True)
+                    events.append(event_row(row.id, actor.label, action.value, status, target,
+                                            reason, at=now, job_id=job_id))
+                else:
+                    outcomes[row.id] = MoveOutcome(row.id, row.number, False, StaleOrder(
+                        f"Order {row.number} changed meanwhile; reload it and try again."))
+        write_events(conn, events)
+
+    if pending:
+        run_gateway_calls(lambda item: _call_refund(gateways, item), pending)
+        try:
+            _settle_refunds(db, actor, action, reason, job_id, pending, outcomes)
+        except BaseException:
+            _release_leases(db, pending)
+            raise
+    return [outcomes[i] for i in ids]
+
+
+def _clean_reason(reason) -> str:
+    from .validation import clean_text
+    return clean_text(reason, "Reason", max_length=MAX_REASON, required=False, multiline=True)
+
+
+@dataclasses.dataclass
+class _Busy:
+    kind: str
+    locked_until: dt.datetime | None
+    locked: bool
+    action: str | None
+
+    def seconds_left(self, now: dt.datetime) -> int:
+        if self.locked_until is None:
+            return 0
+        return max(1, int((self.locked_until - now).total_seconds()) + 1)
+
+
+def _in_flight(conn, order_ids: list[int], now: dt.datetime) -> dict[int, _Busy]:
+    """Orders with a charge or refund under way (pending rows); locked if leased."""
+    busy: dict[int, _Busy] = {}
+    if not order_ids:
+        return busy
+    for table, kind in ((payments, "payment"), (refunds, "refund")):
+        action = refunds.c.action if kind == "refund" else None
+        columns = [table.c.order_id, table.c.locked_until] + ([action] if action is not None else [])
+        for chunk in _chunks(order_ids, 900):
+            for row in conn.execute(select(*columns).where(
+                    table.c.order_id.in_(chunk), table.c.status == "pending")):
+                locked = row.locked_until is not None and row.locked_until > now
+                if row.order_id not in busy or locked:
+                    busy[row.order_id] = _Busy(kind, row.locked_until, locked,
+                                               row.action if kind == "refund" else None)
+    return busy
+
+
+def _recover_interrupted_payments(db, gateways, ids: list[int]) -> None:
+    """Before moving an order, settle any charge an earlier crash left pending."""
+    with db.read() as conn:
+        stuck = [r[0] for chunk in _chunks(ids, 900) for r in conn.execute(
+            select(payments.c.order_id).where(payments.c.order_id.in_(chunk),
+                                              payments.c.status == "pending"))]
+    if stuck:
+        from .checkout import recover_pending_payments
+        recover_pending_payments(db, gateways, stuck)
+
+
+def _chunks(items: list, size: int):
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def _guarded_move(conn, ids: list[int], from_status: Status, to_status: Status,
+                  now: dt.datetime) -> set[int]:
+    """Set-based status update that only touches orders still in `from_status`."""
+    values = {"status": to_status.value, "updated_at": now}
+    if to_status in ENTERED_AT:
+        values[ENTERED_AT[to_status]] = now
+    moved: set[int] = set()
+    for chunk in _chunks(ids, 900):
+        result = conn.execute(update(orders).where(
+            orders.c.id.in_(chunk), orders.c.status == from_status.value)
+            .values(**values).returning(orders.c.id))
+        moved.update(r[0] for r in result)
+    return moved
+
+
+def _claim_refund(conn, row, status, target, action, actor, reason, job_id, now, lease):
+    payment = conn.execute(select(payments).where(
+        payments.c.order_id == row.id, payments.c.status == "succeeded")
+        .order_by(payments.c.id.desc())).first()
+    if payment is None:
+        raise RefundFailed(f"Order {row.number} has no successful payment to refund.", "no_payment")
+    amount = min(row.total_amount, payment.amount) - row.refunded_amount
+    if amount <= 0:
+        raise RefundFailed(f"Order {row.number} has nothing left to refund.", "nothing_to_refund")
+    existing = conn.execute(select(refunds).where(
+        refunds.c.order_id == row.id, refunds.c.status == "pending")).first()
+    if existing is not None:
+        # An earlier attempt stopped half-way: resume it with the same key.
+        conn.execute(update(refunds).where(refunds.c.id == existing.id).values(
+            locked_until=now + lease, updated_at=now))
+        refund_id, key, amount = existing.id, existing.idempotency_key, existing.amount
+    else:
+        attempt = conn.execute(select(func.count()).select_from(refunds).where(
+            refunds.c.order_id == row.id)).scalar_one() + 1
+        key = f"{row.number}:refund:{attempt}"
+        refund_id = conn.execute(insert(refunds).values(
+            order_id=row.id, payment_id=payment.id, gateway=payment.gateway, amount=amount,
+            currency=payment.currency, status="pending", idempotency_key=key, action=action.value,
+            actor=actor.label, reason=reason, locked_until=now + lease, job_id=job_id,
+            created_at=now, updated_at=now)).inserted_primary_key[0]
+    return _PendingRefund(row.id, row.number, status, target, refund_id, key, payment.gateway,
+                          payment.gateway_payment_id, amount, payment.currency)
+
+
+def _call_refund(gateways: Gateways, item: _PendingRefund) -> None:
+    """Ask the gateway what it already did for this key, and refund only if nothing."""
+    try:
+        gateway = gateways.named(item.gateway)
+        existing = gateway.list_refunds(item.gateway_payment_id)
+        mine = [r for r in existing if r.reference == item.key and r.status != "failed"]
+        if mine:
+            item.result = mine[0]
+            return
+        refunded = sum(r.amount for r in existing if r.status in ("succeeded", "pending"))
+        charge = gateway.retrieve_payment(item.gateway_payment_id)
+        if refunded + item.amount > charge.amount:
+            item.result = RefundFailed(
+                f"The gateway already holds refunds of {format_money(refunded, item.currency)} "
+                f"for order {item.number}'s payment; refusing to refund more than was paid.",
+                "already_refunded")
+            return
+        item.result = gateway.refund(item.gateway_payment_id, amount=item.amount,
+                                     idempotency_key=item.key, reference=item.key)
+    except Exception as error:  # recorded per order; a crash (BaseException) propagates
+        item.result = error
+
+
+def _settle_refunds(db, actor, action, reason, job_id, pending, outcomes) -> None:
+    with db.write() as conn:
+        now = utcnow()
+        events = []
+        for item in pending:
+            result = item.result
+            if isinstance(result, GatewayRefund):
+                conn.execute(update(refunds).where(refunds.c.id == item.refund_id).values(
+                    status="succeeded", gateway_refund_id=result.refund_id, locked_until=None,
+                    updated_at=now))
+                values = {"status": item.to_status.value, "updated_at": now,
+                          ENTERED_AT[item.to_status]: now,
+                          "refunded_amount": orders.c.refunded_amount + item.amount}
+                moved = conn.execute(update(orders).where(
+                    orders.c.id == item.order_id, orders.c.status == item.from_status.value)
+                    .values(**values)).rowcount
+                note = f"Refunded {format_money(item.amount, item.currency)} ({result.refund_id})"
+                if reason:
+                    note = f"{reason}\n{note}"
+                if moved:
+                    events.append(event_row(item.order_id, actor.label, action.value,
+                                            item.from_status, item.to_status, note,
+                                            at=now, job_id=job_id))
+                    outcomes[item.order_id] = MoveOutcome(item.order_id, item.number, True)
+                else:
+                    # The money went back but the order moved elsewhere meanwhile (a lease
+                    # expired under a very slow gateway): keep the books true and say so.
+                    conn.execute(update(orders).where(orders.c.id == item.order_id).values(
+                        refunded_amount=orders.c.refunded_amount + item.amount, updated_at=now))
+                    current = conn.execute(select(orders.c.status).where(
+                        orders.c.id == item.order_id)).scalar_one()
+                    events.append(event_row(item.order_id, actor.label, "refund", current, None,
+                                            note, at=now, job_id=job_id))
+                    outcomes[item.order_id] = MoveOutcome(item.order_id, item.number, False, StaleOrder(
+                        f"Order {item.number} changed meanwhile; its refund was recorded."))
+            elif isinstance(result, (RefundFailed, PaymentError)) and not isinstance(
+                    result, GatewayUnavailable):
+                conn.execute(update(refunds).where(refunds.c.id == item.refund_id).values(
+                    status="failed", failure_code=result.code, failure_message=str(result),
+                    locked_until=None, updated_at=now))
+                message = (f"Refund of {format_money(item.amount, item.currency)} for order "
+                           f"{item.number} failed: {result}" + (f" ({result.code})" if result.code else "")
+                           + f"; the order stays {item.from_status.label}.")
+                events.append(event_row(item.order_id, actor.label, "refund_failed",
+                                        item.from_status, None, message, at=now, job_id=job_id))
+                outcomes[item.order_id] = MoveOutcome(item.order_id, item.number, False,
+                                                      RefundFailed(message, result.code))
+            else:
+                # Transient or unknown: the refund stays pending for a retry with the same key.
+                conn.execute(update(refunds).where(refunds.c.id == item.refund_id).values(
+                    locked_until=None, updated_at=now))
+                error = result if isinstance(result, GatewayUnavailable) else GatewayUnavailable(
+                    f"The payment gateway did not answer for order {item.number}: {result}")
+                if isinstance(result, GatewayUnavailable):
+                    error = GatewayUnavailable(
+                        f"The payment gateway is unavailable for order {item.number}: {result}; "
+                        f"nothing was refunded twice and the order is unchanged. Try again.",
+                        result.code, result.retry_after)
+                outcomes[item.order_id] = MoveOutcome(item.order_id, item.number, False, error,
+                                                      transient=True)
+        write_events(conn, events)
+
+
+def _release_leases(db: Database, pending: list[_PendingRefund]) -> None:
+    try:
+        with db.write() as conn:
+            conn.execute(update(refunds).where(
+                refunds.c.id.in_([p.refund_id for p in pending]), refunds.c.status == "pending")
+                .values(locked_until=None))
+    except Exception:
+        pass  # the lease expires by itself
+
+
+# -- staff notes ---------------------------------------------------------------------
+def add_note(db: Database, actor: Actor, number: str, text: str) -> None:
+    """A staff note in the order's timeline; stored and shown as plain text."""
+    from .validation import clean_text
+
+    require(actor, Permission.NOTE)
+    note = clean_text(text, "Note", max_length=4000, multiline=True)
+    order_id = resolve_order_id(db, number)
+    with db.write() as conn:
+        write_events(conn, [event_row(order_id, actor.label, "note", None, None, note,
+                                      at=utcnow())])
+
+
+__all__ = ["apply_moves", "fulfill_order", "cancel_order", "return_order", "add_note",
+           "MoveOutcome", "event_row", "write_events", "resolve_order_id", "IllegalMove",
+           "PermissionDenied"]

@@ -1,0 +1,248 @@
+"""Read models: the order list with its filters and per-status counts, and one
+order's full detail. Filtering, sorting and paging all happen in SQL."""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+
+from sqlalchemy import and_, exists, func, or_, select
+
+from .db import Database
+from .errors import NotFound, ValidationError
+from .order_numbers import parse_order_number
+from .schema import order_events, order_items, orders, payments, refunds, skus
+from .status import Status
+from .validation import clean_text, whole_number
+
+MAX_PAGE_SIZE = 500
+SORTABLE = {"created_at": orders.c.created_at, "total_amount": orders.c.total_amount,
+            "number": orders.c.id, "status": orders.c.status}
+
+
+@dataclasses.dataclass(frozen=True)
+class OrderFilters:
+    """What narrows the order list. Every entry point builds one through `parse`, so
+    bad input is refused the same way everywhere."""
+    status: Status | None = None
+    created_from: dt.date | None = None
+    created_to: dt.date | None = None  # inclusive
+    search: str | None = None
+    sku: str | None = None
+    min_total: int | None = None
+    max_total: int | None = None
+
+    @classmethod
+    def parse(cls, *, status=None, created_from=None, created_to=None, search=None, sku=None,
+              min_total=None, max_total=None) -> "OrderFilters":
+        parsed_status = None
+        if status not in (None, "", "all"):
+            try:
+                parsed_status = Status(str(status).strip().lower())
+            except ValueError:
+                raise ValidationError(f"Unknown status {str(status)[:40]!r}; use one of "
+                                      + ", ".join(s.value for s in Status) + ".") from None
+        start, end = _date(created_from, "From date"), _date(created_to, "To date")
+        if start and end and start > end:
+            raise ValidationError(f"The From date {start} is after the To date {end}.")
+        text = clean_text(search, "Search", max_length=200, required=False) or None
+        code = clean_text(sku, "SKU", max_length=64, required=False) or None
+        low = None if min_total in (None, "") else whole_number(min_total, "Minimum total",
+                                                                  minimum=0, maximum=10**12)
+        high = None if max_total in (None, "") else whole_number(max_total, "Maximum total",
+                                                                   minimum=0, maximum=10**12)
+        if low is not None and high is not None and low > high:
+            raise ValidationError("The minimum total is above the maximum total.")
+        return cls(parsed_status, start, end, text, code, low, high)
+
+    def with_status(self, status: Status | None) -> "OrderFilters":
+        return dataclasses.replace(self, status=status)
+
+    def describe(self) -> str:
+        """In words, for a job's record of what its selection came from."""
+        parts = [f"status {self.status.value}" if self.status else "all statuses"]
+        if self.created_from:
+            parts.append(f"from {self.created_from}")
+        if self.created_to:
+            parts.append(f"to {self.created_to}")
+        if self.search:
+            parts.append(f"matching {self.search!r}")
+        if self.sku:
+            parts.append(f"with SKU {self.sku}")
+        if self.min_total is not None:
+            parts.append(f"total ≥ {self.min_total}")
+        if self.max_total is not None:
+            parts.append(f"total ≤ {self.max_total}")
+        return ", ".join(parts)
+
+    def conditions(self, *, include_status: bool = True) -> list:
+        where = []
+        if include_status and self.status is not None:
+            where.append(orders.c.status == self.status.value)
+        if self.created_from:
+            where.append(orders.c.created_at >= dt.datetime.combine(self.created_from, dt.time()))
+        if self.created_to:
+            where.append(orders.c.created_at < dt.datetime.combine(
+                self.created_to + dt.timedelta(days=1), dt.time()))
+        if self.search:
+            where.append(_search_condition(self.search))
+        if self.sku:
+            where.append(exists(select(order_items.c.id).join(skus, skus.c.id == order_items.c.sku_id)
+                                .where(order_items.c.order_id == orders.c.id,
+                                       skus.c.code == self.sku)))
+        if self.min_total is not None:
+            where.append(orders.c.total_amount >= self.min_total)
+        if self.max_total is not None:
+            where.append(orders.c.total_amount <= self.max_total)
+        return where
+
+
+def _date(value, field: str) -> dt.date | None:
+    if value in (None, ""):
+        return None
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    try:
+        parsed = dt.date.fromisoformat(str(value).strip())
+    except ValueError:
+        raise ValidationError(f"{field} must be a date like 2026-01-31, not {str(value)[:40]!r}.") from None
+    if not 2000 <= parsed.year <= 2100:
+        raise ValidationError(f"{field} {parsed} is out of range.")
+    return parsed
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _search_condition(text: str):
+    pattern = f"%{_escape_like(text.lower())}%"
+    options = [func.lower(orders.c.customer_email).like(pattern, escape="\\"),
+               func.lower(orders.c.customer_name).like(pattern, escape="\\")]
+    order_id = parse_order_number(text)
+    if order_id is not None:
+        options.insert(0, orders.c.id == order_id)
+    return or_(*options)
+
+
+LIST_COLUMNS = (orders.c.id, orders.c.number, orders.c.status, orders.c.customer_email,
+                orders.c.customer_name, orders.c.total_amount, orders.c.refunded_amount,
+                orders.c.currency, orders.c.item_count, orders.c.created_at, orders.c.updated_at)
+
+
+@dataclasses.dataclass(frozen=True)
+class OrderPage:
+    rows: list[dict]
+    total: int
+    page: int
+    page_size: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.page_size))
+
+
+def list_orders(db: Database, filters: OrderFilters, *, page: int = 1, page_size: int = 50,
+                sort: str = "created_at", descending: bool = True, with_total: bool = True) -> OrderPage:
+    page = whole_number(page, "Page", minimum=1, maximum=10**7)
+    page_size = whole_number(page_size, "Page size", minimum=1, maximum=MAX_PAGE_SIZE)
+    if sort not in SORTABLE:
+        raise ValidationError(f"Cannot sort by {str(sort)[:40]!r}; use one of {', '.join(SORTABLE)}.")
+    column = SORTABLE[sort]
+    order_by = [column.desc(), orders.c.id.desc()] if descending else [column.asc(), orders.c.id.asc()]
+    where = filters.conditions()
+    query = (select(*LIST_COLUMNS).where(*where).order_by(*order_by)
+             .limit(page_size).offset((page - 1) * page_size))
+    with db.read() as conn:
+        rows = [_list_row(r) for r in conn.execute(query)]
+        total = (conn.execute(select(func.count()).select_from(orders).where(*where)).scalar_one()
+                 if with_total else len(rows))
+    return OrderPage(rows, total, page, page_size)
+
+
+def _list_row(row) -> dict:
+    return {"id": row.id, "number": row.number, "status": row.status,
+            "customer_email": row.customer_email, "customer_name": row.customer_name,
+            "total_amount": row.total_amount, "refunded_amount": row.refunded_amount,
+            "currency": row.currency, "item_count": row.item_count,
+            "created_at": iso(row.created_at), "updated_at": iso(row.updated_at)}
+
+
+def count_by_status(db: Database, filters: OrderFilters) -> dict[str, int]:
+    """Orders per status under the filters (ignoring the filters' own status): the tabs."""
+    where = filters.conditions(include_status=False)
+    query = select(orders.c.status, func.count()).where(*where).group_by(orders.c.status)
+    with db.read() as conn:
+        counts = {status: n for status, n in conn.execute(query)}
+    result = {s.value: counts.get(s.value, 0) for s in Status}
+    result["all"] = sum(result.values())
+    return result
+
+
+def matching_order_ids(conn, filters: OrderFilters, *, limit: int | None = None) -> list[int]:
+    query = select(orders.c.id).where(*filters.conditions()).order_by(orders.c.id)
+    if limit:
+        query = query.limit(limit)
+    return [r[0] for r in conn.execute(query)]
+
+
+def iso(value: dt.datetime | None) -> str | None:
+    return value.isoformat(timespec="seconds") + "Z" if value else None
+
+
+def order_detail(db: Database, number: str) -> dict:
+    """Everything about one order, in the shape `python -m orders_core show` prints."""
+    order_id = parse_order_number(number) if isinstance(number, str) else None
+    with db.read() as conn:
+        order = conn.execute(select(orders).where(orders.c.id == order_id)).one_or_none() \
+            if order_id is not None else None
+        if order is None:
+            raise NotFound(f"No order {str(number)[:40]!r}.")
+        items = conn.execute(select(order_items).where(order_items.c.order_id == order.id)
+                             .order_by(order_items.c.id)).all()
+        payment_rows = conn.execute(select(payments).where(payments.c.order_id == order.id)
+                                    .order_by(payments.c.id)).all()
+        refund_rows = conn.execute(select(refunds).where(refunds.c.order_id == order.id)
+                                   .order_by(refunds.c.id)).all()
+        events = conn.execute(select(order_events).where(order_events.c.order_id == order.id)
+                              .order_by(order_events.c.id)).all()
+    succeeded = [p for p in payment_rows if p.status == "succeeded"]
+    shown_payment = succeeded[-1] if succeeded else (payment_rows[-1] if payment_rows else None)
+    return {
+        "number": order.number,
+        "status": order.status,
+        "customer": {"id": order.customer_id, "email": order.customer_email, "name": order.customer_name},
+        "items": [{"sku": i.sku_code, "name": i.name, "product": i.product_name,
+                   "quantity": i.quantity, "unit_amount": i.unit_amount, "amount": i.amount}
+                  for i in items],
+        "total_amount": order.total_amount,
+        "currency": order.currency,
+        "refunded_amount": order.refunded_amount,
+        "shipping_address": None if order.ship_line1 is None else {
+            "name": order.ship_name, "line1": order.ship_line1, "line2": order.ship_line2 or "",
+            "city": order.ship_city, "region": order.ship_region or "",
+            "postal_code": order.ship_postal_code, "country": order.ship_country},
+        "created_at": iso(order.created_at),
+        "paid_at": iso(order.paid_at),
+        "fulfilled_at": iso(order.fulfilled_at),
+        "canceled_at": iso(order.canceled_at),
+        "returned_at": iso(order.returned_at),
+        "payment": None if shown_payment is None else _payment(shown_payment),
+        "payment_attempts": [_payment(p) for p in payment_rows],
+        "refunds": [{"id": r.id, "amount": r.amount, "currency": r.currency, "status": r.status,
+                     "gateway": r.gateway, "gateway_refund_id": r.gateway_refund_id,
+                     "action": r.action, "actor": r.actor, "failure_code": r.failure_code,
+                     "failure_message": r.failure_message, "created_at": iso(r.created_at)}
+                    for r in refund_rows],
+        "events": [{"at": iso(e.at), "actor": e.actor, "action": e.action,
+                    "from_status": e.from_status, "to_status": e.to_status, "note": e.note,
+                    "job_id": e.job_id} for e in events],
+    }
+
+
+def _payment(p) -> dict:
+    return {"id": p.id, "gateway": p.gateway, "gateway_payment_id": p.gateway_payment_id,
+            "amount": p.amount, "currency": p.currency, "status": p.status,
+            "failure_code": p.failure_code, "failure_message": p.failure_message,
+            "created_at": iso(p.created_at)}

@@ -1,0 +1,54 @@
+"""Pure input checks shared by every entry point: each returns the cleaned value or
+raises ValidationError with a message a person can act on."""
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from .errors import ValidationError
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{2,63}$")
+
+
+def clean_text(value, field: str, *, max_length: int, required: bool = True,
+               multiline: bool = False) -> str:
+    if value is None:
+        value = ""
+    if not isinstance(value, str):
+        raise ValidationError(f"{field} must be text.")
+    text = unicodedata.normalize("NFC", value).strip()
+    if multiline:
+        text = text.replace("\r\n", "\n")
+        if _CONTROL.search(text.replace("\n", "").replace("\t", "")):
+            raise ValidationError(f"{field} contains control characters.")
+    elif _CONTROL.search(text) or "\n" in text or "\t" in text:
+        raise ValidationError(f"{field} contains control characters or line breaks.")
+    if required and not text:
+        raise ValidationError(f"{field} is required.")
+    if len(text) > max_length:
+        raise ValidationError(f"{field} is too long ({len(text)} characters; at most {max_length}).")
+    return text
+
+
+def clean_email(value) -> str:
+    email = clean_text(value, "Email", max_length=320)
+    if not _EMAIL.match(email):
+        raise ValidationError(f"{email!r} is not an email address.")
+    return email
+
+
+def whole_number(value, field: str, *, minimum: int, maximum: int) -> int:
+    """An int in [minimum, maximum]; accepts digit strings, refuses bools, floats and junk."""
+    if isinstance(value, bool):
+        raise ValidationError(f"{field} must be a whole number.")
+    if isinstance(value, str):
+        text = value.strip()
+        if not re.fullmatch(r"[+-]?\d{1,18}", text):
+            raise ValidationError(f"{field} must be a whole number, not {value[:40]!r}.")
+        value = int(text)
+    if not isinstance(value, int):
+        raise ValidationError(f"{field} must be a whole number.")
+    if not minimum <= value <= maximum:
+        raise ValidationError(f"{field} must be between {minimum} and {maximum}; got {value}.")
+    return value
