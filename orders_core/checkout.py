@@ -150,7 +150,7 @@ def place_order(db: Database, customer: CustomerAccount | None, *, items, token:
         shipping = _shipping_address(conn, customer, cart, listings, address_id, clean_address)
 
         order_id = conn.execute(insert(orders).values(
-            number=f"new-{uuid.uuid4().hex}",  # replaced by ORD-… once the id is known
+            number=f"new-{uuid.uuid4().hex[:24]}",  # replaced by ORD-… once the id is known
             customer_id=customer.id, customer_email=customer.email, customer_name=customer.name,
             status=Status.CREATED.value, currency=currency, total_amount=total, refunded_amount=0,
             item_count=len(cart), checkout_key=checkout_key, checkout_fingerprint=fingerprint,
@@ -278,10 +278,12 @@ def _release_payment(db, payment_id) -> None:
         pass  # the lease runs out by itself
 
 
-def recover_pending_payments(db: Database, gateways: Gateways, order_ids: list[int]) -> None:
-    """Settle charges left pending by a crash or an outage, by asking the gateway."""
+def recover_pending_payments(db: Database, gateways: Gateways, order_ids: list[int]) -> set[int]:
+    """Settle charges left pending by a crash or an outage, by asking the gateway.
+    Returns the orders found paid that way."""
+    paid: set[int] = set()
     if not order_ids:
-        return
+        return paid
     now = utcnow()
     with db.read() as conn:
         stuck = conn.execute(select(payments, orders.c.number).join(
@@ -311,10 +313,12 @@ def recover_pending_payments(db: Database, gateways: Gateways, order_ids: list[i
         if charge.succeeded:
             _record_paid(db, "system", row.order_id, row.number, row.id, charge.payment_id,
                          row.gateway, row.amount, row.currency)
+            paid.add(row.order_id)
         else:
             _record_failed_payment(db, "system", row.order_id, row.number, row.id, PaymentError(
                 "The attempt was interrupted and the gateway holds no completed charge; "
                 "nothing was charged.", charge.decline_code or "interrupted"))
+    return paid
 
 
 def pay_order(db: Database, actor: Actor, number: str, *, token: str,
@@ -326,7 +330,8 @@ def pay_order(db: Database, actor: Actor, number: str, *, token: str,
     token = check_card_token(token)
     order_id = resolve_order_id(db, number)
     gateways = gateways or Gateways(db)
-    recover_pending_payments(db, gateways, [order_id])
+    if order_id in recover_pending_payments(db, gateways, [order_id]):
+        return order_detail(db, format_order_number(order_id))  # an interrupted attempt had paid it
     gateway = gateways.default
     settings = load_settings()
     with db.write() as conn:

@@ -34,7 +34,7 @@ class AddressInput:
     region: str = ""
 
     def cleaned(self) -> "AddressInput":
-        country = clean_text(self.country, "Country", max_length=2).upper()
+        country = clean_text(self.country, "Country", max_length=100).upper()
         if not _COUNTRY.match(country):
             raise ValidationError(f"Country must be a two-letter ISO code such as US or FR; got {country!r}.")
         return AddressInput(

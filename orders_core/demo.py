@@ -1,0 +1,645 @@
+"""Demo data: a small catalog, customers, staff accounts, and fast bulk seeding of orders.
+
+`seed(db, orders=N)` appends N orders in every status, with their items, timeline
+events, payments, refunds and the simulated gateway's matching ledger rows, exactly
+as the real services would have left them, so those services can act on seeded
+orders later (refund a seeded paid order through the simulated gateway, say).
+
+Speed matters (a million orders on SQLite in well under a minute and a half), so the
+orders are not made through the services: rows are generated as plain tuples from
+precomputed pools (carts, customers' addresses, timestamp strings) and written in
+large batches through the DBAPI connection (`executemany` on SQLite, `COPY` on
+PostgreSQL), one transaction per batch, with ids assigned explicitly after the
+current maximum of each table.
+
+What the seeded data looks like, for the code that acts on it later:
+- Statuses: about 5% created, 25% paid, 45% fulfilled, 15% canceled (a third of
+  those from created, never paid; the rest after payment, fully refunded), 10%
+  returned (fully refunded). Recent orders are more often created or paid.
+- About 2% of all orders are still created after a declined card: a `payment_failed`
+  event and a *failed* payments row (idempotency key "<number>:charge:1") whose
+  sim_charges row ended as requires_payment_method, as checkout leaves them; the
+  next attempt is therefore charge:2.
+- Every paid order has one succeeded payment ("<number>:charge:1") and a succeeded
+  sim_charges row; every refunded order has one succeeded refund
+  ("<number>:refund:1", reason + "\\nRefunded $x (re_sim_...)" in the event) and a
+  sim_refunds row whose reference is that key.
+"""
+from __future__ import annotations
+
+import calendar
+import dataclasses
+import datetime as dt
+import random
+import time
+
+from sqlalchemy import insert, select
+
+from .clock import utcnow
+from .db import Database
+from .money import format_money
+from .order_numbers import format_order_number
+from .passwords import LOCKED, hash_password
+from .payments.card_tokens import DECLINE_MESSAGES
+from .schema import addresses, customers, products, skus
+from .staff import Role, ensure_staff
+
+DEMO_PASSWORD = "demo-password"
+DEMO_CUSTOMER_EMAIL = "customer@ordersdesk.test"
+DEMO_CUSTOMER_NAME = "Demo Customer"
+
+DEMO_STAFF = (
+    ("admin@ordersdesk.test", "Alex Rivera", Role.ADMIN),
+    ("ops@ordersdesk.test", "Priya Shah", Role.OPS),
+    ("support@ordersdesk.test", "Sam Okafor", Role.SUPPORT),
+    ("analyst@ordersdesk.test", "Mia Chen", Role.ANALYST),
+)
+_ADMIN, _OPS, _SUPPORT = (s[0] for s in DEMO_STAFF[:3])
+
+# -- catalog ----------------------------------------------------------------------------
+# (product name, description, shippable, [(code, sku name, unit amount, currency, active)])
+DEMO_CATALOG = (
+    ("Print subscription box", "A curated box of prints, stickers and zines, posted to your door.",
+     True, [("BOX-MONTHLY-USD", "Monthly box", 2900, "usd", True),
+            ("BOX-QUARTERLY-USD", "Quarterly box (3 months)", 7900, "usd", True),
+            ("BOX-MONTHLY-EUR", "Monthly box", 2700, "eur", True),
+            ("BOX-MONTHLY-GBP", "Monthly box", 2400, "gbp", True)]),
+    ("Coffee sampler box", "Four single-origin coffees, 100 g each, roasted to order.",
+     True, [("COFFEE-SAMPLER-USD", "Coffee sampler (4 × 100 g)", 1999, "usd", True),
+            ("COFFEE-SAMPLER-JPY", "Coffee sampler (4 × 100 g)", 2800, "jpy", True)]),
+    ("Canvas tote bag", "Heavy cotton tote with the Orders Desk print.",
+     True, [("TOTE-USD", "Canvas tote", 1500, "usd", True),
+            ("TOTE-GBP", "Canvas tote", 1200, "gbp", True)]),
+    ("Enamel mug", "A 350 ml enamel camping mug. No longer sold.",
+     True, [("RETIRED-MUG", "Enamel mug", 1400, "usd", False)]),
+    ("Digital day pass", "24 hours of access to the online archive.",
+     False, [("PASS-DAY-USD", "Day pass", 999, "usd", True),
+             ("PASS-DAY-EUR", "Day pass", 900, "eur", True),
+             ("PASS-DAY-JPY", "Day pass", 1200, "jpy", True)]),
+    ("Annual digital pass", "A year of access to the online archive and new issues.",
+     False, [("PASS-ANNUAL-USD", "Annual pass", 9900, "usd", True)]),
+    ("E-book bundle", "Five illustrated e-books (EPUB and PDF).",
+     False, [("EBOOK-BUNDLE-EUR", "E-book bundle (5 titles)", 2299, "eur", True),
+             ("EBOOK-BUNDLE-GBP", "E-book bundle (5 titles)", 1999, "gbp", True)]),
+)
+
+
+def ensure_demo_catalog(db: Database) -> None:
+    """Create the demo products and SKUs that are missing (by product name / SKU code)."""
+    with db.write() as conn:
+        product_ids = {name: pid for pid, name in conn.execute(select(products.c.id, products.c.name))}
+        codes = set(conn.execute(select(skus.c.code)).scalars())
+        for name, description, shippable, sku_specs in DEMO_CATALOG:
+            if all(code in codes for code, *_ in sku_specs):
+                continue
+            product_id = product_ids.get(name)
+            if product_id is None:
+                product_id = conn.execute(insert(products).values(
+                    name=name, description=description, shippable=shippable, active=True,
+                )).inserted_primary_key[0]
+                product_ids[name] = product_id
+            for code, sku_name, unit_amount, currency, active in sku_specs:
+                if code not in codes:
+                    conn.execute(insert(skus).values(
+                        code=code, name=sku_name, product_id=product_id, unit_amount=unit_amount,
+                        currency=currency, active=active))
+                    codes.add(code)
+
+
+# -- customers --------------------------------------------------------------------------
+_FIRST = (
+    ("Zoë", "zoe"), ("José", "jose"), ("Amelia", "amelia"), ("Noah", "noah"), ("Olivia", "olivia"),
+    ("Liam", "liam"), ("Sofía", "sofia"), ("Mateo", "mateo"), ("Chloé", "chloe"), ("Lukas", "lukas"),
+    ("Aoife", "aoife"), ("Siobhán", "siobhan"), ("Søren", "soren"), ("Björn", "bjorn"),
+    ("Ingrid", "ingrid"), ("Priya", "priya"), ("Arjun", "arjun"), ("Yūki", "yuki"),
+    ("Hiroshi", "hiroshi"), ("Mei", "mei"), ("Wei", "wei"), ("Fatima", "fatima"), ("Omar", "omar"),
+    ("Chidi", "chidi"), ("Ngozi", "ngozi"), ("Emma", "emma"), ("James", "james"), ("Grace", "grace"),
+    ("Łukasz", "lukasz"), ("Zsófia", "zsofia"), ("François", "francois"), ("Anaïs", "anais"),
+    ("Mário", "mario"), ("Kateřina", "katerina"), ("Ana", "ana"), ("Dmitri", "dmitri"),
+    ("Leilani", "leilani"), ("Seán", "sean"), ("Maya", "maya"), ("Ethan", "ethan"),
+)
+_LAST = (
+    ("Ødegård", "odegard"), ("Núñez", "nunez"), ("Smith", "smith"), ("Johnson", "johnson"),
+    ("García", "garcia"), ("Müller", "muller"), ("Dubois", "dubois"), ("Rossi", "rossi"),
+    ("Nguyễn", "nguyen"), ("Tanaka", "tanaka"), ("Sato", "sato"), ("Kim", "kim"), ("Patel", "patel"),
+    ("Singh", "singh"), ("O'Connor", "oconnor"), ("MacDonald", "macdonald"),
+    ("van der Berg", "vanderberg"), ("Kowalski", "kowalski"), ("Novák", "novak"),
+    ("Dvořák", "dvorak"), ("Andersson", "andersson"), ("Hansen", "hansen"), ("Okafor", "okafor"),
+    ("Adeyemi", "adeyemi"), ("Haddad", "haddad"), ("Cohen", "cohen"), ("Silva", "silva"),
+    ("Fernández", "fernandez"), ("Ivanova", "ivanova"), ("Chen", "chen"), ("Wang", "wang"),
+    ("Brown", "brown"), ("Taylor", "taylor"), ("Wilson", "wilson"), ("Lefèvre", "lefevre"),
+    ("Schröder", "schroder"), ("Björklund", "bjorklund"), ("da Costa", "dacosta"),
+    ("Ó Briain", "obriain"), ("Al-Sayed", "alsayed"),
+)
+# The first generated customers are fixed, awkward on purpose (exports, search, HTML).
+_FIXED_NAMES = (
+    ("Zoë Ødegård", "zoe.odegard"),
+    ("José Núñez", "jose.nunez"),
+    ('O\'Brien, "Pat"', "pat.obrien"),
+)
+_DOMAINS = ("example.com", "example.net", "example.org", "mail.example")
+
+# country -> [(city, region, postal code)], [streets]
+_PLACES: dict[str, tuple[list[tuple[str, str, str]], list[str]]] = {
+    "US": ([("Portland", "OR", "97205"), ("Austin", "TX", "78701"), ("Brooklyn", "NY", "11201"),
+            ("Chicago", "IL", "60614"), ("Denver", "CO", "80202")],
+           ["Main Street", "Elm Avenue", "Oak Street", "Maple Drive", "Sunset Boulevard"]),
+    "GB": ([("London", "", "SW1A 1AA"), ("Manchester", "", "M1 1AE"), ("Edinburgh", "", "EH1 1YZ"),
+            ("Bristol", "", "BS1 4DJ")],
+           ["Baker Street", "High Street", "Church Lane", "Victoria Road"]),
+    "DE": ([("Berlin", "", "10115"), ("München", "Bayern", "80331"), ("Köln", "", "50667")],
+           ["Torstraße", "Hauptstraße", "Schillerstraße", "Gartenweg"]),
+    "FR": ([("Paris", "", "75011"), ("Lyon", "", "69002"), ("Marseille", "", "13001")],
+           ["rue de Rivoli", "avenue Jean Jaurès", "rue de la République"]),
+    "JP": ([("Tokyo", "Tokyo", "150-0001"), ("Osaka", "Osaka", "530-0001"), ("Kyoto", "Kyoto", "600-8216")],
+           ["Jingumae", "Umeda", "Shijō-dōri"]),
+    "CA": ([("Toronto", "ON", "M5V 2T6"), ("Montréal", "QC", "H2X 1Y4"), ("Vancouver", "BC", "V6B 1A1")],
+           ["Queen Street West", "rue Saint-Denis", "Granville Street"]),
+    "AU": ([("Sydney", "NSW", "2000"), ("Melbourne", "VIC", "3000")],
+           ["George Street", "Collins Street", "King Street"]),
+    "NO": ([("Oslo", "", "0150"), ("Bergen", "", "5003")], ["Karl Johans gate", "Bryggen"]),
+    "ES": ([("Madrid", "", "28013"), ("Barcelona", "", "08002")], ["Calle Mayor", "Carrer de Balmes"]),
+    "IE": ([("Dublin", "", "D02 X285"), ("Cork", "", "T12 RW26")], ["Grafton Street", "Patrick Street"]),
+    "NL": ([("Amsterdam", "", "1012 JS"), ("Utrecht", "", "3511 LX")], ["Prinsengracht", "Oudegracht"]),
+    "SE": ([("Göteborg", "", "411 05"), ("Stockholm", "", "111 52")], ["Kungsgatan", "Drottninggatan"]),
+}
+_COUNTRY_WEIGHTS = (("US", 30), ("GB", 14), ("DE", 10), ("FR", 8), ("JP", 8), ("CA", 7), ("AU", 5),
+                    ("NO", 3), ("ES", 5), ("IE", 3), ("NL", 4), ("SE", 3))
+_COUNTRY_TABLE = [c for c, w in _COUNTRY_WEIGHTS for _ in range(w)]
+_LINE2 = ("Apt 4B", "Suite 200", "Flat 3", "2nd floor", "Unit 12", "c/o Reception")
+
+
+def _generated_address(rng: random.Random, name: str) -> dict[str, str]:
+    country = rng.choice(_COUNTRY_TABLE)
+    places, streets = _PLACES[country]
+    city, region, postal_code = rng.choice(places)
+    return {"name": name, "line1": f"{rng.randint(1, 250)} {rng.choice(streets)}",
+            "line2": rng.choice(_LINE2) if rng.random() < 0.3 else "",
+            "city": city, "region": region, "postal_code": postal_code, "country": country}
+
+
+def _generated_customer(random_seed: int, index: int) -> tuple[str, str, list[dict[str, str]]]:
+    """(email, name, addresses) of generated customer `index`: depends on nothing else,
+    so asking for more customers later keeps the first ones as they were."""
+    rng = random.Random(f"orders-desk-demo-customer:{random_seed}:{index}")
+    if index < len(_FIXED_NAMES):
+        name, local = _FIXED_NAMES[index]
+    else:
+        (first, first_slug), (last, last_slug) = rng.choice(_FIRST), rng.choice(_LAST)
+        name = f"{first} {last}"
+        local = rng.choice((f"{first_slug}.{last_slug}", f"{first_slug[0]}{last_slug}",
+                            f"{first_slug}_{last_slug}", f"{first_slug}{last_slug[0]}"))
+        if rng.random() < 0.1:
+            local = local.capitalize()  # email keeps its case; email_key is lower case
+    email = f"{local}{index + 1}@{rng.choice(_DOMAINS)}"
+    count = rng.choice((0, 1, 1, 1, 1, 1, 2, 2, 2, 0))
+    saved = [_generated_address(rng, name)]
+    if count == 2:
+        gift = rng.choice(_FIRST)[0] + " " + rng.choice(_LAST)[0] if rng.random() < 0.5 else name
+        saved.append(_generated_address(rng, gift))
+    return email, name, saved[:count]
+
+
+def ensure_demo_customers(db: Database, count: int = 200, random_seed: int = 7, *,
+                          now: dt.datetime | None = None) -> None:
+    """The demo customer (customer@ordersdesk.test / demo-password, one saved address)
+    and `count` generated customers who cannot sign in; creates only what is missing."""
+    now = (now or utcnow()).replace(microsecond=0)
+    with db.read() as conn:
+        demo_exists = conn.execute(select(customers.c.id).where(
+            customers.c.email_key == DEMO_CUSTOMER_EMAIL)).first() is not None
+    # Hashing takes a moment: do it outside the write transaction.
+    demo_hash = None if demo_exists else hash_password(DEMO_PASSWORD)
+
+    generated = [_generated_customer(random_seed, i) for i in range(max(0, int(count)))]
+    with db.write() as conn:
+        wanted: list[tuple[str, str, str, list[dict[str, str]], dt.datetime]] = []
+        if demo_hash is not None and conn.execute(select(customers.c.id).where(
+                customers.c.email_key == DEMO_CUSTOMER_EMAIL)).first() is None:
+            wanted.append((DEMO_CUSTOMER_EMAIL, DEMO_CUSTOMER_NAME, demo_hash, [{
+                "name": DEMO_CUSTOMER_NAME, "line1": "1 Market Street", "line2": "Suite 200",
+                "city": "San Francisco", "region": "CA", "postal_code": "94105", "country": "US",
+            }], now - dt.timedelta(days=400)))
+        keys = [email.lower() for email, _, _ in generated]
+        existing: set[str] = set()
+        for start in range(0, len(keys), 500):
+            existing.update(conn.execute(select(customers.c.email_key).where(
+                customers.c.email_key.in_(keys[start:start + 500]))).scalars())
+        for index, (email, name, saved) in enumerate(generated):
+            if email.lower() not in existing:
+                joined = now - dt.timedelta(days=185, seconds=(index * 7919) % (200 * 86400))
+                wanted.append((email, name, LOCKED, saved, joined))
+        if not wanted:
+            return
+        conn.execute(insert(customers), [
+            {"email": email, "email_key": email.lower(), "name": name, "password_hash": pw,
+             "created_at": joined} for email, name, pw, _, joined in wanted])
+        new_keys = [email.lower() for email, *_ in wanted]
+        ids: dict[str, int] = {}
+        for start in range(0, len(new_keys), 500):
+            ids.update(conn.execute(select(customers.c.email_key, customers.c.id).where(
+                customers.c.email_key.in_(new_keys[start:start + 500]))).all())
+        address_rows = [dict(a, customer_id=ids[email.lower()], created_at=joined)
+                        for email, _, _, saved, joined in wanted for a in saved]
+        if address_rows:
+            conn.execute(insert(addresses), address_rows)
+
+
+def ensure_demo_staff(db: Database) -> None:
+    """admin@, ops@, support@ and analyst@ordersdesk.test, password demo-password."""
+    for email, name, role in DEMO_STAFF:
+        ensure_staff(db, email=email, name=name, role=role.value, password=DEMO_PASSWORD)
+
+
+# -- orders -----------------------------------------------------------------------------
+@dataclasses.dataclass
+class SeedReport:
+    orders: int
+    by_status: dict[str, int]
+    first_order_id: int | None
+    last_order_id: int | None
+    items: int
+    events: int
+    payments: int
+    refunds: int
+    elapsed_seconds: float
+
+    def summary(self) -> str:
+        statuses = ", ".join(f"{n} {s}" for s, n in self.by_status.items())
+        return (f"Seeded {self.orders} orders ({statuses}); {self.items} items, {self.events} "
+                f"events, {self.payments} payments, {self.refunds} refunds in "
+                f"{self.elapsed_seconds:.1f} s.")
+
+
+STATUSES = ("created", "paid", "fulfilled", "canceled", "returned")
+# Kinds of seeded order: 0 created, 1 created after a declined card, 2 paid, 3 fulfilled,
+# 4 canceled before payment, 5 canceled after payment (refunded), 6 returned (refunded).
+_KIND_STATUS = ("created", "created", "paid", "fulfilled", "canceled", "canceled", "returned")
+# Per mille, for orders younger than _RECENT and for older ones; overall about
+# created 5%, paid 25%, fulfilled 45%, canceled 15% (a third before payment), returned 10%.
+_RECENT = 14 * 86400
+_RECENT_MIX = (80, 40, 450, 250, 60, 80, 40)
+_OLDER_MIX = (26, 18, 233, 467, 49, 102, 105)
+_CURRENCY_MIX = (("usd", 60), ("eur", 20), ("gbp", 12), ("jpy", 8))
+_CARD_BRANDS = ("visa",) * 6 + ("mastercard",) * 3 + ("amex",)
+_DECLINES = ("insufficient_funds", "insufficient_funds", "generic_decline", "expired_card")
+_CANCEL_REASONS = ("Customer request", "Customer request", "Duplicate order", "Ordered by mistake",
+                   "Out of stock", "Suspected fraud")
+_RETURN_REASONS = ("Customer request", "Damaged in transit", "Wrong item received",
+                   "Not as described", "No longer needed")
+_FULFILLERS = (_OPS,) * 4 + (_ADMIN,)
+_CANCELERS = (_SUPPORT,) * 7 + (_OPS,) * 2 + (_ADMIN,)
+_RETURNERS = (_SUPPORT,) * 4 + (_OPS,)
+_SPAN = 180 * 86400
+_CART_POOL = 1024
+_BATCH = 50_000
+
+_ORDER_COLUMNS = ("id", "number", "customer_id", "customer_email", "customer_name", "status",
+                  "currency", "total_amount", "refunded_amount", "item_count",
+                  "checkout_key", "checkout_fingerprint",
+                  "created_at", "updated_at", "paid_at", "fulfilled_at", "canceled_at",
+                  "returned_at", "ship_name", "ship_line1", "ship_line2", "ship_city",
+                  "ship_region", "ship_postal_code", "ship_country")
+_ITEM_COLUMNS = ("id", "order_id", "sku_id", "sku_code", "name", "product_name", "quantity",
+                 "unit_amount", "amount")
+_EVENT_COLUMNS = ("id", "order_id", "at", "actor", "action", "from_status", "to_status", "note",
+                  "job_id")
+_PAYMENT_COLUMNS = ("id", "order_id", "gateway", "gateway_payment_id", "amount", "currency",
+                    "status", "idempotency_key", "failure_code", "failure_message",
+                    "locked_until", "created_at", "updated_at")
+_CHARGE_COLUMNS = ("id", "amount", "currency", "status", "card_brand", "decline_code",
+                   "reference", "created_at")
+_REFUND_COLUMNS = ("id", "order_id", "payment_id", "gateway", "gateway_refund_id", "amount",
+                   "currency", "status", "idempotency_key", "action", "actor", "reason",
+                   "failure_code", "failure_message", "locked_until", "job_id", "created_at",
+                   "updated_at")
+_SIM_REFUND_COLUMNS = ("id", "charge_id", "amount", "currency", "reference", "created_at")
+# Insert order: parents before children (foreign keys stay on).
+_TABLES = (("orders", _ORDER_COLUMNS), ("order_items", _ITEM_COLUMNS),
+           ("order_events", _EVENT_COLUMNS), ("sim_charges", _CHARGE_COLUMNS),
+           ("payments", _PAYMENT_COLUMNS), ("refunds", _REFUND_COLUMNS),
+           ("sim_refunds", _SIM_REFUND_COLUMNS))
+_ID_TABLES = ("orders", "order_items", "order_events", "payments", "refunds")
+# Gateway ids: 10 hex digits that are a bijection of the order id (unique, but not
+# sorted), then 14 random ones.
+_MASK40 = (1 << 40) - 1
+_MIX_CHARGE = 0x9E3779B97F & _MASK40 | 1
+_MIX_REFUND = 0xC2B2AE3D27 & _MASK40 | 1
+
+
+def seed(db: Database, *, orders: int = 2000, random_seed: int = 1,
+         now: dt.datetime | None = None) -> SeedReport:
+    """Ensure the demo catalog, customers and staff, then append `orders` orders."""
+    started = time.perf_counter()
+    now = now or utcnow()
+    if now.tzinfo is not None:
+        now = now.astimezone(dt.UTC).replace(tzinfo=None)
+    ensure_demo_catalog(db)
+    ensure_demo_customers(db, now=now)
+    ensure_demo_staff(db)
+
+    total = max(0, int(orders))
+    by_status = dict.fromkeys(STATUSES, 0)
+    report = SeedReport(0, by_status, None, None, 0, 0, 0, 0, 0.0)
+    if total:
+        gen = _Generator(db, total, random_seed, now)
+        done = 0
+        while done < total:
+            n = min(_BATCH, total - done)
+            with db.write() as conn:
+                starts = _reserve_ids(db, conn, n)
+                if report.first_order_id is None:
+                    gen.start(starts["orders"])
+                rows = gen.batch(done, n, starts)
+                _insert(db, conn, rows)
+            done += n
+            report.last_order_id = starts["orders"] + n - 1
+            if report.first_order_id is None:
+                report.first_order_id = starts["orders"]
+            report.items += len(rows["order_items"])
+            report.events += len(rows["order_events"])
+            report.payments += len(rows["payments"])
+            report.refunds += len(rows["refunds"])
+            for row in rows["orders"]:
+                by_status[row[5]] += 1
+            del rows
+        report.orders = total
+    if db.is_postgres and total:
+        with db.engine.connect() as conn:  # fresh planner statistics for the big tables
+            conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql(
+                "ANALYZE orders, order_items, order_events, payments, refunds, "
+                "sim_charges, sim_refunds")
+    report.elapsed_seconds = round(time.perf_counter() - started, 3)
+    return report
+
+
+def _reserve_ids(db: Database, conn, n: int) -> dict[str, int]:
+    """The first id to use in each table for this batch. SQLite: the write lock is
+    held, so max + 1. PostgreSQL: other writers are locked out of these tables for
+    the transaction, and ids start past both the max and the serial's last value."""
+    starts = {}
+    if db.is_postgres:
+        conn.exec_driver_sql(f"LOCK TABLE {', '.join(_ID_TABLES)} IN EXCLUSIVE MODE")
+        for table in _ID_TABLES:
+            seq = conn.exec_driver_sql(
+                f"SELECT pg_get_serial_sequence('{table}', 'id')").scalar_one()
+            starts[table] = conn.exec_driver_sql(
+                f"SELECT GREATEST((SELECT COALESCE(MAX(id), 0) FROM {table}), "
+                f"(SELECT last_value FROM {seq})) + 1").scalar_one()
+    else:
+        for table in _ID_TABLES:
+            starts[table] = conn.exec_driver_sql(
+                f"SELECT COALESCE(MAX(id), 0) + 1 FROM {table}").scalar_one()
+    return starts
+
+
+def _insert(db: Database, conn, rows: dict[str, list[tuple]]) -> None:
+    raw = conn.connection.driver_connection
+    if db.is_postgres:
+        with raw.cursor() as cur:
+            for table, columns in _TABLES:
+                if not rows[table]:
+                    continue
+                with cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+                    write_row = copy.write_row
+                    for row in rows[table]:
+                        write_row(row)
+            for table in _ID_TABLES:
+                if rows[table]:  # the serial must not hand out the ids just used
+                    cur.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                                f"GREATEST(%s, nextval(pg_get_serial_sequence('{table}', 'id'))))",
+                                (rows[table][-1][0],))
+        return
+    cur = raw.cursor()
+    try:
+        for table, columns in _TABLES:
+            if rows[table]:
+                cur.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
+                                f"({', '.join('?' * len(columns))})", rows[table])
+    finally:
+        cur.close()
+
+
+class _Generator:
+    """Makes batches of consistent order rows from precomputed pools."""
+
+    def __init__(self, db: Database, total: int, random_seed: int, now: dt.datetime):
+        self.total = total
+        self.random_seed = random_seed
+        now = now.replace(microsecond=0)
+        # Times are whole seconds since midnight of the first day, written as strings in
+        # SQLAlchemy's own SQLite format (which PostgreSQL's COPY parses as well).
+        first_day = (now - dt.timedelta(seconds=_SPAN + 86400)).date()
+        base = calendar.timegm(first_day.timetuple())
+        self.now_t = calendar.timegm(now.timetuple()) - base
+        self.start_t = self.now_t - _SPAN
+        days = self.now_t // 86400 + 2
+        self.day_strings = [(first_day + dt.timedelta(days=d)).strftime("%Y-%m-%d ")
+                            for d in range(days)]
+        self.time_strings = [f"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}.000000"
+                             for s in range(86400)]
+        self._load(db)
+
+    def _load(self, db: Database) -> None:
+        with db.read() as conn:
+            listing = conn.execute(
+                select(skus.c.id, skus.c.code, skus.c.name, products.c.name, skus.c.unit_amount,
+                       skus.c.currency, products.c.shippable)
+                .join(products, products.c.id == skus.c.product_id)
+                .where(skus.c.active.is_(True), products.c.active.is_(True))
+                .order_by(skus.c.id)).all()
+            people = conn.execute(select(customers.c.id, customers.c.email, customers.c.name)
+                                  .order_by(customers.c.id)).all()
+            saved: dict[int, list[tuple]] = {}
+            for a in conn.execute(select(
+                    addresses.c.customer_id, addresses.c.name, addresses.c.line1,
+                    addresses.c.line2, addresses.c.city, addresses.c.region,
+                    addresses.c.postal_code, addresses.c.country).order_by(addresses.c.id)):
+                saved.setdefault(a[0], []).append(tuple(
+                    "" if v is None else v for v in a[1:]))
+        self.by_currency: dict[str, list[tuple]] = {}
+        for row in listing:
+            self.by_currency.setdefault(row[5], []).append(tuple(row))
+        if not self.by_currency or not people:
+            raise RuntimeError("seeding needs active SKUs and at least one customer")
+        self.customers = []
+        for cid, email, name in people:
+            places = saved.get(cid)
+            if not places:  # ships to a made-up address, the same one every time
+                a = _generated_address(random.Random(f"orders-desk-demo-ship:{cid}"), name)
+                places = [(a["name"], a["line1"], a["line2"], a["city"], a["region"],
+                           a["postal_code"], a["country"])]
+            self.customers.append((cid, email, name, places))
+
+    def start(self, first_order_id: int) -> None:
+        # The first order id is part of the seed: seeding again with the same
+        # random_seed appends different orders rather than copies.
+        self.rng = rng = random.Random(
+            f"orders-desk-demo-orders:{self.random_seed}:{first_order_id}")
+        self.currencies = [c for c, w in _CURRENCY_MIX for _ in range(w) if c in self.by_currency]
+        if not self.currencies:
+            self.currencies = sorted(self.by_currency)
+        self.currencies *= max(1, 100 // len(self.currencies))
+        self.carts = {c: [self._cart(rng, c) for _ in range(_CART_POOL)] for c in self.by_currency}
+        self.recent_kinds = [k for k, w in enumerate(_RECENT_MIX) for _ in range(w)]
+        self.older_kinds = [k for k, w in enumerate(_OLDER_MIX) for _ in range(w)]
+        self.declines = [(code, f"Card declined: {code} — {DECLINE_MESSAGES[code]}",
+                          DECLINE_MESSAGES[code]) for code in _DECLINES]
+
+    def _cart(self, rng: random.Random, currency: str) -> tuple:
+        listing = self.by_currency[currency]
+        lines = min(len(listing), rng.choice((1, 1, 1, 1, 1, 1, 2, 2, 2, 3)))
+        items, total, shippable = [], 0, False
+        for sku_id, code, name, product_name, unit, _cur, ships in rng.sample(listing, lines):
+            quantity = rng.choice((1, 1, 1, 1, 1, 1, 1, 1, 2, 3))
+            items.append((sku_id, code, name, product_name, quantity, unit, unit * quantity))
+            total += unit * quantity
+            shippable = shippable or bool(ships)
+        return (tuple(items), total, len(items), shippable, format_money(total, currency))
+
+    def batch(self, done: int, n: int, starts: dict[str, int]) -> dict[str, list[tuple]]:
+        rng = self.rng
+        r = rng.random
+        bits = rng.getrandbits
+        D, T = self.day_strings, self.time_strings
+        now_t, start_t = self.now_t, self.start_t
+        step = (_SPAN - 900) / self.total  # the newest order is at least 15 minutes old
+        custs, nc = self.customers, len(self.customers)
+        currencies, ncur = self.currencies, len(self.currencies)
+        carts = self.carts
+        recent_kinds, older_kinds = self.recent_kinds, self.older_kinds
+        declines, nd = self.declines, len(self.declines)
+        brands, nb = _CARD_BRANDS, len(_CARD_BRANDS)
+        fulfillers, nf = _FULFILLERS, len(_FULFILLERS)
+        cancelers, ncn = _CANCELERS, len(_CANCELERS)
+        returners, nrt = _RETURNERS, len(_RETURNERS)
+        cancel_reasons, ncr = _CANCEL_REASONS, len(_CANCEL_REASONS)
+        return_reasons, nrr = _RETURN_REASONS, len(_RETURN_REASONS)
+        noship = (None,) * 7
+        number_of = format_order_number
+        mix_c, mix_r, mask = _MIX_CHARGE, _MIX_REFUND, _MASK40
+
+        order_rows: list[tuple] = []
+        item_rows: list[tuple] = []
+        event_rows: list[tuple] = []
+        payment_rows: list[tuple] = []
+        charge_rows: list[tuple] = []
+        refund_rows: list[tuple] = []
+        sim_refund_rows: list[tuple] = []
+        add_order, add_item, add_event = order_rows.append, item_rows.append, event_rows.append
+        add_payment, add_charge = payment_rows.append, charge_rows.append
+        add_refund, add_sim_refund = refund_rows.append, sim_refund_rows.append
+
+        oid0 = starts["orders"]
+        iid, eid, pid, rid = (starts["order_items"], starts["order_events"], starts["payments"],
+                              starts["refunds"])
+        for k in range(n):
+            oid = oid0 + k
+            number = number_of(oid)
+            t = start_t + int((done + k + r()) * step)
+            kind = (recent_kinds if now_t - t < _RECENT else older_kinds)[int(r() * 1000)]
+            cid, email, cname, places = custs[int(r() * nc)]
+            cur = currencies[int(r() * ncur)]
+            items, total, count, ships, money = carts[cur][int(r() * _CART_POOL)]
+            ship = (places[0] if len(places) == 1 else places[int(r() * len(places))]) if ships else noship
+            created = D[t // 86400] + T[t % 86400]
+            for item in items:
+                add_item((iid, oid) + item)
+                iid += 1
+            add_event((eid, oid, created, email, "create", None, "created", "Checkout", None))
+            eid += 1
+            paid = fulfilled = canceled = returned = None
+            refunded = 0
+            updated = created
+            if kind == 0:
+                status = "created"
+            elif kind == 1:
+                status = "created"
+                g = 5 + int(r() * 900)
+                lim = (now_t - t) * 0.45
+                tf = t + (g if g < lim else int(lim) or 1)
+                failed_at = D[tf // 86400] + T[tf % 86400]
+                code, note, message = declines[int(r() * nd)]
+                pi = "pi_sim_%010x%014x" % ((oid * mix_c) & mask, bits(56))
+                add_charge((pi, total, cur, "requires_payment_method", "visa", code, number, failed_at))
+                add_payment((pid, oid, "simulated", pi, total, cur, "failed", number + ":charge:1",
+                             code, message, None, failed_at, failed_at))
+                pid += 1
+                add_event((eid, oid, failed_at, email, "payment_failed", "created", None, note, None))
+                eid += 1
+            elif kind == 4:
+                status = "canceled"
+                g = 600 + int(r() * 172800)
+                lim = (now_t - t) * 0.45
+                t += g if g < lim else int(lim) or 1
+                updated = canceled = D[t // 86400] + T[t % 86400]
+                add_event((eid, oid, canceled, cancelers[int(r() * ncn)], "cancel", "created",
+                           "canceled", cancel_reasons[int(r() * ncr)], None))
+                eid += 1
+            else:
+                # paid first
+                g = 30 + int(r() * r() * 21600)
+                lim = (now_t - t) * 0.45
+                t += g if g < lim else int(lim) or 1
+                updated = paid = D[t // 86400] + T[t % 86400]
+                pi = "pi_sim_%010x%014x" % ((oid * mix_c) & mask, bits(56))
+                add_charge((pi, total, cur, "succeeded", brands[int(r() * nb)], None, number, paid))
+                payment_id = pid
+                add_payment((pid, oid, "simulated", pi, total, cur, "succeeded", number + ":charge:1",
+                             None, None, None, paid, paid))
+                pid += 1
+                add_event((eid, oid, paid, email, "pay", "created", "paid",
+                           "Charged " + money + " via simulated (" + pi + ")", None))
+                eid += 1
+                if kind == 2:
+                    status = "paid"
+                else:
+                    if kind == 5:
+                        status = "canceled"
+                        g = 600 + int(r() * 259200)
+                        action, source = "cancel", "paid"
+                        actor = cancelers[int(r() * ncn)]
+                        reason = cancel_reasons[int(r() * ncr)]
+                    else:
+                        g = 3600 + int(r() * 345600)
+                        lim = (now_t - t) * 0.45
+                        t += g if g < lim else int(lim) or 1
+                        updated = fulfilled = D[t // 86400] + T[t % 86400]
+                        add_event((eid, oid, fulfilled, fulfillers[int(r() * nf)], "fulfill",
+                                   "paid", "fulfilled", "", None))
+                        eid += 1
+                        if kind == 3:
+                            status = "fulfilled"
+                        else:
+                            status = "returned"
+                            g = 86400 + int(r() * 1728000)
+                            action, source = "return", "fulfilled"
+                            actor = returners[int(r() * nrt)]
+                            reason = return_reasons[int(r() * nrr)]
+                    if kind != 3:
+                        lim = (now_t - t) * 0.45
+                        t += g if g < lim else int(lim) or 1
+                        at = D[t // 86400] + T[t % 86400]
+                        if kind == 5:
+                            updated = canceled = at
+                        else:
+                            updated = returned = at
+                        refunded = total
+                        re = "re_sim_%010x%014x" % ((oid * mix_r) & mask, bits(56))
+                        key = number + ":refund:1"
+                        add_refund((rid, oid, payment_id, "simulated", re, total, cur, "succeeded",
+                                    key, action, actor, reason, None, None, None, None, at, at))
+                        rid += 1
+                        add_sim_refund((re, pi, total, cur, key, at))
+                        add_event((eid, oid, at, actor, action, source, status,
+                                   reason + "\nRefunded " + money + " (" + re + ")", None))
+                        eid += 1
+            add_order((oid, number, cid, email, cname, status, cur, total, refunded, count,
+                       None, None, created, updated, paid, fulfilled, canceled, returned) + ship)
+        return {"orders": order_rows, "order_items": item_rows, "order_events": event_rows,
+                "sim_charges": charge_rows, "payments": payment_rows, "refunds": refund_rows,
+                "sim_refunds": sim_refund_rows}
+
+
+__all__ = ["ensure_demo_catalog", "ensure_demo_customers", "ensure_demo_staff", "seed",
+           "SeedReport", "DEMO_PASSWORD", "DEMO_CUSTOMER_EMAIL", "DEMO_STAFF", "DEMO_CATALOG"]
