@@ -18,10 +18,12 @@ import contextlib
 import os
 import pwd
 import shutil
+import signal
 import socket
 import stat
 import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Iterator
@@ -116,8 +118,27 @@ def running_postgres() -> Iterator[str]:
     if url:
         yield url
         return
-    with _throwaway_cluster() as url:
+    with _stop_on_sigterm(), _throwaway_cluster() as url:
         yield url
+
+
+@contextlib.contextmanager
+def _stop_on_sigterm() -> Iterator[None]:
+    """Turn SIGTERM (timeout(1), CI) into KeyboardInterrupt, so the server is still
+    stopped and its directory deleted instead of being left running."""
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL):
+        yield
+        return
+
+    def interrupt(signum, _frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 # --- the throwaway cluster -------------------------------------------------------
