@@ -11,6 +11,7 @@ Exit codes
   2  bad usage: unknown command, malformed option, conflicting options, bad settings
   3  an unexpected failure: "error: unexpected failure: Type: message" on stderr;
      ORDERS_DEBUG=1 adds the traceback
+  141  stdout was closed early (`... | head`)
 """
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ from .status import Status
 from .validation import whole_number
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_UNEXPECTED = 0, 1, 2, 3
+EXIT_BROKEN_PIPE = 141  # as if killed by SIGPIPE, like other Unix tools in a pipeline
 MAX_SEED_ORDERS = 5_000_000
 
 
@@ -51,7 +53,8 @@ def _cart_item(text: str) -> tuple[str, str]:
     """SKU_CODE:QTY → (code, quantity text); checkout's own validators check both."""
     code, colon, quantity = text.rpartition(":")
     if not colon or not code.strip() or not quantity.strip():
-        raise argparse.ArgumentTypeError(f"{text[:60]!r} is not SKU_CODE:QUANTITY (e.g. TOTE-USD:2)")
+        raise argparse.ArgumentTypeError(
+            f"{text[:60]!r} is not SKU_CODE:QUANTITY (e.g. TOTE-USD:2)")
     return code.strip(), quantity.strip()
 
 
@@ -150,7 +153,7 @@ def _render_order(order: dict) -> str:
     lines += ["", "Timeline", _indent(_table(
         ["AT", "BY", "ACTION", "STATUS", "NOTE"],
         [[e["at"], e["actor"], e["action"],
-          f"{e['from_status'] or ''} → {e['to_status']}" if e["to_status"] else "",
+          f"{e['from_status'] or ''} → {e['to_status']}".lstrip() if e["to_status"] else "",
           e["note"]] for e in order["events"]]))]
     return "\n".join(lines)
 
@@ -221,13 +224,19 @@ def cmd_orders(args: argparse.Namespace) -> None:
         status=args.status, created_from=args.created_from, created_to=args.created_to,
         search=args.search, sku=args.sku, min_total=args.min_total, max_total=args.max_total)
     page = queries.list_orders(_db(), filters, page_size=args.limit, with_total=not args.json)
-    _emit(args, page.rows, lambda rows: "\n".join([
+    _emit(args, page.rows, lambda rows: _render_orders(rows, page.total, filters))
+
+
+def _render_orders(rows: list[dict], total: int, filters: queries.OrderFilters) -> str:
+    if not rows:
+        return f"No orders ({filters.describe()})."
+    return "\n".join([
         _table(["NUMBER", "STATUS", "CREATED", "CUSTOMER", "ITEMS", "TOTAL", "REFUNDED"],
                [[r["number"], r["status"], r["created_at"], r["customer_email"], r["item_count"],
                  _money(r["total_amount"], r["currency"]),
                  _money(r["refunded_amount"], r["currency"]) if r["refunded_amount"] else ""]
                 for r in rows]),
-        f"{len(rows)} of {page.total} orders ({filters.describe()}), newest first."]))
+        f"{len(rows)} of {total} orders ({filters.describe()}), newest first."])
 
 
 def args_show(p: argparse.ArgumentParser) -> None:
@@ -262,7 +271,8 @@ def cmd_checkout(args: argparse.Namespace) -> None:
              if getattr(args, f"address_{f}") is not None}
     if args.address_id is not None and given:
         args.parser.error("give either --address-id or the --address-* fields, not both")
-    address = customers.AddressInput(**{f: given.get(f, "") for f in ADDRESS_FIELDS}) if given else None
+    address = (customers.AddressInput(**{f: given.get(f, "") for f in ADDRESS_FIELDS})
+               if given else None)
     db = _db()
     customer = customers.sign_in(db, email=args.email, password=args.password)
     order = checkout.place_order(db, customer, items=args.items, token=args.token,
@@ -392,7 +402,7 @@ STAFF_COMMANDS = (
 
 COMMANDS = (
     Command("migrate", "apply database migrations", cmd_migrate),
-    Command("seed", "add the demo catalog, customers, staff and N demo orders", cmd_seed, args_seed),
+    Command("seed", "add the demo catalog, customers, staff and demo orders", cmd_seed, args_seed),
     Command("catalog", "list SKUs and prices", cmd_catalog, _add_json),
     Command("orders", "list orders, newest first, with filters", cmd_orders, args_orders),
     Command("show", "one order in full: items, payments, refunds, timeline", cmd_show, args_show),
@@ -453,18 +463,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:  # `... | head`: the reader left; say nothing more
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return EXIT_REFUSED
+        return EXIT_BROKEN_PIPE
     except Exception as error:  # noqa: BLE001 - the last line of defence
         if os.environ.get("ORDERS_DEBUG") == "1":
             print(_redact("".join(traceback.format_exception(error)), args), end="",
                   file=sys.stderr)
-        _say(f"error: unexpected failure: {type(error).__name__}: {error}", args)
+        _say(f"error: unexpected failure: {type(error).__name__}: {error}", args,
+             first_line=True)
         return EXIT_UNEXPECTED
 
 
-def _say(message: str, args: argparse.Namespace | None) -> None:
-    """One redacted line on stderr (SQLAlchemy errors append SQL and parameters: dropped)."""
-    line = message.strip().splitlines()[0] if message.strip() else message
+def _say(message: str, args: argparse.Namespace | None, *, first_line: bool = False) -> None:
+    """One redacted line on stderr. Unexpected errors keep their first line only
+    (SQLAlchemy appends the SQL and its parameters); refusals are joined into one."""
+    lines = message.strip().splitlines() or [""]
+    line = lines[0] if first_line else " ".join(part.strip() for part in lines)
     print(_redact(line, args)[:2000], file=sys.stderr)
 
 
