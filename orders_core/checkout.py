@@ -329,6 +329,11 @@ def pay_order(db: Database, actor: Actor, number: str, *, token: str,
     require(actor, Permission.PAY)
     token = check_card_token(token)
     order_id = resolve_order_id(db, number)
+    if actor.kind == "customer":
+        with db.read() as conn:
+            owner = conn.execute(select(orders.c.customer_id).where(orders.c.id == order_id)).scalar_one()
+        if owner != actor.customer_id:
+            raise PermissionDenied(f"Order {format_order_number(order_id)} is not yours.")
     gateways = gateways or Gateways(db)
     if order_id in recover_pending_payments(db, gateways, [order_id]):
         return order_detail(db, format_order_number(order_id))  # an interrupted attempt had paid it
@@ -340,8 +345,6 @@ def pay_order(db: Database, actor: Actor, number: str, *, token: str,
         if db.is_postgres:
             query = query.with_for_update()
         order = conn.execute(query).one()
-        if actor.kind == "customer" and order.customer_id != actor.customer_id:
-            raise PermissionDenied(f"Order {order.number} is not yours.")
         next_status(order.number, Status(order.status), Action.PAY)
         busy = conn.execute(select(payments.c.id).where(
             payments.c.order_id == order_id, payments.c.status == "pending")).first()
