@@ -5,7 +5,13 @@ import dataclasses
 import os
 from pathlib import Path
 
+from .errors import OrdersError
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class ConfigError(OrdersError):
+    """An environment variable holds a value Orders Desk cannot use."""
 
 
 def _int(name: str, default: int) -> int:
@@ -15,7 +21,7 @@ def _int(name: str, default: int) -> int:
     try:
         return int(raw)
     except ValueError:
-        raise SystemExit(f"{name} must be a whole number, not {raw!r}") from None
+        raise ConfigError(f"{name} must be a whole number, not {raw!r}") from None
 
 
 def _float(name: str, default: float) -> float:
@@ -25,7 +31,7 @@ def _float(name: str, default: float) -> float:
     try:
         return float(raw)
     except ValueError:
-        raise SystemExit(f"{name} must be a number, not {raw!r}") from None
+        raise ConfigError(f"{name} must be a number, not {raw!r}") from None
 
 
 @dataclasses.dataclass(frozen=True)

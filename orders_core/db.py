@@ -80,13 +80,34 @@ def _configure_sqlite(engine: Engine) -> None:
         conn.exec_driver_sql(f"BEGIN {mode}")
 
 
-def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest migration (idempotent, safe at every start)."""
-    from alembic import command
+def _alembic_config():
     from alembic.config import Config
 
     config = Config()
     config.set_main_option("script_location", str(PROJECT_ROOT / "migrations"))
+    return config
+
+
+def _head_revision() -> str:
+    from alembic.script import ScriptDirectory
+    return ScriptDirectory.from_config(_alembic_config()).get_current_head()
+
+
+def _current_revision(engine: Engine) -> str | None:
+    from sqlalchemy import inspect, text
+    with engine.connect() as conn:
+        if not inspect(conn).has_table("alembic_version"):
+            return None
+        return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema to the newest migration (idempotent, safe at every start)."""
+    from alembic import command
+
+    if _current_revision(engine) == _head_revision():
+        return  # the common case at start-up: nothing to do, and no migration machinery run
+    config = _alembic_config()
     with engine.begin() as conn:
         config.attributes["connection"] = conn
         command.upgrade(config, "head")

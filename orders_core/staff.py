@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-import re
 
 from sqlalchemy import func, insert, select, update
 
@@ -16,6 +15,7 @@ from .db import Database
 from .errors import AuthenticationError, NotFound, PermissionDenied, ValidationError
 from .passwords import check_new_password, hash_password, verify_password
 from .schema import staff
+from .validation import clean_email, clean_text
 
 
 class Role(str, enum.Enum):
@@ -89,7 +89,6 @@ def require(actor: Actor, permission: Permission) -> None:
 
 
 # -- accounts ----------------------------------------------------------------------
-_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{2,63}$")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -123,12 +122,8 @@ def create_staff(db: Database, actor: Actor, *, email: str, name: str, role: str
 
 
 def _insert_staff(db: Database, *, email: str, name: str, role: str, password: str) -> StaffAccount:
-    email = (email or "").strip()
-    if not _EMAIL.match(email):
-        raise ValidationError(f"{email!r} is not an email address.")
-    name = (name or "").strip()
-    if not name or len(name) > 200:
-        raise ValidationError("A name of 1 to 200 characters is required.")
+    email = clean_email(email)
+    name = clean_text(name, "Name", max_length=200)
     parsed_role = parse_role(role)
     if (problem := check_new_password(password)):
         raise ValidationError(problem)
