@@ -27,6 +27,7 @@ from typing import Callable, Sequence
 
 from . import catalog, checkout, customers, lifecycle, queries, staff
 from .db import Database, open_database
+from .config import ConfigError
 from .errors import OrdersError
 from .money import format_money
 from .status import Status
@@ -450,10 +451,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.run(args)
         sys.stdout.flush()
         return EXIT_OK
+    except ConfigError as error:  # a malformed setting is a usage error, like a bad flag
+        _say(f"error: {error}", args)
+        return EXIT_USAGE
     except OrdersError as error:
         _say(f"error: {error}", args)
         return EXIT_REFUSED
-    except SystemExit as done:  # argparse (code 2 or 0), or a malformed setting (a message)
+    except SystemExit as done:  # argparse (code 2 or 0)
         if isinstance(done.code, str):
             _say(f"error: {done.code}", args)
             return EXIT_USAGE
