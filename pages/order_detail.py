@@ -1,0 +1,281 @@
+"""One order (?number=ORD-000123): status, customer, items, shipping, payment, refunds
+and timeline; the moves legal from this status that this role may make, each confirmed
+in words; staff notes.
+
+Text that people typed (names, addresses, notes, reasons) is shown with st.text and
+dataframes, never as Markdown or HTML. Rules live in orders_core: legal moves come
+from status.legal_actions, permissions from the signed-in Actor, and the services
+check both again."""
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from orders_core import lifecycle, queries
+from orders_core.errors import NotFound, OrdersError
+from orders_core.lifecycle import ACTION_PERMISSIONS
+from orders_core.staff import Permission
+from orders_core.status import Action, Status, legal_actions, refunds_on
+from pages import common
+
+CONFIRM = "order_confirm"       # {"number", "action", "status"} while a confirmation is open
+FLASH = "order_flash"           # {"number", "text"} after a move or a note
+NOTE = "order_note_text"
+NOTE_ERROR = "order_note_error"
+
+MOVES = {Action.FULFILL: lifecycle.fulfill_order, Action.CANCEL: lifecycle.cancel_order,
+         Action.RETURN: lifecycle.return_order}
+EVENT_TITLES = {"create": "Order placed", "pay": "Paid", "payment_received": "Payment received",
+                "payment_failed": "Payment failed", "fulfill": "Fulfilled", "cancel": "Canceled",
+                "return": "Returned", "note": "Staff note", "refund": "Refund recorded",
+                "refund_failed": "Refund failed"}
+ACTION_ICONS = {Action.FULFILL: ":material/local_shipping:", Action.CANCEL: ":material/block:",
+                Action.RETURN: ":material/undo:"}
+
+
+def when(value: str | None) -> str:
+    return value.replace("T", " ").rstrip("Z")[:16] + " UTC" if value else "—"
+
+
+def refundable(detail: dict) -> int:
+    """What a refunding move would hand back (the services compute it again)."""
+    payment = detail.get("payment")
+    paid = payment["amount"] if payment and payment["status"] == "succeeded" else 0
+    return max(0, min(detail["total_amount"], paid) - detail["refunded_amount"])
+
+
+def consequence(detail: dict, action: Action) -> tuple[str, str]:
+    """(what will happen, the confirm button's label), in words."""
+    number, status = detail["number"], Status(detail["status"])
+    refund = refundable(detail) if refunds_on(status, action) else 0
+    money = common.money(refund, detail["currency"])
+    if action == Action.FULFILL:
+        return (f"{number} will be marked Fulfilled (shipped to the customer). No money moves.",
+                "Mark as fulfilled")
+    if action == Action.CANCEL and refund:
+        return (f"{number} will be canceled and {money} refunded to the customer's card.",
+                f"Cancel and refund {money} to the card")
+    if action == Action.CANCEL:
+        return (f"{number} will be canceled. It was never paid, so nothing is refunded.",
+                "Cancel the order")
+    if action == Action.RETURN and refund:
+        return (f"{number} will be marked Returned and {money} refunded to the customer's card.",
+                f"Return and refund {money} to the card")
+    return f"{number} will be marked {action.label}ed.", f"{action.label} the order"
+
+
+def available_moves(actor, status: str) -> list[Action]:
+    """Legal from `status` and allowed to this role; the forward move first."""
+    legal = [a for a in legal_actions(Status(status)) if a in MOVES and actor.can(ACTION_PERMISSIONS[a])]
+    return sorted(legal, key=list(MOVES).index)
+
+
+def close_confirmation() -> None:
+    st.session_state.pop(CONFIRM, None)
+
+
+@st.dialog("Confirm", width="medium", on_dismiss=close_confirmation)
+def confirm_move(actor, detail: dict) -> None:
+    pending = st.session_state.get(CONFIRM) or {}
+    action = Action(pending["action"])
+    sentence, button = consequence(detail, action)
+    st.subheader(f"{action.label} {detail['number']}?")
+    st.text(sentence)
+    reason = st.text_area("Reason (optional, goes in the timeline)", key="order_move_reason",
+                          max_chars=lifecycle.MAX_REASON, height=80)
+    go, back = st.columns([3, 1])
+    if go.button(common.escape_markdown(button), key="order_move_confirm", type="primary", width="stretch"):
+        db = common.get_db()
+        try:
+            current = queries.order_detail(db, detail["number"])["status"]
+            if current != pending["status"]:
+                raise OrdersError(
+                    f"Someone else changed {detail['number']} meanwhile: it is now "
+                    f"{common.status_label(current)}, so nothing was done. Close this and review the order.")
+            after = MOVES[action](db, actor, detail["number"], reason=reason or "",
+                                  gateways=common.get_gateways())
+        except OrdersError as error:
+            st.error(common.escape_markdown(error), icon=":material/error:")
+            return
+        done = f"{detail['number']} is now {common.status_label(after['status'])}."
+        if after["refunded_amount"] > detail["refunded_amount"]:
+            done += (" Refunded " + common.money(after["refunded_amount"] - detail["refunded_amount"],
+                                                  after["currency"]) + " to the card.")
+        st.session_state[FLASH] = {"number": detail["number"], "text": done}
+        st.session_state.pop("order_move_reason", None)
+        close_confirmation()
+        st.rerun()
+    if back.button("Back", key="order_move_back", width="stretch"):
+        close_confirmation()
+        st.rerun()
+
+
+def on_add_note(number: str) -> None:
+    actor = common.current_actor()
+    try:
+        lifecycle.add_note(common.get_db(), actor, number, st.session_state.get(NOTE) or "")
+    except OrdersError as error:
+        st.session_state[NOTE_ERROR] = str(error)
+        return
+    st.session_state[NOTE] = ""
+    st.session_state.pop(NOTE_ERROR, None)
+    st.session_state[FLASH] = {"number": number, "text": "Note added to the timeline."}
+
+
+def find_order_form() -> None:
+    with st.form("order_find", border=True, width=420):
+        number = st.text_input("Order number", key="order_find_number", placeholder="ORD-000123",
+                               max_chars=40)
+        if st.form_submit_button("Open", type="primary", icon=":material/search:"):
+            st.query_params.from_dict({"number": number.strip()} if number.strip() else {})
+            st.rerun()
+
+
+def labelled(label: str, value: str, *, code: bool = False) -> None:
+    st.caption(label)
+    if code:
+        st.code(value or "—", language=None, wrap_lines=True)
+    else:
+        st.text(value or "—")
+
+
+def show_timeline(events: list[dict]) -> None:
+    for event in reversed(events):  # newest first
+        with st.container(border=True, gap="small"):
+            row = st.container(horizontal=True, horizontal_alignment="distribute",
+                               vertical_alignment="center")
+            head = row.container(horizontal=True, vertical_alignment="center", gap="small",
+                                 width="content")
+            head.markdown("**" + common.escape_markdown(
+                EVENT_TITLES.get(event["action"], event["action"].replace("_", " ").capitalize())) + "**")
+            if event["from_status"] and event["to_status"]:
+                with head:
+                    common.status_badge(event["from_status"])
+                    st.markdown(":material/arrow_forward:")
+                    common.status_badge(event["to_status"])
+            elif event["to_status"]:
+                with head:
+                    common.status_badge(event["to_status"])
+            byline = f"{when(event['at'])} · {event['actor']}"
+            if event.get("job_id"):
+                byline += f" · job #{event['job_id']}"
+            row.text(byline, width="content")  # an email: text, not Markdown (no autolink)
+            if event["note"]:
+                st.text(event["note"])
+
+
+def main() -> None:
+    actor = common.current_actor()
+    db = common.get_db()
+    st.page_link(common.ORDERS_PAGE, label="All orders", icon=":material/arrow_back:")
+    raw = st.query_params.get("number")
+    if not raw or not raw.strip():
+        st.title("Order")
+        st.info("No order chosen: open one from the Orders page, or type its number.")
+        find_order_form()
+        return
+    try:
+        detail = queries.order_detail(db, raw)
+    except NotFound:
+        st.title("Order not found")
+        st.error(f"There is no order {common.escape_markdown(raw.strip()[:40])}. "
+                 "Check the number, or find the order on the Orders page.", icon=":material/search_off:")
+        find_order_form()
+        return
+    number, currency = detail["number"], detail["currency"]
+
+    header = st.container(horizontal=True, vertical_alignment="center", gap="medium", key="order_header")
+    with header:
+        st.title(f"Order {number}", width="content")
+        common.status_badge(detail["status"])
+
+    flash = st.session_state.get(FLASH)
+    if flash and flash.get("number") == number:
+        st.success(common.escape_markdown(flash["text"]), icon=":material/check_circle:")
+        st.session_state.pop(FLASH, None)
+
+    moves = available_moves(actor, detail["status"])
+    if moves:
+        bar = st.container(horizontal=True)
+        for action in moves:
+            if bar.button(action.label, key=f"order_action_{action.value}", icon=ACTION_ICONS.get(action),
+                          type="primary" if action == Action.FULFILL else "secondary"):
+                st.session_state[CONFIRM] = {"number": number, "action": action.value,
+                                             "status": detail["status"]}
+                st.session_state.pop("order_move_reason", None)
+    pending = st.session_state.get(CONFIRM)
+    if pending and pending.get("number") == number:
+        confirm_move(actor, detail)
+
+    metrics = st.columns(4)
+    metrics[0].metric("Total", common.money(detail["total_amount"], currency))
+    metrics[1].metric("Refunded", common.money(detail["refunded_amount"], currency))
+    metrics[2].metric("Items", f"{sum(i['quantity'] for i in detail['items']):,}")
+    metrics[3].metric("Placed", when(detail["created_at"])[:10], help=when(detail["created_at"]))
+
+    left, middle, right = st.columns(3, border=True)
+    with left:
+        st.markdown("#### Customer")
+        labelled("Name", detail["customer"]["name"])
+        labelled("Email", detail["customer"]["email"])
+    with middle:
+        st.markdown("#### Shipping address")
+        address = detail["shipping_address"]
+        if address is None:
+            st.text("Nothing to ship (digital items only).")
+        else:
+            city = " ".join(p for p in (address["postal_code"], address["city"], address["region"]) if p)
+            st.text("\n".join(p for p in (address["name"], address["line1"], address["line2"], city,
+                                          address["country"]) if p))
+    with right:
+        st.markdown("#### Payment")
+        payment = detail["payment"]
+        if payment is None:
+            st.text("No payment yet.")
+        else:
+            labelled("Amount", f"{common.money(payment['amount'], payment['currency'])} · {payment['status']}")
+            labelled("Gateway", payment["gateway"])
+            labelled("Gateway payment id", payment["gateway_payment_id"] or "", code=True)
+            if payment["failure_message"]:
+                labelled("Failure", payment["failure_message"])
+
+    st.subheader("Items")
+    st.dataframe(pd.DataFrame({
+        "SKU": [i["sku"] for i in detail["items"]],
+        "Product": [i["product"] for i in detail["items"]],
+        "Item": [i["name"] for i in detail["items"]],
+        "Quantity": [i["quantity"] for i in detail["items"]],
+        "Unit price": [common.money(i["unit_amount"], currency) for i in detail["items"]],
+        "Amount": [common.money(i["amount"], currency) for i in detail["items"]],
+    }), hide_index=True, width="stretch", column_config={
+        "Quantity": st.column_config.NumberColumn(format="%d", width="small"),
+        "Unit price": st.column_config.TextColumn(alignment="right", width="small"),
+        "Amount": st.column_config.TextColumn(alignment="right", width="small")})
+
+    if detail["refunds"]:
+        st.subheader("Refunds")
+        refunds = detail["refunds"]
+        st.dataframe(pd.DataFrame({
+            "When": [when(r["created_at"]) for r in refunds],
+            "Amount": [common.money(r["amount"], r["currency"]) for r in refunds],
+            "Status": [r["status"].capitalize() for r in refunds],
+            "For": [r["action"] or "" for r in refunds],
+            "By": [r["actor"] or "" for r in refunds],
+            "Gateway refund id": [r["gateway_refund_id"] or "" for r in refunds],
+            "Failure": [r["failure_message"] or "" for r in refunds],
+        }), hide_index=True, width="stretch",
+            column_config={"Amount": st.column_config.TextColumn(alignment="right")})
+
+    st.subheader("Timeline")
+    if actor.can(Permission.NOTE):
+        with st.form("order_note_form", border=True):
+            st.text_area("Add a staff note", key=NOTE, max_chars=4000, height=90,
+                         placeholder="Only staff see notes. They are shown exactly as typed.")
+            st.form_submit_button("Add note", type="primary", on_click=on_add_note, args=(number,),
+                                  icon=":material/note_add:")
+        if st.session_state.get(NOTE_ERROR):
+            st.error(common.escape_markdown(st.session_state.pop(NOTE_ERROR)))
+    show_timeline(detail["events"])
+
+
+main()

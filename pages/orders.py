@@ -1,0 +1,480 @@
+"""Orders: status tabs with live counts, filters kept in the URL, one page of rows from
+the database at a time, a selection kept by order number, and mass actions that run
+as background jobs after a preflight.
+
+The URL is the source of truth for the view (see common.parse_orders_params): widget
+callbacks write the query parameters, and every run reads them back. Nothing here
+decides what is legal: the menu comes from status.BULK_SOURCE_STATUSES and the
+signed-in role, and orders_core.jobs checks everything again."""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+
+import pandas as pd
+import streamlit as st
+
+from orders_core import queries
+from orders_core.catalog import list_skus
+from orders_core.errors import OrdersError
+from orders_core.lifecycle import ACTION_PERMISSIONS
+from orders_core.staff import Permission
+from orders_core.status import BULK_SOURCE_STATUSES, Action, Status
+from pages import common
+
+try:  # the bulk-jobs engine; the page still lists orders without it
+    from orders_core import jobs
+except ImportError:  # pragma: no cover - only while the engine is being written
+    jobs = None
+
+# Session-state keys (widgets and page state), all prefixed so other pages don't clash.
+TAB = "orders_tab"
+F_FROM, F_TO, F_Q, F_SKU, F_MIN, F_MAX = (f"orders_filter_{n}" for n in
+                                          ("from", "to", "q", "sku", "min", "max"))
+SORT = "orders_sort"
+PAGER = "orders_page"
+MENU = "orders_mass_actions"
+NOTICES = "orders_notices"
+SELECTED = "orders_selected"          # {order number: True}, in the order ticked
+ALL_MATCHING = "orders_select_all_matching"
+SCOPE = "orders_selection_scope"
+GENERATION = "orders_grid_generation"  # bumped to reset the grid's own edit state
+PENDING = "orders_pending_mass_action"
+PREFLIGHT = "orders_preflight"
+FLASH = "orders_flash"
+
+TABS = ["all"] + [s.value for s in Status]
+EXPORT = "export"
+LATEST_DATE = dt.date(2100, 12, 31)
+EARLIEST_DATE = dt.date(2000, 1, 1)
+
+
+# -- the URL -------------------------------------------------------------------------------
+def url_params() -> dict[str, str]:
+    return {k: v for k, v in st.query_params.to_dict().items() if k in common.ORDER_PARAMS}
+
+
+def apply_params(params: dict) -> None:
+    """Validate `params`, write the canonical form to the URL, keep any notices."""
+    view, notices = common.parse_orders_params({k: v for k, v in params.items() if v})
+    st.query_params.from_dict(view.params())
+    if notices:
+        st.session_state[NOTICES] = notices
+
+
+def on_tab_change() -> None:
+    params = url_params()
+    tab = st.session_state.get(TAB) or "all"
+    params["status"] = None if tab == "all" else tab
+    params.pop("page", None)
+    apply_params(params)
+
+
+def on_filters_submit() -> None:
+    state = st.session_state
+    params = url_params()
+    params.update({
+        "from": state[F_FROM].isoformat() if state.get(F_FROM) else None,
+        "to": state[F_TO].isoformat() if state.get(F_TO) else None,
+        "q": (state.get(F_Q) or "").strip() or None,
+        "sku": state.get(F_SKU) or None,
+        "min": (state.get(F_MIN) or "").strip() or None,
+        "max": (state.get(F_MAX) or "").strip() or None,
+    })
+    params.pop("page", None)
+    apply_params(params)
+
+
+def on_filters_clear() -> None:
+    params = url_params()
+    apply_params({k: params.get(k) for k in ("status", "sort")})
+
+
+def on_sort_change() -> None:
+    params = url_params()
+    params["sort"] = st.session_state.get(SORT) or common.DEFAULT_SORT
+    params.pop("page", None)
+    apply_params(params)
+
+
+def on_page_change(key: str) -> None:
+    params = url_params()
+    params["page"] = str(st.session_state.get(key) or 1)
+    apply_params(params)
+
+
+def sync_widget(key: str, value) -> None:
+    """Show the URL's value in a widget, unless it already shows it (so typing that
+    is not yet submitted survives unrelated reruns)."""
+    if key not in st.session_state or st.session_state[key] != value:
+        st.session_state[key] = value
+
+
+# -- selection -------------------------------------------------------------------------------
+def selected() -> dict[str, bool]:
+    return st.session_state.setdefault(SELECTED, {})
+
+
+def reset_grid() -> None:
+    st.session_state[GENERATION] = st.session_state.get(GENERATION, 0) + 1
+
+
+def clear_selection() -> None:
+    st.session_state[SELECTED] = {}
+    st.session_state[ALL_MATCHING] = False
+    reset_grid()
+
+
+def select_page(numbers: list[str]) -> None:
+    st.session_state[ALL_MATCHING] = False
+    chosen = selected()
+    for number in numbers:
+        chosen[number] = True
+    reset_grid()
+
+
+def select_all_matching() -> None:
+    st.session_state[SELECTED] = {}
+    st.session_state[ALL_MATCHING] = True
+    reset_grid()
+
+
+def keep_selection_in_scope(view: common.OrdersView) -> None:
+    """A selection belongs to one tab and set of filters; another one starts afresh."""
+    scope = view.selection_scope()
+    if st.session_state.get(SCOPE) != scope:
+        st.session_state[SCOPE] = scope
+        clear_selection()
+        st.session_state.pop(PENDING, None)
+
+
+# -- mass actions ------------------------------------------------------------------------------
+def mass_actions(view: common.OrdersView, actor) -> list[str]:
+    """The current tab's mass actions that this role may run, Export first."""
+    offered = [EXPORT] if actor.can(Permission.EXPORT) else []
+    status = view.filters.status
+    for action, sources in BULK_SOURCE_STATUSES.items():
+        if status is not None and status in sources and actor.can(ACTION_PERMISSIONS[action]):
+            offered.append(action.value)
+    return offered
+
+
+def action_label(action: str) -> str:
+    return "Export" if action == EXPORT else Action(action).label
+
+
+def close_mass_action() -> None:
+    st.session_state.pop(PENDING, None)
+    st.session_state.pop(PREFLIGHT, None)
+
+
+def _count(value) -> int:
+    return value if isinstance(value, int) else len(value or ())
+
+
+@st.dialog("Mass action", width="medium", on_dismiss=close_mass_action)
+def mass_action_dialog(actor) -> None:
+    pending = st.session_state.get(PENDING)
+    if not pending:
+        return
+    db = common.get_db()
+    action = pending["action"]
+    label = action_label(action)
+    st.subheader(f"{label} {pending['description']}")
+    if PREFLIGHT not in st.session_state:
+        try:
+            with st.spinner("Checking the orders…"):
+                st.session_state[PREFLIGHT] = jobs.preflight(
+                    db, actor, action, order_numbers=pending["numbers"], filters=pending["filters"])
+        except OrdersError as error:
+            st.error(common.escape_markdown(error))
+            if st.button("Close", key="mass_close"):
+                close_mass_action()
+                st.rerun()
+            return
+    preflight = st.session_state[PREFLIGHT]
+    eligible = _count(preflight.eligible)
+    failing = sum((preflight.ineligible or {}).values())
+    duplicates = _count(preflight.duplicates)
+    refunds = {c: a for c, a in (preflight.refund_totals or {}).items() if a}
+
+    left, middle, right = st.columns(3)
+    left.metric("Requested", f"{_count(preflight.requested):,}")
+    middle.metric("Will be processed", f"{eligible:,}")
+    right.metric("Will fail", f"{failing:,}")
+    if duplicates:
+        st.caption(f"{duplicates:,} duplicate order number(s) will be counted once.")
+    if failing:
+        st.markdown("**Why some will fail**")
+        reasons = pd.DataFrame({"Reason": list(preflight.ineligible.keys()),
+                                "Orders": list(preflight.ineligible.values())})
+        st.dataframe(reasons, hide_index=True, width="stretch",
+                     column_config={"Reason": st.column_config.TextColumn(width="large"),
+                                    "Orders": st.column_config.NumberColumn(format="%d")})
+    if refunds:
+        totals = " · ".join(common.money(a, c) for c, a in sorted(refunds.items()))
+        st.markdown(common.escape_markdown(f"Refunds to customers' cards: {totals}"))
+    if eligible == 0:
+        st.warning(f"None of these orders can be {'exported' if action == EXPORT else label.lower() + 'ed'}; "
+                   "nothing will be queued.")
+        if st.button("Close", key="mass_close"):
+            close_mass_action()
+            st.rerun()
+        return
+
+    ready = True
+    if common.needs_typed_confirmation(eligible, refunds):
+        typed = st.text_input(f"This is a large action. Type {eligible} to confirm",
+                              key="mass_confirm_count", placeholder=str(eligible))
+        ready = typed.replace(",", "").strip() == str(eligible)
+    what = f"{label} {eligible:,} order{'s' if eligible != 1 else ''}"
+    if refunds:
+        what += " and refund " + " + ".join(common.money(a, c) for c, a in sorted(refunds.items()))
+    go, back = st.columns([3, 1])
+    if go.button(common.escape_markdown(what), key="mass_confirm", type="primary",
+                 disabled=not ready, width="stretch"):
+        try:
+            job = jobs.enqueue(db, actor, action, order_numbers=pending["numbers"],
+                               filters=pending["filters"], selection_label=pending["description"])
+        except OrdersError as error:
+            st.error(common.escape_markdown(error))
+            return
+        st.session_state[FLASH] = {"job_id": job.id, "text": f"{what}"}
+        close_mass_action()
+        clear_selection()
+        st.rerun()
+    if back.button("Back", key="mass_back", width="stretch"):
+        close_mass_action()
+        st.rerun()
+
+
+# -- the grid ------------------------------------------------------------------------------------
+def _created(value: str | None):
+    return pd.Timestamp(value.rstrip("Z")) if value else pd.NaT
+
+
+def grid_frame(rows: list[dict], ticked) -> pd.DataFrame:
+    return pd.DataFrame({
+        "Select": [ticked(r["number"]) for r in rows],
+        "Order": [r["number"] for r in rows],
+        "Status": [[r["status"]] for r in rows],
+        "Customer": [r["customer_name"] for r in rows],
+        "Email": [r["customer_email"] for r in rows],
+        "Items": [r["item_count"] for r in rows],
+        "Total": [common.money(r["total_amount"], r["currency"]) for r in rows],
+        "Refunded": [common.money(r["refunded_amount"], r["currency"]) if r["refunded_amount"] else ""
+                     for r in rows],
+        "Created (UTC)": pd.Series([_created(r["created_at"]) for r in rows], dtype="datetime64[ns]"),
+        "Link": [common.order_url(r["number"]) for r in rows],
+    })
+
+
+GRID_COLUMNS = {
+    "Select": st.column_config.CheckboxColumn("Select", width=70, help="Tick orders for a mass action"),
+    "Order": st.column_config.TextColumn("Order", width=100),
+    "Status": st.column_config.MultiselectColumn(
+        "Status", width=95, options=[s.value for s in Status],
+        color=[common.STATUS_COLORS[s.value] for s in Status], format_func=common.status_label),
+    "Customer": st.column_config.TextColumn("Customer", width=145),
+    "Email": st.column_config.TextColumn("Email", width=180),
+    "Items": st.column_config.NumberColumn("Items", width=50, format="%d"),
+    "Total": st.column_config.TextColumn("Total", width=85, alignment="right"),
+    "Refunded": st.column_config.TextColumn("Refunded", width=85, alignment="right"),
+    "Created (UTC)": st.column_config.DatetimeColumn("Created (UTC)", width=125,
+                                                     format="YYYY-MM-DD HH:mm"),
+    "Link": st.column_config.LinkColumn("", width=40, display_text=":material/open_in_new:",
+                                        help="Open the order in a new browser tab"),
+}
+READ_ONLY = [c for c in GRID_COLUMNS if c != "Select"]
+
+
+def selection_caption(total: int) -> str:
+    if st.session_state.get(ALL_MATCHING):
+        return f"All {total:,} matching orders selected"
+    numbers = list(selected())
+    if not numbers:
+        return "No orders selected"
+    shown = ", ".join(numbers[:8]) + (f" and {len(numbers) - 8:,} more" if len(numbers) > 8 else "")
+    return f"{len(numbers):,} selected: {shown}"
+
+
+@st.fragment
+def results(actor) -> None:
+    """The rows, selection, mass actions and paging. A fragment: ticking a row or
+    turning a page reruns only this part, not the status counts above."""
+    db = common.get_db()
+    view, _ = common.parse_orders_params(url_params())
+    page = queries.list_orders(db, view.filters, page=view.page, page_size=common.PAGE_SIZE,
+                               sort=view.sort_column, descending=view.descending)
+    if view.page > page.pages:
+        st.warning(f"There is no page {view.page:,} of these orders (there are {page.pages:,}); "
+                   "showing page 1.")
+        view = dataclasses.replace(view, page=1)
+        st.query_params.from_dict(view.params())
+        page = queries.list_orders(db, view.filters, page=1, page_size=common.PAGE_SIZE,
+                                   sort=view.sort_column, descending=view.descending)
+    keep_selection_in_scope(view)
+    all_matching = bool(st.session_state.get(ALL_MATCHING))
+    numbers = [r["number"] for r in page.rows]
+
+    toolbar = st.container()
+    if not page.rows:
+        st.info("No orders match this view." if page.total == 0 and view.params()
+                else "No orders yet." if page.total == 0 else "No orders on this page.")
+    else:
+        digest = hashlib.sha1(repr((view.selection_scope(), view.page, view.sort, numbers,
+                                    st.session_state.get(GENERATION, 0))).encode()).hexdigest()[:16]
+        chosen = selected()
+        edited = st.data_editor(
+            grid_frame(page.rows, lambda n: all_matching or n in chosen),
+            key=f"orders_grid_{digest}", hide_index=True, width="stretch",
+            height=min(38 + 35 * len(page.rows), 38 + 35 * 15) + 2,
+            column_config=GRID_COLUMNS,
+            disabled=READ_ONLY + (["Select"] if all_matching else []),
+            num_rows="fixed")
+        if not all_matching:
+            for number, ticked in zip(numbers, edited["Select"].tolist()):
+                if ticked:
+                    chosen[number] = True
+                else:
+                    chosen.pop(number, None)
+
+    with toolbar:
+        count = page.total if all_matching else len(selected())
+        left, right = st.columns([5, 3], vertical_alignment="center")
+        with left:
+            st.text(selection_caption(page.total))
+            buttons = st.container(horizontal=True)
+            if page.rows and not all_matching:
+                buttons.button("Select all on this page", key="orders_select_page",
+                               on_click=select_page, args=(numbers,), icon=":material/done_all:")
+            if page.total and not all_matching and page.total > len(selected()):
+                buttons.button(f"Select all {page.total:,} matching orders", key="orders_select_matching",
+                               on_click=select_all_matching, icon=":material/select_all:")
+            if count:
+                buttons.button("Clear selection", key="orders_clear_selection",
+                               on_click=clear_selection, icon=":material/deselect:")
+        with right:
+            controls = st.container(horizontal=True, horizontal_alignment="right",
+                                    vertical_alignment="bottom")
+            with controls:
+                sync_widget(SORT, view.sort)
+                st.selectbox("Sort", list(common.SORT_OPTIONS), key=SORT,
+                             format_func=common.SORT_OPTIONS.get, on_change=on_sort_change,
+                             width=200, label_visibility="collapsed")
+                offered = mass_actions(view, actor)
+                unavailable = jobs is None or not offered
+                choice = st.menu_button(
+                    "Mass actions", offered or ["export"], key=MENU, type="primary",
+                    format_func=action_label, icon=":material/bolt:",
+                    disabled=unavailable or count == 0,
+                    help=("Bulk jobs are not available." if jobs is None else
+                          "Your role has no mass actions." if not offered else
+                          None if count else "Select orders first."))
+        if choice and count:
+            description = (f"all {page.total:,} matching orders ({view.filters.describe()})"
+                           if all_matching else f"{count:,} selected order{'s' if count != 1 else ''}")
+            st.session_state[PENDING] = {
+                "action": choice, "description": description,
+                "numbers": None if all_matching else list(selected()),
+                "filters": view.filters if all_matching else None}
+            st.session_state.pop(PREFLIGHT, None)
+            st.session_state.pop("mass_confirm_count", None)
+
+    if page.rows:
+        first = (page.page - 1) * page.page_size + 1
+        footer = st.columns([2, 3, 3], vertical_alignment="center")
+        footer[0].caption(f"Showing {first:,}–{first + len(page.rows) - 1:,} of {page.total:,} orders")
+        with footer[1]:
+            # Keyed by page: the widget starts at the URL's page, whatever was clicked before.
+            pager = f"{PAGER}_{page.page}_{page.pages}"
+            st.pagination(page.pages, default=page.page, key=pager, on_change=on_page_change,
+                          args=(pager,), width="stretch")
+        with footer[2]:
+            opener = st.container(horizontal=True, vertical_alignment="bottom")
+            customers = {r["number"]: r["customer_name"] for r in page.rows}
+            target = opener.selectbox("Open an order", numbers, key="orders_open_number", index=None,
+                                      placeholder="Open an order…", label_visibility="collapsed",
+                                      format_func=lambda n: f"{n} · {customers.get(n, '')}")
+            if opener.button("Open", key="orders_open_button", disabled=target is None,
+                             icon=":material/open_in_new:"):
+                st.switch_page(common.ORDER_PAGE, query_params={"number": target})
+
+    if st.session_state.get(PENDING) and jobs is not None:
+        mass_action_dialog(actor)
+
+
+# -- the page -----------------------------------------------------------------------------------
+def main() -> None:
+    actor = common.current_actor()
+    db = common.get_db()
+    number = st.query_params.get("number")
+    if number:
+        # A link to an order (/order?number=…) that lost its path on the way, e.g. through
+        # the sign-in page of a new browser tab: open that order.
+        st.switch_page(common.ORDER_PAGE, query_params={"number": number})
+    raw = url_params()
+    view, notices = common.parse_orders_params(raw)
+    if raw != view.params():  # show the URL of what is actually on screen
+        st.query_params.from_dict(view.params())
+    notices = st.session_state.pop(NOTICES, []) + notices
+
+    st.title("Orders")
+    flash = st.session_state.get(FLASH)
+    if flash:
+        with st.container(border=True):
+            cols = st.columns([6, 2, 1], vertical_alignment="center")
+            cols[0].success(f"Job #{flash['job_id']} is running: "
+                            f"{common.escape_markdown(flash['text'])}.", icon=":material/pending_actions:")
+            cols[1].page_link(common.JOBS_PAGE, label=f"Open job #{flash['job_id']}",
+                              icon=":material/arrow_forward:", query_params={"job": str(flash["job_id"])})
+            if cols[2].button("Dismiss", key="orders_flash_dismiss"):
+                st.session_state.pop(FLASH, None)
+                st.rerun()
+    if notices:
+        st.warning("Some parts of the link could not be used, so their defaults are shown:  \n"
+                   + "  \n".join("• " + common.escape_markdown(n) for n in notices),
+                   icon=":material/link_off:")
+
+    counts = queries.count_by_status(db, view.filters)
+    sync_widget(TAB, view.tab)
+    st.segmented_control(
+        "Status", TABS, key=TAB, required=True, on_change=on_tab_change,
+        format_func=lambda t: f"{'All' if t == 'all' else common.status_label(t)} · {counts.get(t, 0):,}",
+        label_visibility="collapsed", width="stretch")
+
+    f = view.filters
+    sync_widget(F_FROM, f.created_from)
+    sync_widget(F_TO, f.created_to)
+    sync_widget(F_Q, f.search or "")
+    sync_widget(F_MIN, common.format_major_amount(f.min_total))
+    sync_widget(F_MAX, common.format_major_amount(f.max_total))
+    skus = {s.code: f"{s.code} · {s.product}" for s in list_skus(db)}
+    if f.sku and f.sku not in skus:
+        skus[f.sku] = f"{f.sku} (not in the catalog)"
+    sync_widget(F_SKU, f.sku)
+    with st.form("orders_filters", border=True):
+        row = st.columns([3, 2, 1.3, 1.3, 1, 1], vertical_alignment="bottom")
+        row[0].text_input("Search", key=F_Q, placeholder="Order number, customer email or name",
+                          max_chars=200)
+        row[1].selectbox("Product / SKU", list(skus), key=F_SKU, index=None,
+                         format_func=skus.get, placeholder="Any product")
+        row[2].date_input("Created from", key=F_FROM, value=None, format="YYYY-MM-DD",
+                          min_value=EARLIEST_DATE, max_value=LATEST_DATE)
+        row[3].date_input("Created to", key=F_TO, value=None, format="YYYY-MM-DD",
+                          min_value=EARLIEST_DATE, max_value=LATEST_DATE)
+        amount_help = ("Order total in the order's own currency, e.g. 25 or 19.99 "
+                       "(yen has no cents: 50 here matches ¥5,000).")
+        row[4].text_input("Min total", key=F_MIN, placeholder="0.00", help=amount_help, max_chars=14)
+        row[5].text_input("Max total", key=F_MAX, placeholder="any", help=amount_help, max_chars=14)
+        buttons = st.container(horizontal=True)
+        buttons.form_submit_button("Apply filters", type="primary", on_click=on_filters_submit,
+                                   icon=":material/filter_alt:")
+        buttons.form_submit_button("Clear filters", on_click=on_filters_clear,
+                                   icon=":material/filter_alt_off:")
+
+    results(actor)
+
+
+main()

@@ -1,0 +1,301 @@
+"""The dashboard in a real browser: `streamlit run` as a subprocess on a seeded SQLite
+file with the embedded job worker on, driven by Debian's headless Chromium through
+Playwright (no browser download).
+
+- ops signs in, ticks two Paid orders in the grid (a canvas: the checkbox cells are
+  clicked by position), runs Fulfill, sees the job notification, follows it to the
+  Jobs page and sees the job complete, then sees both orders Fulfilled.
+- a customer name and a staff note of `<img src=x onerror=alert(1)>` show as text.
+
+Assertions are on the app's own output (the "2 selected: …" line, headings, badges),
+never on the grid's hidden accessibility table. A screenshot of each page visited
+goes to tests/artifacts/screenshots/. Every wait is bounded."""
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select, update
+
+from orders_core import db as orders_db
+from orders_core import demo
+from orders_core.schema import orders
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[2]
+SHOTS = ROOT / "tests" / "artifacts" / "screenshots"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+HOSTILE = "<img src=x onerror=alert(1)>"
+PASSWORD = demo.DEMO_PASSWORD
+WAIT_MS = 15_000
+HEADER_PX = 35  # st.data_editor: header and row height (default row_height)
+ROW_PX = 35
+SELECT_COLUMN_PX = 70  # pages/orders.py GRID_COLUMNS["Select"]
+
+if not Path(CHROMIUM).exists():  # pragma: no cover - scripts/test.sh installs it
+    pytest.skip("Debian's Chromium (/usr/bin/chromium) is not installed", allow_module_level=True)
+sync_api = pytest.importorskip("playwright.sync_api")
+
+
+# -- the server ----------------------------------------------------------------------------------
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def site(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory):
+    """(base URL, database file, the order with the hostile customer name)."""
+    data_dir = tmp_path_factory.mktemp("browser-data")
+    path = data_dir / "orders.db"
+    shutil.copyfile(sqlite_template, path)
+    engine = orders_db.create_database_engine(f"sqlite:///{path}")
+    try:
+        db = orders_db.Database(engine)
+        demo.seed(db, orders=60, random_seed=60)
+        with db.write() as conn:
+            hostile = conn.execute(select(orders.c.number).where(orders.c.status == "fulfilled")
+                                   .order_by(orders.c.id)).scalars().first()
+            conn.execute(update(orders).where(orders.c.number == hostile).values(customer_name=HOSTILE))
+        with engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        engine.dispose()
+
+    port = _free_port()
+    env = dict(os.environ, ORDERS_DATABASE_URL=f"sqlite:///{path}", ORDERS_EMBEDDED_WORKER="1",
+               ORDERS_DATA_DIR=str(data_dir), ORDERS_PAYMENT_GATEWAY="simulated",
+               PYTHONPATH=str(ROOT))
+    log = open(data_dir / "streamlit.log", "wb")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port),
+         "--server.headless", "true", "--server.address", "127.0.0.1",
+         "--browser.gatherUsageStats", "false"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 40
+        while not _healthy(f"{base}/_stcore/health"):
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("streamlit did not start:\n"
+                                   + (data_dir / "streamlit.log").read_text(errors="replace")[-3000:])
+            time.sleep(0.25)
+        yield base, path, hostile
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait(5)
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1440, "height": 1400})
+    tab = context.new_page()
+    tab.set_default_timeout(WAIT_MS)
+    alerts: list[str] = []
+    tab.on("dialog", lambda dialog: (alerts.append(dialog.message), dialog.dismiss()))
+    tab.alerts = alerts
+    try:
+        yield tab
+    finally:
+        context.close()
+
+
+@contextlib.contextmanager
+def screenshot_on_failure(page, name: str):
+    try:
+        yield
+    except BaseException:
+        with contextlib.suppress(Exception):
+            shot(page, f"failed_{name}")
+        raise
+
+
+# -- helpers ---------------------------------------------------------------------------------------
+def shot(page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    time.sleep(1.0)  # let the last rerun finish painting
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def sign_in(page, email: str) -> None:
+    """Fill the sign-in form; a deep link to a staff page first shows Streamlit's
+    "Page not found" notice over it (that page does not exist before sign-in)."""
+    email_box = page.locator(".st-key-sign_in_email input")
+    email_box.wait_for()
+    with contextlib.suppress(sync_api.TimeoutError):
+        page.get_by_text("Page not found").wait_for(timeout=1500)
+        page.keyboard.press("Escape")
+        page.get_by_text("Page not found").wait_for(state="hidden", timeout=5000)
+    email_box.fill(email)
+    page.locator(".st-key-sign_in_password input").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.locator(".st-key-sign_in_email").wait_for(state="detached")
+
+
+def app_text(page) -> list[str]:
+    return page.locator("[data-testid=stText]").all_inner_texts()
+
+
+def wait_for_text(page, text: str) -> None:
+    page.locator("[data-testid=stText]").filter(has_text=text).first.wait_for()
+
+
+def tick_row(page, row: int) -> None:
+    """Click the Select checkbox of grid row `row` (0-based): the grid is a canvas."""
+    canvas = page.locator("[class*='st-key-orders_grid_'] canvas").first
+    canvas.wait_for(state="visible")
+    box = canvas.bounding_box()
+    page.mouse.click(box["x"] + SELECT_COLUMN_PX / 2, box["y"] + HEADER_PX + ROW_PX * row + ROW_PX / 2)
+
+
+def paid_numbers_newest_first(path: Path) -> list[str]:
+    engine = orders_db.create_database_engine(f"sqlite:///{path}")
+    try:
+        with engine.connect() as conn:
+            return list(conn.execute(select(orders.c.number).where(orders.c.status == "paid")
+                                     .order_by(orders.c.created_at.desc(), orders.c.id.desc())).scalars())
+    finally:
+        engine.dispose()
+
+
+def open_order_in_app(page, number: str) -> None:
+    """From the Orders page: search for the order, pick it, Open (same browser session)."""
+    page.get_by_role("link", name="Orders").first.click()
+    search = page.locator(".st-key-orders_filter_q input")
+    search.fill(number)
+    page.get_by_role("button", name="Apply filters").click()
+    page.wait_for_url(re.compile(rf"q={number}"))
+    picker = page.locator(".st-key-orders_open_number")
+    picker.click()
+    page.get_by_role("option", name=re.compile(number)).click()
+    page.locator(".st-key-orders_open_button button").click()
+    page.get_by_role("heading", name=f"Order {number}").wait_for()
+
+
+def badge(page, label: str, within: str = "body"):
+    """st.badge elements reading `label` (after their Material icon's ligature name)."""
+    return page.locator(f"{within} .stMarkdownBadge").filter(has_text=re.compile(rf"(^|\s){label}$"))
+
+
+def assert_status(page, number: str, label: str) -> None:
+    page.get_by_role("heading", name=f"Order {number}").wait_for()
+    badge(page, label, within=".st-key-order_header").wait_for()
+
+
+# -- the tests -------------------------------------------------------------------------------------
+def test_fulfil_two_paid_orders_through_a_job(site, page):
+    with screenshot_on_failure(page, "fulfil"):
+        fulfil_two_paid_orders(site, page)
+
+
+def test_hostile_name_and_note_are_shown_as_literal_text(site, page):
+    with screenshot_on_failure(page, "hostile"):
+        hostile_text_is_literal(site, page)
+
+
+def fulfil_two_paid_orders(site, page) -> None:
+    base, path, _ = site
+    paid = paid_numbers_newest_first(path)
+    expected = paid[:2]
+    assert len(expected) == 2
+
+    page.goto(base + "/")
+    page.locator(".st-key-sign_in_email input").wait_for()
+    shot(page, "01_sign_in")
+    sign_in(page, "ops@ordersdesk.test")
+    wait_for_text(page, "No orders selected")
+    shot(page, "02_orders_all")
+
+    page.locator(".st-key-orders_tab").get_by_role("radio", name=re.compile(r"^Paid")).click()
+    page.wait_for_url(re.compile(r"status=paid"))
+    page.get_by_text(f"Select all {len(paid)} matching orders", exact=True).wait_for()
+    tick_row(page, 0)
+    wait_for_text(page, f"1 selected: {expected[0]}")
+    tick_row(page, 1)
+    wait_for_text(page, f"2 selected: {expected[0]}, {expected[1]}")
+    shot(page, "03_orders_paid_two_selected")
+
+    page.locator(".st-key-orders_mass_actions button").click()
+    page.get_by_role("menuitem", name="Fulfill").click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_text("Will be processed").wait_for()
+    shot(page, "04_mass_action_preflight")
+    dialog.locator(".st-key-mass_confirm button").click()
+    notice = page.get_by_text(re.compile(r"Job #\d+ is running: Fulfill 2 orders"))
+    notice.wait_for()
+    job_id = re.search(r"Job #(\d+)", notice.inner_text()).group(1)
+    wait_for_text(page, "No orders selected")  # the selection cleared
+    shot(page, "05_job_queued")
+
+    page.get_by_role("link", name=f"Open job #{job_id}").click()
+    page.wait_for_url(re.compile(rf"/jobs\?job={job_id}"))
+    # The Jobs page refreshes itself while the job runs; bounded wait for Completed.
+    badge(page, "Completed").first.wait_for(timeout=45_000)
+    shot(page, "06_job_completed")
+
+    open_order_in_app(page, expected[0])
+    assert_status(page, expected[0], "Fulfilled")
+    shot(page, "07_order_fulfilled_1")
+
+    # The second one through a link in a new session: sign-in keeps the order number.
+    page.goto(f"{base}/order?number={expected[1]}")
+    sign_in(page, "ops@ordersdesk.test")
+    assert_status(page, expected[1], "Fulfilled")
+    shot(page, "08_order_fulfilled_2")
+    assert page.alerts == []
+
+
+def hostile_text_is_literal(site, page) -> None:
+    base, _, hostile_order = site
+    page.goto(f"{base}/order?number={hostile_order}")
+    sign_in(page, "support@ordersdesk.test")
+    assert_status(page, hostile_order, "Fulfilled")
+    page.get_by_text(HOSTILE, exact=True).first.wait_for()  # the customer's name, as typed
+
+    page.locator(".st-key-order_note_text textarea").fill(HOSTILE)
+    page.get_by_role("button", name="Add note").click()
+    page.get_by_text("Note added to the timeline.").wait_for()
+    texts = page.locator("[data-testid=stText]").filter(has_text=HOSTILE)
+    assert texts.count() == 2, app_text(page)  # the name and the note
+    assert page.locator('img[src="x"]').count() == 0
+    assert page.locator("img[onerror]").count() == 0
+    shot(page, "09_order_hostile_text")
+    assert page.alerts == []
