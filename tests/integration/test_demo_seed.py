@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import collections
 import datetime as dt
+import os
+import shutil
 
 import pytest
 from sqlalchemy import func, insert, select
@@ -19,6 +21,7 @@ from orders_core.payments.simulated import SimulatedGateway
 from orders_core.schema import (addresses, customers, order_events, order_items, orders, payments,
                                 products, refunds, sim_charges, sim_refunds, skus, staff)
 from orders_core.staff import Role, sign_in_staff
+from tests.support import postgres as pg
 
 STAFF_EMAILS = {"admin@ordersdesk.test", "ops@ordersdesk.test", "support@ordersdesk.test",
                 "analyst@ordersdesk.test"}
@@ -37,11 +40,28 @@ def _by_order(rows):
     return grouped
 
 
-@pytest.fixture
-def seeded(db):
-    """3,000 orders seeded into a fresh database; yields (db, report)."""
+@pytest.fixture(scope="module", params=[
+    pytest.param("sqlite", id="sqlite"),
+    pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres),
+])
+def seeded(request, tmp_path_factory):
+    """(db, report): 3,000 orders seeded once per backend into a fresh database that
+    the read-only tests below share."""
+    if request.param == "sqlite":
+        path = tmp_path_factory.mktemp("demo-seeded") / "orders.db"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+        url, drop = f"sqlite:///{path}", None
+    else:
+        server = request.getfixturevalue("postgres_server")
+        name = f"demo_seeded_{os.getpid()}"
+        url = pg.create_database(server, name, template=request.getfixturevalue("postgres_template"))
+        drop = lambda: pg.drop_database(server, name)  # noqa: E731
+    db = open_database(url)
     report = demo.seed(db, orders=3000, random_seed=3)
-    return db, report
+    yield db, report
+    db.dispose()
+    if drop:
+        drop()
 
 
 # -- orders ---------------------------------------------------------------------------
@@ -247,7 +267,7 @@ def test_timestamps_are_ordered_and_in_the_past(db):
 
 
 def test_older_orders_are_more_often_fulfilled_and_recent_ones_more_often_open(db):
-    demo.seed(db, orders=4000, now=NOW)
+    demo.seed(db, orders=2500, now=NOW)
     recent = [o.status for o in _rows(db, orders) if o.created_at > NOW - dt.timedelta(days=14)]
     older = [o.status for o in _rows(db, orders) if o.created_at < NOW - dt.timedelta(days=30)]
     open_share = lambda statuses: sum(s in ("created", "paid") for s in statuses) / len(statuses)  # noqa: E731
