@@ -58,6 +58,26 @@ def current_actor() -> Actor:
     return account.as_actor()
 
 
+ENTRY_POINT = "streamlit_app.py"
+
+
+def send_signed_out_visitor_to_sign_in() -> None:
+    """Call first on a staff page. Streamlit also serves every file in a `pages/`
+    folder under its own URL, so a fresh load of /orders?status=paid (a reload, a
+    shared link) runs pages/orders.py without the entry point's sign-in gate. Send
+    such a visitor to the entry point with the same query parameters: they sign in
+    there and land on the same view. A no-op when someone is signed in, or when the
+    entry point is not a page of this run (the gate's own navigation)."""
+    if signed_in_staff() is not None:
+        return
+    from streamlit.errors import StreamlitAPIException
+
+    try:
+        st.switch_page(ENTRY_POINT, query_params=st.query_params.to_dict())
+    except StreamlitAPIException:  # StreamlitPageNotFoundError: not routed that way
+        return
+
+
 def can(permission: Permission) -> bool:
     account = signed_in_staff()
     return account is not None and account.as_actor().can(permission)

@@ -165,6 +165,7 @@ def show_timeline(events: list[dict]) -> None:
 
 
 def main() -> None:
+    common.send_signed_out_visitor_to_sign_in()
     actor = common.current_actor()
     db = common.get_db()
     st.page_link(common.ORDERS_PAGE, label="All orders", icon=":material/arrow_back:")
@@ -233,8 +234,9 @@ def main() -> None:
         if payment is None:
             st.text("No payment yet.")
         else:
-            labelled("Amount", f"{common.money(payment['amount'], payment['currency'])} · {payment['status']}")
-            labelled("Gateway", payment["gateway"])
+            labelled("Amount", f"{common.money(payment['amount'], payment['currency'])} · "
+                               f"{payment['status'].capitalize()}")
+            labelled("Gateway", payment["gateway"].capitalize())
             labelled("Gateway payment id", payment["gateway_payment_id"] or "", code=True)
             if payment["failure_message"]:
                 labelled("Failure", payment["failure_message"])

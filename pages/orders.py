@@ -226,7 +226,7 @@ def mass_action_dialog(actor) -> None:
     ready = True
     if common.needs_typed_confirmation(eligible, refunds):
         typed = st.text_input(f"This is a large action. Type {eligible} to confirm",
-                              key="mass_confirm_count", placeholder=str(eligible))
+                              key="mass_confirm_count")
         ready = typed.replace(",", "").strip() == str(eligible)
     what = f"{label} {eligible:,} order{'s' if eligible != 1 else ''}"
     if refunds:
@@ -407,6 +407,7 @@ def results(actor) -> None:
 
 # -- the page -----------------------------------------------------------------------------------
 def main() -> None:
+    common.send_signed_out_visitor_to_sign_in()
     actor = common.current_actor()
     db = common.get_db()
     number = st.query_params.get("number")

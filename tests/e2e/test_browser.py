@@ -280,6 +280,15 @@ def fulfil_two_paid_orders(site, page) -> None:
     sign_in(page, "ops@ordersdesk.test")
     assert_status(page, expected[1], "Fulfilled")
     shot(page, "08_order_fulfilled_2")
+
+    # A reload (or a shared link) of a filtered view: sign in, and the same view is back.
+    page.goto(f"{base}/orders?status=fulfilled&q={expected[0]}")
+    sign_in(page, "ops@ordersdesk.test")
+    page.locator(".st-key-orders_tab").get_by_role("radio", name=re.compile(r"^Fulfilled")).and_(
+        page.locator("[aria-checked=true]")).wait_for()
+    assert page.locator(".st-key-orders_filter_q input").input_value() == expected[0]
+    page.get_by_text("Showing 1–1 of 1 orders").wait_for()
+    shot(page, "10_orders_view_after_reload")
     assert page.alerts == []
 
 
