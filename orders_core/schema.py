@@ -218,19 +218,26 @@ class SimIdempotencyKey(Base):
 
 
 class Job(Base):
-    """A mass action: durable, re-read on every page load, run by a worker."""
+    """A mass action: durable, re-read on every page load, run by workers
+    (orders_core/jobs.py asks for it, orders_core/worker.py runs it)."""
     __tablename__ = "jobs"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    action: Mapped[str] = mapped_column(String(16))
+    action: Mapped[str] = mapped_column(String(16))  # export, fulfill, cancel, return
+    # queued, running, completed, completed_with_failures, failed, canceled
     status: Mapped[str] = mapped_column(String(32))
     actor: Mapped[str] = mapped_column(String(320))
+    # The role checked when the job was asked for, which it acts with ("system" for
+    # the operator's CLI).
+    actor_role: Mapped[str | None] = mapped_column(String(16))
     selection: Mapped[str] = mapped_column(Text, default="")
+    reason: Mapped[str] = mapped_column(Text, default="", server_default="")
     total: Mapped[int] = mapped_column(Integer, default=0)
     succeeded: Mapped[int] = mapped_column(Integer, default=0)
     failed: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime)
     started_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    # The job lease: the worker running the job and until when (renewed while alive).
     lease_owner: Mapped[str | None] = mapped_column(String(128))
     lease_expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -244,6 +251,7 @@ class Job(Base):
 
 
 class JobItem(Base):
+    """One order of a job, frozen when the job was asked for."""
     __tablename__ = "job_items"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id"))
@@ -252,7 +260,11 @@ class JobItem(Base):
     order_number: Mapped[str] = mapped_column(String(32))
     status: Mapped[str] = mapped_column(String(16))  # pending, succeeded, failed
     reason: Mapped[str | None] = mapped_column(Text)
+    # The worker that claimed the item last, how many claims so far, and until when
+    # the current claim holds; a pending item whose lease ran out is claimable again.
     worker: Mapped[str | None] = mapped_column(String(128))
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    lease_expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
 
     __table_args__ = (

@@ -1,0 +1,253 @@
+"""The bulk-job commands of `python -m orders_core`: bulk, jobs, job, worker.
+
+Same conventions as orders_core/cli.py (which calls `register`): --json prints JSON
+on stdout, plain text otherwise; exit code 0 ok, 1 a business refusal (the message on
+stderr), 2 bad usage.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+
+from . import jobs, worker
+from .cli import _actor, _add_actor, _add_json, _cell, _db, _emit, _table, _whole
+from .queries import OrderFilters
+from .status import Status
+
+FILTER_OPTIONS = ("created_from", "created_to", "search", "sku", "min_total", "max_total")
+MAX_LISTED_FAILURES = 1000
+
+
+# -- bulk -----------------------------------------------------------------------------------
+def args_bulk(p: argparse.ArgumentParser) -> None:
+    p.add_argument("action", choices=[a.value for a in jobs.JobAction],
+                   help="what to do to every selected order")
+    selection = p.add_mutually_exclusive_group(required=True)
+    selection.add_argument("--orders", metavar="N1,N2,...",
+                           help="comma-separated order numbers (duplicates count once)")
+    selection.add_argument("--status", help="the orders of this status, narrowed by the filters "
+                                            "below: one of " + ", ".join(s.value for s in Status)
+                                            + " or all")
+    p.add_argument("--from", dest="created_from", metavar="DATE",
+                   help="with --status: created on or after this day (YYYY-MM-DD, UTC)")
+    p.add_argument("--to", dest="created_to", metavar="DATE",
+                   help="with --status: created on or before this day (YYYY-MM-DD, UTC)")
+    p.add_argument("--search", metavar="TEXT",
+                   help="with --status: order number, or part of an email or name")
+    p.add_argument("--sku", metavar="CODE", help="with --status: orders with an item of this SKU")
+    p.add_argument("--min-total", metavar="N", help="with --status: total at least N minor units")
+    p.add_argument("--max-total", metavar="N", help="with --status: total at most N minor units")
+    p.add_argument("--reason", default="", help="why; kept in each order's timeline")
+    p.add_argument("--dry-run", action="store_true",
+                   help="only show the preflight: how many orders are eligible, why the others "
+                        "are not, what would be refunded; queue nothing")
+    p.add_argument("--wait", action="store_true",
+                   help="return when the job has finished, working on it here unless "
+                        "another worker does")
+    _add_actor(p)
+    _add_json(p)
+
+
+def _selection(args: argparse.Namespace) -> dict:
+    given = [name for name in FILTER_OPTIONS if getattr(args, name) is not None]
+    if args.orders is not None:
+        if given:
+            args.parser.error("the filters (--from, --to, --search, --sku, --min-total, "
+                              "--max-total) narrow a --status selection, not --orders")
+        return {"order_numbers": [n.strip() for n in args.orders.split(",") if n.strip()]}
+    return {"filters": OrderFilters.parse(
+        status=args.status, created_from=args.created_from, created_to=args.created_to,
+        search=args.search, sku=args.sku, min_total=args.min_total, max_total=args.max_total)}
+
+
+def cmd_bulk(args: argparse.Namespace) -> None:
+    selection = _selection(args)
+    db = _db()
+    actor = _actor(db, args)
+    if args.dry_run:
+        check = jobs.preflight(db, actor, args.action, **selection)
+        _emit(args, check.as_dict(), lambda _: _render_preflight(check))
+        return
+    job = jobs.enqueue(db, actor, args.action, reason=args.reason, **selection)
+    failures: list[dict] = []
+    if args.wait:
+        job = worker.run_job_here(db, job.id)
+        if job.failed and not args.json:
+            failures = jobs.job_failures(db, job.id, limit=10)
+    _emit(args, job.as_dict(), lambda _: _render_job(job, failures, waited=args.wait))
+
+
+def _render_preflight(check: jobs.Preflight) -> str:
+    lines = [check.summary()]
+    if check.ineligible:
+        lines += ["", _table(["NOT ELIGIBLE", "ORDERS"],
+                             [[reason, f"{n:,}"] for reason, n in check.ineligible.items()])]
+    if check.unknown:
+        lines.append("Unknown order numbers: " + ", ".join(_cell(n) for n in check.unknown))
+    return "\n".join(lines)
+
+
+def _render_job(job: jobs.JobView, failures: list[dict] = (), *, waited: bool = False) -> str:
+    lines = [f"Job #{job.id}  {job.action.capitalize()}  {job.status_label}"
+             + ("  (cancel requested)" if job.cancel_requested and not job.finished else ""),
+             f"Selection: {_cell(job.selection)}",
+             f"Orders:    {job.total:,} total, {job.succeeded:,} succeeded, {job.failed:,} "
+             f"failed, {job.pending:,} pending",
+             f"Asked by:  {_cell(job.actor)} at {_time(job.created_at)}"]
+    if job.reason:
+        lines.append(f"Reason:    {_cell(job.reason)}")
+    if job.started_at:
+        lines.append(f"Started:   {_time(job.started_at)}")
+    if job.finished_at:
+        lines.append(f"Finished:  {_time(job.finished_at)}")
+    if job.retry_of:
+        lines.append(f"Retry of:  job #{job.retry_of}")
+    if job.export_path:
+        lines.append(f"Export:    {_cell(job.export_path)} ({job.export_rows:,} rows, "
+                     f"{job.export_bytes or 0:,} bytes)")
+    if job.error:
+        lines.append(f"Error:     {_cell(job.error)}")
+    if failures:
+        lines += ["", _table(["FAILED ORDER", "REASON"], [[f["order"], f["reason"]] for f in failures])]
+        if job.failed > len(failures):
+            lines.append(f"… and {job.failed - len(failures):,} more "
+                         f"(python -m orders_core job {job.id})")
+    if not job.finished and not waited:
+        lines.append(f"Queued: a worker runs it; `python -m orders_core job {job.id}` "
+                     f"shows its progress.")
+    return "\n".join(lines)
+
+
+def _time(value) -> str:
+    return value.isoformat(timespec="seconds") + "Z" if value else ""
+
+
+# -- jobs, job --------------------------------------------------------------------------------
+def args_jobs(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--limit", type=_whole("Limit", 1, 1000), default=20, metavar="N",
+                   help="at most N jobs, newest first (default 20, max 1000)")
+    _add_json(p)
+
+
+def cmd_jobs(args: argparse.Namespace) -> None:
+    listed = jobs.list_jobs(_db(), limit=args.limit)
+    _emit(args, [j.as_dict() for j in listed], lambda _: _render_jobs(listed))
+
+
+def _render_jobs(listed: list[jobs.JobView]) -> str:
+    if not listed:
+        return "No jobs yet."
+    return _table(["ID", "ACTION", "STATUS", "TOTAL", "SUCCEEDED", "FAILED", "PENDING", "CREATED",
+                   "BY", "SELECTION"],
+                  [[j.id, j.action, j.status, j.total, j.succeeded, j.failed, j.pending,
+                    _time(j.created_at), j.actor, j.selection[:60]] for j in listed])
+
+
+def args_job(p: argparse.ArgumentParser) -> None:
+    p.add_argument("job_id", metavar="ID", help="the job's number, e.g. 12")
+    change = p.add_mutually_exclusive_group()
+    change.add_argument("--cancel", action="store_true",
+                        help="cancel it: a queued job at once, a running one at its next chunk")
+    change.add_argument("--retry-failed", action="store_true",
+                        help="queue a new job of its failed orders only")
+    p.add_argument("--max-failures", type=_whole("Max failures", 0, 10_000_000),
+                   default=MAX_LISTED_FAILURES, metavar="N",
+                   help=f"list at most N failed orders (default {MAX_LISTED_FAILURES})")
+    _add_actor(p)
+    _add_json(p)
+
+
+def cmd_job(args: argparse.Namespace) -> None:
+    db = _db()
+    if args.cancel:
+        job = jobs.cancel_job(db, _actor(db, args), args.job_id)
+    elif args.retry_failed:
+        job = jobs.retry_failed(db, _actor(db, args), args.job_id)
+    else:
+        job = jobs.get_job(db, args.job_id)
+    failures = jobs.job_failures(db, job.id, limit=args.max_failures)
+    data = job.as_dict() | {"failures": failures}
+    if job.action == jobs.JobAction.EXPORT.value:
+        data["path"] = job.export_path
+    _emit(args, data, lambda _: _render_job(job, failures, waited=True))
+
+
+# -- worker -----------------------------------------------------------------------------------
+def args_worker(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--once", action="store_true",
+                   help="process what is queued and claimable now, then exit")
+    p.add_argument("--poll", type=float, default=1.0, metavar="SECONDS",
+                   help="how often an idle worker looks for new jobs (default 1)")
+    p.add_argument("--name", metavar="NAME", help="the worker's name in job records "
+                                                  "(default: host:pid)")
+    _add_json(p)
+
+
+def cmd_worker(args: argparse.Namespace) -> None:
+    if not 0.05 <= args.poll <= 3600:
+        args.parser.error("--poll must be between 0.05 and 3600 seconds")
+    db = _db()
+    stop = threading.Event()
+    runner = worker.Worker(db, name=args.name)
+
+    def on_signal(signum, _frame):  # finish the current chunk, release the lease, exit
+        print(f"worker {runner.id}: {signal.Signals(signum).name}; stopping after the "
+              f"current chunk", file=sys.stderr, flush=True)
+        stop.set()
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+    logger, handler = _log_to_stderr()
+    try:
+        print(f"worker {runner.id}: started" + (" (--once)" if args.once else ""),
+              file=sys.stderr, flush=True)
+        if args.once:
+            try:
+                runner.run_once(stop)
+            finally:
+                runner.release()
+                runner.close()
+        else:
+            runner.run_forever(stop, poll_seconds=args.poll)
+    finally:
+        logger.removeHandler(handler)
+        for sig, previous_handler in previous.items():
+            signal.signal(sig, previous_handler)
+    result = {"worker": runner.id, "processed": runner.processed}
+    _emit(args, result, lambda r: f"worker {r['worker']}: processed {r['processed']:,} items")
+
+
+def _log_to_stderr() -> tuple[logging.Logger, logging.Handler]:
+    """The worker's progress (jobs finished, retries, failures) as lines on stderr."""
+    logger = logging.getLogger("orders_core.worker")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    logger.addHandler(handler)
+    if logger.level == logging.NOTSET or logger.level > logging.INFO:
+        logger.setLevel(logging.INFO)
+    return logger, handler
+
+
+# -- registration -----------------------------------------------------------------------------
+COMMANDS = (
+    ("bulk", "queue a mass Export, Fulfill, Cancel or Return of orders as a background job",
+     cmd_bulk, args_bulk),
+    ("jobs", "list recent bulk jobs, newest first", cmd_jobs, args_jobs),
+    ("job", "one bulk job: progress, failures with reasons, export file; cancel or retry it",
+     cmd_job, args_job),
+    ("worker", "run a worker that processes queued bulk jobs (SIGTERM stops it cleanly)",
+     cmd_worker, args_worker),
+)
+
+
+def register(subparsers) -> None:
+    """Add bulk, jobs, job and worker to the CLI's subparsers (called by cli.py)."""
+    for name, help_text, run, arguments in COMMANDS:
+        p = subparsers.add_parser(name, help=help_text, description=help_text)
+        arguments(p)
+        p.set_defaults(run=run, parser=p)
+
+
+__all__ = ["register", "COMMANDS"]
