@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 
-from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy import case, func, literal, or_, select, union_all
 
 from .db import Database
 from .errors import NotFound, ValidationError
@@ -86,9 +86,11 @@ class OrderFilters:
         if self.search:
             where.append(_search_condition(self.search))
         if self.sku:
-            where.append(exists(select(order_items.c.id).join(skus, skus.c.id == order_items.c.sku_id)
-                                .where(order_items.c.order_id == orders.c.id,
-                                       skus.c.code == self.sku)))
+            # The orders that have an item of the SKU, found from the SKU's side through
+            # ix_order_items_sku_order (a correlated EXISTS probed every order instead).
+            where.append(orders.c.id.in_(
+                select(order_items.c.order_id).where(order_items.c.sku_id.in_(
+                    select(skus.c.id).where(skus.c.code == self.sku)))))
         if self.min_total is not None:
             where.append(orders.c.total_amount >= self.min_total)
         if self.max_total is not None:
@@ -170,11 +172,25 @@ def _list_row(row) -> dict:
 
 
 def count_by_status(db: Database, filters: OrderFilters) -> dict[str, int]:
-    """Orders per status under the filters (ignoring the filters' own status): the tabs."""
+    """Orders per status under the filters (ignoring the filters' own status): the tabs.
+
+    Shaped for the indexes (measured at a million orders with bench/): with only dates
+    and amounts, one COUNT(*) per status, each a range of the covering index
+    ix_orders_status_created_total (a GROUP BY over the same index costs about half as
+    much again per row, and under a date range the planner preferred ix_orders_created
+    plus a table lookup per row). With a search or a SKU, one pass with a conditional
+    count per status, so the planner picks its access path from the filters alone (with
+    a GROUP BY it walked the status index and looked every row up out of order)."""
     where = filters.conditions(include_status=False)
-    query = select(orders.c.status, func.count()).where(*where).group_by(orders.c.status)
     with db.read() as conn:
-        counts = {status: n for status, n in conn.execute(query)}
+        if not filters.search and not filters.sku:
+            query = union_all(*(select(literal(s.value), func.count()).select_from(orders)
+                                .where(orders.c.status == s.value, *where) for s in Status))
+            counts = {status: n for status, n in conn.execute(query)}
+        else:
+            query = select(*(func.count(case((orders.c.status == s.value, 1))) for s in Status)
+                           ).select_from(orders).where(*where)
+            counts = dict(zip((s.value for s in Status), conn.execute(query).one()))
     result = {s.value: counts.get(s.value, 0) for s in Status}
     result["all"] = sum(result.values())
     return result

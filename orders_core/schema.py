@@ -104,8 +104,10 @@ class Order(Base):
 
     __table_args__ = (
         UniqueConstraint("customer_id", "checkout_key", name="uq_orders_checkout_key"),
-        Index("ix_orders_status_created", "status", "created_at"),
+        # Covering for the tab counts under dates and amounts (migration 0003).
+        Index("ix_orders_status_created_total", "status", "created_at", "total_amount"),
         Index("ix_orders_created", "created_at"),
+        Index("ix_orders_total", "total_amount"),
         Index("ix_orders_customer_created", "customer_id", "created_at"),
         Index("ix_orders_customer_email", "customer_email"),
     )
