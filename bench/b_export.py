@@ -1,0 +1,132 @@
+"""#2 Export of every order to CSV through the export job (target at 1M: ≤ 4 s and
+≥ 6× the pandas baseline; peak memory ≤ 1.5 GB).
+
+Timed: jobs.enqueue(export, all orders) + worker.run_job_here to the finished file,
+i.e. from the database to the CSV on disk. `extra` also has export.export_orders
+called directly (no job) for comparison. Baseline, same run, same data:
+pandas.read_sql(...) of the orders columns the export writes + DataFrame.to_csv(...).
+
+Peak memory: each way once in a fresh child process (python -m bench.memprobe), as
+the child's peak resident set size (ru_maxrss), which includes the interpreter and
+imports; the child's RSS before the export is reported beside it."""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from orders_core.db import Database
+from orders_core.queries import OrderFilters
+from orders_core.schema import orders as orders_table
+from orders_core.staff import Actor, Role
+
+from . import baselines
+from .common import REPO_ROOT, WORK_DIR, Figure, Stats, log, timer
+
+ANALYST = Actor(email="analyst@ordersdesk.test", role=Role.ANALYST)
+
+
+def export_via_job(db: Database) -> tuple[Path, int]:
+    from orders_core import jobs, worker
+
+    job = jobs.enqueue(db, ANALYST, "export", filters=OrderFilters())
+    done = worker.run_job_here(db, job.id)
+    if not getattr(done, "export_path", None):
+        raise RuntimeError(f"export job #{job.id} ended {done.status} without a file: "
+                           f"{getattr(done, 'error', '')}")
+    return Path(done.export_path), int(getattr(done, "export_rows", 0) or 0)
+
+
+def export_direct(db: Database, destination: Path) -> int:
+    from orders_core.export import export_orders
+
+    return int(export_orders(db, destination, filters=OrderFilters()).rows)
+
+
+def csv_columns(path: Path) -> list[str]:
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        return next(csv.reader(f))
+
+
+def baseline_columns(header: list[str]) -> list[str]:
+    """The export's columns that are orders columns (the baseline reads those)."""
+    known = set(orders_table.c.keys())
+    columns = [c for c in header if c in known]
+    return columns or [c.name for c in orders_table.c]
+
+
+def memprobe(kind: str, url: str, destination: Path, columns: list[str]) -> dict:
+    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), ORDERS_EMBEDDED_WORKER="0")
+    out = subprocess.run([sys.executable, "-m", "bench.memprobe", kind, url, str(destination),
+                          ",".join(columns)], cwd=REPO_ROOT, env=env, capture_output=True,
+                         text=True, timeout=1800)
+    if out.returncode != 0:
+        raise RuntimeError(f"memprobe {kind} failed: {out.stderr[-2000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _rm(path: Path | None) -> None:
+    if path is not None:
+        Path(path).unlink(missing_ok=True)
+
+
+def run(db: Database, backend: str, url: str, *, repeat: int, orders: int) -> Figure:
+    out_dir = WORK_DIR / "exports"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    job_s, direct_s, base_s = [], [], []
+    rows = 0
+    columns: list[str] = []
+    for i in range(repeat):
+        with timer() as elapsed:
+            path, rows = export_via_job(db)
+        job_s.append(elapsed())
+        size = path.stat().st_size
+        if not columns:
+            columns = baseline_columns(csv_columns(path))
+        _rm(path)
+        direct = out_dir / "direct.csv"
+        with timer() as elapsed:
+            export_direct(db, direct)
+        direct_s.append(elapsed())
+        _rm(direct)
+        target = out_dir / "pandas.csv"
+        with timer() as elapsed:
+            base_rows = baselines.pandas_export(db, target, columns)
+        base_s.append(elapsed())
+        _rm(target)
+        log(f"export: repeat {i + 1}/{repeat}: job {job_s[-1]:.2f} s, direct {direct_s[-1]:.2f} s "
+            f"({rows:,} rows, {size / 1e6:,.0f} MB); pandas {base_s[-1]:.2f} s ({base_rows:,} rows)")
+    log("export: peak memory, in child processes")
+    probe = memprobe("job", url, out_dir / "probe.csv", columns)
+    _rm(out_dir / "probe.csv")
+    probe_base = memprobe("pandas", url, out_dir / "probe-pandas.csv", columns)
+    _rm(out_dir / "probe-pandas.csv")
+    value = Stats.of(job_s, "s")
+    baseline = Stats.of(base_s, "s")
+    at_scale = backend == "sqlite" and orders >= 1_000_000
+    peak_mb = probe["peak_mb"]
+    figure = Figure(
+        key=f"export.{backend}", title=f"Export all {orders:,} orders to CSV via the export job",
+        backend=backend, value=value, better="lower", baseline=baseline,
+        baseline_title="pandas.read_sql + to_csv",
+        target="≤ 4 s, ≥ 6× baseline, peak ≤ 1.5 GB" if backend == "sqlite" else "",
+        met=(value.median <= 4.0 and baseline.median / value.median >= 6.0 and peak_mb <= 1536)
+        if at_scale else None,
+        extra={"rows": rows, "direct_export_orders": Stats.of(direct_s, "s").as_dict(),
+               "peak_rss_mb": peak_mb, "rss_before_mb": probe["start_mb"],
+               "baseline_peak_rss_mb": probe_base["peak_mb"], "baseline_columns": columns})
+    return figure
+
+
+def memory_figure(export: Figure) -> Figure:
+    e = export.extra
+    return Figure(
+        key=f"export_memory.{export.backend}", title="Export: peak memory of the process",
+        backend=export.backend, value=Stats.of([e["peak_rss_mb"]], "MB"), better="lower",
+        baseline=Stats.of([e["baseline_peak_rss_mb"]], "MB"),
+        baseline_title="pandas.read_sql + to_csv", target="≤ 1.5 GB" if export.backend == "sqlite" else "",
+        met=(e["peak_rss_mb"] <= 1536) if export.met is not None else None,
+        notes=f"the process held {e['rss_before_mb']:,.0f} MB before the export began")

@@ -1,0 +1,175 @@
+"""The benchmarks: python -m bench.run [--orders N] [--repeat K] [--only NAME ...]
+
+Builds (or reuses) a database of N orders through orders_core.demo.seed, on SQLite,
+and on PostgreSQL too when ORDERS_DATABASE_URL names one; measures; writes the
+results as JSON (default bench/results/latest.json for a full run at 1M orders,
+bench/work/last-run.json otherwise) and prints a markdown table.
+
+Measurements (--only takes these names): queries, dashboard, export, fulfill, cancel,
+checkout, seed. See each bench/b_*.py for exactly what is timed and against which
+baseline. Every figure is the median, min and max of --repeat runs, beside a
+baseline measured in the same process on the same data."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import traceback
+from pathlib import Path
+
+from .common import RESULTS_DIR, WORK_DIR, Figure, log, machine_info, markdown_table
+
+NAMES = ("queries", "dashboard", "export", "fulfill", "cancel", "checkout", "seed")
+FULL_SIZE = 1_000_000
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--orders", type=int, default=FULL_SIZE, help="orders in the database")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each measurement")
+    parser.add_argument("--seed-repeat", type=int, default=1,
+                        help="seeds to time (one is the cache build when it happens)")
+    parser.add_argument("--random-seed", type=int, default=1)
+    parser.add_argument("--only", nargs="+", choices=NAMES, metavar="NAME",
+                        help=f"only these: {', '.join(NAMES)}")
+    parser.add_argument("--backend", choices=("auto", "sqlite", "postgresql"), default="auto",
+                        help="auto: SQLite, plus PostgreSQL when ORDERS_DATABASE_URL names one")
+    parser.add_argument("--out", type=Path, help="where to write the JSON results")
+    parser.add_argument("--work-dir", type=Path, default=WORK_DIR,
+                        help="cached databases and scratch files (git-ignored)")
+    parser.add_argument("--rebuild", action="store_true", help="seed again even if cached")
+    return parser.parse_args(argv)
+
+
+def _environment(work_dir: Path) -> None:
+    os.environ.setdefault("ORDERS_DATA_DIR", str(work_dir / "data"))
+    os.environ["ORDERS_EMBEDDED_WORKER"] = "0"
+    os.environ["ORDERS_PAYMENT_GATEWAY"] = "simulated"
+
+
+def run_backend(backend: str, args, wanted: set[str], figures: list[Figure], errors: list) -> None:
+    from . import b_bulk, b_checkout, b_dashboard, b_export, b_queries, b_seed
+    from . import dataset as ds
+
+    def attempt(name: str, call):
+        try:
+            result = call()
+        except Exception as error:  # noqa: BLE001 - recorded; the other measurements go on
+            log(f"{name} ({backend}) FAILED: {type(error).__name__}: {error}")
+            traceback.print_exc()
+            errors.append({"name": name, "backend": backend,
+                           "error": f"{type(error).__name__}: {error}"})
+            return None
+        if isinstance(result, Figure):
+            figures.append(result)
+        elif isinstance(result, list):
+            figures.extend(result)
+        return result
+
+    n, repeat = args.orders, max(1, args.repeat)
+    if backend == "sqlite":
+        data = ds.sqlite_dataset(n, args.random_seed, work_dir=args.work_dir, rebuild=args.rebuild)
+    else:
+        data = ds.postgres_dataset(ds.postgres_url(), n, args.random_seed, rebuild=args.rebuild)
+    db = data.open()
+    if "queries" in wanted:
+        log(f"== #1 orders page query bundle ({backend})")
+        attempt("queries", lambda: b_queries.run(db, backend, repeat=repeat, orders=n))
+    if "dashboard" in wanted:
+        log(f"== #7 orders page rerun ({backend})")
+        attempt("dashboard", lambda: b_dashboard.run(data.url, backend, repeat=repeat, orders=n))
+
+    if wanted & {"export", "fulfill", "cancel", "checkout"}:
+        scratch = ds.scratch(data, "work")
+        try:
+            work = ds.orders_db.open_database(scratch)
+            if "export" in wanted:
+                log(f"== #2 export ({backend})")
+                export = attempt("export", lambda: b_export.run(work, backend, scratch,
+                                                                repeat=repeat, orders=n))
+                if export is not None:
+                    figures.append(b_export.memory_figure(export))
+            sizes = b_bulk.Sizes.for_orders(n)
+            paid = b_bulk.paid_orders(work) if wanted & {"fulfill", "cancel"} else []
+            if "fulfill" in wanted:
+                log(f"== #3 bulk fulfill ({backend})")
+                attempt("fulfill", lambda: b_bulk.fulfill(work, backend, repeat=repeat,
+                                                          orders_total=n, sizes=sizes, paid=paid))
+            if "cancel" in wanted:
+                log(f"== #4 bulk cancel and the rate limiter ({backend})")
+                attempt("cancel", lambda: b_bulk.cancel(work, backend, repeat=repeat,
+                                                        orders_total=n, sizes=sizes, paid=paid))
+            if "checkout" in wanted:
+                log(f"== #5 checkout ({backend})")
+                attempt("checkout", lambda: b_checkout.run(work, backend, repeat=repeat, orders=n))
+        finally:
+            ds.drop_scratch(scratch)
+    if "seed" in wanted:
+        log(f"== #6 seeding ({backend})")
+        ds.forget(data.url)
+        attempt("seed", lambda: b_seed.run(data, repeat=max(1, args.seed_repeat), orders=n))
+
+
+ORDER = ("orders_page_bundle", "export", "export_memory", "bulk_fulfill", "bulk_cancel",
+         "rate_limiter", "checkout", "seed", "dashboard_rerun", "dashboard_rows")
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    args.work_dir = args.work_dir.resolve()
+    args.work_dir.mkdir(parents=True, exist_ok=True)
+    _environment(args.work_dir)
+    from . import dataset as ds
+
+    wanted = set(args.only or NAMES)
+    backends = ["sqlite"]
+    if args.backend == "postgresql" or (args.backend == "auto" and ds.postgres_url()):
+        if not ds.postgres_url():
+            print("--backend postgresql needs ORDERS_DATABASE_URL=postgresql+psycopg://...",
+                  file=sys.stderr)
+            return 2
+        backends = ["postgresql"] if args.backend == "postgresql" else ["sqlite", "postgresql"]
+    figures: list[Figure] = []
+    errors: list[dict] = []
+    log(f"orders {args.orders:,}, repeat {args.repeat}, backends {', '.join(backends)}, "
+        f"measuring {', '.join(n for n in NAMES if n in wanted)}")
+    for backend in backends:
+        run_backend(backend, args, wanted, figures, errors)
+    figures.sort(key=lambda f: (ORDER.index(f.key.split(".")[0]) if f.key.split(".")[0] in ORDER
+                                else 99, f.backend != "sqlite"))
+
+    from orders_core.config import load_settings
+    settings = load_settings()
+    meta = machine_info()
+    meta.update({"orders": args.orders, "repeat": args.repeat, "random_seed": args.random_seed,
+                 "backends": backends, "measured": sorted(wanted),
+                 "settings": {"job_chunk_size": settings.job_chunk_size,
+                              "refund_concurrency": settings.refund_concurrency},
+                 "migration": ds.head_revision(),
+                 "command": "python -m bench.run " + " ".join(argv if argv is not None
+                                                               else sys.argv[1:])})
+    table = markdown_table(figures)
+    out = args.out
+    if out is None:
+        full = args.orders == FULL_SIZE and not args.only
+        out = RESULTS_DIR / "latest.json" if full else args.work_dir / "last-run.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"meta": meta, "figures": [f.as_dict() for f in figures],
+                               "errors": errors, "table": table}, indent=2, ensure_ascii=False)
+                   + "\n")
+    out.with_suffix(".md").write_text(table + "\n")
+    print()
+    print(table)
+    print()
+    log(f"results: {out}")
+    if errors:
+        log(f"{len(errors)} measurement(s) failed: "
+            + ", ".join(f"{e['name']} ({e['backend']})" for e in errors))
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
