@@ -261,7 +261,7 @@ def main() -> None:
             "When": [when(r["created_at"]) for r in refunds],
             "Amount": [common.money(r["amount"], r["currency"]) for r in refunds],
             "Status": [r["status"].capitalize() for r in refunds],
-            "For": [r["action"] or "" for r in refunds],
+            "For": [(r["action"] or "").capitalize() for r in refunds],
             "By": [r["actor"] or "" for r in refunds],
             "Gateway refund id": [r["gateway_refund_id"] or "" for r in refunds],
             "Failure": [r["failure_message"] or "" for r in refunds],

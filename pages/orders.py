@@ -456,7 +456,7 @@ def main() -> None:
         skus[f.sku] = f"{f.sku} (not in the catalog)"
     sync_widget(F_SKU, f.sku)
     with st.form("orders_filters", border=True):
-        row = st.columns([3, 2, 1.3, 1.3, 1, 1], vertical_alignment="bottom")
+        row = st.columns([2.4, 2, 1.6, 1.6, 1, 1], vertical_alignment="bottom")
         row[0].text_input("Search", key=F_Q, placeholder="Order number, customer email or name",
                           max_chars=200)
         row[1].selectbox("Product / SKU", list(skus), key=F_SKU, index=None,

@@ -15,6 +15,7 @@ from streamlit.testing.v1 import AppTest
 
 from orders_core import db as orders_db
 from orders_core import demo, lifecycle
+from orders_core.errors import ValidationError
 from orders_core.schema import job_items, jobs, order_events, orders, refunds
 from orders_core.staff import find_staff
 from pages import common
@@ -507,3 +508,46 @@ def test_detail_shows_items_payment_refunds_and_timeline(db):
     assert list(refunds_frame["Status"]) == ["Succeeded"]
     assert any(c.value.startswith("Gateway payment id") for c in at.caption)
     assert any(m.value == "**Returned**" for m in at.markdown)  # a timeline entry
+
+
+# -- the pure helpers behind the pages (pages/common.py) ------------------------------------------
+@pytest.mark.parametrize("text, minor", [("19.99", 1999), ("20", 2000), ("0.1", 10), ("99.5", 9950),
+                                         ("1,250.00", 125000), (" 7.05 ", 705), ("", None)])
+def test_amounts_in_the_url_convert_exactly(text, minor):
+    assert common.parse_major_amount(text, "Minimum total") == minor
+    if minor is not None:
+        assert common.parse_major_amount(common.format_major_amount(minor), "x") == minor
+
+
+@pytest.mark.parametrize("text", ["abc", "1e3", "12.345", "-5", "0x10", "nan", "inf", "1.2.3", "5 000"])
+def test_malformed_amounts_are_refused(text):
+    with pytest.raises(ValidationError):
+        common.parse_major_amount(text, "Minimum total")
+
+
+def test_escaped_markdown_keeps_every_character_literal():
+    hostile = HOSTILE + " **b** _i_ [x](javascript:alert(1)) ![i](http://t/x.png) :red[r] $x$ `c` # h"
+    escaped = common.escape_markdown(hostile)
+    assert plain(escaped) == hostile
+    assert not re.search(r"(?<!\\)[<>\[\]()*_`$:#!]", escaped)
+
+
+def test_typed_confirmation_thresholds_come_from_the_environment(monkeypatch):
+    monkeypatch.delenv("ORDERS_CONFIRM_ABOVE_ORDERS", raising=False)
+    monkeypatch.delenv("ORDERS_CONFIRM_ABOVE_REFUND", raising=False)
+    assert (common.confirm_above_orders(), common.confirm_above_refund()) == (100, 100_000)
+    assert not common.needs_typed_confirmation(100, {"usd": 100_000})
+    assert common.needs_typed_confirmation(101, {})
+    assert common.needs_typed_confirmation(1, {"jpy": 100_001})
+    monkeypatch.setenv("ORDERS_CONFIRM_ABOVE_ORDERS", "5")
+    monkeypatch.setenv("ORDERS_CONFIRM_ABOVE_REFUND", "not a number")  # → the default
+    assert (common.confirm_above_orders(), common.confirm_above_refund()) == (5, 100_000)
+
+
+def test_view_parameters_round_trip():
+    params = {"status": "paid", "from": "2026-01-01", "to": "2026-01-31", "q": "Zoë", "sku": "TOTE-USD",
+              "min": "19.99", "max": "250", "page": "3", "sort": "-total_amount"}
+    view, notices = common.parse_orders_params(params)
+    assert notices == [] and view.params() == params
+    assert view.filters.min_total == 1999 and view.filters.max_total == 25000
+    assert common.parse_orders_params({"status": "PAID"})[0].params() == {"status": "paid"}
