@@ -56,7 +56,9 @@ if account is None:
                                 PAGES["checkout"]])
 else:
     with st.sidebar:
-        st.markdown(f"**{account.name}**  \n{account.email} · {account.role.label}")
+        # Names and emails are shown as text, never interpreted as markdown or links.
+        st.text(account.name)
+        st.caption(f"{common.escape_markdown(account.email)} · {account.role.label}")
         if st.button("Sign out", key="sign_out"):
             common.sign_out()
             st.rerun()
