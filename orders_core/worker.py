@@ -185,6 +185,7 @@ class _Claim:
     actor_error: str | None
     note: str
     items: list[_Item]
+    seq_range: tuple[int, int]  # the lowest and highest seq of the claimed items
 
 
 class _Rollback(Exception):
@@ -345,10 +346,11 @@ class Worker:
             actor, actor_error = job_actor(job), None
         except (OrdersError, ValueError) as error:
             actor, actor_error = None, str(error)
-        items = [_Item(r.id, r.order_id, r.order_number, r.attempts, r.reason)
-                 for r in sorted(rows, key=lambda r: r.seq)]
+        rows.sort(key=lambda r: r.seq)
+        items = [_Item(r.id, r.order_id, r.order_number, r.attempts, r.reason) for r in rows]
         note = job.reason or f"Bulk {JobAction(job.action).label} (job #{job_id})"
-        return _Claim(job_id, JobAction(job.action), actor, actor_error, note, items)
+        return _Claim(job_id, JobAction(job.action), actor, actor_error, note, items,
+                      (rows[0].seq, rows[-1].seq))
 
     def _process(self, claim: _Claim) -> int:
         failure: Exception | None = None
@@ -465,44 +467,51 @@ class Worker:
 
     def _complete(self, claim: _Claim, done: dict[int, tuple[bool, str | None]],
                   released: list[int]) -> int:
-        """Record the chunk's results, only for the items this worker still holds (each
-        UPDATE is guarded by the claim: this worker's id, the item still pending)."""
+        """Record the chunk's results, only for the items this worker still holds: each
+        UPDATE is guarded by the claim (this worker's id, the item still pending)."""
         now = utcnow()
         item_of = {i.order_id: i.id for i in claim.items}
-        ok_ids = [item_of[o] for o, (ok, _) in done.items() if ok]
         reasons = {item_of[o]: reason or "Failed." for o, (ok, reason) in done.items() if not ok}
         handed_back = [i for o, i in item_of.items() if o not in done]
+        expected = sum(1 for ok, _ in done.values() if ok)
         mine = (job_items.c.worker == self.id) & (job_items.c.status == ITEM_PENDING)
-        succeeded = failed = 0
+        failed: list[int] = []
         with self.db.write() as conn:
-            for chunk in _chunks(ok_ids, _ID_CHUNK):
-                succeeded += len(conn.execute(update(job_items).where(
-                    job_items.c.id.in_(chunk), mine).values(
-                    status=ITEM_SUCCEEDED, reason=None, finished_at=now, lease_expires_at=None)
-                    .returning(job_items.c.id)).all())
-            held = []
             for chunk in _chunks(list(reasons), _ID_CHUNK):
-                held += conn.execute(update(job_items).where(job_items.c.id.in_(chunk), mine)
-                                     .values(status=ITEM_FAILED, finished_at=now,
-                                             lease_expires_at=None)
-                                     .returning(job_items.c.id)).scalars().all()
-            if held:  # now final and ours: their reasons
+                failed += conn.execute(update(job_items).where(job_items.c.id.in_(chunk), mine)
+                                       .values(status=ITEM_FAILED, finished_at=now,
+                                               lease_expires_at=None)
+                                       .returning(job_items.c.id)).scalars().all()
+            if failed:  # now final and ours: their reasons
                 conn.execute(update(job_items).where(job_items.c.id == bindparam("b_id"))
                              .values(reason=bindparam("b_reason")),
-                             [{"b_id": i, "b_reason": reasons[i]} for i in held])
-                failed = len(held)
+                             [{"b_id": i, "b_reason": reasons[i]} for i in failed])
             for chunk in _chunks(handed_back, _ID_CHUNK):
                 conn.execute(update(job_items).where(job_items.c.id.in_(chunk), mine)
                              .values(lease_expires_at=None))
+            # What is left of the claim, still leased, is what succeeded: no list of ids
+            # (the seq range keeps it to this chunk's stretch of the index).
+            succeeded = 0
+            if expected:
+                low, high = claim.seq_range
+                succeeded = conn.execute(update(job_items).where(
+                    job_items.c.job_id == claim.job_id, job_items.c.status == ITEM_PENDING,
+                    job_items.c.seq >= low, job_items.c.seq <= high,
+                    job_items.c.worker == self.id, job_items.c.lease_expires_at.is_not(None))
+                    .values(status=ITEM_SUCCEEDED, reason=None, finished_at=now,
+                            lease_expires_at=None)).rowcount
+            if succeeded > expected:  # never: the claim holds exactly these items
+                raise RuntimeError(f"job #{claim.job_id}: {succeeded} items recorded as "
+                                   f"succeeded, {expected} expected; not recording the chunk")
             if succeeded or failed:
                 conn.execute(update(jobs).where(jobs.c.id == claim.job_id).values(
-                    succeeded=jobs.c.succeeded + succeeded, failed=jobs.c.failed + failed))
-        lost = len(ok_ids) + len(reasons) - succeeded - failed
+                    succeeded=jobs.c.succeeded + succeeded, failed=jobs.c.failed + len(failed)))
+        lost = expected + len(reasons) - succeeded - len(failed)
         if lost:
             log.warning("job #%d: %d items were claimed by another worker after this "
                         "worker's lease ran out; their results were left to it",
                         claim.job_id, lost)
-        return succeeded + failed
+        return succeeded + len(failed)
 
     def _release_items(self, claim: _Claim, error: str) -> None:
         try:
