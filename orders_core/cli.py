@@ -440,6 +440,7 @@ def _add_commands(parser: argparse.ArgumentParser, commands: Sequence[Command]) 
         p.set_defaults(run=command.run, parser=p)
     if commands is COMMANDS:  # bulk jobs: bulk, jobs, job, worker (orders_core/cli_jobs.py)
         from .cli_jobs import register; register(sub)  # noqa: E702
+        from .cli_export import register as register_export; register_export(sub)  # noqa: E702
 
 
 # -- running: exit codes, errors on stderr, no secrets ----------------------------------------
