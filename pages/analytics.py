@@ -1,0 +1,370 @@
+"""Analytics for the orders matching the filters (the same URL filters as the Orders
+page, plus ?days= for the unfulfilled list). The figures come from
+orders_core.analytics (DuckDB), cached for a minute per filter set; the charts are
+Altair through st.altair_chart; every table can be downloaded as CSV."""
+from __future__ import annotations
+
+import datetime as dt
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+from orders_core import analytics
+from orders_core.catalog import list_skus
+from orders_core.errors import ValidationError
+from orders_core.money import exponent
+from orders_core.staff import Permission
+from orders_core.status import Status
+from pages import common
+
+FILTER_PARAMS = ("status", "from", "to", "q", "sku", "min", "max")
+DAYS_PARAM = "days"
+CACHE_SECONDS = 60
+EARLIEST_DATE, LATEST_DATE = dt.date(2000, 1, 1), dt.date(2100, 12, 31)
+ANY = "all"
+
+K_STATUS, K_FROM, K_TO, K_Q, K_SKU, K_MIN, K_MAX = (f"analytics_filter_{n}" for n in (
+    "status", "from", "to", "q", "sku", "min", "max"))
+K_DAYS = "analytics_days"
+K_CURRENCY = "analytics_currency"
+K_GRAIN = "analytics_grain"
+NOTICES = "analytics_notices"
+
+STATUS_ORDER = [s.value for s in Status]
+STATUS_COLORS = {"created": "#9aa0a6", "paid": "#4e79a7", "fulfilled": "#59a14f",
+                 "canceled": "#e15759", "returned": "#f28e2b"}
+STATUS_SCALE = alt.Scale(domain=[common.status_label(s) for s in STATUS_ORDER],
+                         range=[STATUS_COLORS[s] for s in STATUS_ORDER])
+
+
+# -- the URL ---------------------------------------------------------------------------------
+
+def url_params() -> dict[str, str]:
+    return {k: v for k, v in st.query_params.to_dict().items() if k in FILTER_PARAMS}
+
+
+def read_days(raw) -> tuple[int, str | None]:
+    try:
+        return analytics.parse_stale_days(raw), None
+    except ValidationError as error:
+        return analytics.DEFAULT_STALE_DAYS, f"Ignored days={str(raw)[:40]!r}: {error}"
+
+
+def write_url(filters_params: dict, days: int) -> None:
+    view, notices = common.parse_orders_params({k: v for k, v in filters_params.items() if v})
+    params = {k: v for k, v in view.params().items() if k in FILTER_PARAMS}
+    if days != analytics.DEFAULT_STALE_DAYS:
+        params[DAYS_PARAM] = str(days)
+    st.query_params.from_dict(params)
+    if notices:
+        st.session_state[NOTICES] = notices
+
+
+def on_filters_submit() -> None:
+    state = st.session_state
+    status = state.get(K_STATUS) or ANY
+    write_url({
+        "status": None if status == ANY else status,
+        "from": state[K_FROM].isoformat() if state.get(K_FROM) else None,
+        "to": state[K_TO].isoformat() if state.get(K_TO) else None,
+        "q": (state.get(K_Q) or "").strip() or None,
+        "sku": state.get(K_SKU) or None,
+        "min": (state.get(K_MIN) or "").strip() or None,
+        "max": (state.get(K_MAX) or "").strip() or None,
+    }, read_days(st.query_params.get(DAYS_PARAM))[0])
+
+
+def on_filters_clear() -> None:
+    write_url({}, read_days(st.query_params.get(DAYS_PARAM))[0])
+
+
+def on_days_change() -> None:
+    write_url(url_params(), int(st.session_state.get(K_DAYS) or 0))
+
+
+def sync_widget(key: str, value) -> None:
+    if key not in st.session_state or st.session_state[key] != value:
+        st.session_state[key] = value
+
+
+# -- computing ----------------------------------------------------------------------------------
+
+@st.cache_data(ttl=CACHE_SECONDS, show_spinner=False, max_entries=32)
+def cached_report(database_url: str, params: tuple, days: int) -> analytics.AnalyticsReport:
+    """The report for one filter set; `database_url` keeps databases apart."""
+    view, _ = common.parse_orders_params(dict(params))
+    return analytics.build_report(common.get_db(), view.filters, stale_days=days)
+
+
+# -- formatting ---------------------------------------------------------------------------------
+
+def hours_text(hours: float | None) -> str:
+    if hours is None:
+        return "—"
+    if hours < 1:
+        return f"{hours * 60:.0f} min"
+    if hours < 48:
+        return f"{hours:.1f} h"
+    return f"{hours / 24:.1f} days"
+
+
+def percent(value) -> str:
+    return "—" if value is None or pd.isna(value) else f"{value:.1%}"
+
+
+def csv_button(label: str, frame: pd.DataFrame, file_name: str, key: str) -> None:
+    if not common.can(Permission.EXPORT):
+        return
+    data = analytics.csv_bytes(frame)
+    st.download_button(label, data=data, file_name=file_name, mime="text/csv", key=key,
+                       icon=":material/download:", on_click="ignore", type="tertiary")
+
+
+# -- sections -----------------------------------------------------------------------------------
+
+def filter_bar(db, view) -> None:
+    f = view.filters
+    sync_widget(K_STATUS, f.status.value if f.status else ANY)
+    sync_widget(K_FROM, f.created_from)
+    sync_widget(K_TO, f.created_to)
+    sync_widget(K_Q, f.search or "")
+    sync_widget(K_MIN, common.format_major_amount(f.min_total))
+    sync_widget(K_MAX, common.format_major_amount(f.max_total))
+    skus = {s.code: f"{s.code} · {s.product}" for s in list_skus(db)}
+    if f.sku and f.sku not in skus:
+        skus[f.sku] = f"{f.sku} (not in the catalog)"
+    sync_widget(K_SKU, f.sku)
+    with st.form("analytics_filters", border=True):
+        row = st.columns([1.4, 2.4, 2, 1.3, 1.3, 1, 1], vertical_alignment="bottom")
+        row[0].selectbox("Status", [ANY] + STATUS_ORDER, key=K_STATUS,
+                         format_func=lambda s: "All statuses" if s == ANY else common.status_label(s))
+        row[1].text_input("Search", key=K_Q, placeholder="Order number, customer email or name",
+                          max_chars=200)
+        row[2].selectbox("Product / SKU", list(skus), key=K_SKU, index=None,
+                         format_func=skus.get, placeholder="Any product")
+        row[3].date_input("Created from", key=K_FROM, value=None, format="YYYY-MM-DD",
+                          min_value=EARLIEST_DATE, max_value=LATEST_DATE)
+        row[4].date_input("Created to", key=K_TO, value=None, format="YYYY-MM-DD",
+                          min_value=EARLIEST_DATE, max_value=LATEST_DATE)
+        amount_help = "Order total in the order's own currency, e.g. 25 or 19.99."
+        row[5].text_input("Min total", key=K_MIN, placeholder="0.00", help=amount_help,
+                          max_chars=14)
+        row[6].text_input("Max total", key=K_MAX, placeholder="any", help=amount_help,
+                          max_chars=14)
+        buttons = st.container(horizontal=True)
+        buttons.form_submit_button("Apply filters", type="primary", on_click=on_filters_submit,
+                                   icon=":material/filter_alt:", key="analytics_apply")
+        buttons.form_submit_button("Clear filters", on_click=on_filters_clear,
+                                   icon=":material/filter_alt_off:", key="analytics_clear")
+
+
+def key_figures(report) -> None:
+    st.subheader("Key figures", anchor=False)
+    st.caption("Per currency; amounts are never converted. Gross revenue counts every order "
+               "that was paid (later refunds included); net revenue subtracts the refunds.")
+    tiles = report.tiles
+    for row in tiles.itertuples(index=False):
+        currency = row.currency
+        with st.container(border=True, key=f"analytics_tiles_{currency}"):
+            st.markdown(f"**{currency.upper()}**")
+            cols = st.columns(6)
+            cols[0].metric("Orders", f"{row.orders:,}",
+                           help=f"{row.paid_orders:,} of them paid")
+            cols[1].metric("Gross revenue", common.money(int(row.gross), currency))
+            cols[2].metric("Refunds", common.money(int(row.refunds), currency),
+                           help=f"{row.refunded_orders:,} refunded orders")
+            cols[3].metric("Net revenue", common.money(int(row.net), currency))
+            cols[4].metric("Refund rate", percent(row.refund_rate),
+                           help="Refunds as a share of gross revenue")
+            aov = row.average_order_value
+            cols[5].metric("Average order value",
+                           "—" if pd.isna(aov) else common.money(int(aov), currency),
+                           help="Gross revenue per paid order")
+    frame = analytics.major_units(tiles, ["gross", "refunds", "net", "average_order_value"])
+    csv_button("Key figures CSV", frame, "key-figures.csv", "analytics_csv_tiles")
+
+
+GRAINS = {"day": ("yearmonthdate", "Day"), "week": ("yearweek", "Week"),
+          "month": ("yearmonth", "Month")}
+
+
+def per_day(report) -> None:
+    head_col, grain_col = st.columns([4, 2], vertical_alignment="bottom")
+    head_col.subheader("Over time", anchor=False)
+    grain = grain_col.segmented_control(
+        "Group by", list(GRAINS), format_func=lambda g: GRAINS[g][1], key=K_GRAIN,
+        default="day", required=True, label_visibility="collapsed", width="stretch") or "day"
+    unit, word = GRAINS[grain]
+    daily = report.daily.copy()
+    daily["status_label"] = daily["status"].map(common.status_label)
+    x = alt.X(f"{unit}(day):T", title=f"{word} (UTC)")
+    bar = alt.RelativeBandSize(0.85)
+    orders_col, revenue_col = st.columns(2, gap="large")
+    with orders_col:
+        st.markdown(f"**Orders per {word.lower()}, by status**")
+        chart = alt.Chart(daily).mark_bar(width=bar).encode(
+            x=x,
+            y=alt.Y("sum(orders):Q", title="Orders", stack="zero",
+                    axis=alt.Axis(format="d", tickMinStep=1)),
+            color=alt.Color("status_label:N", title="Status", scale=STATUS_SCALE),
+            order=alt.Order("status_label:N"),
+            tooltip=[alt.Tooltip(f"{unit}(day):T", title=word),
+                     alt.Tooltip("status_label:N", title="Status"),
+                     alt.Tooltip("sum(orders):Q", title="Orders", format=",")])
+        st.altair_chart(chart, width="stretch", key="analytics_chart_orders")
+    with revenue_col:
+        currencies = list(report.tiles["currency"])
+        title_col, pick_col = st.columns([3, 2], vertical_alignment="center")
+        title_col.markdown(f"**Gross revenue per {word.lower()}, by status now**")
+        if st.session_state.get(K_CURRENCY) not in currencies:
+            st.session_state[K_CURRENCY] = currencies[0]
+        currency = pick_col.selectbox("Currency", currencies, key=K_CURRENCY,
+                                      format_func=str.upper, label_visibility="collapsed")
+        money = daily[(daily["currency"] == currency) & (daily["revenue"] > 0)].copy()
+        money["amount"] = money["revenue"] / (10 ** exponent(currency))
+        chart = alt.Chart(money).mark_bar(width=bar).encode(
+            x=x,
+            y=alt.Y("sum(amount):Q", title=f"Gross revenue ({currency.upper()})", stack="zero"),
+            color=alt.Color("status_label:N", title="Status now", scale=STATUS_SCALE),
+            order=alt.Order("status_label:N"),
+            tooltip=[alt.Tooltip(f"{unit}(day):T", title=word),
+                     alt.Tooltip("status_label:N", title="Status now"),
+                     alt.Tooltip("sum(amount):Q", title=f"Revenue ({currency.upper()})",
+                                 format=",.2f" if exponent(currency) else ",.0f"),
+                     alt.Tooltip("sum(orders):Q", title="Orders", format=",")])
+        st.altair_chart(chart, width="stretch", key="analytics_chart_revenue")
+    frame = analytics.major_units(report.daily, ["revenue"])
+    frame["day"] = frame["day"].dt.strftime("%Y-%m-%d")
+    csv_button("Per-day CSV", frame, "per-day.csv", "analytics_csv_daily")
+
+
+def funnel(report) -> None:
+    st.subheader("Status funnel", anchor=False)
+    chart_col, table_col = st.columns([3, 2], gap="large")
+    with chart_col:
+        data = report.funnel.copy()
+        data["label"] = [f"{n:,} · {s:.0%}" for n, s in zip(data["orders"], data["share_of_placed"])]
+        bars = alt.Chart(data).mark_bar(color="#4e79a7", cornerRadiusEnd=3).encode(
+            y=alt.Y("stage:N", sort=list(analytics.FUNNEL_STAGES), title=None),
+            x=alt.X("orders:Q", title="Orders"),
+            tooltip=[alt.Tooltip("stage:N", title="Stage"),
+                     alt.Tooltip("orders:Q", title="Orders", format=","),
+                     alt.Tooltip("share_of_placed:Q", title="Of placed", format=".1%"),
+                     alt.Tooltip("share_of_previous:Q", title="Of previous stage", format=".1%")])
+        text = bars.mark_text(align="left", dx=4).encode(text="label:N")
+        st.altair_chart(bars + text, width="stretch", key="analytics_chart_funnel")
+        st.caption("Placed → paid → fulfilled → kept (fulfilled and not returned).")
+    with table_col:
+        st.markdown("**Orders by status now**")
+        statuses = report.statuses.copy()
+        shown = pd.DataFrame({"Status": statuses["status"].map(common.status_label),
+                              "Orders": statuses["orders"],
+                              "Share": [percent(v) for v in statuses["share"]]})
+        st.dataframe(shown, hide_index=True, width="stretch", key="analytics_statuses")
+    both = report.funnel.copy()
+    csv_button("Funnel CSV", both, "funnel.csv", "analytics_csv_funnel")
+
+
+def top_skus(report) -> None:
+    st.subheader("Top SKUs", anchor=False)
+    st.caption("By units ordered; revenue counts paid orders only.")
+    top = report.top_skus
+    if top.empty:
+        st.caption("No items.")
+        return
+    shown = pd.DataFrame({
+        "SKU": top["sku"], "Product": top["product"], "Option": top["name"],
+        "Units": top["units"], "Orders": top["orders"],
+        "Revenue": [common.money(int(a), c) for a, c in zip(top["revenue"], top["currency"])],
+    })
+    st.dataframe(shown, hide_index=True, width="stretch", key="analytics_top_skus")
+    csv_button("Top SKUs CSV", analytics.major_units(top, ["revenue"]), "top-skus.csv",
+               "analytics_csv_top_skus")
+
+
+def fulfilment(report, days: int) -> None:
+    st.subheader("Fulfilment", anchor=False)
+    times = report.fulfillment
+    cols = st.columns(4)
+    cols[0].metric("Median time, paid → fulfilled", hours_text(times.median_hours),
+                   help=f"Over {times.orders:,} fulfilled orders")
+    cols[1].metric("90th percentile", hours_text(times.p90_hours))
+    cols[2].metric(f"Paid, not fulfilled after {days} days", f"{report.unfulfilled_total:,}")
+    with cols[3]:
+        sync_widget(K_DAYS, days)
+        st.number_input("Days since payment", min_value=0, max_value=analytics.MAX_STALE_DAYS,
+                        step=1, key=K_DAYS, on_change=on_days_change,
+                        help="Lists paid orders still not fulfilled this many days after payment.")
+    stale = report.unfulfilled
+    if stale.empty:
+        st.caption(f"No paid order has waited {days} days or more for fulfilment.")
+        return
+    if report.unfulfilled_total > len(stale):
+        st.caption(f"The {len(stale):,} longest-waiting of {report.unfulfilled_total:,} orders.")
+    shown = pd.DataFrame({
+        "Order": stale["number"], "Customer": stale["customer_name"],
+        "Email": stale["customer_email"],
+        "Total": [common.money(int(a), c) for a, c in zip(stale["total_amount"], stale["currency"])],
+        "Paid at (UTC)": pd.to_datetime(stale["paid_at"]).dt.strftime("%Y-%m-%d %H:%M"),
+        "Days waiting": stale["days_waiting"],
+    })
+    st.dataframe(shown, hide_index=True, width="stretch", key="analytics_unfulfilled",
+                 column_config={"Days waiting": st.column_config.NumberColumn(format="%.1f")})
+    frame = analytics.major_units(stale, ["total_amount"])
+    csv_button("Unfulfilled orders CSV", frame, f"paid-not-fulfilled-{days}-days.csv",
+               "analytics_csv_unfulfilled")
+
+
+# -- the page -----------------------------------------------------------------------------------
+
+def main() -> None:
+    common.send_signed_out_visitor_to_sign_in()
+    common.current_actor()
+    db = common.get_db()
+    raw = url_params()
+    view, notices = common.parse_orders_params(raw)
+    days, days_notice = read_days(st.query_params.get(DAYS_PARAM))
+    canonical = {k: v for k, v in view.params().items() if k in FILTER_PARAMS}
+    if days != analytics.DEFAULT_STALE_DAYS:
+        canonical[DAYS_PARAM] = str(days)
+    current = {k: v for k, v in st.query_params.to_dict().items()
+               if k in FILTER_PARAMS or k == DAYS_PARAM}
+    if current != canonical:  # show the URL of what is actually on screen
+        st.query_params.from_dict(canonical)
+    notices = st.session_state.pop(NOTICES, []) + notices + ([days_notice] if days_notice else [])
+
+    st.title("Analytics")
+    if notices:
+        st.warning("Some parts of the link could not be used, so their defaults are shown:  \n"
+                   + "  \n".join("• " + common.escape_markdown(n) for n in notices),
+                   icon=":material/link_off:")
+    filter_bar(db, view)
+
+    params = tuple(sorted(canonical.items()))
+    with st.spinner("Crunching the numbers…"):
+        report = cached_report(db.url, tuple((k, v) for k, v in params if k != DAYS_PARAM), days)
+    info_col, link_col, refresh_col = st.columns([6, 2, 1.2], vertical_alignment="center")
+    matching = ("match these filters" if any(k != DAYS_PARAM for k in canonical) else "in all")
+    info_col.caption(f"{report.orders:,} orders {matching} · computed "
+                     f"{report.generated_at:%H:%M:%S} UTC (kept for {CACHE_SECONDS} s; "
+                     f"Refresh recomputes)")
+    link_col.page_link(common.ORDERS_PAGE, label="Open these orders", icon=":material/receipt_long:",
+                       query_params={k: v for k, v in canonical.items() if k != DAYS_PARAM})
+    if refresh_col.button("Refresh", key="analytics_refresh", icon=":material/refresh:"):
+        cached_report.clear()
+        st.rerun()
+
+    if report.empty:
+        st.info("No orders match these filters yet. Orders appear here as soon as customers "
+                "buy (try the Demo checkout page), or clear the filters.",
+                icon=":material/query_stats:")
+        return
+    key_figures(report)
+    per_day(report)
+    funnel(report)
+    top_skus(report)
+    fulfilment(report, days)
+
+
+main()

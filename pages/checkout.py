@@ -1,0 +1,330 @@
+"""Demo checkout: test purchases as a customer, paid with Stripe's test card tokens.
+
+Customers sign in here, separately from staff (their account lives under
+common.CUSTOMER_KEY). Each checkout has a key (session state) that place_order uses
+to make a double click or a rerun return the first order instead of charging again.
+The key is kept after a decline, so paying again with another card retries the same
+order; it is renewed once the cart changes after an order, or on "Start a new order".
+"""
+from __future__ import annotations
+
+import dataclasses
+import re
+import uuid
+
+import pandas as pd
+import streamlit as st
+from sqlalchemy.exc import IntegrityError
+
+from orders_core import catalog, customers
+from orders_core.checkout import CartItem, pay_order, place_order
+from orders_core.customers import AddressInput
+from orders_core.errors import CardDeclined, InvalidToken, OrdersError
+from orders_core.payments.card_tokens import DECLINE_MESSAGES, TEST_TOKENS
+from orders_core.staff import customer_actor
+from orders_core.status import Status
+from pages import common
+
+KEY = "checkout_key"            # the current checkout's idempotency key
+OUTCOME = "checkout_outcome"    # what the last submit did, shown until the next one
+LAST = "checkout_last"          # (key, cart signature, status) of the last order
+OTHER_TOKEN = "__other__"
+NEW_ADDRESS = 0
+
+
+def new_checkout_key() -> str:
+    return f"co_{uuid.uuid4().hex}"
+
+
+def token_label(token: str) -> str:
+    if token == OTHER_TOKEN:
+        return "Another token… (type it below)"
+    info = TEST_TOKENS[token]
+    if info.decline_code:
+        return f"{token} — declined: {DECLINE_MESSAGES.get(info.decline_code, info.decline_code)}"
+    if info.refunds_fail:
+        return f"{token} — charge succeeds, any refund of it fails"
+    return f"{token} — {info.brand.capitalize()}, charge succeeds"
+
+
+def reset_checkout() -> None:
+    st.session_state[KEY] = new_checkout_key()
+    st.session_state.pop(OUTCOME, None)
+    st.session_state.pop(LAST, None)
+
+
+def sign_out_customer() -> None:
+    for key in (common.CUSTOMER_KEY, KEY, OUTCOME, LAST):
+        st.session_state.pop(key, None)
+
+
+# -- customer account -------------------------------------------------------------------
+
+def account_forms(db) -> None:
+    st.subheader("Customer account")
+    st.caption("Customer accounts are separate from staff accounts. The demo customer is "
+               "customer@ordersdesk.test with the password demo-password.")
+    sign_in_tab, sign_up_tab = st.tabs(["Sign in", "Create an account"])
+    with sign_in_tab:
+        with st.form("checkout_sign_in_form"):
+            email = st.text_input("Email", key="checkout_sign_in_email")
+            password = st.text_input("Password", type="password", key="checkout_sign_in_password")
+            submitted = st.form_submit_button("Sign in", type="primary", key="checkout_sign_in")
+        if submitted:
+            try:
+                account = customers.sign_in(db, email=email, password=password)
+            except OrdersError as error:
+                st.error(common.escape_markdown(error))
+            else:
+                st.session_state[common.CUSTOMER_KEY] = account
+                st.rerun()
+    with sign_up_tab:
+        with st.form("checkout_sign_up_form"):
+            name = st.text_input("Full name", key="checkout_sign_up_name")
+            email = st.text_input("Email", key="checkout_sign_up_email")
+            password = st.text_input("Password", type="password", key="checkout_sign_up_password",
+                                     help="At least 8 characters.")
+            submitted = st.form_submit_button("Create account", type="primary",
+                                              key="checkout_sign_up")
+        if submitted:
+            try:
+                account = customers.sign_up(db, email=email, name=name, password=password)
+            except OrdersError as error:
+                st.error(common.escape_markdown(error))
+            else:
+                st.session_state[common.CUSTOMER_KEY] = account
+                st.rerun()
+
+
+def account_bar(account) -> None:
+    with st.container(border=True):
+        left, right = st.columns([5, 1], vertical_alignment="center")
+        with left:
+            st.caption(":material/person: Signed in as")
+            st.text(f"{account.name} · {account.email}")  # the customer's own text, never markup
+        if right.button("Sign out", key="checkout_sign_out", width="stretch"):
+            sign_out_customer()
+            st.rerun()
+
+
+# -- the shop ------------------------------------------------------------------------------
+
+def address_text(address) -> str:
+    parts = [address.name, address.line1, address.line2, address.city, address.region,
+             address.postal_code, address.country]
+    return ", ".join(p for p in parts if p)
+
+
+def pick_address(db, account):
+    """(address_id, AddressInput or None, signature) for a shippable cart."""
+    saved = customers.list_addresses(db, account)
+    options = [a.id for a in saved] + [NEW_ADDRESS]
+    labels = {a.id: address_text(a) for a in saved}
+    labels[NEW_ADDRESS] = "A new address"
+    choice = st.radio("Ship to", options, format_func=lambda i: labels.get(i, "A new address"),
+                      key="checkout_address_choice", index=0)
+    if choice != NEW_ADDRESS:
+        return choice, None, ("saved", choice)
+    with st.container(border=True):
+        name = st.text_input("Recipient", value=account.name, key="checkout_addr_name")
+        line1 = st.text_input("Address line 1", key="checkout_addr_line1")
+        line2 = st.text_input("Address line 2 (optional)", key="checkout_addr_line2")
+        city_col, region_col = st.columns(2)
+        city = city_col.text_input("City", key="checkout_addr_city")
+        region = region_col.text_input("Region / state (optional)", key="checkout_addr_region")
+        postal_col, country_col = st.columns(2)
+        postal = postal_col.text_input("Postal code", key="checkout_addr_postal")
+        country = country_col.text_input("Country (2 letters)", max_chars=2, placeholder="US",
+                                         key="checkout_addr_country")
+    address = AddressInput(name=name, line1=line1, line2=line2, city=city, region=region,
+                           postal_code=postal, country=country)
+    return None, address, ("new",) + tuple(dataclasses.astuple(address))
+
+
+def pick_token() -> str:
+    options = list(TEST_TOKENS) + [OTHER_TOKEN]
+    choice = st.selectbox("Card token", options, format_func=token_label, key="checkout_token",
+                          help="Stripe test tokens stand in for a card; never enter a real card "
+                               "number or an API key.")
+    if choice == OTHER_TOKEN:
+        return st.text_input("Token", placeholder="tok_… or pm_card_…",
+                             key="checkout_token_other").strip()
+    return choice
+
+
+def tokens_table() -> pd.DataFrame:
+    rows = []
+    for token, info in TEST_TOKENS.items():
+        if info.decline_code:
+            outcome = "Declined"
+            effect = f"{DECLINE_MESSAGES.get(info.decline_code, '')} ({info.decline_code})"
+        elif info.refunds_fail:
+            outcome, effect = "Charged", "The charge succeeds; any refund of it fails"
+        else:
+            outcome, effect = "Charged", f"{info.brand.capitalize()} card; the charge succeeds"
+        rows.append({"Token": token, "Outcome": outcome, "What it does": effect})
+    return pd.DataFrame(rows)
+
+
+def submit(db, account, items, token, address_id, address, signature) -> None:
+    """Place the order (or pay again for the same one after a decline); never twice."""
+    last = st.session_state.get(LAST)
+    if last is not None and last["key"] == st.session_state[KEY] and last["cart"] != signature:
+        st.session_state[KEY] = new_checkout_key()  # a different cart: a new order
+    key = st.session_state[KEY]
+    gateways = common.get_gateways()
+    number = None
+    try:
+        try:
+            order = place_order(db, account, items=items, token=token, address_id=address_id,
+                                address=address, checkout_key=key, gateways=gateways)
+        except IntegrityError:  # a concurrent submit of this checkout won the insert
+            order = place_order(db, account, items=items, token=token, address_id=address_id,
+                                address=address, checkout_key=key, gateways=gateways)
+        number = order["number"]
+        if order["status"] == Status.CREATED.value:
+            attempts = order.get("payment_attempts") or []
+            if attempts and attempts[-1]["status"] == "pending":
+                st.session_state[OUTCOME] = {"kind": "pending", "order": order}
+                return
+            # The same checkout was declined before: pay for that order, not a new one.
+            order = pay_order(db, customer_actor(account.id, account.email), number,
+                              token=token, gateways=gateways)
+    except (CardDeclined, InvalidToken) as error:
+        number = number or _order_number_in(str(error))
+        st.session_state[OUTCOME] = {"kind": "declined", "message": str(error),
+                                     "code": getattr(error, "code", None), "number": number}
+        if number:
+            st.session_state[LAST] = {"key": key, "cart": signature, "status": "created"}
+        return
+    except OrdersError as error:
+        st.session_state[OUTCOME] = {"kind": "error", "message": str(error)}
+        return
+    st.session_state[OUTCOME] = {"kind": "placed", "order": order}
+    st.session_state[LAST] = {"key": key, "cart": signature, "status": order["status"]}
+
+
+def _order_number_in(message: str) -> str | None:
+    match = re.search(r"\bORD-\d+\b", message)
+    return match.group(0) if match else None
+
+
+def show_outcome() -> None:
+    outcome = st.session_state.get(OUTCOME)
+    if not outcome:
+        return
+    if outcome["kind"] == "placed":
+        order = outcome["order"]
+        status = order["status"]
+        with st.container(border=True, key="checkout_receipt"):
+            if status in (Status.PAID.value, Status.FULFILLED.value):
+                st.success(f"Order **{order['number']}** is placed and paid.",
+                           icon=":material/check_circle:")
+            else:
+                st.info(f"Order **{order['number']}** is {common.status_label(status).lower()}.")
+            number_col, status_col, total_col, items_col = st.columns(4)
+            number_col.metric("Order number", order["number"])
+            status_col.metric("Status", common.status_label(status))
+            total_col.metric("Total", common.money(order["total_amount"], order["currency"]))
+            items_col.metric("Items", f"{sum(i['quantity'] for i in order['items']):,}")
+            items = pd.DataFrame([{
+                "SKU": i["sku"], "Item": f"{i['product']} — {i['name']}", "Qty": i["quantity"],
+                "Unit price": common.money(i["unit_amount"], order["currency"]),
+                "Amount": common.money(i["amount"], order["currency"])} for i in order["items"]])
+            st.dataframe(items, hide_index=True, width="stretch")
+            if order.get("shipping_address"):
+                st.caption("Ships to")
+                st.text(address_text(AddressInput(**{
+                    k: v for k, v in order["shipping_address"].items()})))
+            st.button("Start a new order", key="checkout_new_order", on_click=reset_checkout,
+                      icon=":material/add_shopping_cart:")
+    elif outcome["kind"] == "declined":
+        with st.container(border=True, key="checkout_declined"):
+            st.error(common.escape_markdown(outcome["message"]), icon=":material/credit_card_off:")
+            if outcome.get("number"):
+                st.caption(f"Order {outcome['number']} stays unpaid. Choose another card token "
+                           f"and place the order again to retry the payment for it.")
+    elif outcome["kind"] == "pending":
+        st.info(f"The payment for order {outcome['order']['number']} is still being processed. "
+                f"Wait a moment and place the order again to see the result.",
+                icon=":material/hourglass_top:")
+    else:
+        st.error(common.escape_markdown(outcome["message"]))
+
+
+def shop(db, account) -> None:
+    listings = catalog.list_skus(db, active_only=True)
+    if not listings:
+        st.info("Nothing is for sale yet: the catalog is empty. Add the demo catalog with "
+                "`python -m orders_core seed`.", icon=":material/inventory_2:")
+        return
+    if KEY not in st.session_state:
+        st.session_state[KEY] = new_checkout_key()
+
+    products: dict[int, list] = {}
+    for listing in listings:
+        products.setdefault(listing.product_id, []).append(listing)
+
+    outcome_slot = st.container()  # the receipt or the decline, above the form
+    shop_col, summary_col = st.columns([3, 2], gap="large")
+    with shop_col:
+        st.subheader("1 · Product")
+        product_id = st.selectbox(
+            "Product", list(products),
+            format_func=lambda pid: (f"{products[pid][0].product} · "
+                                     + ("ships" if products[pid][0].shippable else "digital")),
+            key="checkout_product")
+        skus = {s.code: s for s in products[product_id]}
+        sku_col, qty_col = st.columns([3, 1])
+        code = sku_col.selectbox(
+            "Option", list(skus),
+            format_func=lambda c: f"{skus[c].name} — {common.money(skus[c].unit_amount, skus[c].currency)}",
+            key="checkout_sku")
+        if code not in skus:  # the product changed under a kept SKU choice
+            code = next(iter(skus))
+        listing = skus[code]
+        quantity = qty_col.number_input("Quantity", min_value=1, max_value=999, value=1, step=1,
+                                        key="checkout_quantity")
+        st.caption(f"SKU {common.escape_markdown(listing.code)} · "
+                   + ("ships to an address" if listing.shippable else "digital, nothing is shipped"))
+
+        st.subheader("2 · Payment")
+        token = pick_token()
+        with st.expander("What each test token does"):
+            st.dataframe(tokens_table(), hide_index=True, width="stretch")
+
+        address_id, address, address_sig = None, None, None
+        if listing.shippable:
+            st.subheader("3 · Shipping")
+            address_id, address, address_sig = pick_address(db, account)
+
+    with summary_col:
+        with st.container(border=True):
+            st.subheader("Order summary")
+            total = listing.unit_amount * int(quantity)
+            st.text(f"{listing.product} — {listing.name}")
+            st.text(f"{int(quantity)} × {common.money(listing.unit_amount, listing.currency)}")
+            st.metric("Total", common.money(total, listing.currency))
+            place = st.button("Place order", type="primary", key="checkout_place",
+                              icon=":material/shopping_cart_checkout:", width="stretch")
+        if place:
+            signature = (listing.code, int(quantity), address_sig)
+            with st.spinner("Placing the order…"):
+                submit(db, account, [CartItem(listing.code, int(quantity))], token, address_id,
+                       address, signature)
+    with outcome_slot:
+        show_outcome()
+
+
+# -- page ----------------------------------------------------------------------------------
+
+st.title("Demo checkout")
+st.caption("Test purchases as a customer would make them, paid with Stripe's test card tokens "
+           f"through the {common.get_gateways().settings.gateway} payment gateway.")
+database = common.get_db()
+customer = st.session_state.get(common.CUSTOMER_KEY)
+if customer is None:
+    account_forms(database)
+else:
+    account_bar(customer)
+    shop(database, customer)
