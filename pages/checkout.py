@@ -119,7 +119,7 @@ def pick_address(db, account):
     """(address_id, AddressInput or None, signature) for a shippable cart."""
     saved = customers.list_addresses(db, account)
     options = [a.id for a in saved] + [NEW_ADDRESS]
-    labels = {a.id: address_text(a) for a in saved}
+    labels = {a.id: common.escape_markdown(address_text(a)) for a in saved}  # radio labels are markdown
     labels[NEW_ADDRESS] = "A new address"
     choice = st.radio("Ship to", options, format_func=lambda i: labels.get(i, "A new address"),
                       key="checkout_address_choice", index=0)
