@@ -256,7 +256,10 @@ class JobItem(Base):
     """One order of a job, frozen when the job was asked for."""
     __tablename__ = "job_items"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id"))
+    # No foreign key on purpose (migration 0002): a million items are frozen in one
+    # INSERT ... SELECT, always in the job's own transaction, and PostgreSQL would
+    # check the key row by row.
+    job_id: Mapped[int] = mapped_column(Integer)
     seq: Mapped[int] = mapped_column(Integer)
     order_id: Mapped[int] = mapped_column(Integer)
     order_number: Mapped[str] = mapped_column(String(32))
