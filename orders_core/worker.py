@@ -57,7 +57,7 @@ from .errors import OrdersError, StaleOrder
 from .jobs import (ACTIVE_STATUSES, ITEM_FAILED, ITEM_PENDING, ITEM_SUCCEEDED, JobAction,
                    JobStatus, JobView, finish_if_done, get_job, job_actor)
 from .lifecycle import apply_moves
-from .payments import Gateways
+from .payments import GATEWAY_NAMES, Gateways
 from .schema import job_items, jobs, order_events
 from .staff import Actor
 from .status import BULK_SOURCE_STATUSES, MOVES, Action, IllegalMove
@@ -65,6 +65,7 @@ from .status import BULK_SOURCE_STATUSES, MOVES, Action, IllegalMove
 log = logging.getLogger("orders_core.worker")
 
 MAX_ITEM_ATTEMPTS = 5
+REFUNDING = frozenset({Action.CANCEL, Action.RETURN})
 STRIPE_TEST_MODE_RPS = 25.0
 BACKOFF_BASE_SECONDS = 0.25
 BACKOFF_MAX_SECONDS = 5.0
@@ -210,6 +211,13 @@ class Worker:
         # (long enough for another process's refund lease to run out).
         self.retry_budget = (float(retry_budget_seconds) if retry_budget_seconds is not None
                              else max(30.0, self.settings.payment_lease_seconds + 10.0))
+        # Refunds are claimed (with a lease of ORDERS_PAYMENT_LEASE_SECONDS) a batch at a
+        # time before their gateway calls: under a requests-per-second limit, batches
+        # small enough that their calls end well within that lease (each order takes
+        # about three requests).
+        rates = [r for r in (gateway_rate(n, self.settings) for n in GATEWAY_NAMES) if r]
+        self.refund_batch = self.chunk_size if not rates else max(
+            10, min(self.chunk_size, int(min(rates) * self.settings.payment_lease_seconds / 6)))
         self.processed = 0
         self._stop = threading.Event()
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
@@ -397,9 +405,12 @@ class Worker:
         tries = 0
         while todo:
             try:
-                outcomes = apply_moves(self.db, claim.actor, move, todo, reason=claim.note,
-                                       gateways=self.gateways, job_id=claim.job_id, bulk=True,
-                                       run_gateway_calls=self._run_gateway_calls)
+                outcomes = []
+                for batch in _chunks(todo, self.refund_batch if move in REFUNDING else len(todo)):
+                    outcomes += apply_moves(self.db, claim.actor, move, batch,
+                                            reason=claim.note, gateways=self.gateways,
+                                            job_id=claim.job_id, bulk=True,
+                                            run_gateway_calls=self._run_gateway_calls)
             except OrdersError as error:  # the whole chunk refused (permission, reason)
                 for order_id in todo:
                     done[order_id] = (False, str(error))

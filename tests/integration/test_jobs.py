@@ -284,7 +284,30 @@ def test_a_return_job_refunds_fulfilled_orders(db, customer):
 
 
 @sqlite_only
+def test_under_a_rate_limit_refunds_are_claimed_in_batches_that_fit_their_lease(db, customer, monkeypatch):
+    numbers = new_orders(db, customer, 12)
+    batches = []
+    real = worker.apply_moves
+
+    def recording(db_, actor, action, ids, **kwargs):
+        batches.append(len(ids))
+        return real(db_, actor, action, ids, **kwargs)
+
+    monkeypatch.setattr(worker, "apply_moves", recording)
+    job = jobs.enqueue(db, OPS, "cancel", order_numbers=numbers)
+    # 60 requests/s and a 1 s refund lease: at most 10 orders per batch (3 requests each).
+    w = make_worker(db, gateway_requests_per_second=60.0, payment_lease_seconds=1,
+                    job_chunk_size=25)
+    assert w.refund_batch == 10
+    assert w.run_once() == 12
+    w.close()
+    assert batches == [10, 2]
+    assert jobs.get_job(db, job.id).status == "completed"
+    assert [ledger_refunds(db, n) for n in numbers] == [[500]] * 12
+
+
 # -- canceling --------------------------------------------------------------------------------
+@sqlite_only
 def test_canceling_a_queued_job_stops_it_at_once(db, customer):
     numbers = new_orders(db, customer, 2)
     job = jobs.enqueue(db, OPS, "cancel", order_numbers=numbers)
@@ -422,8 +445,8 @@ def test_a_worker_told_to_stop_finishes_its_chunk_and_releases_the_rest(db, cust
     assert jobs.get_job(db, job.id).status == "completed"
 
 
-@sqlite_only
 # -- running elsewhere: --wait, the embedded worker, exports -----------------------------------
+@sqlite_only
 def test_run_job_here_finishes_the_job_with_no_other_worker(db, customer):
     numbers = new_orders(db, customer, 3)
     job = jobs.enqueue(db, OPS, "fulfill", order_numbers=numbers)
@@ -482,8 +505,8 @@ def test_an_export_job_writes_the_file_and_records_it(db, customer, tmp_path, mo
     assert all(n in path.read_text(encoding="utf-8-sig") for n in numbers)
 
 
-@sqlite_only
 # -- reading jobs ---------------------------------------------------------------------------
+@sqlite_only
 def test_jobs_are_listed_newest_first_and_read_back_as_json(db, customer):
     numbers = new_orders(db, customer, 2)
     first = jobs.enqueue(db, OPS, "fulfill", order_numbers=numbers[:1])
