@@ -49,10 +49,11 @@ PAGES = {
 }
 
 start_embedded_worker()
+st.session_state[common.ROUTED_KEY] = True
 account = common.signed_in_staff()
 if account is None:
     # The demo checkout is for anyone testing the shop; everything else needs staff sign-in.
-    navigation = st.navigation([st.Page(sign_in_form, title="Sign in", url_path="sign-in", default=True),
+    navigation = st.navigation([st.Page(sign_in_form, title="Sign in", icon=":material/login:", url_path="sign-in", default=True),
                                 PAGES["checkout"]])
 else:
     with st.sidebar:
@@ -66,4 +67,7 @@ else:
     if account.as_actor().can(Permission.MANAGE_STAFF):
         visible.append(PAGES["staff"])
     navigation = st.navigation(visible)
+wanted = st.session_state.pop(common.WANTED_PAGE_KEY, None)
+if wanted in PAGES and navigation is not PAGES[wanted]:
+    st.switch_page(PAGES[wanted])  # a first visit that came in through a page's own URL
 navigation.run()

@@ -78,6 +78,26 @@ def send_signed_out_visitor_to_sign_in() -> None:
         return
 
 
+ROUTED_KEY = "_routed_through_app"
+WANTED_PAGE_KEY = "_wanted_page"
+
+
+def route_through_app(page_name: str) -> None:
+    """Call first on a page anyone may open (the demo checkout). Until some session
+    has run the entry point, Streamlit serves files in `pages/` on their own, without
+    the app's navigation and frame; send such a first visit through the entry point,
+    which then opens `page_name`. A no-op once the entry point ran in this session."""
+    if st.session_state.get(ROUTED_KEY):
+        return
+    from streamlit.errors import StreamlitAPIException
+
+    st.session_state[WANTED_PAGE_KEY] = page_name
+    try:
+        st.switch_page(ENTRY_POINT, query_params=st.query_params.to_dict())
+    except StreamlitAPIException:  # not routed that way (a test running the page alone)
+        st.session_state.pop(WANTED_PAGE_KEY, None)
+
+
 def can(permission: Permission) -> bool:
     account = signed_in_staff()
     return account is not None and account.as_actor().can(permission)
