@@ -219,8 +219,11 @@ class Preflight:
                     if self.requested > 1 else f"{action.label}: the selected order is eligible")
         else:
             reasons = "; ".join(f"{n:,} {reason}" for reason, n in self.ineligible.items())
-            head = (f"{action.label}: {self.eligible:,} of {self.requested:,} selected orders "
-                    f"are eligible; {self.requested - self.eligible:,} are not ({reasons})")
+            others = self.requested - self.eligible
+            head = (f"{action.label}: {self.eligible:,} of {self.requested:,} selected "
+                    f"order{'s' if self.requested != 1 else ''} "
+                    f"{'are' if self.eligible != 1 else 'is'} eligible; {others:,} "
+                    f"{'are' if others != 1 else 'is'} not ({reasons})")
         if self.refund_totals:
             head += ", refunding " + " and ".join(
                 format_money(amount, currency) for currency, amount in self.refund_totals.items())
@@ -368,8 +371,9 @@ def enqueue(db: Database, actor: Actor, action, *, order_numbers: list[str] | No
                     f"Select at least one order: no orders match ({filters.describe()}).")
             selection = label or f"Orders matching: {filters.describe()}"
         else:
-            total = _freeze_listed(conn, job_id, ids, unparsed)
-            shown = ", ".join(list(ids.values())[:5])
+            numbers = _freeze_listed(conn, job_id, ids, unparsed)
+            total = len(numbers)
+            shown = ", ".join(numbers[:5])
             more = f" and {len(ids) - 5:,} more" if len(ids) > 5 else ""
             selection = label or (f"{len(ids):,} order number{'s' if len(ids) != 1 else ''}: "
                                   f"{shown}{more}")
@@ -413,7 +417,8 @@ def _freeze_filtered(conn, job_id: int, filters: OrderFilters) -> int:
     return total
 
 
-def _freeze_listed(conn, job_id: int, ids: dict[int, str], unparsed: list[str]) -> int:
+def _freeze_listed(conn, job_id: int, ids: dict[int, str], unparsed: list[str]) -> list[str]:
+    """One job item per listed order, in the order given; their order numbers."""
     found: dict[int, str] = {}
     for chunk in _chunks(list(ids), _ID_CHUNK):
         found.update((row.id, row.number) for row in conn.execute(
@@ -429,7 +434,7 @@ def _freeze_listed(conn, job_id: int, ids: dict[int, str], unparsed: list[str]) 
             for seq, order_id in enumerate(ids, start=1)]
     for chunk in _chunks(rows, 5000):
         conn.execute(insert(job_items), chunk)
-    return len(rows)
+    return [row["order_number"] for row in rows]
 
 
 # -- managing jobs --------------------------------------------------------------------------
