@@ -324,6 +324,7 @@ _ID_TABLES = ("orders", "order_items", "order_events", "payments", "refunds")
 # Generate the next batch in a thread while the last one is written (the database
 # driver lets go of the GIL while the database works).
 _PREFETCH = True
+_WAL_RESTART_BATCHES = 4
 
 
 def seed(db: Database, *, orders: int = 2000, random_seed: int = 1,
@@ -398,7 +399,9 @@ def _bulk_transactions(db: Database) -> Iterator[Callable[[], ContextManager[Con
     with foreign key checks off (the rows are consistent by construction, and the
     checks cost a tenth of the time) and without automatic WAL checkpoints: a second
     connection checkpoints in the background after each commit, so that copying the
-    WAL into the database file and its fsyncs overlap the next batch's inserts."""
+    WAL into the database file, and its fsyncs, overlap the next batch's inserts.
+    Every few batches the checkpoint is waited for, which lets the WAL start over
+    from its beginning instead of growing as large as everything seeded."""
     if not db.is_sqlite:
         yield db.write
         return
@@ -410,27 +413,48 @@ def _bulk_transactions(db: Database) -> Iterator[Callable[[], ContextManager[Con
         raw.execute("PRAGMA wal_autocheckpoint=0")
         conn.execution_options(sqlite_begin="IMMEDIATE")
         running: list[concurrent.futures.Future] = []
+        committed = 0
+
+        def settle() -> None:
+            for future in running:
+                future.result()
+            running.clear()
+            _checkpoint(db)
 
         @contextlib.contextmanager
         def transaction() -> Iterator[Connection]:
+            nonlocal committed
             with conn.begin():
                 yield conn
-            if not running or running[-1].done():
+            committed += 1
+            if committed % _WAL_RESTART_BATCHES == 0:
+                settle()
+            elif not running or running[-1].done():
                 running.append(checkpointer.submit(_checkpoint, db))
 
         try:
             yield transaction
-            for future in running:
-                future.result()
-            _checkpoint(db)  # the last batch, before the seed reports its time
+            settle()  # the last batches, before the seed reports its time
+            _checkpoint(db, truncate=True)
         finally:
             raw.execute("PRAGMA foreign_keys=ON")
             raw.execute(f"PRAGMA wal_autocheckpoint={int(autocheckpoint)}")
 
 
-def _checkpoint(db: Database) -> None:
+def _checkpoint(db: Database, *, truncate: bool = False) -> None:
+    """Copy committed WAL frames into the database file; with truncate, also empty the
+    WAL file if no reader needs it within a second (else leave that for later)."""
     with db.engine.connect() as conn:
-        conn.connection.driver_connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        raw = conn.connection.driver_connection
+        if not truncate:
+            raw.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            return
+        (timeout,) = raw.execute("PRAGMA busy_timeout").fetchone()
+        raw.execute("PRAGMA busy_timeout=1000")
+        try:
+            raw.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        finally:
+            raw.execute(f"PRAGMA busy_timeout={int(timeout)}")
 
 
 def _reserve_ids(db: Database, conn, n: int) -> dict[str, int]:

@@ -379,6 +379,45 @@ def test_a_seeded_paid_order_can_be_refunded_through_the_simulated_gateway(db):
                        reference="x:refund:2")
 
 
+def test_the_services_carry_seeded_orders_on_through_their_lifecycle(db):
+    from orders_core.checkout import pay_order
+    from orders_core.lifecycle import cancel_order, fulfill_order, return_order
+    from orders_core.staff import SYSTEM, find_staff
+
+    demo.seed(db, orders=400)
+    support = find_staff(db, "support@ordersdesk.test").as_actor()
+    ops = find_staff(db, "ops@ordersdesk.test").as_actor()
+    with db.read() as conn:
+        def in_status(status):
+            return conn.execute(select(orders).where(orders.c.status == status)
+                                .order_by(orders.c.id)).all()
+
+        paid, other_paid, fulfilled = in_status("paid")[0], in_status("paid")[-1], in_status("fulfilled")[0]
+        declined = conn.execute(select(orders).join(payments, payments.c.order_id == orders.c.id)
+                                .where(payments.c.status == "failed").limit(1)).one()
+
+    cancel_order(db, support, paid.number, reason="Customer request")
+    fulfill_order(db, ops, other_paid.number)
+    return_order(db, support, fulfilled.number, reason="Damaged in transit")
+    pay_order(db, SYSTEM, declined.number, token="tok_visa")  # the card's second attempt
+
+    with db.read() as conn:
+        now = {o.id: o for o in conn.execute(select(orders).where(orders.c.id.in_(
+            [paid.id, other_paid.id, fulfilled.id, declined.id])))}
+        keys = conn.execute(select(payments.c.idempotency_key, payments.c.status).where(
+            payments.c.order_id == declined.id).order_by(payments.c.id)).all()
+        refund_keys = conn.execute(select(refunds.c.idempotency_key).where(
+            refunds.c.order_id.in_([paid.id, fulfilled.id])).order_by(refunds.c.id)).scalars().all()
+    assert (now[paid.id].status, now[paid.id].refunded_amount) == ("canceled", paid.total_amount)
+    assert now[other_paid.id].status == "fulfilled"
+    assert (now[fulfilled.id].status, now[fulfilled.id].refunded_amount) == (
+        "returned", fulfilled.total_amount)
+    assert now[declined.id].status == "paid"
+    assert [tuple(k) for k in keys] == [(f"{declined.number}:charge:1", "failed"),
+                                        (f"{declined.number}:charge:2", "succeeded")]
+    assert sorted(refund_keys) == sorted([f"{paid.number}:refund:1", f"{fulfilled.number}:refund:1"])
+
+
 # -- catalog, customers, staff -------------------------------------------------------------
 def test_the_demo_catalog_is_idempotent_and_varied(db):
     demo.ensure_demo_catalog(db)
