@@ -329,6 +329,36 @@ def test_ids_continue_after_rows_made_by_the_services(db):
     assert third.first_order_id == 502
 
 
+def test_an_order_written_by_someone_else_between_batches_is_stepped_around(db, monkeypatch):
+    """Batches are generated ahead for the ids expected next; when another writer took
+    ids in between, the batch is made again for the ids actually free."""
+    demo.ensure_demo_customers(db, count=20)
+    monkeypatch.setattr(demo, "_BATCH", 100)
+    reserve, calls = demo._reserve_ids, []
+
+    def reserve_after_a_checkout(db_, conn, n):
+        calls.append(n)
+        if len(calls) == 2:
+            person = conn.execute(select(customers).limit(1)).one()
+            conn.execute(insert(orders).values(
+                number="ORD-SOMEONE", customer_id=person.id, customer_email=person.email,
+                customer_name=person.name, status="created", currency="usd", total_amount=999,
+                refunded_amount=0, item_count=0, created_at=utcnow(), updated_at=utcnow()))
+        return reserve(db_, conn, n)
+
+    monkeypatch.setattr(demo, "_reserve_ids", reserve_after_a_checkout)
+    report = demo.seed(db, orders=350)
+    assert calls == [100, 100, 100, 50]
+    assert (report.first_order_id, report.last_order_id) == (1, 351)
+    seeded_orders = [o for o in _rows(db, orders) if o.number != "ORD-SOMEONE"]
+    assert [o.id for o in seeded_orders] == [i for i in range(1, 352) if i != 101]
+    items, events = _by_order(_rows(db, order_items)), _by_order(_rows(db, order_events))
+    for o in seeded_orders:
+        assert o.number == format_order_number(o.id)
+        assert o.total_amount == sum(line.amount for line in items[o.id])
+        assert [e.to_status for e in events[o.id] if e.to_status][-1] == o.status
+
+
 def test_the_same_random_seed_gives_the_same_data(sqlite_db, tmp_path):
     other = open_database(f"sqlite:///{tmp_path}/second.db")
     demo.seed(sqlite_db, orders=800, random_seed=11, now=NOW)
