@@ -278,7 +278,6 @@ class SeedReport:
 STATUSES = ("created", "paid", "fulfilled", "canceled", "returned")
 # Kinds of seeded order: 0 created, 1 created after a declined card, 2 paid, 3 fulfilled,
 # 4 canceled before payment, 5 canceled after payment (refunded), 6 returned (refunded).
-_KIND_STATUS = ("created", "created", "paid", "fulfilled", "canceled", "canceled", "returned")
 # Per mille, for orders younger than _RECENT and for older ones; overall about
 # created 5%, paid 25%, fulfilled 45%, canceled 15% (a third before payment), returned 10%.
 _RECENT = 14 * 86400
