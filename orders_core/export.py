@@ -117,7 +117,7 @@ def export_orders(db: Database, destination: Path, *, filters: OrderFilters | No
     order), `order_ids` (unknown ids are skipped, duplicates count once) or `job_id`
     (the orders in that job's job_items)."""
     started = time.perf_counter()
-    where = _selection(db, filters, order_ids, job_id)
+    where = _selection(db, filters, order_ids, job_id)  # (over orders, over order_items)
     destination = Path(destination)
     if destination.is_dir():
         raise ValidationError(f"{destination} is a folder; give the export a file name.")
@@ -140,8 +140,8 @@ def export_orders(db: Database, destination: Path, *, filters: OrderFilters | No
 
 
 # -- which orders ------------------------------------------------------------------------------
-def _selection(db: Database, filters, order_ids, job_id):
-    """A WHERE clause over `orders` (None: every order)."""
+def _selection(db: Database, filters, order_ids, job_id) -> tuple:
+    """(WHERE over orders, WHERE over order_items); None: every row."""
     given = [name for name, value in (("filters", filters), ("order_ids", order_ids),
                                       ("job_id", job_id)) if value is not None]
     if len(given) != 1:
@@ -151,14 +151,19 @@ def _selection(db: Database, filters, order_ids, job_id):
         if not isinstance(filters, OrderFilters):
             raise ValidationError("filters must be an OrderFilters.")
         conditions = filters.conditions()
-        return and_(*conditions) if conditions else None
+        if not conditions:
+            return None, None
+        return and_(*conditions), order_items.c.order_id.in_(select(orders.c.id).where(*conditions))
     if job_id is not None:
         if isinstance(job_id, bool) or not isinstance(job_id, int):
             raise ValidationError(f"job_id must be a whole number, not {job_id!r}.")
         with db.read() as conn:
             if conn.execute(select(jobs.c.id).where(jobs.c.id == job_id)).first() is None:
                 raise NotFound(f"No job #{job_id}.")
-        return orders.c.id.in_(select(job_items.c.order_id).where(job_items.c.job_id == job_id))
+        # Both straight from the job's (job_id, order_id) index, in order id order.
+        def chosen(column):
+            return column.in_(select(job_items.c.order_id).where(job_items.c.job_id == job_id))
+        return chosen(orders.c.id), chosen(order_items.c.order_id)
     if isinstance(order_ids, (str, bytes)) or not hasattr(order_ids, "__iter__"):
         raise ValidationError("order_ids must be a sequence of order ids.")
     ids = []
@@ -167,10 +172,13 @@ def _selection(db: Database, filters, order_ids, job_id):
             raise ValidationError(f"Order ids are whole numbers, not {value!r}.")
         ids.append(int(value))
     if db.is_postgres:
-        return orders.c.id == any_(bindparam("export_ids", ids, type_=ARRAY(BigInteger)))
-    # One JSON parameter however many ids (SQLite limits the number of parameters).
-    listed = func.json_each(bindparam("export_ids", json.dumps(ids))).table_valued("value")
-    return orders.c.id.in_(select(listed.c.value))
+        def chosen(column):
+            return column == any_(bindparam("export_ids", ids, type_=ARRAY(BigInteger)))
+    else:  # one JSON parameter however many ids (SQLite limits the number of parameters)
+        def chosen(column):
+            listed = func.json_each(bindparam("export_ids", json.dumps(ids))).table_valued("value")
+            return column.in_(select(listed.c.value))
+    return chosen(orders.c.id), chosen(order_items.c.order_id)
 
 
 def _order_query(db: Database, where):
@@ -208,9 +216,7 @@ def _item_query(where):
     query = select(i.c.order_id.label("order_id"), i.c.sku_code.label("sku_code"),
                    i.c.product_name.label("product_name"), i.c.quantity.label("quantity")
                    ).order_by(i.c.order_id, i.c.id)
-    if where is not None:
-        query = query.where(i.c.order_id.in_(select(orders.c.id).where(where)))
-    return query
+    return query if where is None else query.where(where)
 
 
 def _compile(db: Database, query) -> tuple[str, object]:
@@ -237,8 +243,8 @@ def _export_sqlite(db: Database, where, output: Path) -> int:
     path = db.engine.url.database
     if not path or path == ":memory:" or path.startswith("file:"):
         raise ValidationError("The CSV export needs the SQLite database in a plain file.")
-    orders_sql, orders_params = _compile(db, _order_query(db, where))
-    items_sql, items_params = _compile(db, _item_query(where))
+    orders_sql, orders_params = _compile(db, _order_query(db, where[0]))
+    items_sql, items_params = _compile(db, _item_query(where[1]))
     job = {"database": os.path.abspath(path), "output": str(output),
            "orders_sql": orders_sql, "orders_params": orders_params,
            "items_sql": items_sql, "items_params": items_params,
@@ -340,8 +346,8 @@ atexit.register(_Helper.close)
 
 # -- PostgreSQL: in this process -----------------------------------------------------------------
 def _export_postgres(db: Database, where, output: Path) -> int:
-    orders_sql, orders_params = _compile(db, _order_query(db, where))
-    items_sql, items_params = _compile(db, _item_query(where))
+    orders_sql, orders_params = _compile(db, _order_query(db, where[0]))
+    items_sql, items_params = _compile(db, _item_query(where[1]))
     return engine.write_csv(
         _postgres_producer(db, orders_sql, orders_params, engine.ORDER_SOURCE),
         _postgres_producer(db, items_sql, items_params, engine.ITEM_SOURCE),

@@ -259,9 +259,19 @@ COPY_OPTIONS = ("FORMAT csv, HEADER true, DELIMITER ',', QUOTE '\"', ESCAPE '\"'
 def write_csv(orders: Producer, items: Producer, path: str, *, zero_decimal, three_decimal,
               threads: int | None = None) -> int:
     """Read both streams, write the CSV to `path`; the number of rows written. A
-    failure to read is raised as itself (not wrapped in DuckDB's error)."""
+    failure to read is raised as itself (not wrapped in DuckDB's error).
+
+    Four threads overlap: reading orders, reading items, joining them, and DuckDB
+    (which releases the GIL; the readers do too, inside ADBC or libpq)."""
     order_stream = Stream("orders", orders)
     item_stream = Stream("items", items, after=order_stream)
+
+    def join(put, started) -> None:  # in a thread too, so DuckDB never waits for it
+        started()
+        for batch in with_items(order_stream, item_stream):
+            if not put(batch):
+                return
+    joined = Stream("join", join)
     try:
         import duckdb  # imported while the streams already read
 
@@ -275,12 +285,12 @@ def write_csv(orders: Producer, items: Producer, path: str, *, zero_decimal, thr
             for macro in _macros(zero_decimal, three_decimal):
                 con.execute(macro)
             con.register("export_source", pa.RecordBatchReader.from_batches(
-                EXPORT_SOURCE, with_items(order_stream, item_stream)))
+                EXPORT_SOURCE, joined))
             try:
                 result = con.execute(
                     f"COPY ({QUERY}) TO {sql_text(path)} ({COPY_OPTIONS})").fetchone()
             except duckdb.Error as error:
-                failure = order_stream.error or item_stream.error
+                failure = order_stream.error or item_stream.error or joined.error
                 if failure is not None:
                     raise failure from error
                 raise
@@ -288,6 +298,7 @@ def write_csv(orders: Producer, items: Producer, path: str, *, zero_decimal, thr
         finally:
             con.close()
     finally:
+        joined.close()
         order_stream.close()
         item_stream.close()
 
