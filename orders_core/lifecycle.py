@@ -80,6 +80,9 @@ class _PendingRefund:
     gateway_payment_id: str
     amount: int
     currency: str
+    # True when this attempt created the refund row: its key is new, so the gateway
+    # cannot hold a refund under it yet and asking first would be a wasted request.
+    fresh: bool = False
     result: GatewayRefund | BaseException | None = None
 
 
@@ -177,7 +180,7 @@ def apply_moves(db: Database, actor: Actor, action: Action, order_ids: Iterable[
         in_flight = _in_flight(conn, list(rows), now)
 
         plain_moves: dict[Status, list] = {}
-        pending: list[_PendingRefund] = []
+        refunding: list[tuple] = []
         for order_id in ids:
             row = rows.get(order_id)
             if row is None:
@@ -201,13 +204,11 @@ def apply_moves(db: Database, actor: Actor, action: Action, order_ids: Iterable[
                                                  transient=isinstance(error, InProgress))
                 continue
             if refunds_on(status, action) and row.total_amount - row.refunded_amount > 0:
-                try:
-                    pending.append(_claim_refund(conn, row, status, target, action, actor,
-                                                 reason, job_id, now, lease))
-                except OrdersError as error:
-                    outcomes[order_id] = MoveOutcome(order_id, row.number, False, error)
+                refunding.append((row, status, target))
             else:
                 plain_moves.setdefault(status, []).append(row)
+        pending = _claim_refunds(conn, refunding, action, actor, reason, job_id, now, lease,
+                                 outcomes)
 
         events = []
         for status, moving in plain_moves.items():
@@ -300,39 +301,85 @@ def _guarded_move(conn, ids: list[int], from_status: Status, to_status: Status,
     return moved
 
 
-def _claim_refund(conn, row, status, target, action, actor, reason, job_id, now, lease):
-    payment = conn.execute(select(payments).where(
-        payments.c.order_id == row.id, payments.c.status == "succeeded")
-        .order_by(payments.c.id.desc())).first()
-    if payment is None:
-        raise RefundFailed(f"Order {row.number} has no successful payment to refund.", "no_payment")
-    amount = min(row.total_amount, payment.amount) - row.refunded_amount
-    if amount <= 0:
-        raise RefundFailed(f"Order {row.number} has nothing left to refund.", "nothing_to_refund")
-    existing = conn.execute(select(refunds).where(
-        refunds.c.order_id == row.id, refunds.c.status == "pending")).first()
-    if existing is not None:
-        # An earlier attempt stopped half-way: resume it with the same key.
-        conn.execute(update(refunds).where(refunds.c.id == existing.id).values(
-            locked_until=now + lease, updated_at=now))
-        refund_id, key, amount = existing.id, existing.idempotency_key, existing.amount
-    else:
-        attempt = conn.execute(select(func.count()).select_from(refunds).where(
-            refunds.c.order_id == row.id)).scalar_one() + 1
-        key = f"{row.number}:refund:{attempt}"
-        refund_id = conn.execute(insert(refunds).values(
+def _claim_refunds(conn, candidates, action, actor, reason, job_id, now, lease,
+                   outcomes) -> list[_PendingRefund]:
+    """Commit a pending refund row (or resume an interrupted one) for each order, with
+    a lease; a handful of statements for the whole batch, not a few per order."""
+    if not candidates:
+        return []
+    ids = [row.id for row, _, _ in candidates]
+    paid: dict[int, object] = {}
+    earlier: dict[int, int] = {}
+    resumable: dict[int, object] = {}
+    for chunk in _chunks(ids, 900):
+        for p in conn.execute(select(payments.c.id, payments.c.order_id, payments.c.gateway,
+                                     payments.c.gateway_payment_id, payments.c.amount,
+                                     payments.c.currency)
+                              .where(payments.c.order_id.in_(chunk), payments.c.status == "succeeded")
+                              .order_by(payments.c.id)):
+            paid[p.order_id] = p  # the latest successful charge
+        for r in conn.execute(select(refunds.c.id, refunds.c.order_id, refunds.c.status,
+                                     refunds.c.idempotency_key, refunds.c.amount)
+                              .where(refunds.c.order_id.in_(chunk))):
+            earlier[r.order_id] = earlier.get(r.order_id, 0) + 1
+            if r.status == "pending":
+                resumable[r.order_id] = r
+
+    pending: list[_PendingRefund] = []
+    resumed_ids: list[int] = []
+    new_rows: list[dict] = []
+    new_items: list[_PendingRefund] = []
+    for row, status, target in candidates:
+        payment = paid.get(row.id)
+        if payment is None:
+            outcomes[row.id] = MoveOutcome(row.id, row.number, False, RefundFailed(
+                f"Order {row.number} has no successful payment to refund.", "no_payment"))
+            continue
+        existing = resumable.get(row.id)
+        if existing is not None:
+            # An earlier attempt stopped half-way: resume it with the same key.
+            resumed_ids.append(existing.id)
+            pending.append(_PendingRefund(row.id, row.number, status, target, existing.id,
+                                          existing.idempotency_key, payment.gateway,
+                                          payment.gateway_payment_id, existing.amount,
+                                          payment.currency))
+            continue
+        amount = min(row.total_amount, payment.amount) - row.refunded_amount
+        if amount <= 0:
+            outcomes[row.id] = MoveOutcome(row.id, row.number, False, RefundFailed(
+                f"Order {row.number} has nothing left to refund.", "nothing_to_refund"))
+            continue
+        key = f"{row.number}:refund:{earlier.get(row.id, 0) + 1}"
+        new_rows.append(dict(
             order_id=row.id, payment_id=payment.id, gateway=payment.gateway, amount=amount,
-            currency=payment.currency, status="pending", idempotency_key=key, action=action.value,
-            actor=actor.label, reason=reason, locked_until=now + lease, job_id=job_id,
-            created_at=now, updated_at=now)).inserted_primary_key[0]
-    return _PendingRefund(row.id, row.number, status, target, refund_id, key, payment.gateway,
-                          payment.gateway_payment_id, amount, payment.currency)
+            currency=payment.currency, status="pending", idempotency_key=key,
+            action=action.value, actor=actor.label, reason=reason, locked_until=now + lease,
+            job_id=job_id, created_at=now, updated_at=now))
+        new_items.append(_PendingRefund(row.id, row.number, status, target, 0, key,
+                                        payment.gateway, payment.gateway_payment_id, amount,
+                                        payment.currency, fresh=True))
+    for chunk in _chunks(resumed_ids, 900):
+        conn.execute(update(refunds).where(refunds.c.id.in_(chunk)).values(
+            locked_until=now + lease, updated_at=now))
+    if new_rows:
+        inserted = conn.execute(insert(refunds).returning(refunds.c.id, sort_by_parameter_order=True),
+                                new_rows)
+        for item, refund_id in zip(new_items, inserted.scalars()):
+            item.refund_id = refund_id
+        pending.extend(new_items)
+    return pending
 
 
 def _call_refund(gateways: Gateways, item: _PendingRefund) -> None:
     """Ask the gateway what it already did for this key, and refund only if nothing."""
     try:
         gateway = gateways.named(item.gateway)
+        if item.fresh:
+            # A brand-new key: nothing to look up. The gateway itself refuses to refund
+            # more than the charge, as Stripe does.
+            item.result = gateway.refund(item.gateway_payment_id, amount=item.amount,
+                                         idempotency_key=item.key, reference=item.key)
+            return
         existing = gateway.list_refunds(item.gateway_payment_id)
         mine = [r for r in existing if r.reference == item.key and r.status != "failed"]
         if mine:
@@ -353,45 +400,51 @@ def _call_refund(gateways: Gateways, item: _PendingRefund) -> None:
 
 
 def _settle_refunds(db, actor, action, reason, job_id, pending, outcomes) -> None:
+    """Record every answer of the batch in one transaction: refunds that went through
+    move their orders (guarded by status), refusals stay on record, outages stay pending."""
+    done = [p for p in pending if isinstance(p.result, GatewayRefund)]
+    refused = [p for p in pending if isinstance(p.result, PaymentError)
+               and not isinstance(p.result, GatewayUnavailable)]
+    answered = {id(p) for p in done} | {id(p) for p in refused}
+    retry = [p for p in pending if id(p) not in answered]
     with db.write() as conn:
         now = utcnow()
         events = []
-        for item in pending:
-            result = item.result
-            if isinstance(result, GatewayRefund):
-                conn.execute(update(refunds).where(refunds.c.id == item.refund_id).values(
-                    status="succeeded", gateway_refund_id=result.refund_id, locked_until=None,
-                    updated_at=now))
-                values = {"status": item.to_status.value, "updated_at": now,
-                          ENTERED_AT[item.to_status]: now,
-                          "refunded_amount": orders.c.refunded_amount + item.amount}
-                moved = conn.execute(update(orders).where(
-                    orders.c.id == item.order_id, orders.c.status == item.from_status.value)
-                    .values(**values)).rowcount
-                note = f"Refunded {format_money(item.amount, item.currency)} ({result.refund_id})"
+        if done:
+            conn.execute(update(refunds).where(refunds.c.id == bindparam("b_refund"))
+                         .values(status="succeeded", gateway_refund_id=bindparam("b_gateway_id"),
+                                 locked_until=None, updated_at=now),
+                         [{"b_refund": p.refund_id, "b_gateway_id": p.result.refund_id} for p in done])
+            moved = _move_refunded(conn, done, now)
+            for item in done:
+                note = f"Refunded {format_money(item.amount, item.currency)} ({item.result.refund_id})"
                 if reason:
                     note = f"{reason}\n{note}"
-                if moved:
+                if item.order_id in moved:
                     events.append(event_row(item.order_id, actor.label, action.value,
                                             item.from_status, item.to_status, note,
                                             at=now, job_id=job_id))
                     outcomes[item.order_id] = MoveOutcome(item.order_id, item.number, True)
-                else:
-                    # The money went back but the order moved elsewhere meanwhile (a lease
-                    # expired under a very slow gateway): keep the books true and say so.
-                    conn.execute(update(orders).where(orders.c.id == item.order_id).values(
-                        refunded_amount=orders.c.refunded_amount + item.amount, updated_at=now))
-                    current = conn.execute(select(orders.c.status).where(
-                        orders.c.id == item.order_id)).scalar_one()
-                    events.append(event_row(item.order_id, actor.label, "refund", current, None,
-                                            note, at=now, job_id=job_id))
-                    outcomes[item.order_id] = MoveOutcome(item.order_id, item.number, False, StaleOrder(
-                        f"Order {item.number} changed meanwhile; its refund was recorded."))
-            elif isinstance(result, (RefundFailed, PaymentError)) and not isinstance(
-                    result, GatewayUnavailable):
-                conn.execute(update(refunds).where(refunds.c.id == item.refund_id).values(
-                    status="failed", failure_code=result.code, failure_message=str(result),
-                    locked_until=None, updated_at=now))
+                    continue
+                # The money went back but the order moved elsewhere meanwhile (a lease
+                # expired under a very slow gateway): keep the books true and say so.
+                conn.execute(update(orders).where(orders.c.id == item.order_id).values(
+                    refunded_amount=orders.c.refunded_amount + item.amount, updated_at=now))
+                current = conn.execute(select(orders.c.status).where(
+                    orders.c.id == item.order_id)).scalar_one()
+                events.append(event_row(item.order_id, actor.label, "refund", current, None,
+                                        note, at=now, job_id=job_id))
+                outcomes[item.order_id] = MoveOutcome(item.order_id, item.number, False, StaleOrder(
+                    f"Order {item.number} changed meanwhile; its refund was recorded."))
+        if refused:
+            conn.execute(update(refunds).where(refunds.c.id == bindparam("b_refund"))
+                         .values(status="failed", failure_code=bindparam("b_code"),
+                                 failure_message=bindparam("b_message"), locked_until=None,
+                                 updated_at=now),
+                         [{"b_refund": p.refund_id, "b_code": p.result.code,
+                           "b_message": str(p.result)} for p in refused])
+            for item in refused:
+                result = item.result
                 message = (f"Refund of {format_money(item.amount, item.currency)} for order "
                            f"{item.number} failed: {result}" + (f" ({result.code})" if result.code else "")
                            + f"; the order stays {item.from_status.label}.")
@@ -399,20 +452,45 @@ def _settle_refunds(db, actor, action, reason, job_id, pending, outcomes) -> Non
                                         item.from_status, None, message, at=now, job_id=job_id))
                 outcomes[item.order_id] = MoveOutcome(item.order_id, item.number, False,
                                                       RefundFailed(message, result.code))
+        for chunk in _chunks([p.refund_id for p in retry], 900):
+            # Transient or unknown: the refund stays pending for a retry with the same key.
+            conn.execute(update(refunds).where(refunds.c.id.in_(chunk)).values(
+                locked_until=None, updated_at=now))
+        for item in retry:
+            result = item.result
+            if isinstance(result, GatewayUnavailable):
+                error = GatewayUnavailable(
+                    f"The payment gateway is unavailable for order {item.number}: {result}; "
+                    f"nothing was refunded twice and the order is unchanged. Try again.",
+                    result.code, result.retry_after)
             else:
-                # Transient or unknown: the refund stays pending for a retry with the same key.
-                conn.execute(update(refunds).where(refunds.c.id == item.refund_id).values(
-                    locked_until=None, updated_at=now))
-                error = result if isinstance(result, GatewayUnavailable) else GatewayUnavailable(
+                error = GatewayUnavailable(
                     f"The payment gateway did not answer for order {item.number}: {result}")
-                if isinstance(result, GatewayUnavailable):
-                    error = GatewayUnavailable(
-                        f"The payment gateway is unavailable for order {item.number}: {result}; "
-                        f"nothing was refunded twice and the order is unchanged. Try again.",
-                        result.code, result.retry_after)
-                outcomes[item.order_id] = MoveOutcome(item.order_id, item.number, False, error,
-                                                      transient=True)
+            outcomes[item.order_id] = MoveOutcome(item.order_id, item.number, False, error,
+                                                  transient=True)
         write_events(conn, events)
+
+
+def _move_refunded(conn, done: list[_PendingRefund], now: dt.datetime) -> set[int]:
+    """Move refunded orders, still guarded by their status, adding each one's refund
+    to refunded_amount; returns the ids that moved."""
+    moved: set[int] = set()
+    groups: dict[tuple[Status, Status], list[_PendingRefund]] = {}
+    for item in done:
+        groups.setdefault((item.from_status, item.to_status), []).append(item)
+    for (from_status, to_status), items in groups.items():
+        for chunk in _chunks(items, 450):
+            refund_ids = [i.refund_id for i in chunk]
+            just_refunded = (select(func.coalesce(func.sum(refunds.c.amount), 0))
+                             .where(refunds.c.order_id == orders.c.id, refunds.c.id.in_(refund_ids))
+                             .scalar_subquery())
+            result = conn.execute(update(orders).where(
+                orders.c.id.in_([i.order_id for i in chunk]), orders.c.status == from_status.value)
+                .values(status=to_status.value, updated_at=now, **{ENTERED_AT[to_status]: now},
+                        refunded_amount=orders.c.refunded_amount + just_refunded)
+                .returning(orders.c.id))
+            moved.update(r[0] for r in result)
+    return moved
 
 
 def _release_leases(db: Database, pending: list[_PendingRefund]) -> None:

@@ -8,6 +8,8 @@ import unicodedata
 from .errors import ValidationError
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
+_CARD_NUMBER = re.compile(r"(?<!\d)(?:\d[ -]?){12,18}\d(?!\d)")
+_SECRET = re.compile(r"\b(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{6,}|\bwhsec_[A-Za-z0-9]{6,}")
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{2,63}$")
 
 
@@ -28,7 +30,30 @@ def clean_text(value, field: str, *, max_length: int, required: bool = True,
         raise ValidationError(f"{field} is required.")
     if len(text) > max_length:
         raise ValidationError(f"{field} is too long ({len(text)} characters; at most {max_length}).")
+    refuse_card_data(text, field)
     return text
+
+
+def refuse_card_data(text: str, field: str) -> None:
+    """Card numbers and API secrets must never be stored: refuse free text holding one."""
+    if _SECRET.search(text):
+        raise ValidationError(f"{field} contains what looks like a secret API key; "
+                              "never paste keys here.")
+    for match in _CARD_NUMBER.finditer(text):
+        digits = re.sub(r"[ -]", "", match.group())
+        if 13 <= len(digits) <= 19 and _luhn_valid(digits):
+            raise ValidationError(f"{field} contains what looks like a card number; "
+                                  "never write card numbers into Orders Desk.")
+
+
+def _luhn_valid(digits: str) -> bool:
+    total = 0
+    for position, char in enumerate(reversed(digits)):
+        value = int(char)
+        if position % 2 == 1:
+            value = value * 2 - 9 if value > 4 else value * 2
+        total += value
+    return total % 10 == 0
 
 
 def clean_email(value) -> str:

@@ -9,17 +9,35 @@ it is an error.
 """
 from __future__ import annotations
 
+import collections
+import contextlib
 import hashlib
 import json
 import uuid
-
-from sqlalchemy import func, insert, select, update
+from typing import Iterator
 
 from ..clock import utcnow
 from ..db import Database
-from ..schema import sim_charges, sim_idempotency_keys, sim_refunds
 from .base import CardDeclined, Charge, GatewayRefund, InvalidToken, PaymentError, RefundFailed
 from .card_tokens import DECLINE_MESSAGES, TEST_TOKENS
+
+# Plain SQL at the driver level: this ledger stands in for a remote service, and
+# bulk refunds call it once per order, so it skips statement construction entirely.
+_SQL = {
+    "charge": "SELECT id, amount, currency, status, decline_code FROM sim_charges WHERE id = :id",
+    "new_charge": "INSERT INTO sim_charges (id, amount, currency, status, reference, created_at) "
+                  "VALUES (:id, :amount, :currency, 'requires_confirmation', :reference, :now)",
+    "set_charge": "UPDATE sim_charges SET status = :status, card_brand = :brand, "
+                  "decline_code = :decline WHERE id = :id",
+    "refunded": "SELECT COALESCE(SUM(amount), 0) FROM sim_refunds WHERE charge_id = :id",
+    "new_refund": "INSERT INTO sim_refunds (id, charge_id, amount, currency, reference, created_at) "
+                  "VALUES (:id, :charge_id, :amount, :currency, :reference, :now)",
+    "refunds": "SELECT id, charge_id, amount, currency, reference FROM sim_refunds "
+               "WHERE charge_id = :id ORDER BY created_at, id",
+    "key": 'SELECT request_hash, response FROM sim_idempotency_keys WHERE "key" = :key',
+    "new_key": 'INSERT INTO sim_idempotency_keys ("key", request_hash, response, created_at) '
+               "VALUES (:key, :hash, :response, :now)",
+}
 
 
 class SimulatedGateway:
@@ -27,16 +45,42 @@ class SimulatedGateway:
 
     def __init__(self, db: Database):
         self.db = db
+        if db.is_sqlite:
+            self._sql = _SQL  # sqlite3 takes :name parameters as they are
+            self._now = lambda: utcnow().strftime("%Y-%m-%d %H:%M:%S.%f")  # SQLAlchemy's format
+        else:
+            self._sql = {k: _pyformat(v) for k, v in _SQL.items()}
+            self._now = utcnow
+
+    def _run(self, cursor, name: str, **params):
+        cursor.execute(self._sql[name], params)
+        return cursor
+
+    @contextlib.contextmanager
+    def _transaction(self, *, write: bool) -> Iterator:
+        """A DBAPI cursor in its own transaction on a pooled connection: committed
+        before the gateway answers, as a remote ledger would be."""
+        raw = self.db.engine.raw_connection()
+        try:
+            cursor = raw.cursor()
+            if self.db.is_sqlite:
+                cursor.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            yield cursor
+            raw.commit()
+        except BaseException:
+            raw.rollback()
+            raise
+        finally:
+            raw.close()  # back to the pool
 
     # -- charges -----------------------------------------------------------------
     def create_payment(self, *, amount, currency, reference, idempotency_key):
         request = {"op": "create", "amount": amount, "currency": currency, "reference": reference}
 
-        def perform(conn):
+        def perform(cursor):
             payment_id = "pi_sim_" + uuid.uuid4().hex[:24]
-            conn.execute(insert(sim_charges).values(
-                id=payment_id, amount=amount, currency=currency,
-                status="requires_confirmation", reference=reference, created_at=utcnow()))
+            self._run(cursor, "new_charge", id=payment_id, amount=amount, currency=currency,
+                      reference=reference, now=self._now())
             return _charge_json(payment_id, "requires_confirmation", amount, currency)
 
         return _charge(self._idempotent(idempotency_key, request, perform))
@@ -44,8 +88,8 @@ class SimulatedGateway:
     def confirm_payment(self, payment_id, *, token, idempotency_key):
         request = {"op": "confirm", "payment_id": payment_id, "token": _token_digest(token)}
 
-        def perform(conn):
-            row = conn.execute(select(sim_charges).where(sim_charges.c.id == payment_id)).one_or_none()
+        def perform(cursor):
+            row = _charge_row(self._run(cursor, "charge", id=payment_id).fetchone())
             if row is None:
                 return _error("invalid_request", "resource_missing", f"No such payment: {payment_id}")
             if row.status == "succeeded":
@@ -56,20 +100,18 @@ class SimulatedGateway:
                 return _error("invalid_token", "invalid_token",
                               "The card token is not valid. Use one of Stripe's test tokens.")
             if card.decline_code:
-                conn.execute(update(sim_charges).where(sim_charges.c.id == payment_id).values(
-                    status="requires_payment_method", card_brand=card.brand,
-                    decline_code=card.decline_code))
+                self._run(cursor, "set_charge", id=payment_id, status="requires_payment_method",
+                          brand=card.brand, decline=card.decline_code)
                 return _error("card_declined", card.decline_code, DECLINE_MESSAGES[card.decline_code])
-            conn.execute(update(sim_charges).where(sim_charges.c.id == payment_id).values(
-                status="succeeded", card_brand=card.brand,
-                decline_code="refund_fail" if card.refunds_fail else None))
+            self._run(cursor, "set_charge", id=payment_id, status="succeeded", brand=card.brand,
+                      decline="refund_fail" if card.refunds_fail else None)
             return _charge_json(payment_id, "succeeded", row.amount, row.currency)
 
         return _charge(self._idempotent(idempotency_key, request, perform))
 
     def retrieve_payment(self, payment_id):
-        with self.db.read() as conn:
-            row = conn.execute(select(sim_charges).where(sim_charges.c.id == payment_id)).one_or_none()
+        with self._transaction(write=False) as cursor:
+            row = _charge_row(self._run(cursor, "charge", id=payment_id).fetchone())
         if row is None:
             raise PaymentError(f"No such payment: {payment_id}", "resource_missing")
         declined = row.decline_code if row.status == "requires_payment_method" else None
@@ -80,8 +122,8 @@ class SimulatedGateway:
     def refund(self, payment_id, *, amount, idempotency_key, reference):
         request = {"op": "refund", "payment_id": payment_id, "amount": amount, "reference": reference}
 
-        def perform(conn):
-            charge = conn.execute(select(sim_charges).where(sim_charges.c.id == payment_id)).one_or_none()
+        def perform(cursor):
+            charge = _charge_row(self._run(cursor, "charge", id=payment_id).fetchone())
             if charge is None:
                 return _error("refund_failed", "resource_missing", f"No such payment: {payment_id}")
             if charge.status != "succeeded":
@@ -92,47 +134,57 @@ class SimulatedGateway:
                               "The card issuer refused the refund (test card refundFail).")
             if not isinstance(amount, int) or amount <= 0:
                 return _error("refund_failed", "amount_invalid", "A refund amount must be positive.")
-            already = conn.execute(select(func.coalesce(func.sum(sim_refunds.c.amount), 0))
-                                   .where(sim_refunds.c.charge_id == payment_id)).scalar_one()
+            already = self._run(cursor, "refunded", id=payment_id).fetchone()[0]
             if already + amount > charge.amount:
                 return _error("refund_failed", "charge_already_refunded" if already >= charge.amount
                               else "amount_too_large",
                               f"Refund of {amount} exceeds the {charge.amount - already} left to refund.")
             refund_id = "re_sim_" + uuid.uuid4().hex[:24]
-            conn.execute(insert(sim_refunds).values(
-                id=refund_id, charge_id=payment_id, amount=amount, currency=charge.currency,
-                reference=reference, created_at=utcnow()))
+            self._run(cursor, "new_refund", id=refund_id, charge_id=payment_id, amount=amount,
+                      currency=charge.currency, reference=reference, now=self._now())
             return {"ok": {"refund_id": refund_id, "payment_id": payment_id, "amount": amount,
                            "currency": charge.currency, "status": "succeeded", "reference": reference}}
 
         return GatewayRefund(**self._idempotent(idempotency_key, request, perform))
 
     def list_refunds(self, payment_id):
-        with self.db.read() as conn:
-            rows = conn.execute(select(sim_refunds).where(sim_refunds.c.charge_id == payment_id)
-                                .order_by(sim_refunds.c.created_at)).all()
-        return [GatewayRefund(r.id, r.charge_id, r.amount, r.currency, "succeeded", r.reference)
-                for r in rows]
+        with self._transaction(write=False) as cursor:
+            rows = self._run(cursor, "refunds", id=payment_id).fetchall()
+        return [GatewayRefund(refund_id, charge_id, amount, currency, "succeeded", reference)
+                for refund_id, charge_id, amount, currency, reference in rows]
 
     # -- Stripe's idempotency ----------------------------------------------------
     def _idempotent(self, key: str, request: dict, perform) -> dict:
         digest = hashlib.sha256(json.dumps(request, sort_keys=True).encode()).hexdigest()
-        with self.db.write() as conn:
-            stored = conn.execute(select(sim_idempotency_keys)
-                                  .where(sim_idempotency_keys.c.key == key)).one_or_none()
+        with self._transaction(write=True) as cursor:
+            stored = self._run(cursor, "key", key=key).fetchone()
             if stored is not None:
-                if stored.request_hash != digest:
+                request_hash, stored_response = stored
+                if request_hash != digest:
                     raise PaymentError(
                         "Keys for idempotent requests can only be used with the same parameters "
                         "they were first used with.", "idempotency_key_in_use")
-                response = json.loads(stored.response)
+                response = json.loads(stored_response)
             else:
-                response = perform(conn)
-                conn.execute(insert(sim_idempotency_keys).values(
-                    key=key, request_hash=digest, response=json.dumps(response), created_at=utcnow()))
+                response = perform(cursor)
+                self._run(cursor, "new_key", key=key, hash=digest, response=json.dumps(response),
+                          now=self._now())
         if "error" in response:
             _raise(response["error"])
         return response["ok"]
+
+
+_ChargeRow = collections.namedtuple("_ChargeRow", "id amount currency status decline_code")
+
+
+def _charge_row(row) -> "_ChargeRow | None":
+    return None if row is None else _ChargeRow(*row)
+
+
+def _pyformat(sql: str) -> str:
+    """':name' parameters as psycopg's '%(name)s'."""
+    import re
+    return re.sub(r"(?<!:):([a-z_]+)", r"%(\1)s", sql)
 
 
 def _token_digest(token: str) -> str:

@@ -125,13 +125,31 @@ def test_a_refused_refund_leaves_the_order_paid_and_records_why(customer, db):
     assert gateway_refunds(db, number) == []
 
 
-@pytest.mark.parametrize("crash_after", ["list_refunds", "retrieve_payment", "refund"])
-def test_a_crash_at_any_point_of_a_refund_never_refunds_twice(db, paid_order, monkeypatch, crash_after):
+def test_a_crash_right_after_the_gateway_refunded_never_refunds_twice(db, paid_order, monkeypatch):
     monkeypatch.setenv("ORDERS_PAYMENT_LEASE_SECONDS", "0")  # the dead process's lease is over
-    crashing = CrashingGateway(Gateways(db).default, crash_after=crash_after)
+    crashing = CrashingGateway(Gateways(db).default, crash_after="refund")
     with pytest.raises(SimulatedCrash):
         lifecycle.cancel_order(db, SUPPORT, paid_order, gateways=Gateways(db).use(crashing))
     assert order_detail(db, paid_order)["status"] == "paid"
+
+    order = lifecycle.cancel_order(db, SUPPORT, paid_order)
+    assert order["status"] == "canceled"
+    assert order["refunded_amount"] == 1000
+    assert gateway_refunds(db, paid_order) == [1000]
+    assert [r["status"] for r in order["refunds"]] == ["succeeded"]
+    assert status_changes(order).count(("cancel", "paid", "canceled")) == 1
+
+
+@pytest.mark.parametrize("crash_after", ["list_refunds", "retrieve_payment", "refund"])
+def test_a_crash_at_any_point_of_a_resumed_refund_never_refunds_twice(db, paid_order, monkeypatch, crash_after):
+    monkeypatch.setenv("ORDERS_PAYMENT_LEASE_SECONDS", "0")
+    outage = FlakyGateway(Gateways(db).default, "refund", GatewayUnavailable("connection reset"))
+    with pytest.raises(GatewayUnavailable):  # leaves the refund pending, to be resumed
+        lifecycle.cancel_order(db, SUPPORT, paid_order, gateways=Gateways(db).use(outage))
+    crashing = CrashingGateway(Gateways(db).default, crash_after=crash_after)
+    with pytest.raises(SimulatedCrash):
+        lifecycle.cancel_order(db, SUPPORT, paid_order, gateways=Gateways(db).use(crashing))
+    assert crash_after in crashing.calls
 
     order = lifecycle.cancel_order(db, SUPPORT, paid_order)
     assert order["status"] == "canceled"
@@ -196,9 +214,25 @@ def test_refunds_never_exceed_what_was_paid_even_if_the_gateway_already_refunded
     order = order_detail(db, paid_order)
     SimulatedGateway(db).refund(order["payment"]["gateway_payment_id"], amount=1000,
                                 idempotency_key="outside", reference="outside")
-    with pytest.raises(RefundFailed, match="refusing to refund more than was paid"):
+    with pytest.raises(RefundFailed, match="exceeds the 0 left to refund"):
         lifecycle.cancel_order(db, SUPPORT, paid_order)
     assert gateway_refunds(db, paid_order) == [1000]
+    assert order_detail(db, paid_order)["status"] == "paid"
+
+
+def test_a_resumed_refund_checks_what_the_gateway_already_paid_back(db, paid_order, monkeypatch):
+    """Resuming asks the gateway first; refunds made outside Orders Desk meanwhile stop it."""
+    from orders_core.payments.simulated import SimulatedGateway
+    monkeypatch.setenv("ORDERS_PAYMENT_LEASE_SECONDS", "0")
+    outage = FlakyGateway(Gateways(db).default, "refund", GatewayUnavailable("connection reset"))
+    with pytest.raises(GatewayUnavailable):
+        lifecycle.cancel_order(db, SUPPORT, paid_order, gateways=Gateways(db).use(outage))
+    order = order_detail(db, paid_order)
+    SimulatedGateway(db).refund(order["payment"]["gateway_payment_id"], amount=600,
+                                idempotency_key="outside", reference="outside")
+    with pytest.raises(RefundFailed, match="refusing to refund more than was paid"):
+        lifecycle.cancel_order(db, SUPPORT, paid_order)
+    assert gateway_refunds(db, paid_order) == [600]
 
 
 def test_every_status_change_writes_exactly_one_event(db, customer):
