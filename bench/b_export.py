@@ -7,7 +7,7 @@ called directly (no job) for comparison. Baseline, same run, same data:
 pandas.read_sql(...) of the orders columns the export writes + DataFrame.to_csv(...).
 
 Peak memory: each way once in a fresh child process (python -m bench.memprobe), as
-the child's peak resident set size (ru_maxrss), which includes the interpreter and
+the child's peak resident set size (VmHWM), which includes the interpreter and
 imports; the child's RSS before the export is reported beside it."""
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from orders_core.db import Database
@@ -29,11 +30,18 @@ from .common import REPO_ROOT, WORK_DIR, Figure, Stats, log, timer
 ANALYST = Actor(email="analyst@ordersdesk.test", role=Role.ANALYST)
 
 
-def export_via_job(db: Database) -> tuple[Path, int]:
+def export_via_job(db: Database, parts: dict | None = None) -> tuple[Path, int]:
+    """Enqueue an export of every order and run it here; `parts` gets the seconds of
+    enqueue (freezing the selection) and of the worker's run."""
     from orders_core import jobs, worker
 
+    start = time.perf_counter()
     job = jobs.enqueue(db, ANALYST, "export", filters=OrderFilters())
+    queued = time.perf_counter()
     done = worker.run_job_here(db, job.id)
+    if parts is not None:
+        parts["enqueue"] = queued - start
+        parts["run"] = time.perf_counter() - queued
     if not getattr(done, "export_path", None):
         raise RuntimeError(f"export job #{job.id} ended {done.status} without a file: "
                            f"{getattr(done, 'error', '')}")
@@ -76,13 +84,15 @@ def _rm(path: Path | None) -> None:
 def run(db: Database, backend: str, url: str, *, repeat: int, orders: int) -> Figure:
     out_dir = WORK_DIR / "exports"
     out_dir.mkdir(parents=True, exist_ok=True)
-    job_s, direct_s, base_s = [], [], []
+    job_s, direct_s, base_s, enqueue_s = [], [], [], []
     rows = 0
     columns: list[str] = []
     for i in range(repeat):
+        parts: dict = {}
         with timer() as elapsed:
-            path, rows = export_via_job(db)
+            path, rows = export_via_job(db, parts)
         job_s.append(elapsed())
+        enqueue_s.append(parts["enqueue"])
         size = path.stat().st_size
         if not columns:
             columns = baseline_columns(csv_columns(path))
@@ -116,6 +126,7 @@ def run(db: Database, backend: str, url: str, *, repeat: int, orders: int) -> Fi
         met=(value.median <= 4.0 and baseline.median / value.median >= 6.0 and peak_mb <= 1536)
         if at_scale else None,
         extra={"rows": rows, "direct_export_orders": Stats.of(direct_s, "s").as_dict(),
+               "enqueue_seconds": Stats.of(enqueue_s, "s").as_dict(),
                "peak_rss_mb": peak_mb, "rss_before_mb": probe["start_mb"],
                "baseline_peak_rss_mb": probe_base["peak_mb"], "baseline_columns": columns})
     return figure

@@ -48,6 +48,12 @@ class Stats:
         return {"median": _round(self.median), "min": _round(self.min), "max": _round(self.max),
                 "samples": [_round(s) for s in self.samples], "unit": self.unit}
 
+    @classmethod
+    def from_dict(cls, d: dict | None) -> "Stats | None":
+        if d is None:
+            return None
+        return cls(d["median"], d["min"], d["max"], list(d["samples"]), d["unit"])
+
 
 def _round(x: float) -> float:
     if x == 0 or abs(x) >= 100:
@@ -148,6 +154,15 @@ class Figure:
                     self.baseline.as_dict(), title=self.baseline_title),
                 "ratio": None if ratio is None else ratio.as_dict(),
                 "limits": self.limits, "notes": self.notes, "extra": self.extra}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Figure":
+        baseline = d.get("baseline")
+        return cls(key=d["key"], title=d["title"], backend=d["backend"],
+                   value=Stats.from_dict(d["value"]), better=d["better"], target=d["target"],
+                   met=d["met"], baseline=Stats.from_dict(baseline),
+                   baseline_title=(baseline or {}).get("title", ""), limits=d.get("limits", ""),
+                   notes=d.get("notes", ""), extra=d.get("extra", {}))
 
 
 def fmt(x: float, unit: str) -> str:

@@ -1,10 +1,11 @@
 """One export in a fresh process, for its peak memory:
 python -m bench.memprobe {job|pandas} DATABASE_URL DESTINATION COLUMNS
-prints {"peak_mb": ..., "start_mb": ..., "seconds": ...} as its last line."""
+prints {"peak_mb": ..., "start_mb": ..., "seconds": ...} as its last line: the peak
+resident set size of the process (VmHWM, interpreter and imports included), and its
+resident set size before the export began."""
 from __future__ import annotations
 
 import json
-import resource
 import sys
 import time
 from pathlib import Path
@@ -26,7 +27,10 @@ def main() -> None:
     else:
         baselines.pandas_export(db, Path(destination), columns.split(","))
     seconds = time.perf_counter() - began
-    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    # VmHWM: this process's own peak (ru_maxrss would include the parent's peak before
+    # the fork, which Linux carries over).
+    with open("/proc/self/status") as f:
+        peak_kb = next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
     print(json.dumps({"peak_mb": round(peak_kb / 1024, 1), "start_mb": round(start / 2**20, 1),
                       "seconds": round(seconds, 3)}))
 

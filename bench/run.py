@@ -40,6 +40,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--work-dir", type=Path, default=WORK_DIR,
                         help="cached databases and scratch files (git-ignored)")
     parser.add_argument("--rebuild", action="store_true", help="seed again even if cached")
+    parser.add_argument("--merge", action="store_true",
+                        help="keep the figures of other backends already in --out (e.g. add "
+                             "PostgreSQL to an earlier SQLite run)")
     return parser.parse_args(argv)
 
 
@@ -133,12 +136,11 @@ def main(argv=None) -> int:
         backends = ["postgresql"] if args.backend == "postgresql" else ["sqlite", "postgresql"]
     figures: list[Figure] = []
     errors: list[dict] = []
+    load_start = os.getloadavg()
     log(f"orders {args.orders:,}, repeat {args.repeat}, backends {', '.join(backends)}, "
         f"measuring {', '.join(n for n in NAMES if n in wanted)}")
     for backend in backends:
         run_backend(backend, args, wanted, figures, errors)
-    figures.sort(key=lambda f: (ORDER.index(f.key.split(".")[0]) if f.key.split(".")[0] in ORDER
-                                else 99, f.backend != "sqlite"))
 
     from orders_core.config import load_settings
     settings = load_settings()
@@ -148,13 +150,27 @@ def main(argv=None) -> int:
                  "settings": {"job_chunk_size": settings.job_chunk_size,
                               "refund_concurrency": settings.refund_concurrency},
                  "migration": ds.head_revision(),
+                 # Other work on this shared machine while it ran (1, 5, 15 minutes).
+                 "load_average": {"start": [round(x, 1) for x in load_start],
+                                  "end": [round(x, 1) for x in os.getloadavg()]},
                  "command": "python -m bench.run " + " ".join(argv if argv is not None
                                                                else sys.argv[1:])})
-    table = markdown_table(figures)
     out = args.out
     if out is None:
         full = args.orders == FULL_SIZE and not args.only
         out = RESULTS_DIR / "latest.json" if full else args.work_dir / "last-run.json"
+    if args.merge and out.exists():
+        earlier = json.loads(out.read_text())
+        kept = [Figure.from_dict(f) for f in earlier["figures"] if f["backend"] not in backends]
+        figures = kept + figures
+        errors = [e for e in earlier.get("errors", []) if e["backend"] not in backends] + errors
+        meta = dict(earlier["meta"], **{k: v for k, v in meta.items() if k != "backends"},
+                    backends=sorted(set(earlier["meta"].get("backends", [])) | set(backends)),
+                    runs=earlier["meta"].get("runs", [earlier["meta"].get("command")])
+                    + [meta["command"]])
+    figures.sort(key=lambda f: (ORDER.index(f.key.split(".")[0]) if f.key.split(".")[0] in ORDER
+                                else 99, f.backend != "sqlite"))
+    table = markdown_table(figures)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"meta": meta, "figures": [f.as_dict() for f in figures],
                                "errors": errors, "table": table}, indent=2, ensure_ascii=False)
