@@ -58,7 +58,7 @@ def check_card_token(token) -> str:
     if re.fullmatch(r"[\d\s-]{12,30}", token):
         raise InvalidToken("That looks like a card number. Enter a card token (for example "
                            "tok_visa), never the card number itself.", "card_number_as_token")
-    if not _TOKEN.match(token):
+    if not _TOKEN.fullmatch(token):
         raise InvalidToken("The card token is malformed; tokens look like tok_visa or pm_card_visa.",
                            "token_malformed")
     return token
@@ -109,7 +109,7 @@ def place_order(db: Database, customer: CustomerAccount | None, *, items, token:
     cart = _clean_items(items)
     token = check_card_token(token)
     if checkout_key is not None:
-        if not isinstance(checkout_key, str) or not _CHECKOUT_KEY.match(checkout_key):
+        if not isinstance(checkout_key, str) or not _CHECKOUT_KEY.fullmatch(checkout_key):
             raise ValidationError("The checkout key is malformed.")
     if address_id is not None:
         address_id = whole_number(address_id, "Address id", minimum=1, maximum=2**31 - 1)
@@ -202,12 +202,14 @@ def _insert_pending_payment(conn, order_id, number, gateway_name, amount, curren
 
 
 def _charge(db, gateway, actor_label, order_id, number, payment_id, key, amount, currency, token):
+    confirming = False  # until confirm is sent, no money can have moved
     try:
         created = gateway.create_payment(amount=amount, currency=currency, reference=number,
                                          idempotency_key=f"{key}:create")
         with db.write() as conn:
             conn.execute(update(payments).where(payments.c.id == payment_id).values(
                 gateway_payment_id=created.payment_id, updated_at=utcnow()))
+        confirming = True
         charge = gateway.confirm_payment(created.payment_id, token=token,
                                          idempotency_key=f"{key}:confirm")
     except (CardDeclined, InvalidToken) as declined:
@@ -216,9 +218,14 @@ def _charge(db, gateway, actor_label, order_id, number, payment_id, key, amount,
                              + (f" ({declined.code})" if declined.code else ""), declined.code) from None
     except GatewayUnavailable as error:
         _release_payment(db, payment_id)
-        raise GatewayUnavailable(f"The payment gateway is unavailable; order {number} was not "
-                                 f"charged. Try paying again. ({error})", error.code,
-                                 error.retry_after) from None
+        if confirming:
+            message = (f"The payment gateway did not answer, so whether order {number} was "
+                       f"charged is not known yet. Paying again first checks with the gateway "
+                       f"and never charges twice. ({error})")
+        else:
+            message = (f"The payment gateway is unavailable; order {number} was not charged. "
+                       f"Try paying again. ({error})")
+        raise GatewayUnavailable(message, error.code, error.retry_after) from None
     except PaymentError as error:
         _record_failed_payment(db, actor_label, order_id, number, payment_id, error)
         raise

@@ -35,7 +35,7 @@ class AddressInput:
 
     def cleaned(self) -> "AddressInput":
         country = clean_text(self.country, "Country", max_length=100).upper()
-        if not _COUNTRY.match(country):
+        if not _COUNTRY.fullmatch(country):
             raise ValidationError(f"Country must be a two-letter ISO code such as US or FR; got {country!r}.")
         return AddressInput(
             name=clean_text(self.name, "Address name", max_length=200),

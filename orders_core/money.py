@@ -18,7 +18,7 @@ MAX_AMOUNT = 99_999_999  # Stripe's ceiling for one charge, in minor units
 def normalize_currency(code: str) -> str:
     """Lower-case ISO 4217 code, as Stripe writes it; ValueError otherwise."""
     value = (code or "").strip().lower()
-    if not _CURRENCY.match(value):
+    if not _CURRENCY.fullmatch(value):
         raise ValueError(f"{code!r} is not a three-letter ISO 4217 currency code")
     return value
 

@@ -12,5 +12,5 @@ def format_order_number(order_id: int) -> str:
 
 def parse_order_number(text: str) -> int | None:
     """The id behind 'ORD-000123', 'ord-123' or '123'; None if it is not one."""
-    match = _NUMBER.match(text or "")
+    match = _NUMBER.fullmatch(text or "")
     return int(match.group(1)) if match else None

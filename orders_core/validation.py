@@ -19,6 +19,10 @@ def clean_text(value, field: str, *, max_length: int, required: bool = True,
         value = ""
     if not isinstance(value, str):
         raise ValidationError(f"{field} must be text.")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates: not text any database can store
+        raise ValidationError(f"{field} contains characters that are not valid text.") from None
     text = unicodedata.normalize("NFC", value).strip()
     if multiline:
         text = text.replace("\r\n", "\n")
@@ -58,7 +62,7 @@ def _luhn_valid(digits: str) -> bool:
 
 def clean_email(value) -> str:
     email = clean_text(value, "Email", max_length=320)
-    if not _EMAIL.match(email):
+    if not _EMAIL.fullmatch(email):
         raise ValidationError(f"{email!r} is not an email address.")
     return email
 
@@ -75,5 +79,6 @@ def whole_number(value, field: str, *, minimum: int, maximum: int) -> int:
     if not isinstance(value, int):
         raise ValidationError(f"{field} must be a whole number.")
     if not minimum <= value <= maximum:
-        raise ValidationError(f"{field} must be between {minimum} and {maximum}; got {value}.")
+        shown = value if abs(value) < 10**30 else ("a huge number" if value > 0 else "a huge negative number")
+        raise ValidationError(f"{field} must be between {minimum} and {maximum}; got {shown}.")
     return value

@@ -72,7 +72,7 @@ class StripeGateway:
         return _charge(intent)
 
     def confirm_payment(self, payment_id, *, token, idempotency_key):
-        if not isinstance(token, str) or not _TOKEN_PATTERN.match(token):
+        if not isinstance(token, str) or not _TOKEN_PATTERN.fullmatch(token):
             raise InvalidToken(_INVALID_TOKEN_MESSAGE, "invalid_token")
         if token.startswith("pm_"):
             attach: dict[str, Any] = {"payment_method": token}

@@ -30,7 +30,7 @@ from orders_core.queries import order_detail
 from orders_core.schema import refunds
 from orders_core.staff import SYSTEM, Actor, Role
 from orders_core.worker import Worker
-from tests.support.fakes import CrashingGateway, SimulatedCrash
+from tests.support.fakes import CrashingGateway, FlakyGateway, SimulatedCrash
 from tests.support.fault_proxy import FaultProxy, gaps
 
 pytestmark = pytest.mark.stripe
@@ -101,6 +101,13 @@ def test_a_crash_during_a_stripe_refund_is_resumed_and_stripe_refunds_once(
     shop = sqlite_shop
     number = paid_on_stripe(shop, stripe_gateways(shop.db, localstripe_url))
     gateways = stripe_gateways(shop.db, localstripe_url)
+    if crash_after != "refund":
+        # A brand-new refund key goes straight to the refund; the look-ups happen when an
+        # interrupted refund is resumed, so first leave one pending behind an outage.
+        outage = Gateways(shop.db, gateways.settings).use(FlakyGateway(
+            gateways.default, "refund", GatewayUnavailable("connection reset")))
+        with pytest.raises(GatewayUnavailable):
+            lifecycle.cancel_order(shop.db, SUPPORT, number, gateways=outage)
     crashing = Gateways(shop.db, gateways.settings).use(
         CrashingGateway(gateways.default, crash_after=crash_after))
     with pytest.raises(SimulatedCrash):
@@ -290,10 +297,6 @@ def test_a_charge_stripe_made_whose_answer_was_lost_is_found_not_repeated(
     assert len(bare.requests("POST", CONFIRM)) == 1
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG (message): when the connection drops after Stripe confirmed the charge, checkout "
-    "says 'order ... was not charged', though the card was charged (pay_order later finds "
-    "and records it, without charging again). It can only say the charge is unknown"))
 def test_a_lost_answer_to_a_charge_does_not_tell_the_customer_they_were_not_charged(
         sqlite_shop, localstripe_url):
     shop = sqlite_shop
