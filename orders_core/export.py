@@ -101,6 +101,9 @@ class ExportResult:
     rows: int
     bytes: int
     seconds: float
+    # SQLite: the peak memory (VmHWM) of the helper process that did the work, which
+    # the caller's own peak does not include; None when the export ran in this process.
+    helper_peak_rss_mb: float | None = None
 
 
 class ExportFailed(RuntimeError):
@@ -123,9 +126,10 @@ def export_orders(db: Database, destination: Path, *, filters: OrderFilters | No
         raise ValidationError(f"{destination} is a folder; give the export a file name.")
     destination.parent.mkdir(parents=True, exist_ok=True)
     temporary = destination.with_name(f".{destination.name}.{uuid.uuid4().hex[:12]}.part")
+    helper_peak = None
     try:
         if db.is_sqlite:
-            rows = _export_sqlite(db, where, temporary)
+            rows, helper_peak = _export_sqlite(db, where, temporary)
         elif db.is_postgres:
             rows = _export_postgres(db, where, temporary)
         else:
@@ -136,7 +140,8 @@ def export_orders(db: Database, destination: Path, *, filters: OrderFilters | No
         temporary.unlink(missing_ok=True)
         raise
     return ExportResult(path=destination, rows=rows, bytes=destination.stat().st_size,
-                        seconds=round(time.perf_counter() - started, 3))
+                        seconds=round(time.perf_counter() - started, 3),
+                        helper_peak_rss_mb=helper_peak)
 
 
 # -- which orders ------------------------------------------------------------------------------
@@ -239,7 +244,7 @@ def _sqlite_value(value):
 
 
 # -- SQLite: in a helper process ------------------------------------------------------------------
-def _export_sqlite(db: Database, where, output: Path) -> int:
+def _export_sqlite(db: Database, where, output: Path) -> tuple[int, float | None]:
     path = db.engine.url.database
     if not path or path == ":memory:" or path.startswith("file:"):
         raise ValidationError("The CSV export needs the SQLite database in a plain file.")
@@ -251,7 +256,7 @@ def _export_sqlite(db: Database, where, output: Path) -> int:
            "zero_decimal": sorted(ZERO_DECIMAL), "three_decimal": sorted(THREE_DECIMAL)}
     report = _Helper.run(job)
     if "rows" in report:
-        return int(report["rows"])
+        return int(report["rows"]), report.get("peak_rss_mb")
     raise ExportFailed(f"The export could not be written: {report.get('error', report)}")
 
 

@@ -317,7 +317,17 @@ def run_job(job: dict) -> dict:
             job["output"], zero_decimal=job["zero_decimal"], three_decimal=job["three_decimal"])
     except Exception as error:  # noqa: BLE001 - reported to the parent
         return {"error": f"{type(error).__name__}: {error}"}
-    return {"rows": rows}
+    return {"rows": rows, "peak_rss_mb": _peak_rss_mb()}
+
+
+def _peak_rss_mb() -> float | None:
+    """This process's peak resident set size so far (Linux VmHWM), in MB."""
+    try:
+        with open("/proc/self/status") as f:
+            kb = next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
+    except (OSError, StopIteration, ValueError):
+        return None
+    return round(kb / 1024, 1)
 
 
 def main() -> int:

@@ -278,6 +278,7 @@ def test_the_file_appears_complete_or_not_at_all(customer, db, tmp_path, monkeyp
     destination = tmp_path / "new" / "folder" / "orders.csv"
     result = export_orders(db, destination, filters=OrderFilters())
     assert result.path == destination and result.rows == 1 and result.seconds >= 0
+    assert (result.helper_peak_rss_mb is not None) == db.is_sqlite  # SQLite: a helper process
     assert sorted(p.name for p in destination.parent.iterdir()) == ["orders.csv"]
 
     before = destination.read_bytes()
