@@ -53,7 +53,7 @@ class Sizes:
         cancel = max(10, min(10_000, orders // 100))
         return cls(fulfill=fulfill, orm=max(10, min(2_000, fulfill // 2)), cancel=cancel,
                    cancel_baseline=max(5, min(500, cancel // 2)),
-                   rate_orders=max(10, min(1_000, cancel // 2)))
+                   rate_orders=max(10, min(2_000, orders // 500)))
 
 
 def paid_orders(db: Database) -> list[tuple[int, str]]:
@@ -184,6 +184,28 @@ class CountingGateway:
         return call
 
 
+def window_rates(calls: list[float], width: float = 1.0) -> tuple[float, float, float]:
+    """(median, max, overall) requests per second: for each window of `width` seconds
+    that starts at a call (and ends before the last one), the intervals between its
+    calls over the time they span; with less than two such windows, all three are the
+    overall rate."""
+    if len(calls) < 2:
+        return 0.0, 0.0, 0.0
+    calls = sorted(calls)
+    overall = (len(calls) - 1) / (calls[-1] - calls[0])
+    counts, j = [], 0
+    for i, start in enumerate(calls):
+        if start + width > calls[-1]:
+            break
+        while j + 1 < len(calls) and calls[j + 1] < start + width:
+            j += 1
+        if j > i and calls[j] > start:  # intervals per second between the window's calls
+            counts.append((j - i) / (calls[j] - start))
+    if len(counts) < 2:
+        return overall, overall, overall
+    return statistics.median(counts), max(counts), overall
+
+
 def _refunded(db: Database, ids: list[int]) -> int:
     with db.read() as conn:
         return sum(conn.execute(select(func.count()).select_from(refunds).where(
@@ -196,7 +218,7 @@ def cancel(db: Database, backend: str, *, repeat: int, orders_total: int, sizes:
     from orders_core.lifecycle import cancel_order
 
     pool = list(reversed(paid[sizes.fulfill + sizes.orm:]))
-    need = repeat * (sizes.cancel + sizes.cancel_baseline + sizes.rate_orders)
+    need = repeat * (sizes.cancel + sizes.cancel_baseline + 2 * sizes.rate_orders)
     if len(pool) < need:
         raise RuntimeError(f"not enough paid orders for the cancel measurements "
                            f"({len(pool)} < {need})")
@@ -205,11 +227,16 @@ def cancel(db: Database, backend: str, *, repeat: int, orders_total: int, sizes:
     def slice_of(n: int) -> list[tuple[int, str]]:
         return [pool[next(take)] for _ in range(n)]
 
-    rates, worker_rates, base_rates, problems = [], [], [], []
+    rates, worker_rates, base_rates, problems, request_rates = [], [], [], [], []
+    calls_per_order = []
     for i in range(repeat):
         chosen = slice_of(sizes.cancel)
         ids = [o for o, _ in chosen]
-        total, working, job = run_job(db, SUPPORT, "cancel", [n for _, n in chosen])
+        counting = CountingGateway(Gateways(db).named("simulated"))
+        total, working, job = run_job(db, SUPPORT, "cancel", [n for _, n in chosen],
+                                      gateways=Gateways(db).use(counting))
+        request_rates.append(len(counting.calls) / working)
+        calls_per_order.append(len(counting.calls) / len(ids))
         ok, failed = _job_counts(job)
         refunded = _refunded(db, ids)
         if ok != len(ids) or refunded != len(ids):
@@ -234,37 +261,58 @@ def cancel(db: Database, backend: str, *, repeat: int, orders_total: int, sizes:
         target="≥ 1,500 orders/s", met=(value.median >= 1500 and not problems) if at_scale else None,
         notes="; ".join(problems),
         extra={"orders": sizes.cancel, "worker_only": Stats.of(worker_rates, "orders/s").as_dict(),
+               "gateway_requests_per_order": round(statistics.median(calls_per_order), 2),
                "refund_concurrency": load_settings().refund_concurrency})
 
-    # The rate limiter, through the same engine, with a limit well below what the
-    # gateway took unthrottled just now (so the limiter, not the work, is what binds),
-    # over about four seconds of requests per repeat.
-    unthrottled = statistics.median(worker_rates) * 3  # list, retrieve, refund per order
-    rps = float(max(5, int(unthrottled * 0.4)))
-    per_repeat = max(5, min(sizes.rate_orders, int(rps * 4 / 3)))
-    settings = dataclasses.replace(load_settings(), gateway_requests_per_second=rps)
-    achieved, errors = [], []
-    for i in range(repeat):
-        chosen = slice_of(per_repeat)
-        counting = CountingGateway(Gateways(db, settings).named("simulated"))
-        gateways = Gateways(db, settings).use(counting)
-        run_job(db, SUPPORT, "cancel", [n for _, n in chosen], gateways=gateways,
-                settings=settings)
-        calls = counting.calls
-        rate = (len(calls) - 1) / (calls[-1] - calls[0]) if len(calls) > 1 else 0.0
-        achieved.append(rate)
-        errors.append(abs(rate - rps) / rps * 100)
-        log(f"rate limiter: repeat {i + 1}/{repeat}: {len(calls)} requests at {rate:,.1f}/s "
-            f"(limit {rps:g}/s)")
-    error = Stats.of(errors, "%")
+    # The rate limiter, through the same engine, at two limits: 25/s (Stripe's
+    # test-mode limit, the default for the stripe gateway) and 40 % of the request rate
+    # the gateway took unthrottled just now (so the limiter, not the work, binds), each
+    # over about six seconds of requests per repeat.
+    unthrottled = statistics.median(request_rates)
+    per_order = max(statistics.median(calls_per_order), 0.1)
+    limits = {"stripe": 25.0, "high": float(max(5, int(unthrottled * 0.4)))}
+    measured: dict[str, dict[str, list[float]]] = {}
+    for label, rps in limits.items():
+        per_repeat = max(5, min(sizes.rate_orders, int(rps * 6 / per_order)))
+        settings = dataclasses.replace(load_settings(), gateway_requests_per_second=rps)
+        m = measured[label] = {"typical": [], "busiest": [], "overall": [], "error": []}
+        for i in range(repeat):
+            chosen = slice_of(per_repeat)
+            counting = CountingGateway(Gateways(db, settings).named("simulated"))
+            gateways = Gateways(db, settings).use(counting)
+            run_job(db, SUPPORT, "cancel", [n for _, n in chosen], gateways=gateways,
+                    settings=settings)
+            typical, peak, mean = window_rates(counting.calls)
+            m["typical"].append(typical)
+            m["busiest"].append(peak)
+            m["overall"].append(mean)
+            m["error"].append(max(abs(typical - rps), max(0.0, peak - rps)) / rps * 100)
+            log(f"rate limiter: limit {rps:g}/s, repeat {i + 1}/{repeat}: {len(counting.calls)} "
+                f"requests, {typical:,.1f}/s in a typical second, {peak:,.1f}/s in the "
+                f"busiest, {mean:,.1f}/s overall")
+    stripe, high = measured["stripe"], measured["high"]
+    # Held: never above the limit (+5 %) at either limit, and at 25/s also reached
+    # (-5 %). At the high limit a shortfall is the worker's pause between chunks, not
+    # the limiter: reported, not judged.
+    over = max((max(m["busiest"]) - limits[label]) / limits[label] * 100
+               for label, m in measured.items())
+    under = (limits["stripe"] - min(stripe["typical"])) / limits["stripe"] * 100
+    worst = max(over, under)
     rate_figure = Figure(
         key=f"rate_limiter.{backend}",
-        title=f"Gateway rate limiter during a bulk Cancel (ORDERS_GATEWAY_RPS={rps:g})",
-        backend=backend, value=Stats.of(achieved, "requests/s"), better="higher",
-        target=f"within 5 % of {rps:g}/s", met=error.max <= 5.0,
-        notes=(f"the limit is set to 40 % of the unthrottled request rate measured just before "
-               f"({unthrottled:,.0f}/s), so that the limiter is what binds; worst deviation "
-               f"{error.max:.1f} %"),
-        extra={"limit": rps, "error_percent": error.as_dict(), "orders_per_repeat": per_repeat,
-               "unthrottled_requests_per_second": round(unthrottled, 1)})
+        title="Gateway rate limiter during a bulk Cancel (ORDERS_GATEWAY_RPS=25)",
+        backend=backend, value=Stats.of(stripe["typical"], "requests/s"), better="higher",
+        target="never > limit + 5 %; at 25/s within 5 %", met=worst <= 5.0,
+        notes=(f"requests counted as they reach the gateway, in one-second windows (the value: "
+               f"the median window at 25/s; busiest {max(stripe['busiest']):,.1f}/s). At "
+               f"{limits['high']:g}/s (40 % of the {unthrottled:,.0f}/s the gateway took "
+               f"unthrottled): median window {statistics.median(high['typical']):,.1f}/s, "
+               f"busiest {max(high['busiest']):,.1f}/s, overall "
+               f"{statistics.median(high['overall']):,.1f}/s (the worker makes no requests "
+               f"while it records a chunk, so it reaches less than the limit there); at most "
+               f"{max(over, 0):.1f} % above a limit, {max(under, 0):.1f} % below 25/s"),
+        extra={"limits": limits, "gateway_requests_per_order": round(per_order, 2),
+               "unthrottled_requests_per_second": round(unthrottled, 1),
+               **{f"{label}_{k}": Stats.of(v, "requests/s" if k != "error" else "%").as_dict()
+                  for label, m in measured.items() for k, v in m.items()}})
     return [cancel_figure, rate_figure]

@@ -8,7 +8,8 @@ pandas.read_sql(...) of the orders columns the export writes + DataFrame.to_csv(
 
 Peak memory: each way once in a fresh child process (python -m bench.memprobe), as
 the child's peak resident set size (VmHWM), which includes the interpreter and
-imports; the child's RSS before the export is reported beside it."""
+imports, plus the peak of the export's helper process where it has one (SQLite reads
+through ADBC in a helper process); export.export_orders is called directly there."""
 from __future__ import annotations
 
 import csv
@@ -110,14 +111,15 @@ def run(db: Database, backend: str, url: str, *, repeat: int, orders: int) -> Fi
         log(f"export: repeat {i + 1}/{repeat}: job {job_s[-1]:.2f} s, direct {direct_s[-1]:.2f} s "
             f"({rows:,} rows, {size / 1e6:,.0f} MB); pandas {base_s[-1]:.2f} s ({base_rows:,} rows)")
     log("export: peak memory, in child processes")
-    probe = memprobe("job", url, out_dir / "probe.csv", columns)
+    probe = memprobe("export", url, out_dir / "probe.csv", columns)
     _rm(out_dir / "probe.csv")
     probe_base = memprobe("pandas", url, out_dir / "probe-pandas.csv", columns)
     _rm(out_dir / "probe-pandas.csv")
     value = Stats.of(job_s, "s")
     baseline = Stats.of(base_s, "s")
     at_scale = backend == "sqlite" and orders >= 1_000_000
-    peak_mb = probe["peak_mb"]
+    # The export's own process plus its helper process (SQLite), both at their peaks.
+    peak_mb = probe["peak_mb"] + probe.get("helper_peak_mb", 0.0)
     figure = Figure(
         key=f"export.{backend}", title=f"Export all {orders:,} orders to CSV via the export job",
         backend=backend, value=value, better="lower", baseline=baseline,
@@ -128,6 +130,8 @@ def run(db: Database, backend: str, url: str, *, repeat: int, orders: int) -> Fi
         extra={"rows": rows, "direct_export_orders": Stats.of(direct_s, "s").as_dict(),
                "enqueue_seconds": Stats.of(enqueue_s, "s").as_dict(),
                "peak_rss_mb": peak_mb, "rss_before_mb": probe["start_mb"],
+               "process_peak_rss_mb": probe["peak_mb"],
+               "helper_peak_rss_mb": probe.get("helper_peak_mb", 0.0),
                "baseline_peak_rss_mb": probe_base["peak_mb"], "baseline_columns": columns})
     return figure
 
@@ -135,9 +139,11 @@ def run(db: Database, backend: str, url: str, *, repeat: int, orders: int) -> Fi
 def memory_figure(export: Figure) -> Figure:
     e = export.extra
     return Figure(
-        key=f"export_memory.{export.backend}", title="Export: peak memory of the process",
+        key=f"export_memory.{export.backend}", title="Export: peak memory (its process + helper process)",
         backend=export.backend, value=Stats.of([e["peak_rss_mb"]], "MB"), better="lower",
         baseline=Stats.of([e["baseline_peak_rss_mb"]], "MB"),
         baseline_title="pandas.read_sql + to_csv", target="≤ 1.5 GB" if export.backend == "sqlite" else "",
         met=(e["peak_rss_mb"] <= 1536) if export.met is not None else None,
-        notes=f"the process held {e['rss_before_mb']:,.0f} MB before the export began")
+        notes=(f"the export's process peaked at {e.get('process_peak_rss_mb', 0):,.0f} MB (it held "
+               f"{e['rss_before_mb']:,.0f} MB before the export began) and its helper process at "
+               f"{e.get('helper_peak_rss_mb', 0):,.0f} MB; the value is their sum"))

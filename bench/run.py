@@ -40,9 +40,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--work-dir", type=Path, default=WORK_DIR,
                         help="cached databases and scratch files (git-ignored)")
     parser.add_argument("--rebuild", action="store_true", help="seed again even if cached")
+    parser.add_argument("--throwaway-postgres", action="store_true",
+                        help="start the test suite's throwaway PostgreSQL 15 server "
+                             "(tests/support/postgres.py: durability off) for this run and "
+                             "measure on it too")
     parser.add_argument("--merge", action="store_true",
-                        help="keep the figures of other backends already in --out (e.g. add "
-                             "PostgreSQL to an earlier SQLite run)")
+                        help="keep the figures already in --out that this run does not "
+                             "measure (e.g. add PostgreSQL to an earlier SQLite run)")
     return parser.parse_args(argv)
 
 
@@ -121,6 +125,20 @@ ORDER = ("orders_page_bundle", "export", "export_memory", "bulk_fulfill", "bulk_
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.throwaway_postgres and not os.environ.get("ORDERS_DATABASE_URL"):
+        from tests.support import postgres as pg
+
+        with pg.running_postgres() as base:
+            os.environ["ORDERS_DATABASE_URL"] = pg.url_for_database(base, "orders")
+            os.environ["BENCH_POSTGRES_SETTINGS"] = json.dumps(pg.SERVER_SETTINGS)
+            try:
+                return _main(args, argv)
+            finally:
+                os.environ.pop("ORDERS_DATABASE_URL", None)
+    return _main(args, argv)
+
+
+def _main(args, argv) -> int:
     args.work_dir = args.work_dir.resolve()
     args.work_dir.mkdir(parents=True, exist_ok=True)
     _environment(args.work_dir)
@@ -150,6 +168,8 @@ def main(argv=None) -> int:
                  "settings": {"job_chunk_size": settings.job_chunk_size,
                               "refund_concurrency": settings.refund_concurrency},
                  "migration": ds.head_revision(),
+                 "postgres_server_settings": json.loads(
+                     os.environ.get("BENCH_POSTGRES_SETTINGS", "null")),
                  # Other work on this shared machine while it ran (1, 5, 15 minutes).
                  "load_average": {"start": [round(x, 1) for x in load_start],
                                   "end": [round(x, 1) for x in os.getloadavg()]},
@@ -161,15 +181,19 @@ def main(argv=None) -> int:
         out = RESULTS_DIR / "latest.json" if full else args.work_dir / "last-run.json"
     if args.merge and out.exists():
         earlier = json.loads(out.read_text())
-        kept = [Figure.from_dict(f) for f in earlier["figures"] if f["backend"] not in backends]
+        fresh = {f.key for f in figures}
+        kept = [Figure.from_dict(f) for f in earlier["figures"] if f["key"] not in fresh]
         figures = kept + figures
-        errors = [e for e in earlier.get("errors", []) if e["backend"] not in backends] + errors
+        errors = [e for e in earlier.get("errors", [])
+                  if not (e["backend"] in backends and e["name"] in wanted)] + errors
         meta = dict(earlier["meta"], **{k: v for k, v in meta.items() if k != "backends"},
                     backends=sorted(set(earlier["meta"].get("backends", [])) | set(backends)),
                     runs=earlier["meta"].get("runs", [earlier["meta"].get("command")])
                     + [meta["command"]])
     figures.sort(key=lambda f: (ORDER.index(f.key.split(".")[0]) if f.key.split(".")[0] in ORDER
                                 else 99, f.backend != "sqlite"))
+    from .limits import attach
+    attach(figures)
     table = markdown_table(figures)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"meta": meta, "figures": [f.as_dict() for f in figures],
