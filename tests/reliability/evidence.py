@@ -10,7 +10,7 @@ import logging
 import re
 from typing import Iterable, Iterator
 
-from sqlalchemy import MetaData, inspect, select
+from sqlalchemy import MetaData, select
 
 # -- checksums ------------------------------------------------------------------------
 
