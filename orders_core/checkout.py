@@ -313,10 +313,20 @@ def recover_pending_payments(db: Database, gateways: Gateways, order_ids: list[i
                 "abandoned"))
             continue
         try:
-            charge = gateways.named(row.gateway).retrieve_payment(row.gateway_payment_id)
+            gateway = gateways.named(row.gateway)
+            charge = gateway.retrieve_payment(row.gateway_payment_id)
+            if not charge.succeeded:
+                # The confirm may still be on its way (a slow network outlives any lease):
+                # cancel the intent so it can never be charged after we call it failed.
+                charge = gateway.cancel_payment(row.gateway_payment_id)
         except PaymentError:
+            # The gateway cannot say now: the attempt stays pending (the order shows a
+            # payment in progress) and the next attempt asks again.
             _release_payment(db, row.id)
-            raise
+            continue
+        if not charge.succeeded and charge.status != "canceled":
+            _release_payment(db, row.id)  # still processing at the gateway: ask again later
+            continue
         if charge.succeeded:
             _record_paid(db, "system", row.order_id, row.number, row.id, charge.payment_id,
                          row.gateway, row.amount, row.currency)

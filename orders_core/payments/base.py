@@ -56,6 +56,11 @@ class PaymentGateway(Protocol):
     def retrieve_payment(self, payment_id: str) -> Charge:
         ...
 
+    def cancel_payment(self, payment_id: str) -> Charge:
+        """Make sure an unfinished payment can never be charged any more (a confirm still
+        on its way is refused). Returns the payment as it ends: canceled, or succeeded
+        when the charge got there first."""
+
     def refund(self, payment_id: str, *, amount: int, idempotency_key: str,
                reference: str) -> GatewayRefund:
         """Refund part or all of a payment. Raises RefundFailed or GatewayUnavailable."""

@@ -29,6 +29,7 @@ _SQL = {
                   "VALUES (:id, :amount, :currency, 'requires_confirmation', :reference, :now)",
     "set_charge": "UPDATE sim_charges SET status = :status, card_brand = :brand, "
                   "decline_code = :decline WHERE id = :id",
+    "cancel_charge": "UPDATE sim_charges SET status = 'canceled' WHERE id = :id",
     "refunded": "SELECT COALESCE(SUM(amount), 0) FROM sim_refunds WHERE charge_id = :id",
     "new_refund": "INSERT INTO sim_refunds (id, charge_id, amount, currency, reference, created_at) "
                   "VALUES (:id, :charge_id, :amount, :currency, :reference, :now)",
@@ -92,9 +93,9 @@ class SimulatedGateway:
             row = _charge_row(self._run(cursor, "charge", id=payment_id).fetchone())
             if row is None:
                 return _error("invalid_request", "resource_missing", f"No such payment: {payment_id}")
-            if row.status == "succeeded":
+            if row.status in ("succeeded", "canceled"):
                 return _error("invalid_request", "payment_intent_unexpected_state",
-                              "This payment has already succeeded.")
+                              f"This payment is {row.status}; it cannot be confirmed.")
             card = TEST_TOKENS.get(token)
             if card is None:
                 return _error("invalid_token", "invalid_token",
@@ -117,6 +118,15 @@ class SimulatedGateway:
         declined = row.decline_code if row.status == "requires_payment_method" else None
         return Charge(row.id, row.status, row.amount, row.currency, declined,
                       DECLINE_MESSAGES.get(declined) if declined else None)
+
+    def cancel_payment(self, payment_id):
+        with self._transaction(write=True) as cursor:
+            row = _charge_row(self._run(cursor, "charge", id=payment_id).fetchone())
+            if row is None:
+                raise PaymentError(f"No such payment: {payment_id}", "resource_missing")
+            if row.status != "succeeded":
+                self._run(cursor, "cancel_charge", id=payment_id)
+        return self.retrieve_payment(payment_id)
 
     # -- refunds -----------------------------------------------------------------
     def refund(self, payment_id, *, amount, idempotency_key, reference):

@@ -104,6 +104,16 @@ class StripeGateway:
             raise _translate(err) from _cause(err)
         return _charge(intent)
 
+    def cancel_payment(self, payment_id):
+        try:
+            intent = self._client.v1.payment_intents.cancel(payment_id)
+        except stripe.InvalidRequestError:
+            # Not cancelable any more (it succeeded, or is processing): say how it stands.
+            return self.retrieve_payment(payment_id)
+        except stripe.StripeError as err:
+            raise _translate(err) from _cause(err)
+        return _charge(intent)
+
     # -- refunds -----------------------------------------------------------------
     def refund(self, payment_id, *, amount, idempotency_key, reference):
         if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:

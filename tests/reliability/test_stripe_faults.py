@@ -373,12 +373,6 @@ def test_a_bulk_cancel_reports_each_order_stripe_kept_refusing_and_moves_none_of
 
 # -- a charge slower than the payment lease ------------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: a charge attempt holds its payment lease (ORDERS_PAYMENT_LEASE_SECONDS, 60 s) for "
-    "a fixed time, but a Stripe call may take longer (the SDK's timeout is 80 s per try, "
-    "with retries). Once the lease is over, a retry's recovery finds the intent not yet "
-    "succeeded, records the attempt as failed and charges a new intent; the slow confirm "
-    "then lands too: charged twice (recorded as 'payment_received')"))
 def test_a_charge_slower_than_its_lease_is_not_charged_twice(
         sqlite_shop, localstripe_url, stripe_client, monkeypatch):
     import threading
