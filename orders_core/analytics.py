@@ -37,7 +37,7 @@ import pyarrow as pa
 from sqlalchemy import BigInteger, cast, extract, func, select
 
 from .clock import utcnow
-from .db import Database
+from .db import Database, sqlite_parameter
 from .money import to_major
 from .queries import OrderFilters
 from .schema import order_items, orders, products, skus
@@ -167,22 +167,11 @@ def _sqlite_file(db: Database) -> str | None:
     return name
 
 
-def _sqlite_parameter(value):
-    # What SQLAlchemy's SQLite types would bind: its own DATETIME text format.
-    if isinstance(value, dt.datetime):
-        return value.strftime("%Y-%m-%d %H:%M:%S.%f")
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, bool):
-        return int(value)
-    return value
-
-
 def _fetch_adbc_sqlite(db: Database, path: str, query, schema: pa.Schema) -> pa.Table:
     compiled = query.compile(dialect=db.engine.dialect,
                              compile_kwargs={"render_postcompile": True})
     values = compiled.construct_params()
-    parameters = [_sqlite_parameter(values[name]) for name in (compiled.positiontup or ())]
+    parameters = [sqlite_parameter(values[name]) for name in (compiled.positiontup or ())]
     try:
         table = _HELPER.query(os.path.abspath(path), str(compiled), parameters)
     except _HelperUnavailable as problem:

@@ -204,7 +204,8 @@ def cmd_catalog(args: argparse.Namespace) -> None:
           _money(r["unit_amount"], r["currency"]), r["active"]] for r in rows]))
 
 
-def args_orders(p: argparse.ArgumentParser) -> None:
+def add_order_filters(p: argparse.ArgumentParser) -> None:
+    """The order-list filters, as every command that selects orders takes them."""
     p.add_argument("--status", help="one of " + ", ".join(s.value for s in Status) + " (or all)")
     p.add_argument("--from", dest="created_from", metavar="DATE",
                    help="created on or after this day (YYYY-MM-DD, UTC)")
@@ -214,6 +215,10 @@ def args_orders(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sku", metavar="CODE", help="orders with an item of this SKU")
     p.add_argument("--min-total", metavar="N", help="total at least N, in minor units (cents)")
     p.add_argument("--max-total", metavar="N", help="total at most N, in minor units (cents)")
+
+
+def args_orders(p: argparse.ArgumentParser) -> None:
+    add_order_filters(p)
     p.add_argument("--limit", type=_whole("Limit", 1, queries.MAX_PAGE_SIZE), default=50,
                    metavar="N", help=f"at most N orders, newest first (default 50, "
                                      f"max {queries.MAX_PAGE_SIZE})")

@@ -12,22 +12,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .cli import _add_json, _cell, _db, _emit
+from .cli import _add_json, _cell, _db, _emit, add_order_filters
 from .export import export_orders
 from .queries import OrderFilters
-from .status import Status
 
 
 def args_export(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--status", help="one of " + ", ".join(s.value for s in Status) + " (or all)")
-    p.add_argument("--from", dest="created_from", metavar="DATE",
-                   help="created on or after this day (YYYY-MM-DD, UTC)")
-    p.add_argument("--to", dest="created_to", metavar="DATE",
-                   help="created on or before this day (YYYY-MM-DD, UTC)")
-    p.add_argument("--search", metavar="TEXT", help="order number, or part of an email or name")
-    p.add_argument("--sku", metavar="CODE", help="orders with an item of this SKU")
-    p.add_argument("--min-total", metavar="N", help="total at least N, in minor units (cents)")
-    p.add_argument("--max-total", metavar="N", help="total at most N, in minor units (cents)")
+    add_order_filters(p)
     p.add_argument("--output", "-o", required=True, type=Path, metavar="FILE",
                    help="the CSV file to write (its folder is created; an existing file "
                         "is replaced only once the new one is complete)")

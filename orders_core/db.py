@@ -8,6 +8,7 @@ PostgreSQL is selected by ORDERS_DATABASE_URL.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import threading
 from pathlib import Path
 from typing import Iterator
@@ -46,6 +47,18 @@ class Database:
     @property
     def url(self) -> str:
         return self.engine.url.render_as_string(hide_password=False)
+
+
+def sqlite_parameter(value):
+    """A parameter as SQLAlchemy's SQLite types store it (for SQL run outside SQLAlchemy,
+    e.g. through ADBC): its DATETIME text format, ISO dates, booleans as 0/1."""
+    if isinstance(value, dt.datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S.%f")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, bool):
+        return int(value)
+    return value
 
 
 def create_database_engine(url: str) -> Engine:

@@ -84,7 +84,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 
 from . import export_engine as engine
 from .config import PROJECT_ROOT
-from .db import Database
+from .db import Database, sqlite_parameter
 from .errors import NotFound, ValidationError
 from .money import THREE_DECIMAL, ZERO_DECIMAL, exponent
 from .queries import OrderFilters
@@ -228,19 +228,8 @@ def _compile(db: Database, query) -> tuple[str, object]:
     compiled = query.compile(dialect=db.engine.dialect, compile_kwargs={"render_postcompile": True})
     if db.is_postgres:
         return str(compiled), dict(compiled.params)
-    return str(compiled), [_sqlite_value(compiled.params[name])
+    return str(compiled), [sqlite_parameter(compiled.params[name])
                            for name in (compiled.positiontup or ())]
-
-
-def _sqlite_value(value):
-    """A parameter as SQLAlchemy would store it in SQLite."""
-    if isinstance(value, dt.datetime):
-        return value.strftime("%Y-%m-%d %H:%M:%S.%f")
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, bool):
-        return int(value)
-    return value
 
 
 # -- SQLite: in a helper process ------------------------------------------------------------------
