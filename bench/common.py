@@ -177,7 +177,7 @@ def fmt(x: float, unit: str) -> str:
     if unit == "%":
         return f"{x:.1f} %"
     if unit == "×":
-        return f"{x:,.1f}×"
+        return f"{x:,.1f}×" if x >= 1 else f"{x:.2g}×"
     return f"{x:,.4g} {unit}".strip()
 
 

@@ -15,7 +15,8 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
-EXPECTED = ("orders_page_bundle", "export", "export_memory", "bulk_fulfill", "bulk_cancel",
+EXPECTED = ("orders_page_bundle", "export", "export_memory", "bulk_fulfill", "bulk_fulfill_2p",
+            "bulk_cancel",
             "rate_limiter", "checkout", "seed", "dashboard_rerun", "dashboard_rows")
 
 
