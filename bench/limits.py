@@ -74,8 +74,9 @@ LIMITS = {
         "Measured but not made, as they change the write path: a per-day × status × currency "
         "count table answers every date-only or unfiltered view's counts in about 1 ms instead "
         "of 90–165 ms (python -m bench.experiments.summary_table), and an FTS5 trigram index on "
-        "email and name in front of the same LIKE takes a customer's search from 1–2 s to about "
-        "0.1 s (a domain, matching a fifth of all orders, still about 1.2 s)"),
+        "email and name in front of the same LIKE takes a customer's search from about 1.3 s to "
+        "30–70 ms (a domain, matching a fifth of all orders: about 0.45 s; 9 s to build for 1M "
+        "orders; python -m bench.experiments.search_fts)"),
     "export": _export,
     "bulk_fulfill": _fulfill,
     "bulk_fulfill_2p": _fulfill,

@@ -48,8 +48,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="measure nothing: rewrite the table (and what limits each missed "
                              "target, from bench/limits.py) of the results in --out")
     parser.add_argument("--merge", action="store_true",
-                        help="keep the figures already in --out that this run does not "
-                             "measure (e.g. add PostgreSQL to an earlier SQLite run)")
+                        help="keep the figures already in --out (default, at 1M orders: "
+                             "bench/results/latest.json) that this run does not measure")
     return parser.parse_args(argv)
 
 
@@ -200,7 +200,7 @@ def _main(args, argv) -> int:
                                                                else sys.argv[1:])})
     out = args.out
     if out is None:
-        full = args.orders == FULL_SIZE and not args.only
+        full = args.orders == FULL_SIZE and (not args.only or args.merge)
         out = RESULTS_DIR / "latest.json" if full else args.work_dir / "last-run.json"
     if args.merge and out.exists():
         earlier = json.loads(out.read_text())
