@@ -180,14 +180,22 @@ def list_orders(db: Database, filters: OrderFilters, *, page: int = 1, page_size
              .limit(page_size).offset((page - 1) * page_size))
     with db.read() as conn:
         rows = [_list_row(r) for r in conn.execute(query)]
+        dated = filters.created_from or filters.created_to
+        amounts = filters.min_total is not None or filters.max_total is not None
         if not with_total:
             total = len(rows)
-        elif filters.status is None and not filters.search and not filters.sku:
-            # The sum of the tabs' counts: each a range of the covering status index.
+        elif (filters.status is None and not filters.search and not filters.sku
+              and dated and amounts):
+            # Dates and amounts together: no one index covers both but the status one,
+            # so the sum of the tabs' counts (each a range of it) is the cheapest.
             total = sum(_per_status_counts(conn, db, filters).values())
         else:
+            # Without a status: COUNT(*) of the whole table, or of one covering range
+            # (ix_orders_created for dates, ix_orders_total for amounts).
+            planned = (filters._planned(db) if filters.status is not None
+                       else filters._planned(db, sorted_by_total=True))
             total = conn.execute(select(func.count()).select_from(orders).where(
-                *filters._planned(db))).scalar_one()
+                *planned)).scalar_one()
     return OrderPage(rows, total, page, page_size)
 
 
