@@ -303,6 +303,9 @@ def hostile_text_is_literal(site, page) -> None:
     page.get_by_role("button", name="Add note").click()
     page.get_by_text("Note added to the timeline.").wait_for()
     texts = page.locator("[data-testid=stText]").filter(has_text=HOSTILE)
+    deadline = time.monotonic() + 15  # the timeline may render a moment after the confirmation
+    while texts.count() < 2 and time.monotonic() < deadline:
+        page.wait_for_timeout(250)
     assert texts.count() == 2, app_text(page)  # the name and the note
     assert page.locator('img[src="x"]').count() == 0
     assert page.locator("img[onerror]").count() == 0
