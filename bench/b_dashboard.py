@@ -1,7 +1,7 @@
 """#7 The orders page at N orders, server side, with Streamlit's AppTest (target at 1M:
 a rerun ≤ 300 ms, and never more than one page of rows, ≤ 200, sent to the browser).
 
-The app (streamlit_app.py) runs as the analyst, signed in through session state, on
+The app (streamlit_app.py) runs as the analyst, signed in with a real session, on
 the benchmark database, with the embedded worker off. After a first, untimed run
 (imports, caches), each timed sample is one rerun of the default view (all orders,
 newest first): what a person's click on the page costs the server. The rows sent are
@@ -70,20 +70,21 @@ def _run(url: str, backend: str, *, repeat: int, orders: int) -> list[Figure]:
     from streamlit.testing.v1 import AppTest
 
     from orders_core.db import open_database
-    from orders_core.staff import sign_in_staff
+    from tests.support.staff_browser import FakeBrowser, installed_fake_browser
 
     st.cache_resource.clear()  # pages.common.get_db() is cached per process
     st.cache_data.clear()
     db = open_database(url)
-    account = sign_in_staff(db, "analyst@ordersdesk.test", "demo-password")
+    browser = FakeBrowser()
+    browser.sign_in(db, "analyst@ordersdesk.test", "demo-password")
     app = AppTest.from_file(str(REPO_ROOT / "streamlit_app.py"), default_timeout=300)
-    app.session_state["staff_account"] = account
-    app.run()
-    if app.exception:
-        raise RuntimeError(f"the orders page failed: {app.exception}")
     reruns = max(5, repeat)
-    page_ms = _rerun_ms(app, reruns)
-    sent = rows_sent(app)
+    with installed_fake_browser(browser):  # the analyst's session cookie, as a browser sends it
+        app.run()
+        if app.exception:
+            raise RuntimeError(f"the orders page failed: {app.exception}")
+        page_ms = _rerun_ms(app, reruns)
+        sent = rows_sent(app)
 
     trivial = WORK_DIR / "trivial_app.py"
     trivial.parent.mkdir(parents=True, exist_ok=True)

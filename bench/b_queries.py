@@ -1,7 +1,7 @@
 """#1 The orders page's query bundle over 50 varied views (target at 1M orders on
 SQLite: p95 ≤ 100 ms).
 
-The bundle is what pages/orders.py asks for on every run: the tab counts
+The bundle is what pages/orders_page.py asks for on every run: the tab counts
 (queries.count_by_status under the filters), then one page of rows sorted as asked
 with the total count (queries.list_orders). Each repeat times every view once, after
 one untimed warm-up pass; the figure is the 95th percentile over the 50 views, and its

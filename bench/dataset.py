@@ -42,7 +42,7 @@ class Dataset:
 
 
 def head_revision() -> str:
-    return orders_db._head_revision()
+    return orders_db.head_revision()
 
 
 def _meta(orders: int, random_seed: int) -> dict:

@@ -30,7 +30,7 @@ from .money import MAX_AMOUNT, format_money
 from .order_numbers import format_order_number
 from .payments import Gateways
 from .schema import addresses, order_items, orders, payments
-from .staff import Actor, Permission, customer_actor, require
+from .staff import Actor, Permission, authorize, customer_actor
 from .status import Action, Status, next_status
 from .validation import clean_text, whole_number
 
@@ -343,7 +343,7 @@ def pay_order(db: Database, actor: Actor, number: str, *, token: str,
     """Charge the card for an order still Created (a retry after a decline)."""
     from .queries import order_detail
 
-    require(actor, Permission.PAY)
+    actor = authorize(db, actor, Permission.PAY)
     token = check_card_token(token)
     order_id = resolve_order_id(db, number)
     if actor.kind == "customer":

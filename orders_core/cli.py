@@ -386,6 +386,59 @@ cmd_staff_activate = _staff_active(True)
 cmd_staff_deactivate = _staff_active(False)
 
 
+def args_staff_reset_password(p: argparse.ArgumentParser) -> None:
+    p.add_argument("email", metavar="EMAIL")
+    p.add_argument("--temporary-password", required=True,
+                   help="at least 8 characters; they choose their own at the next sign-in")
+    _add_actor(p)
+    _add_json(p)
+
+
+def cmd_staff_reset_password(args: argparse.Namespace) -> None:
+    db = _db()
+    account = staff.reset_staff_password(db, _actor(db, args), args.email, args.temporary_password)
+    _emit(args, _staff_dict(account), lambda a: "Temporary password set; sessions ended: "
+          + _render_staff(a))
+
+
+def cmd_staff_sign_out(args: argparse.Namespace) -> None:
+    db = _db()
+    ended = staff.sign_out_everywhere(db, _actor(db, args), args.email)
+    _emit(args, {"email": args.email, "sessions_ended": ended},
+          lambda r: f"Ended {r['sessions_ended']} session(s) of {r['email']}")
+
+
+def cmd_staff_sessions(args: argparse.Namespace) -> None:
+    db = _db()
+    rows = [{"created_at": s.created_at.isoformat(), "last_seen_at": s.last_seen_at.isoformat(),
+             "expires_at": s.expires_at.isoformat(), "method": s.method,
+             "client_address": s.client_address, "user_agent": s.user_agent}
+            for s in staff.staff_sessions_of(db, _actor(db, args), args.email)]
+    _emit(args, rows, lambda items: _table(
+        ["SIGNED IN", "LAST SEEN", "HOW", "ADDRESS"],
+        [[r["created_at"][:16], r["last_seen_at"][:16], r["method"], r["client_address"]]
+         for r in items]))
+
+
+def args_staff_audit(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--email", help="only entries about this account")
+    p.add_argument("--limit", type=int, default=50)
+    _add_actor(p)
+    _add_json(p)
+
+
+def cmd_staff_audit(args: argparse.Namespace) -> None:
+    db = _db()
+    limit = whole_number(args.limit, "--limit", minimum=1, maximum=10_000)
+    rows = [{"at": e.at.isoformat(), "event": e.event.value, "success": e.success,
+             "account": e.subject, "by": e.actor, "detail": e.detail, "address": e.client_address}
+            for e in staff.audit_log(db, _actor(db, args), subject=args.email, limit=limit)]
+    _emit(args, rows, lambda items: _table(
+        ["AT", "EVENT", "OK", "ACCOUNT", "BY", "DETAIL"],
+        [[r["at"][:19], r["event"], r["success"], r["account"], r["by"], r["detail"][:60]]
+         for r in items]))
+
+
 # -- the table of commands --------------------------------------------------------------------
 @dataclasses.dataclass(frozen=True)
 class Command:
@@ -404,6 +457,13 @@ STAFF_COMMANDS = (
             args_staff_account),
     Command("activate", "let a deactivated staff account sign in again", cmd_staff_activate,
             args_staff_account),
+    Command("reset-password", "set a temporary password (to be changed at the next sign-in)",
+            cmd_staff_reset_password, args_staff_reset_password),
+    Command("sessions", "a staff member's open sessions", cmd_staff_sessions, args_staff_account),
+    Command("sign-out", "end every session of a staff member", cmd_staff_sign_out,
+            args_staff_account),
+    Command("audit", "the staff audit log: sign-ins, sign-outs, account changes", cmd_staff_audit,
+            args_staff_audit),
 )
 
 COMMANDS = (

@@ -34,6 +34,31 @@ def _float(name: str, default: float) -> float:
         raise ConfigError(f"{name} must be a number, not {raw!r}") from None
 
 
+def _positive_int(name: str, default: int) -> int:
+    value = _int(name, default)
+    if value < 1:
+        raise ConfigError(f"{name} must be at least 1, not {value}")
+    return value
+
+
+def _flag(name: str, default: bool) -> bool:
+    raw = (os.environ.get(name) or "").strip().lower()
+    if raw == "":
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be 1 or 0, not {raw!r}")
+
+
+def _choice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    raw = (os.environ.get(name) or "").strip().lower() or default
+    if raw not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}, not {raw!r}")
+    return raw
+
+
 @dataclasses.dataclass(frozen=True)
 class Settings:
     data_dir: Path
@@ -49,6 +74,15 @@ class Settings:
     # None: the gateway's own default (unlimited offline, 25/s for Stripe test mode).
     gateway_requests_per_second: float | None
     embedded_worker: bool
+    # Staff sessions (orders_core/sessions.py).
+    session_idle_minutes: int = 720
+    session_max_days: int = 7
+    # "auto": Secure when the request came over HTTPS; "1"/"0" force it either way.
+    session_cookie_secure: str = "auto"
+    password_sign_in: bool = True
+    # Failed sign-ins per account and client address before that pair waits.
+    sign_in_max_failures: int = 5
+    sign_in_lockout_minutes: int = 15
 
     @property
     def exports_dir(self) -> Path:
@@ -70,5 +104,11 @@ def load_settings() -> Settings:
         job_chunk_size=_int("ORDERS_JOB_CHUNK_SIZE", 500),
         refund_concurrency=_int("ORDERS_REFUND_CONCURRENCY", 4),
         gateway_requests_per_second=_float("ORDERS_GATEWAY_RPS", 0.0) or None,
-        embedded_worker=os.environ.get("ORDERS_EMBEDDED_WORKER", "1") not in ("0", "false", "no"),
+        embedded_worker=_flag("ORDERS_EMBEDDED_WORKER", True),
+        session_idle_minutes=_positive_int("ORDERS_SESSION_IDLE_MINUTES", 720),
+        session_max_days=_positive_int("ORDERS_SESSION_MAX_DAYS", 7),
+        session_cookie_secure=_choice("ORDERS_SESSION_COOKIE_SECURE", "auto", ("auto", "1", "0")),
+        password_sign_in=_flag("ORDERS_PASSWORD_SIGN_IN", True),
+        sign_in_max_failures=_positive_int("ORDERS_SIGN_IN_MAX_FAILURES", 5),
+        sign_in_lockout_minutes=_positive_int("ORDERS_SIGN_IN_LOCKOUT_MINUTES", 15),
     )

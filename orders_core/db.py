@@ -101,12 +101,12 @@ def _alembic_config():
     return config
 
 
-def _head_revision() -> str:
+def head_revision() -> str:
     from alembic.script import ScriptDirectory
     return ScriptDirectory.from_config(_alembic_config()).get_current_head()
 
 
-def _current_revision(engine: Engine) -> str | None:
+def current_revision(engine: Engine) -> str | None:
     from sqlalchemy import inspect, text
     with engine.connect() as conn:
         if not inspect(conn).has_table("alembic_version"):
@@ -118,7 +118,7 @@ def migrate(engine: Engine) -> None:
     """Bring the schema to the newest migration (idempotent, safe at every start)."""
     from alembic import command
 
-    if _current_revision(engine) == _head_revision():
+    if current_revision(engine) == head_revision():
         return  # the common case at start-up: nothing to do, and no migration machinery run
     config = _alembic_config()
     with engine.begin() as conn:

@@ -23,6 +23,24 @@ class PermissionDenied(OrdersError):
     pass
 
 
+class AccessWithdrawn(PermissionDenied):
+    """The acting staff member was deactivated (or their account is gone) since they
+    signed in or asked for the work: the database, not the caller's Actor, decides."""
+
+
+class SignInLocked(AuthenticationError):
+    """Too many failed sign-ins for this account from this address; `retry_at` (naive
+    UTC) is when the next attempt is accepted."""
+
+    def __init__(self, message: str, retry_at):
+        super().__init__(message)
+        self.retry_at = retry_at
+
+
+class AccountDeactivated(AuthenticationError):
+    """The right password (or identity) for an account that was deactivated."""
+
+
 class StaleOrder(OrdersError):
     """Someone else changed the order between our read and our write."""
 

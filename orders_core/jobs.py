@@ -30,7 +30,7 @@ from .money import format_money
 from .order_numbers import parse_order_number
 from .queries import OrderFilters, iso
 from .schema import job_items, jobs, orders
-from .staff import Actor, Permission, Role, require
+from .staff import Actor, Permission, Role, authorize
 from .status import BULK_SOURCE_STATUSES, Action, IllegalMove, Status, refunds_on
 from .validation import clean_text
 
@@ -260,7 +260,7 @@ def preflight(db: Database, actor: Actor, action, *, order_numbers: list[str] | 
               filters: OrderFilters | None = None) -> Preflight:
     """What `enqueue` would queue and what would happen to it, without queueing."""
     action = JobAction.parse(action)
-    require(actor, action.permission)
+    actor = authorize(db, actor, action.permission)
     ids, duplicates, unknown, use_filters = _selection(order_numbers, filters)
     # Two grouped queries: orders per status (an index-only scan at a million orders),
     # and what the refunding moves would pay back per currency (the eligible rows only).
@@ -350,7 +350,7 @@ def enqueue(db: Database, actor: Actor, action, *, order_numbers: list[str] | No
     (`preflight` says so beforehand). Unknown order numbers and an empty selection are
     refused."""
     action = JobAction.parse(action)
-    require(actor, action.permission)
+    actor = authorize(db, actor, action.permission)
     reason = clean_text(reason, "Reason", max_length=1000, required=False, multiline=True)
     label = clean_text(selection_label, "Selection", max_length=2000, required=False,
                        multiline=True)
@@ -441,7 +441,7 @@ def _freeze_listed(conn, job_id: int, ids: dict[int, str], unparsed: list[str]) 
 def cancel_job(db: Database, actor: Actor, job_id: int) -> JobView:
     """Stop a queued or running job: a queued one at once, a running one at its next
     chunk (finished items stay done; the rest stay pending)."""
-    require(actor, Permission.MANAGE_JOBS)
+    actor = authorize(db, actor, Permission.MANAGE_JOBS)
     job = get_job(db, job_id)
     if job.finished:
         raise ValidationError(f"Job #{job.id} is already {job.status_label.lower()}; "
@@ -459,10 +459,10 @@ def cancel_job(db: Database, actor: Actor, job_id: int) -> JobView:
 
 def retry_failed(db: Database, actor: Actor, job_id: int) -> JobView:
     """A new job of the same action over the failed orders of `job_id` only."""
-    require(actor, Permission.MANAGE_JOBS)
+    actor = authorize(db, actor, Permission.MANAGE_JOBS)
     job = get_job(db, job_id)
     action = JobAction(job.action)
-    require(actor, action.permission)
+    actor = authorize(db, actor, action.permission)
     if not job.finished:
         raise ValidationError(f"Job #{job.id} is still {job.status_label.lower()}; "
                               f"retry its failures when it has finished.")

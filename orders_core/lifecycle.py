@@ -34,7 +34,7 @@ from .money import format_money
 from .order_numbers import parse_order_number
 from .payments import Gateways, GatewayRefund
 from .schema import order_events, orders, payments, refunds
-from .staff import Actor, Permission, require
+from .staff import Actor, Permission, authorize
 from .status import Action, IllegalMove, Status, check_bulk_move, next_status, refunds_on
 
 ACTION_PERMISSIONS = {
@@ -159,7 +159,7 @@ def apply_moves(db: Database, actor: Actor, action: Action, order_ids: Iterable[
     action = Action(action)
     if action == Action.PAY:
         raise OrdersError("Payment needs a card token; use pay_order.")
-    require(actor, ACTION_PERMISSIONS[action])
+    actor = authorize(db, actor, ACTION_PERMISSIONS[action])
     reason = _clean_reason(reason)
     ids = list(dict.fromkeys(int(i) for i in order_ids))
     if not ids:
@@ -508,7 +508,7 @@ def add_note(db: Database, actor: Actor, number: str, text: str) -> None:
     """A staff note in the order's timeline; stored and shown as plain text."""
     from .validation import clean_text
 
-    require(actor, Permission.NOTE)
+    actor = authorize(db, actor, Permission.NOTE)
     note = clean_text(text, "Note", max_length=4000, multiline=True)
     order_id = resolve_order_id(db, number)
     with db.write() as conn:

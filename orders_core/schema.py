@@ -7,7 +7,7 @@ import datetime as dt
 
 from sqlalchemy import (
     BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, String, Text,
-    UniqueConstraint,
+    UniqueConstraint, false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -71,6 +71,50 @@ class StaffMember(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     password_hash: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    # A temporary password set by an admin must be replaced at the next sign-in.
+    password_must_change: Mapped[bool] = mapped_column(Boolean, default=False,
+                                                       server_default=false())
+    password_changed_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+
+class StaffSession(Base):
+    """A signed-in browser. The cookie holds a random token; only its SHA-256 is
+    stored, so a copy of this table signs nobody in (migration 0004)."""
+    __tablename__ = "staff_sessions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"))
+    method: Mapped[str] = mapped_column(String(32))  # password, or sso:<provider>
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    last_seen_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    idle_expires_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    user_agent: Mapped[str] = mapped_column(String(400), default="")
+    client_address: Mapped[str] = mapped_column(String(64), default="")
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    revoked_reason: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (Index("ix_staff_sessions_staff", "staff_id", "revoked_at"),)
+
+
+class StaffAuditEntry(Base):
+    """Who signed in or out, failed to, or changed an account: the staff audit log."""
+    __tablename__ = "staff_audit"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime)
+    event: Mapped[str] = mapped_column(String(32))
+    # Who acted (an admin, the person themselves, "system"), and whose account it was
+    # about, lower-cased: for a failed sign-in, the email as typed (it may not exist).
+    actor: Mapped[str] = mapped_column(String(320))
+    subject_key: Mapped[str] = mapped_column(String(320))
+    success: Mapped[bool] = mapped_column(Boolean, default=True)
+    detail: Mapped[str] = mapped_column(Text, default="")
+    client_address: Mapped[str] = mapped_column(String(64), default="")
+
+    __table_args__ = (
+        Index("ix_staff_audit_subject_at", "subject_key", "at"),
+        Index("ix_staff_audit_at", "at"),
+    )
 
 
 class Order(Base):
@@ -288,6 +332,8 @@ skus = Sku.__table__
 customers = Customer.__table__
 addresses = Address.__table__
 staff = StaffMember.__table__
+staff_sessions = StaffSession.__table__
+staff_audit = StaffAuditEntry.__table__
 jobs = Job.__table__
 job_items = JobItem.__table__
 sim_charges = SimCharge.__table__

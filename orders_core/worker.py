@@ -53,13 +53,13 @@ from . import jobs as jobs_module
 from .clock import utcnow
 from .config import Settings, load_settings
 from .db import Database, open_database
-from .errors import OrdersError, StaleOrder
+from .errors import OrdersError, PermissionDenied, StaleOrder
 from .jobs import (ACTIVE_STATUSES, ITEM_FAILED, ITEM_PENDING, ITEM_SUCCEEDED, JobAction,
                    JobStatus, JobView, finish_if_done, get_job, job_actor)
 from .lifecycle import apply_moves
 from .payments import GATEWAY_NAMES, Gateways
 from .schema import job_items, jobs, order_events
-from .staff import Actor
+from .staff import Actor, Permission, authorize
 from .status import BULK_SOURCE_STATUSES, MOVES, Action, IllegalMove
 
 log = logging.getLogger("orders_core.worker")
@@ -219,6 +219,7 @@ class Worker:
         self.refund_batch = self.chunk_size if not rates else max(
             10, min(self.chunk_size, int(min(rates) * self.settings.payment_lease_seconds / 6)))
         self.processed = 0
+        self.last_beat = time.monotonic()  # for /readyz: when it last looked for work
         self._stop = threading.Event()
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._touched: set[int] = set()
@@ -232,6 +233,7 @@ class Worker:
         total = 0
         try:
             while not self._stop.is_set():
+                self.last_beat = time.monotonic()
                 done = self._step(job_id)
                 if done is None:
                     break
@@ -246,6 +248,7 @@ class Worker:
         failures = 0
         try:
             while not stop.is_set():
+                self.last_beat = time.monotonic()
                 try:
                     done = self.run_once(stop)
                     failures = 0
@@ -354,11 +357,31 @@ class Worker:
             actor, actor_error = job_actor(job), None
         except (OrdersError, ValueError) as error:
             actor, actor_error = None, str(error)
+        if actor is not None:
+            try:  # the requester as the staff table has them now, at every chunk
+                actor = authorize(self.db, actor, JobAction(job.action).permission)
+            except PermissionDenied as error:
+                self._stop_for_requester(job_id, f"Stopped: {error} (access withdrawn since "
+                                                 f"{job.actor} asked for this job)")
+                return None
         rows.sort(key=lambda r: r.seq)
         items = [_Item(r.id, r.order_id, r.order_number, r.attempts, r.reason) for r in rows]
         note = job.reason or f"Bulk {JobAction(job.action).label} (job #{job_id})"
         return _Claim(job_id, JobAction(job.action), actor, actor_error, note, items,
                       (rows[0].seq, rows[-1].seq))
+
+    def _stop_for_requester(self, job_id: int, reason: str) -> None:
+        """The requester may no longer do this: every item still pending fails with the
+        reason, in one statement, and the job closes saying why."""
+        now = utcnow()
+        with self.db.write() as conn:
+            conn.execute(update(job_items).where(
+                job_items.c.job_id == job_id, job_items.c.status == ITEM_PENDING).values(
+                status=ITEM_FAILED, reason=reason[:2000], worker=self.id, finished_at=now,
+                lease_expires_at=None))
+            conn.execute(update(jobs).where(jobs.c.id == job_id).values(error=reason[:2000]))
+        log.warning("job #%d: %s", job_id, reason)
+        finish_if_done(self.db, job_id)
 
     def _process(self, claim: _Claim) -> int:
         failure: Exception | None = None
@@ -562,6 +585,14 @@ class Worker:
         if not taken:
             return None
         self._touched.add(job_id)
+        with self.db.read() as conn:
+            job = conn.execute(select(jobs.c.id, jobs.c.actor, jobs.c.actor_role)
+                               .where(jobs.c.id == job_id)).one()
+        try:  # the requester as the staff table has them now
+            authorize(self.db, job_actor(job), Permission.EXPORT)
+        except (OrdersError, ValueError) as error:
+            return self._fail_job(job_id, f"Stopped: {error} (access withdrawn since "
+                                          f"{job.actor} asked for this export)")
         with self._heartbeat.holding(job_id, items=False):
             try:
                 from .export import export_orders  # written separately; only exports need it
@@ -727,6 +758,7 @@ def run_job_here(db: Database, job_id: int, *, gateways: Gateways | None = None,
 class _Embedded:
     thread: threading.Thread
     stop: threading.Event
+    worker: "Worker | None" = None
 
 
 _embedded: dict[tuple[int, str | None], _Embedded] = {}
@@ -764,11 +796,24 @@ def stop_embedded_worker(timeout: float = 10.0) -> None:
         entry.thread.join(timeout)
 
 
+def embedded_worker_heartbeat_age(database_url: str | None = None) -> float | None:
+    """Seconds since this process's embedded worker last looked for work (a chunk
+    counts), or None when it does not run here."""
+    running = _embedded.get((os.getpid(), database_url))
+    if running is None or not running.thread.is_alive() or running.worker is None:
+        return None
+    return time.monotonic() - running.worker.last_beat
+
+
 def _embedded_main(database_url: str | None, stop: threading.Event) -> None:
+    entry = _embedded.get((os.getpid(), database_url))
     while not stop.is_set():
         try:
             db = open_database(database_url)
-            Worker(db, name=f"embedded-{default_worker_name()}").run_forever(stop)
+            worker = Worker(db, name=f"embedded-{default_worker_name()}")
+            if entry is not None:
+                entry.worker = worker
+            worker.run_forever(stop)
         except Exception:  # noqa: BLE001 - keep the app's worker alive
             log.exception("embedded worker: unexpected failure; restarting")
             stop.wait(5.0)
@@ -778,4 +823,5 @@ atexit.register(stop_embedded_worker)
 
 
 __all__ = ["Worker", "run_job_here", "ensure_embedded_worker", "stop_embedded_worker",
+           "embedded_worker_heartbeat_age",
            "RateLimiter", "PacedGateways", "gateway_rate", "MAX_ITEM_ATTEMPTS"]

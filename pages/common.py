@@ -1,7 +1,8 @@
 """What every page shares: the database, the gateways, the signed-in staff member.
 
 Process-wide resources are cached with st.cache_resource (one per server process,
-not per browser session); the signed-in person lives in st.session_state."""
+not per browser session); the signed-in person is the server-side session that this
+browser's cookie names, read again on every call."""
 from __future__ import annotations
 
 import dataclasses
@@ -11,9 +12,12 @@ import os
 import re
 from decimal import Decimal, InvalidOperation
 from typing import Mapping
+from urllib.parse import urlsplit
 
 import streamlit as st
 
+from orders_core import authentication
+from orders_core.authentication import SessionEnded, SignedIn
 from orders_core.db import Database, open_database
 from orders_core.errors import ValidationError
 from orders_core.money import format_money
@@ -21,8 +25,8 @@ from orders_core.payments import Gateways
 from orders_core.queries import SORTABLE, OrderFilters
 from orders_core.staff import Actor, Permission, StaffAccount
 from orders_core.status import Status
+from orders_web import cookies
 
-STAFF_KEY = "staff_account"
 CUSTOMER_KEY = "customer_account"
 
 
@@ -36,66 +40,59 @@ def get_gateways() -> Gateways:
     return Gateways(get_db())
 
 
+# -- who is signed in: the server-side session named by this browser's cookie -------------
+# Read again on every call (an indexed look-up of the session and of the account), never
+# kept in st.session_state: a deactivation or a new role counts at the very next click,
+# in every tab, on every app server.
+
+def sign_in_state() -> SignedIn | SessionEnded | None:
+    return authentication.current_session(get_db(), st.context.cookies.get(cookies.SESSION))
+
+
+def signed_in() -> SignedIn | None:
+    state = sign_in_state()
+    return state if isinstance(state, SignedIn) else None
+
+
 def signed_in_staff() -> StaffAccount | None:
-    return st.session_state.get(STAFF_KEY)
-
-
-def sign_in(account: StaffAccount) -> None:
-    st.session_state[STAFF_KEY] = account
-
-
-def sign_out() -> None:
-    for key in list(st.session_state.keys()):
-        del st.session_state[key]
+    state = signed_in()
+    return state.account if state is not None else None
 
 
 def current_actor() -> Actor:
-    """The signed-in staff member as an Actor; stops the page if nobody is signed in."""
+    """The signed-in staff member as an Actor, read again now. Call it first in every
+    page, fragment and dialog: a fragment's rerun does not run the entry point, so a
+    session that ended meanwhile reruns the whole app, which shows why."""
     account = signed_in_staff()
     if account is None:
-        st.warning("Sign in first.")
+        # Once: the entry point then shows why (and clears the mark when signed in).
+        # A page run without the entry point (a test) stops here instead of looping.
+        if not st.session_state.get(ENDED_RERUN_KEY):
+            st.session_state[ENDED_RERUN_KEY] = True
+            st.rerun(scope="app")
+        st.warning("Your session has ended. Reload the page to sign in again.")
         st.stop()
     return account.as_actor()
 
 
-ENTRY_POINT = "streamlit_app.py"
+ENDED_RERUN_KEY = "_rerun_for_ended_session"
 
 
-def send_signed_out_visitor_to_sign_in() -> None:
-    """Call first on a staff page. Streamlit also serves every file in a `pages/`
-    folder under its own URL, so a fresh load of /orders?status=paid (a reload, a
-    shared link) runs pages/orders.py without the entry point's sign-in gate. Send
-    such a visitor to the entry point with the same query parameters: they sign in
-    there and land on the same view. A no-op when someone is signed in, or when the
-    entry point is not a page of this run (the gate's own navigation)."""
-    if signed_in_staff() is not None:
-        return
-    from streamlit.errors import StreamlitAPIException
-
-    try:
-        st.switch_page(ENTRY_POINT, query_params=st.query_params.to_dict())
-    except StreamlitAPIException:  # StreamlitPageNotFoundError: not routed that way
-        return
+def client_address() -> str:
+    return st.context.ip_address or ""
 
 
-ROUTED_KEY = "_routed_through_app"
-WANTED_PAGE_KEY = "_wanted_page"
+def csrf_value() -> str:
+    """This browser's od_csrf cookie, which forms posting to our routes echo."""
+    return st.context.cookies.get(cookies.CSRF) or ""
 
 
-def route_through_app(page_name: str) -> None:
-    """Call first on a page anyone may open (the demo checkout). Until some session
-    has run the entry point, Streamlit serves files in `pages/` on their own, without
-    the app's navigation and frame; send such a first visit through the entry point,
-    which then opens `page_name`. A no-op once the entry point ran in this session."""
-    if st.session_state.get(ROUTED_KEY):
-        return
-    from streamlit.errors import StreamlitAPIException
-
-    st.session_state[WANTED_PAGE_KEY] = page_name
-    try:
-        st.switch_page(ENTRY_POINT, query_params=st.query_params.to_dict())
-    except StreamlitAPIException:  # not routed that way (a test running the page alone)
-        st.session_state.pop(WANTED_PAGE_KEY, None)
+def current_path() -> str:
+    """This page's path and query, for a sign-in to come back to."""
+    url = st.context.url or ""
+    parts = urlsplit(url)
+    path = parts.path or "/"
+    return path + (f"?{parts.query}" if parts.query else "")
 
 
 def can(permission: Permission) -> bool:
@@ -305,9 +302,9 @@ STATUS_COLORS = {"created": "gray", "paid": "blue", "fulfilled": "green",
 STATUS_ICONS = {"created": ":material/edit_note:", "paid": ":material/credit_card:",
                 "fulfilled": ":material/local_shipping:", "canceled": ":material/block:",
                 "returned": ":material/undo:"}
-ORDERS_PAGE = "pages/orders.py"
+ORDERS_PAGE = "pages/orders_page.py"
 ORDER_PAGE = "pages/order_detail.py"
-JOBS_PAGE = "pages/jobs.py"
+JOBS_PAGE = "pages/jobs_page.py"
 
 
 def status_label(status: str | Status | None) -> str:
@@ -324,3 +321,29 @@ def status_badge(status: str | Status) -> None:
 def order_url(number: str) -> str:
     """Path of an order's detail page (the page's url_path is "order")."""
     return f"/order?number={number}"
+
+
+def sign_out_here(state: SignedIn) -> None:
+    """End this browser's session on the server (the sidebar's fallback without a form)."""
+    authentication.sign_out(get_db(), st.context.cookies.get(cookies.SESSION),
+                            client_address=client_address())
+
+
+def browser_label(user_agent: str) -> str:
+    """'Chrome 156 on Linux' from a user agent, for the sessions tables."""
+    agent = user_agent or ""
+    browser = next((name for key, name in (("Edg/", "Edge"), ("OPR/", "Opera"), ("Firefox/", "Firefox"),
+                                           ("HeadlessChrome/", "Headless Chrome"), ("Chrome/", "Chrome"),
+                                           ("Safari/", "Safari")) if key in agent), "")
+    version = ""
+    if browser:
+        key = {"Edge": "Edg/", "Opera": "OPR/", "Firefox": "Firefox/", "Headless Chrome": "HeadlessChrome/",
+               "Chrome": "Chrome/", "Safari": "Version/"}[browser]
+        if key in agent:
+            version = agent.split(key, 1)[1].split(".", 1)[0].split(" ", 1)[0]
+    system = next((name for key, name in (("Windows", "Windows"), ("Mac OS X", "macOS"), ("Android", "Android"),
+                                          ("iPhone", "iOS"), ("Linux", "Linux")) if key in agent), "")
+    label = " ".join(part for part in (browser, version) if part)
+    if system:
+        label = f"{label} on {system}" if label else system
+    return label or (agent[:60] or "unknown")

@@ -76,6 +76,7 @@ def close_confirmation() -> None:
 
 @st.dialog("Confirm", width="medium", on_dismiss=close_confirmation)
 def confirm_move(actor, detail: dict) -> None:
+    actor = common.current_actor()  # a dialog's rerun skips the entry point's check
     pending = st.session_state.get(CONFIRM) or {}
     action = Action(pending["action"])
     sentence, button = consequence(detail, action)
@@ -165,7 +166,6 @@ def show_timeline(events: list[dict]) -> None:
 
 
 def main() -> None:
-    common.send_signed_out_visitor_to_sign_in()
     actor = common.current_actor()
     db = common.get_db()
     st.page_link(common.ORDERS_PAGE, label="All orders", icon=":material/arrow_back:")

@@ -48,5 +48,5 @@ if [[ -z "$existing" || "$(tr -d '[:space:]' <<<"$existing")" == "[]" ]]; then
 fi
 
 say "Starting Streamlit"
-exec "$VENV/bin/streamlit" run streamlit_app.py --server.headless true \
+exec "$VENV/bin/streamlit" run app.py --server.headless true \
     --browser.gatherUsageStats false "$@"

@@ -1,4 +1,4 @@
-"""The dashboard in a real browser: `streamlit run` as a subprocess on a seeded SQLite
+"""The dashboard in a real browser: `streamlit run app.py` as a subprocess on a seeded SQLite
 file with the embedded job worker on, driven by Debian's headless Chromium through
 Playwright (no browser download).
 
@@ -13,15 +13,9 @@ goes to tests/artifacts/screenshots/. Every wait is bounded."""
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 import shutil
-import signal
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -30,20 +24,19 @@ from sqlalchemy import select, update
 from orders_core import db as orders_db
 from orders_core import demo
 from orders_core.schema import orders
+from tests.support.app_server import CHROMIUM, CHROMIUM_ARGS, app_server
+from tests.support.app_server import sign_in as sign_in_as
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "tests" / "artifacts" / "screenshots"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 HOSTILE = "<img src=x onerror=alert(1)>"
 PASSWORD = demo.DEMO_PASSWORD
 WAIT_MS = 15_000
 HEADER_PX = 35  # st.data_editor: header and row height (default row_height)
 ROW_PX = 35
-SELECT_COLUMN_PX = 70  # pages/orders.py GRID_COLUMNS["Select"]
+SELECT_COLUMN_PX = 70  # pages/orders_page.py GRID_COLUMNS["Select"]
 
 if not Path(CHROMIUM).exists():  # pragma: no cover - scripts/test.sh installs it
     pytest.skip("Debian's Chromium (/usr/bin/chromium) is not installed", allow_module_level=True)
@@ -51,20 +44,6 @@ sync_api = pytest.importorskip("playwright.sync_api")
 
 
 # -- the server ----------------------------------------------------------------------------------
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return response.status == 200
-    except OSError:
-        return False
-
-
 @pytest.fixture(scope="module")
 def site(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory):
     """(base URL, database file, the order with the hostile customer name)."""
@@ -83,35 +62,8 @@ def site(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory):
             conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
     finally:
         engine.dispose()
-
-    port = _free_port()
-    env = dict(os.environ, ORDERS_DATABASE_URL=f"sqlite:///{path}", ORDERS_EMBEDDED_WORKER="1",
-               ORDERS_DATA_DIR=str(data_dir), ORDERS_PAYMENT_GATEWAY="simulated",
-               PYTHONPATH=str(ROOT))
-    log = open(data_dir / "streamlit.log", "wb")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port),
-         "--server.headless", "true", "--server.address", "127.0.0.1",
-         "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 40
-        while not _healthy(f"{base}/_stcore/health"):
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("streamlit did not start:\n"
-                                   + (data_dir / "streamlit.log").read_text(errors="replace")[-3000:])
-            time.sleep(0.25)
+    with app_server(f"sqlite:///{path}", data_dir, ORDERS_EMBEDDED_WORKER="1") as base:
         yield base, path, hostile
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(10)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait(5)
-        log.close()
 
 
 @pytest.fixture(scope="module")
@@ -156,18 +108,8 @@ def shot(page, name: str) -> None:
 
 
 def sign_in(page, email: str) -> None:
-    """Fill the sign-in form; a deep link to a staff page first shows Streamlit's
-    "Page not found" notice over it (that page does not exist before sign-in)."""
-    email_box = page.locator(".st-key-sign_in_email input")
-    email_box.wait_for()
-    with contextlib.suppress(sync_api.TimeoutError):
-        page.get_by_text("Page not found").wait_for(timeout=1500)
-        page.keyboard.press("Escape")
-        page.get_by_text("Page not found").wait_for(state="hidden", timeout=5000)
-    email_box.fill(email)
-    page.locator(".st-key-sign_in_password input").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.locator(".st-key-sign_in_email").wait_for(state="detached")
+    """The sign-in page (a signed-out browser is sent there from any staff URL)."""
+    sign_in_as(page, email, PASSWORD)
 
 
 def app_text(page) -> list[str]:
@@ -238,7 +180,7 @@ def fulfil_two_paid_orders(site, page) -> None:
     assert len(expected) == 2
 
     page.goto(base + "/")
-    page.locator(".st-key-sign_in_email input").wait_for()
+    page.locator("#email").wait_for()
     shot(page, "01_sign_in")
     sign_in(page, "ops@ordersdesk.test")
     wait_for_text(page, "No orders selected")
@@ -275,15 +217,13 @@ def fulfil_two_paid_orders(site, page) -> None:
     assert_status(page, expected[0], "Fulfilled")
     shot(page, "07_order_fulfilled_1")
 
-    # The second one through a link in a new session: sign-in keeps the order number.
+    # The second one through a link: the session holds, no sign-in again.
     page.goto(f"{base}/order?number={expected[1]}")
-    sign_in(page, "ops@ordersdesk.test")
     assert_status(page, expected[1], "Fulfilled")
     shot(page, "08_order_fulfilled_2")
 
-    # A reload (or a shared link) of a filtered view: sign in, and the same view is back.
+    # A shared link of a filtered view opens that view, still signed in.
     page.goto(f"{base}/orders?status=fulfilled&q={expected[0]}")
-    sign_in(page, "ops@ordersdesk.test")
     page.locator(".st-key-orders_tab").get_by_role("radio", name=re.compile(r"^Fulfilled")).and_(
         page.locator("[aria-checked=true]")).wait_for()
     assert page.locator(".st-key-orders_filter_q input").input_value() == expected[0]
@@ -302,11 +242,10 @@ def hostile_text_is_literal(site, page) -> None:
     page.locator(".st-key-order_note_text textarea").fill(HOSTILE)
     page.get_by_role("button", name="Add note").click()
     page.get_by_text("Note added to the timeline.").wait_for()
+    # The name and the note, as text: a retrying expectation, since while the page
+    # reruns the old timeline and the new one can both be on screen for a moment.
     texts = page.locator("[data-testid=stText]").filter(has_text=HOSTILE)
-    deadline = time.monotonic() + 15  # the timeline may render a moment after the confirmation
-    while texts.count() < 2 and time.monotonic() < deadline:
-        page.wait_for_timeout(250)
-    assert texts.count() == 2, app_text(page)  # the name and the note
+    sync_api.expect(texts).to_have_count(2, timeout=15_000)
     assert page.locator('img[src="x"]').count() == 0
     assert page.locator("img[onerror]").count() == 0
     shot(page, "09_order_hostile_text")

@@ -1,4 +1,4 @@
-"""The real app in Debian's headless Chromium: `streamlit run streamlit_app.py` on a
+"""The real app in Debian's headless Chromium: `streamlit run app.py` on a
 free port against a seeded SQLite database in a temp dir.
 
 - The demo customer signs in on the Demo checkout page (no staff sign-in), buys a
@@ -8,15 +8,8 @@ Screenshots go to tests/artifacts/screenshots/. Every wait is bounded; the serve
 killed in `finally`."""
 from __future__ import annotations
 
-import os
 import re
 import shutil
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -28,66 +21,19 @@ from orders_core import demo, jobs
 from orders_core.queries import OrderFilters
 from orders_core.schema import orders
 from orders_core.staff import find_staff
+from tests.support.app_server import CHROMIUM, CHROMIUM_ARGS, app_server, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "tests" / "artifacts" / "screenshots"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
-SERVER_START_SECONDS = 90
 STEP_MS = 30_000  # the longest any single wait in the page may take
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @contextmanager
 def streamlit_server(database_url: str, data_dir: Path, log_path: Path):
-    port = free_port()
-    env = dict(os.environ, ORDERS_DATABASE_URL=database_url, ORDERS_DATA_DIR=str(data_dir),
-               ORDERS_PAYMENT_GATEWAY="simulated", ORDERS_EMBEDDED_WORKER="0",
-               STREAMLIT_BROWSER_GATHER_USAGE_STATS="false", PYTHONPATH=str(ROOT))
-    log = open(log_path, "wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port),
-         "--server.headless", "true", "--server.address", "127.0.0.1",
-         "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + SERVER_START_SECONDS
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"streamlit exited with {process.returncode}: "
-                                   + log_path.read_text(errors="replace")[-2000:])
-            try:
-                with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("streamlit did not answer /_stcore/health in time: "
-                                   + log_path.read_text(errors="replace")[-2000:])
-            time.sleep(0.3)
+    with app_server(database_url, data_dir) as base:
         yield base
-    finally:
-        if process.poll() is None:
-            try:
-                os.killpg(process.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=10)
-        log.close()
 
 
 @contextmanager
@@ -172,7 +118,7 @@ def test_demo_customer_buys_a_digital_pass(seeded_url, tmp_path):
     from playwright.sync_api import expect
     with streamlit_server(seeded_url, tmp_path / "data", tmp_path / "streamlit.log") as base, \
             chromium_page() as page:
-        page.goto(base)  # the sign-in gate; the checkout is in its navigation
+        page.goto(base)  # the sign-in page links the checkout, which needs no staff sign-in
         page.get_by_role("link", name="Demo checkout").first.click()
         expect(page.get_by_role("heading", name="Demo checkout")).to_be_visible()
         keyed(page, "checkout_sign_in_email").locator("input").fill(demo.DEMO_CUSTOMER_EMAIL)
@@ -192,6 +138,7 @@ def test_demo_customer_buys_a_digital_pass(seeded_url, tmp_path):
         receipt = keyed(page, "checkout_receipt")
         expect(receipt.get_by_text("is placed and paid")).to_be_visible()
         expect(receipt.get_by_test_id("stMetricValue").filter(has_text="Paid")).to_be_visible()
+        expect(receipt.get_by_text("$9.99").first).to_be_visible()  # the receipt renders in steps
         wait_idle(page)
         text = receipt.inner_text()
         number = re.search(r"ORD-\d{6}", text).group(0)
@@ -217,9 +164,7 @@ def test_admin_sees_jobs_analytics_and_staff(seeded_url, tmp_path):
     with streamlit_server(seeded_url, tmp_path / "data", tmp_path / "streamlit.log") as base, \
             chromium_page() as page:
         page.goto(base)
-        keyed(page, "sign_in_email").locator("input").fill("admin@ordersdesk.test")
-        keyed(page, "sign_in_password").locator("input").fill(demo.DEMO_PASSWORD)
-        page.get_by_role("button", name="Sign in").click()
+        sign_in(page, "admin@ordersdesk.test", demo.DEMO_PASSWORD)
         expect(page.get_by_role("button", name="Sign out")).to_be_visible()
         wait_idle(page)
 

@@ -21,6 +21,7 @@ from orders_core.money import format_money
 from orders_core.queries import OrderFilters
 from orders_core.schema import job_items, jobs as jobs_table, orders
 from orders_core.staff import find_staff
+from tests.support.staff_browser import FakeBrowser, use_fake_browser
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = str(ROOT / "streamlit_app.py")
@@ -80,15 +81,25 @@ def empty_db(sqlite_template, tmp_path, monkeypatch):
 
 # -- helpers ---------------------------------------------------------------------------
 
+@pytest.fixture(autouse=True)
+def browser(monkeypatch) -> FakeBrowser:
+    """This test's browser: its cookies are what st.context.cookies reads."""
+    global _BROWSER
+    _BROWSER = use_fake_browser(monkeypatch, FakeBrowser())
+    return _BROWSER
+
+
+_BROWSER: FakeBrowser | None = None
+
+
 def start(email: str | None = None) -> AppTest:
+    """The app in this test's browser, signed in as `email` (a real session) or not."""
+    if email is not None:
+        _BROWSER.sign_in(orders_db.open_database(), email)
     at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
     assert not at.exception, at.exception
     if email is not None:
-        at.text_input(key="sign_in_email").input(email)
-        at.text_input(key="sign_in_password").input(PASSWORD)
-        at.button[0].click().run()
-        assert not at.exception, at.exception
-        assert at.session_state["staff_account"].email == email
+        assert email in " ".join(c.value for c in at.sidebar.caption).replace("\\", "")
     return at
 
 
@@ -116,7 +127,7 @@ def texts(at: AppTest) -> str:
 def assert_no_staff_content(at: AppTest) -> None:
     """The staff page is not in the navigation, or shows nothing but a refusal."""
     try:
-        at.switch_page("pages/staff.py")
+        at.switch_page("pages/staff_page.py")
     except ValueError:
         return  # not in this person's navigation at all
     at.run()
@@ -174,7 +185,7 @@ def finished_fulfill_job(db) -> jobs.JobView:
 
 # -- every page, every role -----------------------------------------------------------------
 
-PAGES = ["pages/jobs.py", "pages/checkout.py", "pages/analytics.py"]
+PAGES = ["pages/jobs_page.py", "pages/checkout_page.py", "pages/analytics_page.py"]
 
 
 @pytest.mark.parametrize("role", list(ROLES))
@@ -184,7 +195,7 @@ def test_every_page_renders_for_every_role(seeded_db, role):
         open_page(at, page)
         assert at.title, page
     if role == "admin":
-        open_page(at, "pages/staff.py")
+        open_page(at, "pages/staff_page.py")
         table = table_with(at, "Email")
         assert ADMIN in set(table["Email"]) and set(table["Role"]) == {"Admin", "Ops", "Support", "Analyst"}
     else:
@@ -193,51 +204,49 @@ def test_every_page_renders_for_every_role(seeded_db, role):
 
 @pytest.mark.parametrize("role", ["analyst", "support", "ops"])
 def test_staff_page_itself_refuses_non_admins(seeded_db, role):
-    account = find_staff(seeded_db, ROLES[role])
-    at = AppTest.from_file(str(ROOT / "pages" / "staff.py"), default_timeout=TIMEOUT)
-    at.session_state["staff_account"] = account
-    at.run()
-    assert not at.exception
+    at = start(ROLES[role])
+    open_page(at, "pages/staff_page.py")  # reachable by URL, though not in their menu
     assert any("Only admins" in e.value for e in at.error)
     assert not at.dataframe and not at.form_submit_button and not at.metric
 
 
 def test_pages_need_staff_sign_in_except_checkout(seeded_db):
     at = start()
-    assert at.text_input(key="sign_in_email")
-    open_page(at, "pages/checkout.py")
+    assert any('action="/sign-in"' in h.proto.body for h in at.get("html"))
+    assert any("Sign in to use Orders Desk" in i.value for i in at.info)
+    assert_no_staff_content(at)
+    open_page(at, "pages/checkout_page.py")
     assert at.text_input(key="checkout_sign_in_email")
     assert_no_staff_content(at)
-    for page in ("pages/jobs.py", "pages/analytics.py"):
+    for page in ("pages/jobs_page.py", "pages/analytics_page.py", "pages/staff_page.py", "pages/order_detail.py"):
         try:
             at.switch_page(page)
         except ValueError:
-            continue  # not in the signed-out navigation at all
+            continue  # not a page of the signed-out navigation at all
         at.run()
         assert not at.exception
-        assert not at.metric and not at.get("progress") and not at.dataframe
-        assert not at.button and not at.title
-        assert [w.value for w in at.warning] == ["Sign in first."]
+        assert not at.metric and not at.dataframe and not at.get("progress")
+        assert {t.value for t in at.title} <= {"Orders Desk"}  # the sign-in view or nothing
 
 
 def test_empty_database_every_page_for_admin(empty_db):
     at = start(ADMIN)
-    open_page(at, "pages/jobs.py")
+    open_page(at, "pages/jobs_page.py")
     assert any("No jobs yet" in i.value for i in at.info)
-    open_page(at, "pages/jobs.py", job="1")
+    open_page(at, "pages/jobs_page.py", job="1")
     assert any("no job #1" in w.value.lower() for w in at.warning)
-    open_page(at, "pages/analytics.py")
+    open_page(at, "pages/analytics_page.py")
     assert any("No orders match" in i.value for i in at.info)
     assert not at.metric
-    open_page(at, "pages/analytics.py", status="paid", days="10")
-    open_page(at, "pages/staff.py")
-    open_page(at, "pages/checkout.py")
+    open_page(at, "pages/analytics_page.py", status="paid", days="10")
+    open_page(at, "pages/staff_page.py")
+    open_page(at, "pages/checkout_page.py")
     sign_in_customer(at)  # the demo customer does not exist in an empty database
     assert any("Unknown email or wrong password" in e.value for e in at.error)
 
 
 def test_empty_catalog_checkout(empty_db):
-    at = open_page(start(), "pages/checkout.py")
+    at = open_page(start(), "pages/checkout_page.py")
     at.text_input(key="checkout_sign_up_name").input("Ada Lovelace")
     at.text_input(key="checkout_sign_up_email").input("ada@example.test")
     at.text_input(key="checkout_sign_up_password").input("correct horse")
@@ -265,7 +274,7 @@ def test_jobs_list_shows_progress_and_detail_shows_failures(seeded_db):
         conn.execute(update(jobs_table).where(jobs_table.c.id == running.id).values(
             status="running", succeeded=half, started_at=dt.datetime.now(dt.UTC).replace(tzinfo=None)))
 
-    at = open_page(start(ANALYST), "pages/jobs.py")
+    at = open_page(start(ANALYST), "pages/jobs_page.py")
     body = texts(at)
     assert f"#{running.id} · Cancel orders" in body and f"#{job.id} · Fulfill orders" in body
     progress = [p.proto.value for p in at.get("progress")]
@@ -274,7 +283,7 @@ def test_jobs_list_shows_progress_and_detail_shows_failures(seeded_db):
     assert "Running" in body and "Completed with failures" in body
     assert f"{half:,} of {running.total:,} done" in "\n".join(p.proto.text for p in at.get("progress"))
 
-    at = open_page(at, "pages/jobs.py", job=job.id)
+    at = open_page(at, "pages/jobs_page.py", job=job.id)
     shown = metrics(at)
     assert shown["Orders"] == [f"{job.total:,}"]
     assert shown["Succeeded"] == [f"{job.succeeded:,}"] and shown["Failed"] == [f"{job.failed:,}"]
@@ -290,7 +299,7 @@ def test_jobs_list_shows_progress_and_detail_shows_failures(seeded_db):
 
 def test_retry_failed_creates_a_new_job(seeded_db):
     job = finished_fulfill_job(seeded_db)
-    at = open_page(start(OPS), "pages/jobs.py", job=job.id)
+    at = open_page(start(OPS), "pages/jobs_page.py", job=job.id)
     assert at.button(key="job_cancel").disabled  # finished: nothing to cancel
     retry = at.button(key="job_retry_failed")
     assert not retry.disabled
@@ -315,7 +324,7 @@ def test_export_job_offers_its_csv(seeded_db, tmp_path):
     job = run_job_here(seeded_db, jobs.enqueue(seeded_db, analyst, "export",
                                                filters=OrderFilters.parse(status="paid")).id)
     assert job.status == "completed" and job.export_path
-    at = open_page(start(ANALYST), "pages/jobs.py", job=job.id)
+    at = open_page(start(ANALYST), "pages/jobs_page.py", job=job.id)
     button = at.get("download_button")
     assert "job_export_download" in keys(button)
     label = next(b for b in button if b.key == "job_export_download").proto.label
@@ -324,7 +333,7 @@ def test_export_job_offers_its_csv(seeded_db, tmp_path):
 
 @pytest.mark.parametrize("value", ["abc", "-3", "0", "1.5", "99999999999", "<b>x</b>", ""])
 def test_jobs_bad_or_missing_job_parameter(seeded_db, value):
-    at = open_page(start(SUPPORT), "pages/jobs.py", job=value)
+    at = open_page(start(SUPPORT), "pages/jobs_page.py", job=value)
     if value:
         assert at.warning
         assert all("<b>" not in w.value for w in at.warning)
@@ -333,7 +342,7 @@ def test_jobs_bad_or_missing_job_parameter(seeded_db, value):
 
 
 def test_jobs_missing_job(seeded_db):
-    at = open_page(start(OPS), "pages/jobs.py", job="424242")
+    at = open_page(start(OPS), "pages/jobs_page.py", job="424242")
     assert any("no job #424242" in w.value.lower() for w in at.warning)
     assert not {"job_retry_failed", "job_cancel"} & keys(at.button)
 
@@ -341,14 +350,13 @@ def test_jobs_missing_job(seeded_db):
 # -- checkout -------------------------------------------------------------------------------
 
 def test_sign_up_then_buy_a_digital_pass(seeded_db):
-    at = open_page(start(), "pages/checkout.py")  # no staff sign-in needed
+    at = open_page(start(), "pages/checkout_page.py")  # no staff sign-in needed
     at.text_input(key="checkout_sign_up_name").input("Ada Lovelace")
     at.text_input(key="checkout_sign_up_email").input("ada@example.test")
     at.text_input(key="checkout_sign_up_password").input("correct horse")
     at.button(key="checkout_sign_up").click().run()
     assert not at.exception
     assert at.session_state["customer_account"].email == "ada@example.test"
-    assert "staff_account" not in at.session_state
     choose_sku(at, "PASS-DAY-USD")
     at.selectbox(key="checkout_token").set_value("tok_visa")
     at.button(key="checkout_place").click().run()
@@ -364,7 +372,7 @@ def test_sign_up_then_buy_a_digital_pass(seeded_db):
 
 
 def test_sign_in_and_decline_shows_the_reason(seeded_db):
-    at = sign_in_customer(open_page(start(), "pages/checkout.py"))
+    at = sign_in_customer(open_page(start(), "pages/checkout_page.py"))
     assert at.session_state["customer_account"].email == demo.DEMO_CUSTOMER_EMAIL
     choose_sku(at, "PASS-DAY-USD")
     at.selectbox(key="checkout_token").set_value("tok_chargeDeclinedInsufficientFunds")
@@ -383,7 +391,7 @@ def test_sign_in_and_decline_shows_the_reason(seeded_db):
 
 def test_every_test_token_is_listed_with_what_it_does(seeded_db):
     from orders_core.payments.card_tokens import TEST_TOKENS
-    at = choose_sku(sign_in_customer(open_page(start(), "pages/checkout.py")), "PASS-DAY-USD")
+    at = choose_sku(sign_in_customer(open_page(start(), "pages/checkout_page.py")), "PASS-DAY-USD")
     picker = at.selectbox(key="checkout_token")
     labels = list(picker.options)  # as shown: "token — what it does"
     assert len(labels) == len(TEST_TOKENS) + 1
@@ -398,7 +406,7 @@ def test_every_test_token_is_listed_with_what_it_does(seeded_db):
 
 
 def test_address_form_only_for_shippable_skus(seeded_db):
-    at = open_page(start(), "pages/checkout.py")
+    at = open_page(start(), "pages/checkout_page.py")
     at.text_input(key="checkout_sign_up_name").input("Grace Hopper")
     at.text_input(key="checkout_sign_up_email").input("grace@example.test")
     at.text_input(key="checkout_sign_up_password").input("correct horse")
@@ -419,12 +427,12 @@ def test_address_form_only_for_shippable_skus(seeded_db):
         row = conn.execute(select(orders).where(orders.c.number == number)).one()
     assert (row.status, row.ship_line1, row.ship_country) == ("paid", "1 Infinite Loop", "US")
     # the demo customer has saved addresses: offered to pick from
-    at2 = choose_sku(sign_in_customer(open_page(start(), "pages/checkout.py")), "TOTE-USD")
+    at2 = choose_sku(sign_in_customer(open_page(start(), "pages/checkout_page.py")), "TOTE-USD")
     assert len(at2.radio(key="checkout_address_choice").options) >= 2
 
 
 def test_double_submit_creates_one_order(seeded_db):
-    at = choose_sku(sign_in_customer(open_page(start(), "pages/checkout.py")), "PASS-DAY-EUR")
+    at = choose_sku(sign_in_customer(open_page(start(), "pages/checkout_page.py")), "PASS-DAY-EUR")
     before = customer_order_count(seeded_db, demo.DEMO_CUSTOMER_EMAIL)
     key = at.session_state["checkout_key"]
     at.button(key="checkout_place").click().run()
@@ -446,7 +454,7 @@ def test_double_submit_creates_one_order(seeded_db):
 
 
 def test_customer_markup_is_shown_as_text(seeded_db):
-    at = open_page(start(), "pages/checkout.py")
+    at = open_page(start(), "pages/checkout_page.py")
     name = "<img src=x onerror=alert(1)> **Eve** [link](http://evil.test) $x$"
     at.text_input(key="checkout_sign_up_name").input(name)
     at.text_input(key="checkout_sign_up_email").input("eve@example.test")
@@ -482,7 +490,7 @@ def shown_tiles(at: AppTest) -> dict[str, tuple[str, str, str]]:
 
 
 def test_analytics_tiles_equal_sql(seeded_db):
-    at = open_page(start(ANALYST), "pages/analytics.py")
+    at = open_page(start(ANALYST), "pages/analytics_page.py")
     expected = expected_tiles(seeded_db)
     assert len(expected) >= 3
     assert shown_tiles(at) == expected
@@ -498,7 +506,7 @@ def test_analytics_tiles_equal_sql(seeded_db):
 
 
 def test_analytics_from_url_filters(seeded_db):
-    at = open_page(start(SUPPORT), "pages/analytics.py", status="fulfilled", sku="BOX-MONTHLY-USD",
+    at = open_page(start(SUPPORT), "pages/analytics_page.py", status="fulfilled", sku="BOX-MONTHLY-USD",
                    days="30")
     assert not at.warning
     from orders_core.queries import OrderFilters as F
@@ -513,7 +521,7 @@ def test_analytics_from_url_filters(seeded_db):
     {"q": "<script>alert(1)</script>"}, {"sku": "NO-SUCH-SKU"},
 ])
 def test_analytics_bad_url_parameters(seeded_db, params):
-    at = open_page(start(ANALYST), "pages/analytics.py", **params)
+    at = open_page(start(ANALYST), "pages/analytics_page.py", **params)
     assert not at.exception
     if params.keys() - {"q", "sku"}:
         assert at.warning
@@ -522,7 +530,7 @@ def test_analytics_bad_url_parameters(seeded_db, params):
 
 
 def test_analytics_unfulfilled_orders_list(seeded_db):
-    at = open_page(start(ANALYST), "pages/analytics.py", days="1")
+    at = open_page(start(ANALYST), "pages/analytics_page.py", days="1")
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     with seeded_db.read() as conn:
         stale = conn.execute(select(func.count()).where(

@@ -17,11 +17,12 @@ from orders_core import db as orders_db
 from orders_core import demo, lifecycle
 from orders_core.errors import ValidationError
 from orders_core.schema import job_items, jobs, order_events, orders, refunds
-from orders_core.staff import find_staff
+from orders_core.staff import find_staff, set_staff_active, set_staff_role
 from pages import common
+from tests.support.staff_browser import FakeBrowser, use_fake_browser
 
 APP = str(Path(__file__).resolve().parents[2] / "streamlit_app.py")
-ORDERS_PAGE = "pages/orders.py"
+ORDERS_PAGE = "pages/orders_page.py"
 ORDER_PAGE = "pages/order_detail.py"
 HOSTILE = "<img src=x onerror=alert(1)>"
 SEED_ORDERS = 200
@@ -77,10 +78,22 @@ def empty_db(sqlite_database_url: str, monkeypatch) -> orders_db.Database:
     common.get_gateways.clear()
 
 
+@pytest.fixture(autouse=True)
+def browser(monkeypatch) -> FakeBrowser:
+    """This test's browser: its cookies are what st.context.cookies reads."""
+    global _BROWSER
+    _BROWSER = use_fake_browser(monkeypatch, FakeBrowser())
+    return _BROWSER
+
+
+_BROWSER: FakeBrowser | None = None
+
+
 def app_as(db, email: str, *, on: str | None = None, **params) -> AppTest:
-    """The app signed in as `email`, on page file `on` (default: Orders), with URL `params`."""
+    """The app signed in as `email` (a real session, its cookie in this test's browser),
+    on page file `on` (default: Orders), with URL `params`."""
+    _BROWSER.sign_in(db, email)
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    at.session_state[common.STAFF_KEY] = find_staff(db, email)
     at.run()
     assert not at.exception, at.exception
     if on or params:
@@ -138,12 +151,8 @@ def warnings(at: AppTest) -> str:
 
 
 # -- sign-in and the Orders page -----------------------------------------------------------------
-def test_sign_in_form_leads_to_the_orders_page_with_live_counts(db):
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    ok(at.run())
-    at.text_input(key="sign_in_email").input(OPS)
-    at.text_input(key="sign_in_password").input(demo.DEMO_PASSWORD)
-    ok(at.button(key="FormSubmitter:staff_sign_in-Sign in").click().run())
+def test_a_signed_in_browser_opens_the_orders_page_with_live_counts(db):
+    at = ok(app_as(db, OPS))
     assert at.title[0].value == "Orders"
     with db.read() as conn:
         paid = len(list(conn.execute(select(orders.c.id).where(orders.c.status == "paid"))))
@@ -415,6 +424,45 @@ def test_cancel_with_confirmation_cancels_and_refunds(db):
     assert event.actor == SUPPORT and event.note.startswith("Customer asked by phone")
     assert any("is now Canceled" in s.value for s in at.success)
     assert not [b for b in at.button if (b.key or "").startswith("order_action_")]
+
+
+# -- access withdrawn while the tab is open ------------------------------------------------------
+def test_a_tab_left_open_by_a_deactivated_agent_refunds_nothing_at_its_next_click(db):
+    number = first_in(db, "paid")
+    at = app_as(db, SUPPORT, on=ORDER_PAGE, number=number)
+    ok(at.button(key="order_action_cancel").click().run())
+    assert at.button(key="order_move_confirm")
+    set_staff_active(db, find_staff(db, ADMIN).as_actor(), SUPPORT, False)
+
+    ok(at.button(key="order_move_confirm").click().run())
+
+    after = order_row(db, number)
+    assert after.status == "paid" and after.refunded_amount == 0
+    with db.read() as conn:
+        assert conn.execute(select(refunds).where(refunds.c.order_id == after.id)).all() == []
+    assert any(e.value.startswith("Your session has ended: your account was deactivated by "
+                                  f"{plain_email(ADMIN)}") for e in at.error), [e.value for e in at.error]
+    assert not [b for b in at.button if (b.key or "").startswith("order_")]
+    assert any('action="/sign-in"' in h.proto.body for h in at.get("html"))
+
+
+def test_a_demoted_agent_sees_the_session_end_and_cannot_fulfil(db):
+    number = first_in(db, "paid")
+    at = app_as(db, OPS, on=ORDER_PAGE, number=number)
+    ok(at.button(key="order_action_fulfill").click().run())
+    set_staff_role(db, find_staff(db, ADMIN).as_actor(), OPS, "analyst")
+
+    ok(at.button(key="order_move_confirm").click().run())
+
+    assert order_row(db, number).status == "paid"
+    assert any("your role was changed to Analyst" in e.value for e in at.error)
+    again = ok(app_as(db, OPS, on=ORDER_PAGE, number=number))  # signed in again: an analyst now
+    assert not [b for b in again.button if (b.key or "").startswith("order_action_")]
+    assert "Analyst" in " ".join(c.value for c in again.sidebar.caption)
+
+
+def plain_email(email: str) -> str:
+    return common.escape_markdown(email)
 
 
 def test_backing_out_of_a_confirmation_changes_nothing(db):

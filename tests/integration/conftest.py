@@ -8,6 +8,7 @@ from sqlalchemy import func, insert, select
 from orders_core import customers
 from orders_core.customers import AddressInput
 from orders_core.schema import Base, products, skus
+from tests.support.staff_accounts import insert_demo_staff
 
 HOME = AddressInput(name="Ada Lovelace", line1="12 St James's Square", city="London",
                     postal_code="SW1Y 4JH", country="GB")
@@ -28,6 +29,7 @@ def catalog(db):
             {"id": 4, "code": "PASS-JPY", "name": "Day pass (JPY)", "product_id": 2, "unit_amount": 1200, "currency": "jpy", "active": True},
             {"id": 5, "code": "MUG-OLD", "name": "Retired mug", "product_id": 1, "unit_amount": 900, "currency": "usd", "active": False},
         ])
+    insert_demo_staff(db)  # the staff Actors the tests act as
     return db
 
 

@@ -254,3 +254,30 @@ def test_staff_roles_can_be_changed_and_accounts_deactivated(env):
     listed = {a["email"]: a for a in _json(env, "staff", "list")}
     assert listed[email]["role"] == "ops" and listed[email]["active"] is False
     assert _json(env, "staff", "activate", email)["active"] is True
+
+
+def test_an_operator_ends_a_staff_members_sessions_and_reads_the_audit_log(env):
+    from orders_core import authentication, db as orders_db
+
+    email = "cli.ops@ordersdesk.test"
+    _json(env, "staff", "add", "--email", email, "--name", "Cli Ops", "--role", "ops",
+          "--password", "ops-pass-123")
+    db = orders_db.open_database(env["ORDERS_DATABASE_URL"], run_migrations=False)
+    try:
+        token = authentication.sign_in_with_password(db, email, "ops-pass-123",
+                                                     client_address="192.0.2.5").token
+        [listed] = _json(env, "staff", "sessions", email)
+        assert listed["client_address"] == "192.0.2.5" and listed["method"] == "password"
+        assert _json(env, "staff", "sign-out", email)["sessions_ended"] == 1
+        assert isinstance(authentication.current_session(db, token), authentication.SessionEnded)
+        assert _json(env, "staff", "sessions", email) == []
+        reset = _json(env, "staff", "reset-password", email, "--temporary-password", "temp-pass-99")
+        assert reset["email"] == email
+        assert authentication.sign_in_with_password(db, email, "temp-pass-99").account.password_must_change
+        assert "8 characters" in _refused(_run(env, "staff", "reset-password", email,
+                                               "--temporary-password", "short"))
+        events = [(e["event"], e["success"]) for e in _json(env, "staff", "audit", "--email", email)]
+        assert ("password_reset", True) in events and ("sessions_revoked", True) in events
+        assert ("sign_in", True) in events and ("account_created", True) in events
+    finally:
+        orders_db.forget_databases()

@@ -20,7 +20,8 @@ from orders_core.passwords import LOCKED, verify_password
 from orders_core.payments.simulated import SimulatedGateway
 from orders_core.schema import (addresses, customers, order_events, order_items, orders, payments,
                                 products, refunds, sim_charges, sim_refunds, skus, staff)
-from orders_core.staff import Role, sign_in_staff
+from orders_core.authentication import sign_in_with_password
+from orders_core.staff import Role
 from tests.support import postgres as pg
 
 STAFF_EMAILS = {"admin@ordersdesk.test", "ops@ordersdesk.test", "support@ordersdesk.test",
@@ -501,5 +502,5 @@ def test_the_demo_staff_have_one_account_per_role(db):
     accounts = {s.email: s for s in _rows(db, staff)}
     assert set(accounts) == STAFF_EMAILS
     assert {a.role for a in accounts.values()} == {r.value for r in Role}
-    assert sign_in_staff(db, "admin@ordersdesk.test", "demo-password").role == Role.ADMIN
-    assert sign_in_staff(db, "analyst@ordersdesk.test", "demo-password").role == Role.ANALYST
+    assert sign_in_with_password(db, "admin@ordersdesk.test", "demo-password").account.role == Role.ADMIN
+    assert sign_in_with_password(db, "analyst@ordersdesk.test", "demo-password").account.role == Role.ANALYST

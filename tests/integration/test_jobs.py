@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, insert, select, update
 
+from tests.support.staff_accounts import insert_demo_staff
 from orders_core import cli, jobs, lifecycle, worker
 from orders_core.checkout import place_order
 from orders_core.config import load_settings
@@ -487,6 +488,7 @@ def customer_on_sqlite(sqlite_db):
                                              shippable=False, active=True))
         conn.execute(insert(skus).values(id=2, code="PASS-USD", name="Day pass", product_id=1,
                                          unit_amount=500, currency="usd", active=True))
+    insert_demo_staff(sqlite_db)
     return _shopper(sqlite_db)
 
 

@@ -12,6 +12,7 @@ from orders_core.customers import AddressInput, CustomerAccount
 from orders_core.passwords import LOCKED
 from orders_core.schema import addresses, customers, products, skus
 from orders_core.staff import customer_actor
+from tests.support.staff_accounts import insert_demo_staff
 
 HOME = AddressInput(name="Ada Lovelace", line1="12 St James's Square", city="London",
                     postal_code="SW1Y 4JH", country="GB")
@@ -69,4 +70,5 @@ def build_shop(db) -> Shop:
                 **dataclasses.asdict(address))).inserted_primary_key[0]
             accounts.append((CustomerAccount(customer_id, email, name), address_id))
     (customer, address_id), (other, other_address_id) = accounts
+    insert_demo_staff(db)  # the staff Actors the tests act as
     return Shop(db, customer, other, address_id, other_address_id)

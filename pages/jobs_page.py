@@ -27,7 +27,7 @@ except ImportError:  # pragma: no cover - the job engine ships with the app
 REFRESH_SECONDS = 3
 LIST_LIMIT = 50
 FAILURES_SHOWN = 1000
-JOBS_PAGE = "pages/jobs.py"
+JOBS_PAGE = "pages/jobs_page.py"
 ORDER_PAGE = "pages/order_detail.py"
 
 STATUS_STYLE = {  # label, badge colour, icon
@@ -159,6 +159,7 @@ def job_list(db) -> None:
 
     @st.fragment(run_every=REFRESH_SECONDS if active else None)
     def live_list() -> None:
+        common.current_actor()  # each refresh: a session that ended reruns the whole app
         fresh = job_engine.list_jobs(db, limit=LIST_LIMIT)
         running = sum(1 for job in fresh if not job.finished)
         summary = st.columns(3)
@@ -204,6 +205,7 @@ def job_detail(db, job_id: int) -> None:
 
     @st.fragment(run_every=None if first.finished else REFRESH_SECONDS)
     def live_detail() -> None:
+        common.current_actor()  # each refresh: a session that ended reruns the whole app
         try:
             job = job_engine.get_job(db, job_id)
         except NotFound:
@@ -332,7 +334,6 @@ def failures(db, job) -> None:
 
 # -- page ---------------------------------------------------------------------------------
 
-common.send_signed_out_visitor_to_sign_in()  # a fresh load of /jobs?job=… signs in first
 common.current_actor()  # stops the page unless a staff member is signed in
 st.title("Jobs")
 st.caption("Bulk actions and exports, newest first. Jobs run in the background; leave and "

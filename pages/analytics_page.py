@@ -319,7 +319,6 @@ def fulfilment(report, days: int) -> None:
 # -- the page -----------------------------------------------------------------------------------
 
 def main() -> None:
-    common.send_signed_out_visitor_to_sign_in()
     common.current_actor()
     db = common.get_db()
     raw = url_params()

@@ -1,14 +1,16 @@
 """Staff accounts (admins only): who has access, with which role; create accounts,
-change roles, deactivate and reactivate. orders_core.staff checks the permission
-again on every change."""
+change roles, deactivate and reactivate, set a temporary password, see and end each
+person's sessions, and the audit log. orders_core.staff checks the permission again on
+every change, and every change that withdraws access ends that person's sessions."""
 from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
 
 from orders_core.errors import OrdersError
-from orders_core.staff import (ROLE_PERMISSIONS, Permission, Role, create_staff, list_staff,
-                               set_staff_active, set_staff_role)
+from orders_core.staff import (ROLE_PERMISSIONS, Permission, Role, audit_log, create_staff,
+                               list_staff, reset_staff_password, set_staff_active, set_staff_role,
+                               sign_out_everywhere, staff_sessions_of)
 from pages import common
 
 NOTICE = "staff_notice"
@@ -54,27 +56,87 @@ def change_account(db, actor, accounts) -> None:
         if bar.button("Save role", key="staff_save_role", icon=":material/save:", type="primary",
                       disabled=yourself or new_role == account.role.value):
             try:
-                changed = set_staff_role(db, actor, account.email, new_role)
+                changed = set_staff_role(db, actor, account.email, new_role,
+                                         client_address=common.client_address())
             except OrdersError as error:
                 st.error(common.escape_markdown(error))
             else:
-                notice(f"{changed.email} is now {changed.role.label}.")
+                notice(f"{changed.email} is now {changed.role.label}; their sessions have ended.")
                 st.rerun()
         label = "Deactivate" if account.active else "Reactivate"
         if bar.button(label, key="staff_toggle_active", disabled=yourself,
                       icon=":material/person_off:" if account.active
                       else ":material/person_check:"):
             try:
-                changed = set_staff_active(db, actor, account.email, not account.active)
+                changed = set_staff_active(db, actor, account.email, not account.active,
+                                           client_address=common.client_address())
             except OrdersError as error:
                 st.error(common.escape_markdown(error))
             else:
-                notice(f"{changed.email} is {'active again' if changed.active else 'deactivated'}.")
+                notice(f"{changed.email} is {'active again' if changed.active else 'deactivated; their sessions have ended'}.")
                 st.rerun()
         if yourself:
             st.caption("This is your own account: you cannot change its role or deactivate it.")
         elif not account.active:
             st.caption("A deactivated account cannot sign in.")
+        account_sessions(db, actor, account)
+        temporary_password(db, actor, account, yourself)
+
+
+def account_sessions(db, actor, account) -> None:
+    sessions = staff_sessions_of(db, actor, account.email)
+    st.markdown(f"**Signed in:** {len(sessions)} session{'s' if len(sessions) != 1 else ''}")
+    if sessions:
+        frame = pd.DataFrame([{
+            "Signed in (UTC)": s.created_at.strftime("%Y-%m-%d %H:%M"),
+            "Last seen (UTC)": s.last_seen_at.strftime("%Y-%m-%d %H:%M"),
+            "Browser": common.browser_label(s.user_agent), "Address": s.client_address,
+        } for s in sessions])
+        st.dataframe(frame, hide_index=True, width="stretch", key=f"staff_sessions_{account.id}")
+    if st.button("Sign out everywhere", key="staff_sign_out_everywhere", icon=":material/logout:",
+                 disabled=not sessions):
+        try:
+            ended = sign_out_everywhere(db, actor, account.email, client_address=common.client_address())
+        except OrdersError as error:
+            st.error(common.escape_markdown(error))
+        else:
+            notice(f"Signed {account.email} out of {ended} session{'s' if ended != 1 else ''}.")
+            st.rerun()
+
+
+def temporary_password(db, actor, account, yourself: bool) -> None:
+    if yourself:
+        return
+    with st.expander("Set a temporary password"):
+        with st.form(f"staff_reset_{account.id}", border=False):
+            password = st.text_input("Temporary password", type="password", key="staff_reset_password",
+                                     help="At least 8 characters. They must choose their own at "
+                                          "their next sign-in; their sessions end now.")
+            submitted = st.form_submit_button("Set temporary password", key="staff_reset_submit")
+        if submitted:
+            try:
+                reset_staff_password(db, actor, account.email, password,
+                                     client_address=common.client_address())
+            except OrdersError as error:
+                st.error(common.escape_markdown(error))
+            else:
+                st.session_state.pop("staff_reset_password", None)
+                notice(f"Temporary password set for {account.email}; they choose their own at "
+                       "their next sign-in.")
+                st.rerun()
+
+
+def audit_table(db, actor) -> None:
+    st.subheader("Audit log", anchor=False)
+    st.caption("Sign-ins (successful or not), sign-outs, ended sessions and account changes; "
+               "newest first.")
+    entries = audit_log(db, actor, limit=300)
+    frame = pd.DataFrame([{
+        "When (UTC)": e.at.strftime("%Y-%m-%d %H:%M:%S"), "Event": e.event.label,
+        "Outcome": "OK" if e.success else "Refused", "Account": e.subject, "By": e.actor,
+        "Detail": e.detail, "Address": e.client_address,
+    } for e in entries], columns=["When (UTC)", "Event", "Outcome", "Account", "By", "Detail", "Address"])
+    st.dataframe(frame, hide_index=True, width="stretch", key="staff_audit_table", height=360)
 
 
 def add_account(db, actor) -> None:
@@ -113,7 +175,6 @@ def roles_help() -> None:
 
 
 def main() -> None:
-    common.send_signed_out_visitor_to_sign_in()
     actor = common.current_actor()
     st.title("Staff")
     if not common.can(Permission.MANAGE_STAFF):
@@ -138,6 +199,7 @@ def main() -> None:
             change_account(db, actor, accounts)
     with right:
         add_account(db, actor)
+    audit_table(db, actor)
 
 
 main()

@@ -318,7 +318,6 @@ def shop(db, account) -> None:
 
 # -- page ----------------------------------------------------------------------------------
 
-common.route_through_app("checkout")
 st.title("Demo checkout")
 st.caption("Test purchases as a customer would make them, paid with Stripe's test card tokens "
            f"through the {common.get_gateways().settings.gateway} payment gateway.")

@@ -175,6 +175,7 @@ def _count(value) -> int:
 
 @st.dialog("Mass action", width="medium", on_dismiss=close_mass_action)
 def mass_action_dialog(actor) -> None:
+    actor = common.current_actor()  # a dialog's rerun skips the entry point's check
     pending = st.session_state.get(PENDING)
     if not pending:
         return
@@ -303,6 +304,7 @@ def selection_caption(total: int) -> str:
 def results(actor) -> None:
     """The rows, selection, mass actions and paging. A fragment: ticking a row or
     turning a page reruns only this part, not the status counts above."""
+    actor = common.current_actor()  # a fragment's rerun skips the entry point's check
     db = common.get_db()
     view, _ = common.parse_orders_params(url_params())
     page = queries.list_orders(db, view.filters, page=view.page, page_size=common.PAGE_SIZE,
@@ -407,7 +409,6 @@ def results(actor) -> None:
 
 # -- the page -----------------------------------------------------------------------------------
 def main() -> None:
-    common.send_signed_out_visitor_to_sign_in()
     actor = common.current_actor()
     db = common.get_db()
     number = st.query_params.get("number")
