@@ -141,13 +141,15 @@ def _escape_like(text: str) -> str:
 
 
 def _search_condition(text: str):
-    pattern = f"%{_escape_like(text.lower())}%"
-    options = [func.lower(orders.c.customer_email).like(pattern, escape="\\"),
-               func.lower(orders.c.customer_name).like(pattern, escape="\\")]
+    """An order number ('ORD-000123', 'ord-123', '123') is looked up by its id alone: the
+    primary key answers at once, where OR-ing it with the text match below scanned every
+    order's email and name. Anything else matches part of the email or the name."""
     order_id = parse_order_number(text)
     if order_id is not None:
-        options.insert(0, orders.c.id == order_id)
-    return or_(*options)
+        return orders.c.id == order_id
+    pattern = f"%{_escape_like(text.lower())}%"
+    return or_(func.lower(orders.c.customer_email).like(pattern, escape="\\"),
+               func.lower(orders.c.customer_name).like(pattern, escape="\\"))
 
 
 LIST_COLUMNS = (orders.c.id, orders.c.number, orders.c.status, orders.c.customer_email,
