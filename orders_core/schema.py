@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 from sqlalchemy import (
-    BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, String, Text,
+    BigInteger, Boolean, Date, DateTime, ForeignKey, Index, Integer, String, Text,
     UniqueConstraint, false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -155,6 +155,16 @@ class Order(Base):
         Index("ix_orders_customer_created", "customer_id", "created_at"),
         Index("ix_orders_customer_email", "customer_email"),
     )
+
+
+class OrderDayCount(Base):
+    """Orders per creation day, status and currency, kept by triggers on `orders` in the
+    same transaction as every change (migration 0005): the tab counts never count rows."""
+    __tablename__ = "order_day_counts"
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), primary_key=True)
+    currency: Mapped[str] = mapped_column(String(3), primary_key=True)
+    orders: Mapped[int] = mapped_column(BigInteger)
 
 
 class OrderItem(Base):
@@ -324,6 +334,7 @@ class JobItem(Base):
 
 orders = Order.__table__
 order_items = OrderItem.__table__
+order_day_counts = OrderDayCount.__table__
 order_events = OrderEvent.__table__
 payments = Payment.__table__
 refunds = Refund.__table__

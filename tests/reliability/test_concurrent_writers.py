@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from orders_core import demo
+from orders_core import demo, order_counts
 from orders_core.db import Database, open_database
 from orders_core.schema import (job_items, jobs, order_events, orders, payments, refunds,
                                 sim_charges, sim_refunds)
@@ -177,6 +177,9 @@ def assert_nothing_was_lost(db: Database, summaries: list[dict]) -> None:
     checkout = by_role["checkout"]
     assert len(ours) == checkout["ok"] + checkout["declined"], (len(ours), checkout)
     assert sum(1 for o in ours if paid_orders[o.id]) == checkout["ok"], checkout
+
+    # The tab counts the database keeps with the orders agree with counting them.
+    assert order_counts.mismatches(db) == []
 
 
 @pytest.mark.slow

@@ -30,7 +30,7 @@ import orders_core.checkout as checkout_module
 import orders_core.customers as customers_module
 import orders_core.lifecycle as lifecycle_module
 import orders_core.payments.simulated as simulated_module
-from orders_core import lifecycle
+from orders_core import lifecycle, order_counts
 from orders_core.checkout import pay_order, place_order, recover_pending_payments
 from orders_core.errors import (CardDeclined, GatewayUnavailable, InProgress, OrdersError,
                                 RefundFailed, ValidationError)
@@ -498,6 +498,9 @@ def check_books(db, final: dict, seen: dict, settled: bool = False) -> None:
         events = conn.execute(select(order_events).order_by(order_events.c.id)).all()
         charges = {c.id: c for c in conn.execute(select(sim_charges))}
         ledger_refunds = conn.execute(select(sim_refunds)).all()
+
+    # The counts behind the orders page's tabs, kept by the database, agree with the orders.
+    assert order_counts.mismatches(db) == []
 
     by_gateway_id = defaultdict(list)
     for p in pays:
