@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 
-from sqlalchemy import case, func, literal, or_, select, union_all
+from sqlalchemy import and_, case, func, literal, literal_column, or_, select, table, union_all
 
 from .db import Database
 from .errors import NotFound, ValidationError
@@ -79,11 +79,12 @@ class OrderFilters:
             parts.append(f"total ≤ {self.max_total}")
         return ", ".join(parts)
 
-    def conditions(self, *, include_status: bool = True) -> list:
-        return self._conditions(include_status=include_status)
+    def conditions(self, *, include_status: bool = True, dialect: str | None = None) -> list:
+        """The WHERE terms; with the database's `dialect`, a search uses its text index."""
+        return self._conditions(include_status=include_status, dialect=dialect)
 
     def _conditions(self, *, include_status: bool = True, amounts_by_index: bool = True,
-                    sku_by_index: bool = True) -> list:
+                    sku_by_index: bool = True, dialect: str | None = None) -> list:
         """The WHERE terms. On SQLite, which has no statistics to plan by, the list's
         own queries can turn two indexes off where they would mislead the planner:
         `amounts_by_index=False` keeps ix_orders_total out of a page not sorted by total
@@ -100,7 +101,7 @@ class OrderFilters:
             where.append(orders.c.created_at < dt.datetime.combine(
                 self.created_to + dt.timedelta(days=1), dt.time()))
         if self.search:
-            where.append(_search_condition(self.search))
+            where.append(_search_condition(self.search, dialect))
         if self.sku:
             # The orders that have an item of the SKU, found from the SKU's side through
             # ix_order_items_sku_order (a correlated EXISTS probed every order instead).
@@ -119,10 +120,10 @@ class OrderFilters:
                  sorted_by_total: bool = False) -> list:
         """conditions() shaped for SQLite's planner (see _conditions)."""
         if not db.is_sqlite:
-            return self._conditions(include_status=include_status)
+            return self._conditions(include_status=include_status, dialect=db.engine.dialect.name)
         dated = bool(self.created_from or self.created_to)
         return self._conditions(include_status=include_status, amounts_by_index=sorted_by_total,
-                                sku_by_index=not dated)
+                                sku_by_index=not dated, dialect="sqlite")
 
 
 def _date(value, field: str) -> dt.date | None:
@@ -145,16 +146,28 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _search_condition(text: str):
+TRIGRAM = 3  # the text index finds substrings of at least this many characters
+
+
+def _search_condition(text: str, dialect: str | None = None):
     """An order number ('ORD-000123', 'ord-123', '123') is looked up by its id alone: the
     primary key answers at once, where OR-ing it with the text match below scanned every
-    order's email and name. Anything else matches part of the email or the name."""
+    order's email and name. Anything else matches part of the email or the name, in any
+    case: on PostgreSQL the pg_trgm indexes serve this LIKE as it is; on SQLite the FTS5
+    trigram index (migration 0006) first finds the candidates (a case-folded superset)
+    and the same LIKE decides, so the answers are the LIKE's either way."""
     order_id = parse_order_number(text)
     if order_id is not None:
         return orders.c.id == order_id
     pattern = f"%{_escape_like(text.lower())}%"
-    return or_(func.lower(orders.c.customer_email).like(pattern, escape="\\"),
-               func.lower(orders.c.customer_name).like(pattern, escape="\\"))
+    matches = or_(func.lower(orders.c.customer_email).like(pattern, escape="\\"),
+                  func.lower(orders.c.customer_name).like(pattern, escape="\\"))
+    if dialect != "sqlite" or len(text) < TRIGRAM:
+        return matches
+    phrase = '"' + text.replace('"', '""') + '"'
+    candidates = select(literal_column("rowid")).select_from(table("orders_search")).where(
+        literal_column("orders_search").op("MATCH")(phrase))
+    return and_(orders.c.id.in_(candidates), matches)
 
 
 LIST_COLUMNS = (orders.c.id, orders.c.number, orders.c.status, orders.c.customer_email,
