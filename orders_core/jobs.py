@@ -448,11 +448,17 @@ def cancel_job(db: Database, actor: Actor, job_id: int) -> JobView:
                               f"there is nothing to cancel.")
     now = utcnow()
     with db.write() as conn:
-        conn.execute(update(jobs).where(jobs.c.id == job.id, jobs.c.status.in_(ACTIVE_STATUSES))
-                     .values(cancel_requested=True))
+        recorded = conn.execute(update(jobs).where(
+            jobs.c.id == job.id, jobs.c.status.in_(ACTIVE_STATUSES)).values(
+            cancel_requested=True)).rowcount
         conn.execute(update(jobs).where(jobs.c.id == job.id,
                                         jobs.c.status == JobStatus.QUEUED.value)
                      .values(status=JobStatus.CANCELED.value, finished_at=now))
+    if not recorded:  # it finished between our read and the write: say so, never "canceled"
+        done = get_job(db, job.id)
+        raise ValidationError(
+            f"Job #{done.id} had already finished ({done.status_label}: {done.succeeded:,} "
+            f"succeeded, {done.failed:,} failed); nothing was canceled.")
     finish_if_done(db, job.id)  # a running job nobody works on any more stops now
     return get_job(db, job.id)
 

@@ -323,6 +323,23 @@ def test_canceling_a_queued_job_stops_it_at_once(db, customer):
         jobs.cancel_job(db, OPS, job.id)
 
 
+def test_a_cancel_that_comes_after_the_job_finished_says_so_and_changes_nothing(db, customer,
+                                                                                monkeypatch):
+    """The page read the job as running; it finished before the cancel was written."""
+    numbers = new_orders(db, customer, 3)
+    job = jobs.enqueue(db, OPS, "cancel", order_numbers=numbers)
+    stale = jobs.get_job(db, job.id)  # queued, as the page last saw it
+    assert run(db) == 3
+    reads = iter([stale])
+    real_get_job = jobs.get_job
+    monkeypatch.setattr(jobs, "get_job", lambda d, i: next(reads, None) or real_get_job(d, i))
+    with pytest.raises(ValidationError, match=rf"Job #{job.id} had already finished .*3 succeeded.*"
+                                              r"nothing was canceled"):
+        jobs.cancel_job(db, OPS, job.id)
+    done = real_get_job(db, job.id)
+    assert (done.status, done.cancel_requested, done.succeeded) == ("completed", False, 3)
+
+
 class CancelingGateway:
     """The real gateway; the job is canceled by staff while its first refund runs."""
 
