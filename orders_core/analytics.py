@@ -41,6 +41,7 @@ from .db import Database, sqlite_parameter
 from .money import to_major
 from .queries import OrderFilters
 from .schema import order_items, orders, products, skus
+from .staff import Actor, Permission, authorize
 from .validation import whole_number
 
 _log = logging.getLogger(__name__)
@@ -299,10 +300,11 @@ def parse_stale_days(value) -> int:
     return whole_number(value, "Days", minimum=0, maximum=MAX_STALE_DAYS)
 
 
-def build_report(db: Database, filters: OrderFilters, *, stale_days=DEFAULT_STALE_DAYS,
-                 top: int = 10, now: dt.datetime | None = None,
+def build_report(db: Database, filters: OrderFilters, *, actor: Actor,
+                 stale_days=DEFAULT_STALE_DAYS, top: int = 10, now: dt.datetime | None = None,
                  unfulfilled_limit: int = UNFULFILLED_LIMIT) -> AnalyticsReport:
     """Every figure of the analytics page for the orders matching `filters`."""
+    authorize(db, actor, Permission.VIEW)
     stale_days = parse_stale_days(stale_days)
     top = whole_number(top, "Top", minimum=1, maximum=1000)
     now = now or utcnow()
@@ -455,6 +457,12 @@ def _neutralize(value):
     return value
 
 
+def report_csv(db: Database, frame: pd.DataFrame, *, actor: Actor) -> bytes:
+    """One of the report's tables as a CSV download: an export, so EXPORT is asked."""
+    authorize(db, actor, Permission.EXPORT)
+    return csv_bytes(frame)
+
+
 def csv_bytes(frame: pd.DataFrame) -> bytes:
     """A DataFrame as UTF-8 CSV, text cells safe to open in a spreadsheet."""
     safe = frame.copy()
@@ -476,4 +484,4 @@ def major_units(frame: pd.DataFrame, columns: Iterable[str], *,
 
 
 __all__ = ["AnalyticsReport", "FulfillmentTime", "build_report", "load_orders", "load_items",
-           "fetch_arrow", "parse_stale_days", "csv_bytes", "major_units", "DEFAULT_STALE_DAYS", "MAX_STALE_DAYS"]
+           "fetch_arrow", "parse_stale_days", "report_csv", "csv_bytes", "major_units", "DEFAULT_STALE_DAYS", "MAX_STALE_DAYS"]

@@ -1,6 +1,6 @@
 """The CSV export of orders: database → Arrow → DuckDB → CSV file.
 
-    export_orders(db, path, filters=OrderFilters(...))   # or order_ids=[...], or job_id=N
+    export_orders(db, path, actor=actor, filters=OrderFilters(...))  # or order_ids=[...], or job_id=N
 
 The file
 --------
@@ -89,6 +89,7 @@ from .errors import NotFound, ValidationError
 from .money import THREE_DECIMAL, ZERO_DECIMAL, exponent
 from .queries import OrderFilters
 from .schema import job_items, jobs, order_items, orders
+from .staff import Actor, Permission, authorize
 
 COLUMNS = engine.COLUMNS
 ADDRESS_SEPARATOR = ", "
@@ -110,15 +111,17 @@ class ExportFailed(RuntimeError):
     """The export could not be written (the reason is in the message)."""
 
 
-def export_orders(db: Database, destination: Path, *, filters: OrderFilters | None = None,
-                  order_ids: Sequence[int] | None = None,
+def export_orders(db: Database, destination: Path, *, actor: Actor,
+                  filters: OrderFilters | None = None, order_ids: Sequence[int] | None = None,
                   job_id: int | None = None) -> ExportResult:
     """Write the selected orders to `destination` as CSV (see the module docstring),
     replacing any file there once the new one is complete; creates the folder.
+    `actor` is who the file is for (an export job's: whoever asked for it).
 
     Select with exactly one of: `filters` (as the order list; OrderFilters() is every
     order), `order_ids` (unknown ids are skipped, duplicates count once) or `job_id`
     (the orders in that job's job_items)."""
+    authorize(db, actor, Permission.EXPORT)
     started = time.perf_counter()
     where = _selection(db, filters, order_ids, job_id)  # (over orders, over order_items)
     destination = Path(destination)

@@ -14,7 +14,7 @@ from orders_core import analytics
 from orders_core.catalog import list_skus
 from orders_core.errors import ValidationError
 from orders_core.money import exponent
-from orders_core.staff import Permission
+from orders_core.staff import Actor, Permission
 from orders_core.status import Status
 from pages import common
 
@@ -91,10 +91,12 @@ def sync_widget(key: str, value) -> None:
 # -- computing ----------------------------------------------------------------------------------
 
 @st.cache_data(ttl=CACHE_SECONDS, show_spinner=False, max_entries=32)
-def cached_report(database_url: str, params: tuple, days: int) -> analytics.AnalyticsReport:
-    """The report for one filter set; `database_url` keeps databases apart."""
+def cached_report(database_url: str, actor: Actor, params: tuple,
+                  days: int) -> analytics.AnalyticsReport:
+    """The report for one filter set; `database_url` keeps databases apart, `actor`
+    keeps people apart (each is authorized by build_report, at least once a minute)."""
     view, _ = common.parse_orders_params(dict(params))
-    return analytics.build_report(common.get_db(), view.filters, stale_days=days)
+    return analytics.build_report(common.get_db(), view.filters, actor=actor, stale_days=days)
 
 
 # -- formatting ---------------------------------------------------------------------------------
@@ -116,7 +118,7 @@ def percent(value) -> str:
 def csv_button(label: str, frame: pd.DataFrame, file_name: str, key: str) -> None:
     if not common.can(Permission.EXPORT):
         return
-    data = analytics.csv_bytes(frame)
+    data = analytics.report_csv(common.get_db(), frame, actor=common.current_actor())
     st.download_button(label, data=data, file_name=file_name, mime="text/csv", key=key,
                        icon=":material/download:", on_click="ignore", type="tertiary")
 
@@ -319,7 +321,7 @@ def fulfilment(report, days: int) -> None:
 # -- the page -----------------------------------------------------------------------------------
 
 def main() -> None:
-    common.current_actor()
+    actor = common.current_actor()
     db = common.get_db()
     raw = url_params()
     view, notices = common.parse_orders_params(raw)
@@ -342,7 +344,7 @@ def main() -> None:
 
     params = tuple(sorted(canonical.items()))
     with st.spinner("Crunching the numbers…"):
-        report = cached_report(db.url, tuple((k, v) for k, v in params if k != DAYS_PARAM), days)
+        report = cached_report(db.url, actor, tuple((k, v) for k, v in params if k != DAYS_PARAM), days)
     info_col, link_col, refresh_col = st.columns([6, 2, 1.2], vertical_alignment="center")
     matching = ("match these filters" if any(k != DAYS_PARAM for k in canonical) else "in all")
     info_col.caption(f"{report.orders:,} orders {matching} · computed "

@@ -14,15 +14,11 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
+from orders_core import jobs
 from orders_core.clock import utcnow
 from orders_core.errors import NotFound, OrdersError
-from orders_core.staff import Permission
+from orders_core.staff import Actor, Permission
 from pages import common
-
-try:
-    from orders_core import jobs as job_engine
-except ImportError:  # pragma: no cover - the job engine ships with the app
-    job_engine = None
 
 REFRESH_SECONDS = 3
 LIST_LIMIT = 50
@@ -149,8 +145,8 @@ def job_row(job) -> None:
                          query_params={"job": str(job.id)})
 
 
-def job_list(db) -> None:
-    views = job_engine.list_jobs(db, limit=LIST_LIMIT)
+def job_list(db, actor: Actor) -> None:
+    views = jobs.list_jobs(db, actor=actor, limit=LIST_LIMIT)
     active = any(not job.finished for job in views)
     if not views:
         st.info("No jobs yet. Bulk actions and exports started from the Orders page appear "
@@ -159,8 +155,8 @@ def job_list(db) -> None:
 
     @st.fragment(run_every=REFRESH_SECONDS if active else None)
     def live_list() -> None:
-        common.current_actor()  # each refresh: a session that ended reruns the whole app
-        fresh = job_engine.list_jobs(db, limit=LIST_LIMIT)
+        actor = common.current_actor()  # each refresh: a session that ended reruns the whole app
+        fresh = jobs.list_jobs(db, actor=actor, limit=LIST_LIMIT)
         running = sum(1 for job in fresh if not job.finished)
         summary = st.columns(3)
         summary[0].metric("Jobs shown", f"{len(fresh):,}")
@@ -183,19 +179,19 @@ def read_file_bytes(path: str):
     return lambda: Path(path).read_bytes()
 
 
-def failures_csv(db, job_id: int):
+def failures_csv(db, actor: Actor, job_id: int):
     def build() -> bytes:
-        frame = pd.DataFrame(job_engine.job_failures(db, job_id), columns=["order", "reason"])
+        frame = pd.DataFrame(jobs.job_failures(db, job_id, actor=actor), columns=["order", "reason"])
         buffer = io.StringIO()
         frame.to_csv(buffer, index=False)
         return buffer.getvalue().encode("utf-8")
     return build
 
 
-def job_detail(db, job_id: int) -> None:
+def job_detail(db, actor: Actor, job_id: int) -> None:
     st.page_link(JOBS_PAGE, label="All jobs", icon=":material/arrow_back:")
     try:
-        first = job_engine.get_job(db, job_id)
+        first = jobs.get_job(db, job_id, actor=actor)
     except NotFound:
         st.warning(f"There is no job #{job_id}. It may have been typed wrongly in the address.",
                    icon=":material/search_off:")
@@ -205,9 +201,9 @@ def job_detail(db, job_id: int) -> None:
 
     @st.fragment(run_every=None if first.finished else REFRESH_SECONDS)
     def live_detail() -> None:
-        common.current_actor()  # each refresh: a session that ended reruns the whole app
+        actor = common.current_actor()  # each refresh: a session that ended reruns the whole app
         try:
-            job = job_engine.get_job(db, job_id)
+            job = jobs.get_job(db, job_id, actor=actor)
         except NotFound:
             st.warning(f"Job #{job_id} no longer exists.")
             return
@@ -249,9 +245,9 @@ def job_detail(db, job_id: int) -> None:
 
         with st.container(horizontal=True, key="job_actions"):
             if manage:
-                actions(db, job)
-            downloads(db, job)
-        failures(db, job)
+                actions(db, actor, job)
+            downloads(db, actor, job)
+        failures(db, actor, job)
         if not job.finished:
             st.caption(f":material/autorenew: Refreshing every {REFRESH_SECONDS} seconds until "
                        f"the job finishes.")
@@ -261,7 +257,7 @@ def job_detail(db, job_id: int) -> None:
     live_detail()
 
 
-def actions(db, job) -> None:
+def actions(db, actor: Actor, job) -> None:
     retry = st.button(
         "Retry failed", key="job_retry_failed", icon=":material/replay:",
         disabled=not (job.finished and job.failed > 0),
@@ -270,10 +266,9 @@ def actions(db, job) -> None:
         "Cancel job", key="job_cancel", icon=":material/cancel:",
         disabled=job.finished or job.cancel_requested,
         help="Stop the job: orders already done stay done; the rest are not processed.")
-    actor = common.current_actor()
     if retry:
         try:
-            new = job_engine.retry_failed(db, actor, job.id)
+            new = jobs.retry_failed(db, actor, job.id)
         except OrdersError as error:
             st.error(common.escape_markdown(error))
         else:
@@ -283,7 +278,7 @@ def actions(db, job) -> None:
             st.rerun()
     if cancel:
         try:
-            job_engine.cancel_job(db, actor, job.id)
+            jobs.cancel_job(db, actor, job.id)
         except OrdersError as error:
             st.error(common.escape_markdown(error))
         else:
@@ -291,7 +286,7 @@ def actions(db, job) -> None:
             st.rerun()
 
 
-def downloads(db, job) -> None:
+def downloads(db, actor: Actor, job) -> None:
     if job.export_path and job.finished:
         path = Path(job.export_path)
         if path.is_file():
@@ -305,18 +300,18 @@ def downloads(db, job) -> None:
                        icon=":material/draft:")
     if job.failed:
         st.download_button(
-            f"Download failures CSV ({job.failed:,} orders)", data=failures_csv(db, job.id),
+            f"Download failures CSV ({job.failed:,} orders)", data=failures_csv(db, actor, job.id),
             file_name=f"job-{job.id}-failures.csv", mime="text/csv",
             key="job_failures_download", icon=":material/download:", on_click="ignore")
 
 
-def failures(db, job) -> None:
+def failures(db, actor: Actor, job) -> None:
     st.subheader("Failures", anchor=False)
     if not job.failed:
         st.caption("No order failed." if job.finished or job.succeeded
                    else "No failures so far.")
         return
-    rows = job_engine.job_failures(db, job.id, limit=FAILURES_SHOWN)
+    rows = jobs.job_failures(db, job.id, actor=actor, limit=FAILURES_SHOWN)
     frame = pd.DataFrame(rows, columns=["order", "reason"]).rename(
         columns={"order": "Order", "reason": "Reason"})
     if job.failed > len(rows):
@@ -334,26 +329,25 @@ def failures(db, job) -> None:
 
 # -- page ---------------------------------------------------------------------------------
 
-common.current_actor()  # stops the page unless a staff member is signed in
-st.title("Jobs")
-st.caption("Bulk actions and exports, newest first. Jobs run in the background; leave and "
-           "come back at any time.")
-if job_engine is None:
-    st.info("The job engine is not available in this installation.")
-    st.stop()
+def main() -> None:
+    actor = common.current_actor()  # stops the page unless a staff member is signed in
+    st.title("Jobs")
+    st.caption("Bulk actions and exports, newest first. Jobs run in the background; leave and "
+               "come back at any time.")
+    notice = st.session_state.pop("jobs_notice", None)
+    if notice:
+        st.success(common.escape_markdown(notice), icon=":material/check_circle:")
 
-notice = st.session_state.pop("jobs_notice", None)
-if notice:
-    st.success(common.escape_markdown(notice), icon=":material/check_circle:")
+    db = common.get_db()
+    selected_job, problem = parse_job_param(st.query_params.get("job"))
+    if problem:
+        st.warning(common.escape_markdown(problem))
+        del st.query_params["job"]
+    if selected_job is not None:
+        st.query_params["job"] = str(selected_job)  # canonical, and shown in the address bar
+        job_detail(db, actor, selected_job)
+    else:
+        job_list(db, actor)
 
-database = common.get_db()
-raw_job = st.query_params.get("job")
-selected_job, problem = parse_job_param(raw_job)
-if problem:
-    st.warning(common.escape_markdown(problem))
-    del st.query_params["job"]
-if selected_job is not None:
-    st.query_params["job"] = str(selected_job)  # canonical, and shown in the address bar
-    job_detail(database, selected_job)
-else:
-    job_list(database)
+
+main()

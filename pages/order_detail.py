@@ -88,7 +88,7 @@ def confirm_move(actor, detail: dict) -> None:
     if go.button(common.escape_markdown(button), key="order_move_confirm", type="primary", width="stretch"):
         db = common.get_db()
         try:
-            current = queries.order_detail(db, detail["number"])["status"]
+            current = queries.order_detail(db, detail["number"], actor=actor)["status"]
             if current != pending["status"]:
                 raise OrdersError(
                     f"Someone else changed {detail['number']} meanwhile: it is now "
@@ -176,7 +176,7 @@ def main() -> None:
         find_order_form()
         return
     try:
-        detail = queries.order_detail(db, raw)
+        detail = queries.order_detail(db, raw, actor=actor)
     except NotFound:
         st.title("Order not found")
         st.error(f"There is no order {common.escape_markdown(raw.strip()[:40])}. "

@@ -307,14 +307,16 @@ def results(actor) -> None:
     actor = common.current_actor()  # a fragment's rerun skips the entry point's check
     db = common.get_db()
     view, _ = common.parse_orders_params(url_params())
-    page = queries.list_orders(db, view.filters, page=view.page, page_size=common.PAGE_SIZE,
+    page = queries.list_orders(db, view.filters, actor=actor, page=view.page,
+                               page_size=common.PAGE_SIZE,
                                sort=view.sort_column, descending=view.descending)
     if view.page > page.pages:
         st.warning(f"There is no page {view.page:,} of these orders (there are {page.pages:,}); "
                    "showing page 1.")
         view = dataclasses.replace(view, page=1)
         st.query_params.from_dict(view.params())
-        page = queries.list_orders(db, view.filters, page=1, page_size=common.PAGE_SIZE,
+        page = queries.list_orders(db, view.filters, actor=actor, page=1,
+                                   page_size=common.PAGE_SIZE,
                                    sort=view.sort_column, descending=view.descending)
     keep_selection_in_scope(view)
     all_matching = bool(st.session_state.get(ALL_MATCHING))
@@ -439,7 +441,7 @@ def main() -> None:
                    + "  \n".join("• " + common.escape_markdown(n) for n in notices),
                    icon=":material/link_off:")
 
-    counts = queries.count_by_status(db, view.filters)
+    counts = queries.count_by_status(db, view.filters, actor=actor)
     sync_widget(TAB, view.tab)
     st.segmented_control(
         "Status", TABS, key=TAB, required=True, on_change=on_tab_change,
