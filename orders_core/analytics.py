@@ -37,6 +37,7 @@ import pyarrow as pa
 from sqlalchemy import BigInteger, cast, extract, func, select
 
 from .clock import utcnow
+from .csv_cells import csv_bytes
 from .db import Database, sqlite_parameter
 from .money import to_major
 from .queries import OrderFilters
@@ -447,29 +448,10 @@ def _unfulfilled_rows(db: Database, ids: Iterable[int], now: dt.datetime) -> pd.
 
 # -- CSV ---------------------------------------------------------------------------------
 
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _neutralize(value):
-    """Text that a spreadsheet would run as a formula gets a leading apostrophe."""
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
-    return value
-
-
 def report_csv(db: Database, frame: pd.DataFrame, *, actor: Actor) -> bytes:
     """One of the report's tables as a CSV download: an export, so EXPORT is asked."""
     authorize(db, actor, Permission.EXPORT)
     return csv_bytes(frame)
-
-
-def csv_bytes(frame: pd.DataFrame) -> bytes:
-    """A DataFrame as UTF-8 CSV, text cells safe to open in a spreadsheet."""
-    safe = frame.copy()
-    for column in safe.columns:
-        if safe[column].dtype == object or pd.api.types.is_string_dtype(safe[column]):
-            safe[column] = safe[column].map(_neutralize)
-    return safe.to_csv(index=False).encode("utf-8")
 
 
 def major_units(frame: pd.DataFrame, columns: Iterable[str], *,
@@ -484,4 +466,5 @@ def major_units(frame: pd.DataFrame, columns: Iterable[str], *,
 
 
 __all__ = ["AnalyticsReport", "FulfillmentTime", "build_report", "load_orders", "load_items",
-           "fetch_arrow", "parse_stale_days", "report_csv", "csv_bytes", "major_units", "DEFAULT_STALE_DAYS", "MAX_STALE_DAYS"]
+           "fetch_arrow", "parse_stale_days", "report_csv", "major_units", "DEFAULT_STALE_DAYS",
+           "MAX_STALE_DAYS"]

@@ -25,13 +25,10 @@ One row per order, in order id order, with these columns:
   item order. shipping_address: name, line1, line2, city, region, postal code and
   country joined with ", ", skipping empty parts; empty for an order not shipped.
 - A missing or empty value is an empty cell.
-- Formula injection (OWASP "CSV Injection"): every text cell that starts with =, +,
-  -, @, a tab or a carriage return gets a single quote (') in front, so spreadsheets
-  show it as text instead of evaluating it. A cell that starts with a single quote
-  gets one more, so the escape can always be undone (drop the first character of a
-  cell that starts with ') and a spreadsheet, which hides a leading quote, shows the
-  value as it is. total and refunded are numbers and times are made from numbers:
-  those are never escaped.
+- Formula injection (OWASP "CSV Injection"): every text cell is spreadsheet-safe as
+  orders_core/csv_cells.py defines it (a text cell that starts with =, +, -, @, a
+  tab, a carriage return or a single quote gets a single quote in front). total and
+  refunded are numbers and times are made from numbers: those are never escaped.
 
 How rows reach DuckDB (measured on a million orders; the figures are in the commit
 that introduced this module)

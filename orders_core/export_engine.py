@@ -19,17 +19,14 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 import pyarrow as pa
+from .csv_cells import spreadsheet_safe_sql
+
 import pyarrow.compute as pc
 
 COLUMNS = ("order_number", "created_at", "status", "customer_email", "customer_name",
            "sku_codes", "product_names", "quantities", "total", "currency", "paid_at",
            "fulfilled_at", "canceled_at", "returned_at", "refunded", "shipping_address")
 ITEM_SEPARATOR = "; "
-# First characters that make a spreadsheet read a cell as a formula (OWASP CSV
-# injection), and the escape put in front of them; a cell that starts with the
-# escape itself gets one too, so the escape can always be undone.
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-ESCAPE = "'"
 
 BATCH_ROWS = 65_536
 QUEUE_DEPTH = 3  # batches read ahead per stream
@@ -205,14 +202,12 @@ def sql_text(value: str) -> str:
 
 
 def _macros(zero_decimal, three_decimal) -> tuple[str, ...]:
-    dangerous = ", ".join(str(ord(c)) for c in FORMULA_PREFIXES + (ESCAPE,))
     places = {0: "amount::VARCHAR",  # exact: DECIMAL arithmetic, 1999 * 0.01 = 19.99
               2: "(amount::DECIMAL(18, 0) * 0.01)::VARCHAR",
               3: "(amount::DECIMAL(18, 0) * 0.001)::VARCHAR"}
     return (
-        # A text cell, safe for spreadsheets (ascii(x): the code point of x's first character).
-        f"CREATE TEMP MACRO csv_text(x) AS CASE WHEN ascii(x) IN ({dangerous}) "
-        f"THEN {sql_text(ESCAPE)} || x ELSE x END",
+        # A text cell, safe for spreadsheets: orders_core.csv_cells.
+        f"CREATE TEMP MACRO csv_text(x) AS {spreadsheet_safe_sql('x')}",
         # The same, with NULL for no text: an empty cell rather than "".
         "CREATE TEMP MACRO csv_text_or_null(x) AS NULLIF(csv_text(x), '')",
         # Decimal places of a currency: orders_core.money.exponent.

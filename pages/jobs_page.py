@@ -7,7 +7,6 @@ itself every few seconds (st.fragment(run_every=...)).
 from __future__ import annotations
 
 import datetime as dt
-import io
 import re
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import streamlit as st
 
 from orders_core import jobs
 from orders_core.clock import utcnow
+from orders_core.csv_cells import csv_bytes
 from orders_core.errors import NotFound, OrdersError
 from orders_core.staff import Actor, Permission
 from pages import common
@@ -181,10 +181,8 @@ def read_file_bytes(path: str):
 
 def failures_csv(db, actor: Actor, job_id: int):
     def build() -> bytes:
-        frame = pd.DataFrame(jobs.job_failures(db, job_id, actor=actor), columns=["order", "reason"])
-        buffer = io.StringIO()
-        frame.to_csv(buffer, index=False)
-        return buffer.getvalue().encode("utf-8")
+        return csv_bytes(pd.DataFrame(jobs.job_failures(db, job_id, actor=actor),
+                                      columns=["order", "reason"]))
     return build
 
 
@@ -350,4 +348,5 @@ def main() -> None:
         job_list(db, actor)
 
 
-main()
+if __name__ == "__main__":
+    main()

@@ -3,6 +3,7 @@ PostgreSQL (SQLAlchemy batches → Arrow), with the demo seed's orders."""
 from __future__ import annotations
 
 import datetime as dt
+import io
 import os
 import shutil
 import statistics
@@ -19,6 +20,7 @@ from orders_core.queries import OrderFilters, list_orders
 from orders_core.schema import order_items, orders, skus
 from orders_core.staff import SYSTEM
 from tests.support import postgres as pg
+from tests.support.spreadsheet_cells import HOSTILE_TEXTS, escaped
 
 NOW = dt.datetime(2026, 6, 1, 12, 0, 0)
 
@@ -259,3 +261,10 @@ def test_report_uses_now_by_default(db):
     report = analytics.build_report(db, OrderFilters(), actor=SYSTEM)
     assert abs((report.generated_at - utcnow()).total_seconds()) < 60
 
+
+def test_every_cell_start_a_spreadsheet_acts_on_is_escaped_in_the_analytics_csvs(db):
+    frame = pd.DataFrame({"sku": list(HOSTILE_TEXTS), "units": range(len(HOSTILE_TEXTS))})
+    written = pd.read_csv(io.BytesIO(analytics.report_csv(db, frame, actor=SYSTEM)),
+                          keep_default_na=False)
+    assert list(written["sku"]) == [escaped(t) for t in HOSTILE_TEXTS]
+    assert list(written["units"]) == list(range(len(HOSTILE_TEXTS)))

@@ -20,6 +20,7 @@ from orders_core.queries import OrderFilters
 from orders_core.schema import job_items, jobs, order_items, orders
 from orders_core.staff import SYSTEM
 from tests.integration.conftest import HOME
+from tests.support.spreadsheet_cells import DANGEROUS_STARTS, HOSTILE_TEXTS, escaped
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
@@ -131,6 +132,15 @@ def test_formula_text_is_escaped_in_every_text_column_and_numbers_are_not(custom
     assert row["sku_codes"] == "'-SKU; OK"
     assert row["total"] == "3.00" and row["refunded"] == "0.00"
 
+
+
+@pytest.mark.parametrize("text", HOSTILE_TEXTS, ids=[repr(s) for s in DANGEROUS_STARTS])
+def test_every_cell_start_a_spreadsheet_acts_on_is_escaped_in_the_export(customer, db, tmp_path,
+                                                                           text):
+    order_id = insert_order(db, customer.id, customer_name=text, items=((text, 1, 100),))
+    [row] = read_export(export_orders(db, tmp_path / "f.csv", order_ids=[order_id], actor=SYSTEM))
+    assert row["customer_name"] == escaped(text)
+    assert row["sku_codes"] == escaped(text)
 
 # -- which orders ----------------------------------------------------------------------------------
 @pytest.fixture

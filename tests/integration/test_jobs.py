@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import io
 import json
 import threading
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from sqlalchemy import func, insert, select, update
 
@@ -28,8 +30,10 @@ from orders_core.schema import customers as customers_table
 from orders_core.schema import (job_items, order_events, orders, products, refunds, sim_charges,
                                 sim_refunds, skus)
 from orders_core.staff import SYSTEM, Actor, Role
+from pages.jobs_page import failures_csv
 from tests.integration.conftest import row_counts
 from tests.support.fakes import CrashingGateway, FlakyGateway, SimulatedCrash
+from tests.support.spreadsheet_cells import HOSTILE_TEXTS, escaped
 
 OPS = Actor("ops@ordersdesk.test", Role.OPS)
 SUPPORT = Actor("support@ordersdesk.test", Role.SUPPORT)
@@ -246,6 +250,21 @@ def test_a_permanent_refund_failure_fails_that_item_and_leaves_the_order_paid(db
     assert status_of(db, refused) == "paid" and ledger_refunds(db, refused) == []
     assert status_of(db, good) == "canceled"
 
+
+
+def test_every_cell_start_a_spreadsheet_acts_on_is_escaped_in_the_failures_csv(db, customer):
+    """The Jobs page's failures CSV; a reason quotes what it was given, so it is text
+    from outside (here written straight into the failed items)."""
+    numbers = new_orders(db, customer, len(HOSTILE_TEXTS))
+    job = jobs.enqueue(db, OPS, "cancel", order_numbers=numbers)
+    with db.write() as conn:
+        for number, text in zip(numbers, HOSTILE_TEXTS):
+            conn.execute(update(job_items).where(job_items.c.job_id == job.id,
+                                                 job_items.c.order_number == number)
+                         .values(status="failed", reason=text))
+    written = pd.read_csv(io.BytesIO(failures_csv(db, OPS, job.id)()), keep_default_na=False)
+    assert list(written["order"]) == numbers
+    assert list(written["reason"]) == [escaped(t) for t in HOSTILE_TEXTS]
 
 def test_an_outage_longer_than_the_retry_budget_fails_the_items_and_retry_failed_finishes_them(db, customer):
     numbers = new_orders(db, customer, 3)
