@@ -43,13 +43,9 @@ join and sort in DuckDB, then runs one DuckDB query over the stream that does al
 the formatting and escaping and writes the file with COPY ... TO. The stream keeps
 its order, so nothing is sorted; a few batches are in flight, never the whole result.
 
-- SQLite: ADBC (adbc_driver_sqlite), 64 Ki rows a batch, straight into Arrow, in a
-  helper process (kept for the next export). The ADBC driver carries its own copy of the SQLite library, and two
-  SQLite libraries must not open one database file in one process: POSIX locks
-  belong to the process, so each library releases and ignores the other's locks, and
-  the first ADBC connection to close deleted the WAL file that the app's own
-  connections were still writing to (tried: later readers saw stale data). Only
-  the helper process opens the file through ADBC, and only during an export.
+- SQLite: ADBC (adbc_driver_sqlite), 64 Ki rows a batch, straight into Arrow, in
+  orders_core/adbc_helper.py's helper process (which says why ADBC must not run in
+  this one); the whole export runs there and reports back.
 - PostgreSQL: COPY (SELECT ...) TO STDOUT (FORMAT csv) through psycopg, parsed into
   Arrow by pyarrow's streaming CSV reader, in this process.
 
@@ -63,14 +59,9 @@ leaves whatever file was there before.
 """
 from __future__ import annotations
 
-import atexit
 import dataclasses
-import datetime as dt
 import json
 import os
-import subprocess
-import sys
-import threading
 import time
 import uuid
 from collections.abc import Sequence
@@ -79,8 +70,8 @@ from pathlib import Path
 from sqlalchemy import BigInteger, and_, any_, bindparam, func, literal_column, select
 from sqlalchemy.dialects.postgresql import ARRAY
 
+from . import adbc_helper
 from . import export_engine as engine
-from .config import PROJECT_ROOT
 from .db import Database, sqlite_parameter
 from .errors import NotFound, ValidationError
 from .money import THREE_DECIMAL, ZERO_DECIMAL, exponent
@@ -243,99 +234,10 @@ def _export_sqlite(db: Database, where, output: Path) -> tuple[int, float | None
            "orders_sql": orders_sql, "orders_params": orders_params,
            "items_sql": items_sql, "items_params": items_params,
            "zero_decimal": sorted(ZERO_DECIMAL), "three_decimal": sorted(THREE_DECIMAL)}
-    report = _Helper.run(job)
+    report = adbc_helper.run_export(job)
     if "rows" in report:
         return int(report["rows"]), report.get("peak_rss_mb")
     raise ExportFailed(f"The export could not be written: {report.get('error', report)}")
-
-
-class _Helper:
-    """`python -m orders_core.export_engine`, kept for the next export: starting it
-    (Python, numpy, pyarrow, DuckDB, ADBC) costs about half a second. One export at a
-    time each; a second export meanwhile gets a helper of its own, for that export
-    only. A helper exits by itself after a while without work."""
-
-    _lock = threading.Lock()
-    _kept: subprocess.Popen | None = None
-
-    @classmethod
-    def run(cls, job: dict) -> dict:
-        if not cls._lock.acquire(blocking=False):
-            return cls._run_once(job)
-        try:
-            for attempt in (1, 2):  # once more if the kept helper had just left
-                if cls._kept is None or cls._kept.poll() is not None:
-                    cls._kept = cls._start()
-                report = cls._ask(cls._kept, job)
-                if report is not None:
-                    return report
-                cls._stop(cls._kept)
-                cls._kept = None
-            return {"error": "the export helper process stopped"}
-        finally:
-            cls._lock.release()
-
-    @classmethod
-    def _run_once(cls, job: dict) -> dict:
-        helper = cls._start()
-        try:
-            return cls._ask(helper, job) or {"error": "the export helper process stopped"}
-        finally:
-            cls._stop(helper)
-
-    @staticmethod
-    def _start() -> subprocess.Popen:
-        env = dict(os.environ, PYTHONWARNINGS="ignore")
-        env["PYTHONPATH"] = os.pathsep.join(
-            p for p in (str(PROJECT_ROOT), os.environ.get("PYTHONPATH")) if p)
-        return subprocess.Popen([sys.executable, "-m", "orders_core.export_engine"],
-                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env,
-                                cwd=str(PROJECT_ROOT), text=True, encoding="utf-8")
-
-    @classmethod
-    def _ask(cls, helper: subprocess.Popen, job: dict) -> dict | None:
-        """The helper's report on `job`; None if it is gone."""
-        try:
-            helper.stdin.write(json.dumps(job) + "\n")
-            helper.stdin.flush()
-            for line in helper.stdout:
-                if line.startswith(engine.RESULT_MARK):
-                    return json.loads(line[len(engine.RESULT_MARK):])
-            return None
-        except BrokenPipeError:
-            return None
-        except BaseException:  # interrupted: the helper's state is unknown
-            cls._stop(helper)
-            if helper is cls._kept:
-                cls._kept = None
-            raise
-
-    @staticmethod
-    def _stop(helper: subprocess.Popen) -> None:
-        if helper.poll() is None:
-            helper.kill()
-        helper.wait()
-        for stream in (helper.stdin, helper.stdout):
-            try:
-                stream.close()
-            except OSError:
-                pass
-
-    @classmethod
-    def close(cls) -> None:
-        """Let the kept helper go (at exit): it leaves when its stdin ends."""
-        helper, cls._kept = cls._kept, None
-        if helper is None:
-            return
-        try:
-            helper.stdin.close()
-            helper.wait(timeout=5)
-        except (OSError, subprocess.TimeoutExpired):
-            pass
-        _Helper._stop(helper)
-
-
-atexit.register(_Helper.close)
 
 
 # -- PostgreSQL: in this process -----------------------------------------------------------------

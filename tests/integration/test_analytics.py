@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import func, select
 
-from orders_core import analytics, demo
+from orders_core import adbc_helper, analytics, demo
 from orders_core import db as orders_db
 from orders_core.clock import utcnow
 from orders_core.queries import OrderFilters, list_orders
@@ -218,17 +218,18 @@ def test_sqlite_reads_never_disturb_the_apps_own_connections(sqlite_db):
         assert fresh.execute("SELECT count(*) FROM skus WHERE code = 'AFTER-ADBC'").fetchone() == (1,)
     finally:
         fresh.close()
-    assert analytics._HELPER._process is not None and analytics._HELPER._process.poll() is None
+    helper = adbc_helper.kept_helper()
+    assert helper is not None and helper.poll() is None
 
 
 def test_helper_restarts_and_falls_back(sqlite_db, monkeypatch):
     demo.seed(sqlite_db, orders=12, random_seed=8, now=NOW)
     assert analytics.build_report(sqlite_db, OrderFilters(), now=NOW, actor=SYSTEM).orders == 12
-    analytics._HELPER._process.kill()
-    analytics._HELPER._process.wait()
+    adbc_helper.kept_helper().kill()
+    adbc_helper.kept_helper().wait()
     assert analytics.build_report(sqlite_db, OrderFilters(), now=NOW, actor=SYSTEM).orders == 12  # restarted
-    analytics._HELPER.stop()
-    monkeypatch.setattr(analytics.sys, "executable", "/nonexistent/python")
+    adbc_helper.stop_kept_helper()
+    monkeypatch.setattr(adbc_helper.sys, "executable", "/nonexistent/python")
     fallback = analytics.build_report(sqlite_db, OrderFilters.parse(status="paid"), now=NOW, actor=SYSTEM)
     assert fallback.orders == list_orders(sqlite_db, OrderFilters.parse(status="paid"), page_size=1, actor=SYSTEM).total
 
