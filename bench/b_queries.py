@@ -23,7 +23,7 @@ TARGET_P95_MS = 100.0
 
 def page_size() -> int:
     try:
-        from pages.common import PAGE_SIZE
+        from pages.ui.orders_view import PAGE_SIZE
         return int(PAGE_SIZE)
     except Exception:  # noqa: BLE001 - streamlit missing, or the page moved
         return 50

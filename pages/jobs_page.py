@@ -18,13 +18,11 @@ from orders_core.clock import utcnow
 from orders_core.csv_cells import csv_bytes
 from orders_core.errors import NotFound, OrdersError
 from orders_core.staff import Actor, Permission
-from pages import common
+from pages.ui import display, links, resources, session
 
 REFRESH_SECONDS = 3
 LIST_LIMIT = 50
 FAILURES_SHOWN = 1000
-JOBS_PAGE = "pages/jobs_page.py"
-ORDER_PAGE = "pages/order_detail.py"
 
 STATUS_STYLE = {  # label, badge colour, icon
     "queued": ("Queued", "gray", ":material/schedule:"),
@@ -134,14 +132,14 @@ def job_row(job) -> None:
             [3, 2, 4, 1.2], vertical_alignment="center")
         with title_col:
             st.markdown(f"**#{job.id} · {action_label(job.action)}**")
-            st.caption(f"{common.escape_markdown(job.actor)} · {when(job.created_at)} "
+            st.caption(f"{display.escape_markdown(job.actor)} · {when(job.created_at)} "
                        f"({ago(job.created_at)})")
         with status_col:
             status_badge(job.status, cancel_requested=job.cancel_requested)
         with progress_col:
             st.progress(job.progress, text=counts_text(job))
         with link_col:
-            st.page_link(JOBS_PAGE, label="Open", icon=":material/open_in_new:",
+            st.page_link(links.JOBS_PAGE, label="Open", icon=":material/open_in_new:",
                          query_params={"job": str(job.id)})
 
 
@@ -155,7 +153,7 @@ def job_list(db, actor: Actor) -> None:
 
     @st.fragment(run_every=REFRESH_SECONDS if active else None)
     def live_list() -> None:
-        actor = common.current_actor()  # each refresh: a session that ended reruns the whole app
+        actor = session.current_actor()  # each refresh: a session that ended reruns the whole app
         fresh = jobs.list_jobs(db, actor=actor, limit=LIST_LIMIT)
         running = sum(1 for job in fresh if not job.finished)
         summary = st.columns(3)
@@ -187,7 +185,7 @@ def failures_csv(db, actor: Actor, job_id: int):
 
 
 def job_detail(db, actor: Actor, job_id: int) -> None:
-    st.page_link(JOBS_PAGE, label="All jobs", icon=":material/arrow_back:")
+    st.page_link(links.JOBS_PAGE, label="All jobs", icon=":material/arrow_back:")
     try:
         first = jobs.get_job(db, job_id, actor=actor)
     except NotFound:
@@ -195,11 +193,11 @@ def job_detail(db, actor: Actor, job_id: int) -> None:
                    icon=":material/search_off:")
         return
     st.header(f"Job #{first.id} · {action_label(first.action)}", anchor=False)
-    manage = common.can(Permission.MANAGE_JOBS)
+    manage = session.can(Permission.MANAGE_JOBS)
 
     @st.fragment(run_every=None if first.finished else REFRESH_SECONDS)
     def live_detail() -> None:
-        actor = common.current_actor()  # each refresh: a session that ended reruns the whole app
+        actor = session.current_actor()  # each refresh: a session that ended reruns the whole app
         try:
             job = jobs.get_job(db, job_id, actor=actor)
         except NotFound:
@@ -207,7 +205,7 @@ def job_detail(db, actor: Actor, job_id: int) -> None:
             return
         head_col, badge_col = st.columns([6, 2], vertical_alignment="center")
         with head_col:
-            st.caption(f"Asked for by {common.escape_markdown(job.actor)} · "
+            st.caption(f"Asked for by {display.escape_markdown(job.actor)} · "
                        f"{when(job.created_at)} ({ago(job.created_at)})")
         with badge_col:
             status_badge(job.status, cancel_requested=job.cancel_requested)
@@ -224,7 +222,7 @@ def job_detail(db, actor: Actor, job_id: int) -> None:
             st.info("Cancel requested: the job stops after the orders in progress.",
                     icon=":material/cancel:")
         if job.error:
-            st.error(common.escape_markdown(job.error))
+            st.error(display.escape_markdown(job.error))
 
         with st.container(border=True):
             st.caption("Selection")
@@ -237,7 +235,7 @@ def job_detail(db, actor: Actor, job_id: int) -> None:
             facts[1].caption(f"Finished: {when(job.finished_at)}")
             if job.retry_of:
                 with facts[2]:
-                    st.page_link(JOBS_PAGE, label=f"Retry of job #{job.retry_of}",
+                    st.page_link(links.JOBS_PAGE, label=f"Retry of job #{job.retry_of}",
                                  icon=":material/replay:",
                                  query_params={"job": str(job.retry_of)})
 
@@ -268,7 +266,7 @@ def actions(db, actor: Actor, job) -> None:
         try:
             new = jobs.retry_failed(db, actor, job.id)
         except OrdersError as error:
-            st.error(common.escape_markdown(error))
+            st.error(display.escape_markdown(error))
         else:
             st.session_state["jobs_notice"] = (f"Job #{new.id} was queued to retry the "
                                                f"{new.total:,} failed orders of job #{job.id}.")
@@ -278,7 +276,7 @@ def actions(db, actor: Actor, job) -> None:
         try:
             jobs.cancel_job(db, actor, job.id)
         except OrdersError as error:
-            st.error(common.escape_markdown(error))
+            st.error(display.escape_markdown(error))
         else:
             st.session_state["jobs_notice"] = f"Cancel requested for job #{job.id}."
             st.rerun()
@@ -322,24 +320,24 @@ def failures(db, actor: Actor, job) -> None:
     selected = event.selection.rows if event is not None else []
     if selected:
         number = frame.iloc[selected[0]]["Order"]
-        st.switch_page(ORDER_PAGE, query_params={"number": number})
+        st.switch_page(links.ORDER_PAGE, query_params={"number": number})
 
 
 # -- page ---------------------------------------------------------------------------------
 
 def main() -> None:
-    actor = common.current_actor()  # stops the page unless a staff member is signed in
+    actor = session.current_actor()  # stops the page unless a staff member is signed in
     st.title("Jobs")
     st.caption("Bulk actions and exports, newest first. Jobs run in the background; leave and "
                "come back at any time.")
     notice = st.session_state.pop("jobs_notice", None)
     if notice:
-        st.success(common.escape_markdown(notice), icon=":material/check_circle:")
+        st.success(display.escape_markdown(notice), icon=":material/check_circle:")
 
-    db = common.get_db()
+    db = resources.get_db()
     selected_job, problem = parse_job_param(st.query_params.get("job"))
     if problem:
-        st.warning(common.escape_markdown(problem))
+        st.warning(display.escape_markdown(problem))
         del st.query_params["job"]
     if selected_job is not None:
         st.query_params["job"] = str(selected_job)  # canonical, and shown in the address bar

@@ -53,7 +53,7 @@ def seeded_template(tmp_path_factory, sqlite_template) -> Path:
 def _use_database(monkeypatch, url: str) -> orders_db.Database:
     monkeypatch.setenv("ORDERS_DATABASE_URL", url)
     monkeypatch.setenv("ORDERS_EMBEDDED_WORKER", "0")
-    st.cache_resource.clear()  # common.get_db() is cached per process
+    st.cache_resource.clear()  # pages.ui.resources.get_db() is cached per process
     st.cache_data.clear()
     return orders_db.open_database(url)
 
