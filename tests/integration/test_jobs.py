@@ -512,7 +512,6 @@ def customer_on_sqlite(sqlite_db):
 
 
 def test_an_export_job_writes_the_file_and_records_it(db, customer, tmp_path, monkeypatch):
-    pytest.importorskip("orders_core.export", reason="orders_core/export.py is not written yet")
     monkeypatch.setenv("ORDERS_DATA_DIR", str(tmp_path))
     numbers = new_orders(db, customer, 3)
     lifecycle.fulfill_order(db, OPS, numbers[0])

@@ -9,45 +9,23 @@ PermissionDenied, whatever the page shows or hides.
 """
 from __future__ import annotations
 
-import uuid
-
 import pandas as pd
 import pytest
-from sqlalchemy import insert
 
 from orders_core import analytics, jobs, queries
-from orders_core.clock import utcnow
 from orders_core.errors import PermissionDenied
 from orders_core.export import export_orders
-from orders_core.passwords import LOCKED
 from orders_core.queries import OrderFilters
-from orders_core.schema import staff as staff_table
 from orders_core.staff import SYSTEM, Actor, Role
 from tests.reliability.shop import Shop
-from tests.reliability.test_roles import job_with_a_failure, paid_order
+from tests.reliability.test_roles import actor_named, job_with_a_failure, paid_order
 
 STAFF_ROLES = [role.value for role in Role]
 REFUSED = ["customer", "deactivated admin", "nobody"]
 
 
 def reader_named(shop: Shop, name: str) -> Actor | None:
-    if name == "customer":
-        return shop.customer_actor
-    if name == "nobody":
-        return None
-    if name == "deactivated admin":
-        email = f"gone-{uuid.uuid4().hex[:8]}@ordersdesk.test"
-        with shop.db.write() as conn:  # deactivated since; the Actor still says Admin
-            conn.execute(insert(staff_table).values(
-                email=email, email_key=email, name="Gone Admin", password_hash=LOCKED,
-                role="admin", active=False, created_at=utcnow()))
-        return Actor(email, Role.ADMIN)
-    return Actor(f"{name}@ordersdesk.test", Role(name))
-
-
-def a_job(shop: Shop) -> int:
-    paid_order(shop)
-    return job_with_a_failure(shop)
+    return None if name == "nobody" else actor_named(shop, name)
 
 
 # service -> (prepare a target as the system operator, the call as `actor`)
@@ -63,9 +41,9 @@ READ_SERVICES = {
         s.db, OrderFilters(), actor=a)),
     "analytics CSV": (paid_order, lambda s, a, t, tmp: analytics.report_csv(
         s.db, pd.DataFrame({"number": [t]}), actor=a)),
-    "list jobs": (a_job, lambda s, a, t, tmp: jobs.list_jobs(s.db, actor=a)),
-    "show a job": (a_job, lambda s, a, t, tmp: jobs.get_job(s.db, t, actor=a)),
-    "job failures": (a_job, lambda s, a, t, tmp: jobs.job_failures(s.db, t, actor=a)),
+    "list jobs": (job_with_a_failure, lambda s, a, t, tmp: jobs.list_jobs(s.db, actor=a)),
+    "show a job": (job_with_a_failure, lambda s, a, t, tmp: jobs.get_job(s.db, t, actor=a)),
+    "job failures": (job_with_a_failure, lambda s, a, t, tmp: jobs.job_failures(s.db, t, actor=a)),
 }
 
 
