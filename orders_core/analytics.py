@@ -33,7 +33,7 @@ from sqlalchemy import BigInteger, cast, extract, func, select
 from . import adbc_helper
 from .clock import utcnow
 from .csv_cells import csv_bytes
-from .db import Database, sqlite_parameter
+from .db import Database, sqlite_statement
 from .money import to_major
 from .queries import OrderFilters
 from .schema import order_items, orders, products, skus
@@ -149,28 +149,16 @@ def load_items(db: Database, filters: OrderFilters) -> pa.Table:
 
 def fetch_arrow(db: Database, query, schema: pa.Schema) -> pa.Table:
     """Run a SQLAlchemy select and return its rows as an Arrow table of `schema`."""
-    path = _sqlite_file(db)
+    path = db.sqlite_file  # an in-memory database is only visible to its own connection
     if path is not None:
         return _fetch_adbc_sqlite(db, path, query, schema)
     return _fetch_batches(db, query, schema)
 
 
-def _sqlite_file(db: Database) -> str | None:
-    if not db.is_sqlite:
-        return None
-    name = db.engine.url.database
-    if not name or name == ":memory:" or name.startswith("file:"):
-        return None  # in-memory databases are only visible to their own connection
-    return name
-
-
 def _fetch_adbc_sqlite(db: Database, path: str, query, schema: pa.Schema) -> pa.Table:
-    compiled = query.compile(dialect=db.engine.dialect,
-                             compile_kwargs={"render_postcompile": True})
-    values = compiled.construct_params()
-    parameters = [sqlite_parameter(values[name]) for name in (compiled.positiontup or ())]
+    sql, parameters = sqlite_statement(db, query)
     try:
-        table = adbc_helper.read_arrow(path, str(compiled), parameters)
+        table = adbc_helper.read_arrow(path, sql, parameters)
     except adbc_helper.HelperUnavailable as problem:
         _log.warning("Reading through SQLAlchemy instead of ADBC: %s", problem)
         return _fetch_batches(db, query, schema)  # slower, same rows

@@ -72,7 +72,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 
 from . import adbc_helper
 from . import export_engine as engine
-from .db import Database, sqlite_parameter
+from .db import Database, sqlite_statement
 from .errors import NotFound, ValidationError
 from .money import THREE_DECIMAL, ZERO_DECIMAL, exponent
 from .queries import OrderFilters
@@ -215,22 +215,19 @@ def _item_query(where):
     return query if where is None else query.where(where)
 
 
-def _compile(db: Database, query) -> tuple[str, object]:
+def _postgres_statement(db: Database, query) -> tuple[str, dict]:
     compiled = query.compile(dialect=db.engine.dialect, compile_kwargs={"render_postcompile": True})
-    if db.is_postgres:
-        return str(compiled), dict(compiled.params)
-    return str(compiled), [sqlite_parameter(compiled.params[name])
-                           for name in (compiled.positiontup or ())]
+    return str(compiled), dict(compiled.params)
 
 
 # -- SQLite: in a helper process ------------------------------------------------------------------
 def _export_sqlite(db: Database, where, output: Path) -> tuple[int, float | None]:
-    path = db.engine.url.database
-    if not path or path == ":memory:" or path.startswith("file:"):
+    path = db.sqlite_file
+    if path is None:
         raise ValidationError("The CSV export needs the SQLite database in a plain file.")
-    orders_sql, orders_params = _compile(db, _order_query(db, where[0]))
-    items_sql, items_params = _compile(db, _item_query(where[1]))
-    job = {"database": os.path.abspath(path), "output": str(output),
+    orders_sql, orders_params = sqlite_statement(db, _order_query(db, where[0]))
+    items_sql, items_params = sqlite_statement(db, _item_query(where[1]))
+    job = {"database": path, "output": str(output),
            "orders_sql": orders_sql, "orders_params": orders_params,
            "items_sql": items_sql, "items_params": items_params,
            "zero_decimal": sorted(ZERO_DECIMAL), "three_decimal": sorted(THREE_DECIMAL)}
@@ -242,8 +239,8 @@ def _export_sqlite(db: Database, where, output: Path) -> tuple[int, float | None
 
 # -- PostgreSQL: in this process -----------------------------------------------------------------
 def _export_postgres(db: Database, where, output: Path) -> int:
-    orders_sql, orders_params = _compile(db, _order_query(db, where[0]))
-    items_sql, items_params = _compile(db, _item_query(where[1]))
+    orders_sql, orders_params = _postgres_statement(db, _order_query(db, where[0]))
+    items_sql, items_params = _postgres_statement(db, _item_query(where[1]))
     return engine.write_csv(
         _postgres_producer(db, orders_sql, orders_params, engine.ORDER_SOURCE),
         _postgres_producer(db, items_sql, items_params, engine.ITEM_SOURCE),
