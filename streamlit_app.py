@@ -16,7 +16,7 @@ from orders_core.config import load_settings
 from orders_web import sso
 from orders_web.paths import PUBLIC_PAGES, SIGN_IN, SIGN_OUT, SSO_START, STAFF_PAGES, safe_next
 from pages import account_page
-from pages import common
+from pages.ui import display, resources, session
 
 st.set_page_config(page_title="Orders Desk", page_icon="📦", layout="wide")
 
@@ -25,7 +25,7 @@ def start_embedded_worker() -> None:
     """One background worker per server process (app.py starts it at start-up too)."""
     from orders_core.worker import ensure_embedded_worker
 
-    ensure_embedded_worker(common.get_db().url)
+    ensure_embedded_worker(resources.get_db().url)
 
 
 # (page file, title, icon) by the key of its url_path in orders_web.paths.
@@ -72,12 +72,12 @@ def sign_in_again(state: SessionEnded | None) -> None:
     """The open tab of a session that has ended: why, and the sign-in form."""
     st.title("Orders Desk")
     if isinstance(state, SessionEnded):
-        st.error(f"Your session has ended: {common.escape_markdown(state.reason)}.",
+        st.error(f"Your session has ended: {display.escape_markdown(state.reason)}.",
                  icon=":material/lock_clock:")
     else:
         st.info("Sign in to use Orders Desk.", icon=":material/login:")
-    next_path = safe_next(common.current_path())
-    csrf = common.csrf_value()
+    next_path = safe_next(session.current_path())
+    csrf = session.csrf_value()
     if csrf and load_settings().password_sign_in:
         st.html(sign_in_form_html(csrf, next_path))
     for name, label in sso.providers():
@@ -120,17 +120,17 @@ def sidebar(signed_in: SignedIn) -> None:
     with st.sidebar:
         # Names and emails are shown as text, never interpreted as markdown or links.
         st.text(account.name)
-        st.caption(f"{common.escape_markdown(account.email)} · {account.role.label}")
-        csrf = common.csrf_value()
+        st.caption(f"{display.escape_markdown(account.email)} · {account.role.label}")
+        csrf = session.csrf_value()
         if csrf:
             st.html(sign_out_form_html(csrf))
         elif st.button("Sign out", key="sign_out"):  # no cookie to echo (a test run)
-            common.sign_out_here(signed_in)
+            session.sign_out_here(signed_in)
             st.rerun()
 
 
 start_embedded_worker()
-state = common.sign_in_state()
+state = session.sign_in_state()
 if not isinstance(state, SignedIn):
     navigation = st.navigation(stand_in_pages(lambda: sign_in_again(state), "Sign in")
                                + [checkout_page()])
@@ -139,7 +139,7 @@ elif state.account.password_must_change:
     navigation = st.navigation(stand_in_pages(lambda: account_page.must_change_password(state),
                                               "Change your password") + [checkout_page()])
 else:
-    st.session_state.pop(common.ENDED_RERUN_KEY, None)
+    st.session_state.pop(session.ENDED_RERUN_KEY, None)
     sidebar(state)
     navigation = st.navigation(staff_pages(state.account) + [checkout_page()])
 navigation.run()

@@ -72,7 +72,7 @@ def _run(url: str, backend: str, *, repeat: int, orders: int) -> list[Figure]:
     from orders_core.db import open_database
     from tests.support.staff_browser import FakeBrowser, installed_fake_browser
 
-    st.cache_resource.clear()  # pages.common.get_db() is cached per process
+    st.cache_resource.clear()  # pages.ui.resources.get_db() is cached per process
     st.cache_data.clear()
     db = open_database(url)
     browser = FakeBrowser()

@@ -23,7 +23,7 @@ from pathlib import Path
 from orders_core.db import Database
 from orders_core.queries import OrderFilters
 from orders_core.schema import orders as orders_table
-from orders_core.staff import Actor, Role
+from orders_core.staff import SYSTEM, Actor, Role
 
 from . import baselines
 from .common import REPO_ROOT, WORK_DIR, Figure, Stats, log, timer
@@ -52,7 +52,7 @@ def export_via_job(db: Database, parts: dict | None = None) -> tuple[Path, int]:
 def export_direct(db: Database, destination: Path) -> int:
     from orders_core.export import export_orders
 
-    return int(export_orders(db, destination, filters=OrderFilters()).rows)
+    return int(export_orders(db, destination, actor=SYSTEM, filters=OrderFilters()).rows)
 
 
 def csv_columns(path: Path) -> list[str]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 
 from orders_core import queries
+from orders_core.staff import SYSTEM
 
 from . import baselines
 from .common import Figure, Stats, log, percentile
@@ -22,15 +23,15 @@ TARGET_P95_MS = 100.0
 
 def page_size() -> int:
     try:
-        from pages.common import PAGE_SIZE
+        from pages.ui.orders_view import PAGE_SIZE
         return int(PAGE_SIZE)
     except Exception:  # noqa: BLE001 - streamlit missing, or the page moved
         return 50
 
 
 def current_bundle(db, view: View, size: int):
-    counts = queries.count_by_status(db, view.filters)
-    page = queries.list_orders(db, view.filters, page=view.page, page_size=size,
+    counts = queries.count_by_status(db, view.filters, actor=SYSTEM)
+    page = queries.list_orders(db, view.filters, actor=SYSTEM, page=view.page, page_size=size,
                                sort=view.sort, descending=view.descending)
     return counts, page.rows, page.total
 

@@ -30,8 +30,9 @@ def main() -> None:
         # through ADBC in a helper process, whose memory this process's peak omits).
         from orders_core.export import export_orders
         from orders_core.queries import OrderFilters
+        from orders_core.staff import SYSTEM
 
-        result = export_orders(db, Path(destination), filters=OrderFilters())
+        result = export_orders(db, Path(destination), actor=SYSTEM, filters=OrderFilters())
         helper_mb = float(getattr(result, "helper_peak_rss_mb", 0) or 0)
         Path(destination).unlink(missing_ok=True)
     else:

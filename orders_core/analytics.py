@@ -2,9 +2,9 @@
 
 Only the columns the figures need leave the database: on SQLite through the ADBC
 driver straight into Arrow (fast enough for a million orders; in a helper process,
-see _AdbcHelper), elsewhere through SQLAlchemy in batches that are turned into Arrow
-record batches. Timestamps travel
-as whole seconds since the epoch (UTC), so every column is a plain int64. DuckDB
+see orders_core/adbc_helper.py), elsewhere through SQLAlchemy in batches that are
+turned into Arrow record batches. Timestamps travel as whole seconds since the epoch
+(UTC), so every column is a plain int64. DuckDB
 then runs every aggregate on the Arrow tables in memory, and the results come back
 as pandas DataFrames and small dataclasses, ready for a page or a CSV.
 
@@ -20,15 +20,9 @@ currencies are never added together.
 """
 from __future__ import annotations
 
-import atexit
 import dataclasses
 import datetime as dt
-import json
 import logging
-import os
-import subprocess
-import sys
-import threading
 from typing import Iterable
 
 import duckdb
@@ -36,11 +30,14 @@ import pandas as pd
 import pyarrow as pa
 from sqlalchemy import BigInteger, cast, extract, func, select
 
+from . import adbc_helper
 from .clock import utcnow
-from .db import Database, sqlite_parameter
+from .csv_cells import csv_bytes
+from .db import Database, sqlite_statement
 from .money import to_major
 from .queries import OrderFilters
 from .schema import order_items, orders, products, skus
+from .staff import Actor, Permission, authorize
 from .validation import whole_number
 
 _log = logging.getLogger(__name__)
@@ -152,130 +149,21 @@ def load_items(db: Database, filters: OrderFilters) -> pa.Table:
 
 def fetch_arrow(db: Database, query, schema: pa.Schema) -> pa.Table:
     """Run a SQLAlchemy select and return its rows as an Arrow table of `schema`."""
-    path = _sqlite_file(db)
+    path = db.sqlite_file  # an in-memory database is only visible to its own connection
     if path is not None:
         return _fetch_adbc_sqlite(db, path, query, schema)
     return _fetch_batches(db, query, schema)
 
 
-def _sqlite_file(db: Database) -> str | None:
-    if not db.is_sqlite:
-        return None
-    name = db.engine.url.database
-    if not name or name == ":memory:" or name.startswith("file:"):
-        return None  # in-memory databases are only visible to their own connection
-    return name
-
-
 def _fetch_adbc_sqlite(db: Database, path: str, query, schema: pa.Schema) -> pa.Table:
-    compiled = query.compile(dialect=db.engine.dialect,
-                             compile_kwargs={"render_postcompile": True})
-    values = compiled.construct_params()
-    parameters = [sqlite_parameter(values[name]) for name in (compiled.positiontup or ())]
+    sql, parameters = sqlite_statement(db, query)
     try:
-        table = _HELPER.query(os.path.abspath(path), str(compiled), parameters)
-    except _HelperUnavailable as problem:
+        table = adbc_helper.read_arrow(path, sql, parameters)
+    except adbc_helper.HelperUnavailable as problem:
         _log.warning("Reading through SQLAlchemy instead of ADBC: %s", problem)
         return _fetch_batches(db, query, schema)  # slower, same rows
     table = table.rename_columns(schema.names)
     return table.cast(schema)
-
-
-# -- the ADBC helper process -------------------------------------------------------------
-# The ADBC driver carries its own copy of SQLite. Two SQLite libraries must never open
-# the same database file in one process: POSIX locks are per process, so when one
-# library closes the file it silently drops the other's locks, and its "last
-# connection" clean-up deletes the -wal and -shm files under the other's open
-# connections (writes then go to a deleted WAL and are lost). So on SQLite the ADBC
-# reads run in one long-lived helper process that opens the file read-only (mode=ro)
-# and imports nothing but pyarrow and the driver; rows come back as an Arrow IPC
-# stream over a pipe. Protocol: one JSON request line {"path", "sql", "params"}; the
-# answer is a line "OK\n" followed by an Arrow IPC stream, or "ERR <json message>\n".
-HELPER_SOURCE = r"""
-import json, sys, urllib.parse
-import pyarrow as pa
-import pyarrow.ipc
-import adbc_driver_sqlite.dbapi as adbc_sqlite
-
-out = sys.stdout.buffer
-for line in sys.stdin.buffer:
-    try:
-        request = json.loads(line)
-        uri = "file:" + urllib.parse.quote(request["path"]) + "?mode=ro"
-        with adbc_sqlite.connect(uri) as conn, conn.cursor() as cursor:
-            cursor.execute(request["sql"], parameters=request["params"] or None)
-            table = cursor.fetch_arrow_table()
-    except Exception as error:
-        out.write(b"ERR " + json.dumps(f"{type(error).__name__}: {error}").encode() + b"\n")
-        out.flush()
-        continue
-    out.write(b"OK\n")
-    with pa.ipc.new_stream(out, table.schema) as writer:
-        writer.write_table(table)
-    out.flush()
-"""
-HELPER_START_SECONDS = 60
-
-
-class _HelperUnavailable(Exception):
-    pass
-
-
-class _AdbcHelper:
-    """One helper process per server process, started on first use, restarted once
-    if it died; requests are serialized."""
-
-    def __init__(self):
-        self._lock = threading.Lock()
-        self._process: subprocess.Popen | None = None
-        atexit.register(self.stop)
-
-    def _start(self) -> subprocess.Popen:
-        process = subprocess.Popen([sys.executable, "-c", HELPER_SOURCE], stdin=subprocess.PIPE,
-                                   stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                   close_fds=True)
-        return process
-
-    def query(self, path: str, sql: str, params: list) -> pa.Table:
-        request = (json.dumps({"path": path, "sql": sql, "params": params}) + "\n").encode()
-        with self._lock:
-            for _attempt in (1, 2):
-                if self._process is None or self._process.poll() is not None:
-                    try:
-                        self._process = self._start()
-                    except OSError as error:
-                        raise _HelperUnavailable(f"cannot start the ADBC helper: {error}") from error
-                try:
-                    self._process.stdin.write(request)
-                    self._process.stdin.flush()
-                    status = self._process.stdout.readline()
-                    if status.startswith(b"OK"):
-                        return pa.ipc.open_stream(self._process.stdout).read_all()
-                except (OSError, pa.ArrowInvalid):
-                    status = b""
-                if status.startswith(b"ERR "):
-                    raise _HelperUnavailable(f"the ADBC query failed: {json.loads(status[4:])}")
-                self._kill()  # it died or the stream broke: start a new one, once
-            raise _HelperUnavailable("the ADBC helper process is not answering")
-
-    def _kill(self) -> None:
-        process, self._process = self._process, None
-        if process is not None and process.poll() is None:
-            process.kill()
-            process.wait(timeout=10)
-
-    def stop(self) -> None:
-        with self._lock:
-            process, self._process = self._process, None
-        if process is not None and process.poll() is None:
-            process.stdin.close()  # the helper ends at the end of its input
-            try:
-                process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                process.kill()
-
-
-_HELPER = _AdbcHelper()
 
 
 def _fetch_batches(db: Database, query, schema: pa.Schema) -> pa.Table:
@@ -299,10 +187,11 @@ def parse_stale_days(value) -> int:
     return whole_number(value, "Days", minimum=0, maximum=MAX_STALE_DAYS)
 
 
-def build_report(db: Database, filters: OrderFilters, *, stale_days=DEFAULT_STALE_DAYS,
-                 top: int = 10, now: dt.datetime | None = None,
+def build_report(db: Database, filters: OrderFilters, *, actor: Actor,
+                 stale_days=DEFAULT_STALE_DAYS, top: int = 10, now: dt.datetime | None = None,
                  unfulfilled_limit: int = UNFULFILLED_LIMIT) -> AnalyticsReport:
     """Every figure of the analytics page for the orders matching `filters`."""
+    authorize(db, actor, Permission.VIEW)
     stale_days = parse_stale_days(stale_days)
     top = whole_number(top, "Top", minimum=1, maximum=1000)
     now = now or utcnow()
@@ -445,23 +334,10 @@ def _unfulfilled_rows(db: Database, ids: Iterable[int], now: dt.datetime) -> pd.
 
 # -- CSV ---------------------------------------------------------------------------------
 
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _neutralize(value):
-    """Text that a spreadsheet would run as a formula gets a leading apostrophe."""
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
-    return value
-
-
-def csv_bytes(frame: pd.DataFrame) -> bytes:
-    """A DataFrame as UTF-8 CSV, text cells safe to open in a spreadsheet."""
-    safe = frame.copy()
-    for column in safe.columns:
-        if safe[column].dtype == object or pd.api.types.is_string_dtype(safe[column]):
-            safe[column] = safe[column].map(_neutralize)
-    return safe.to_csv(index=False).encode("utf-8")
+def report_csv(db: Database, frame: pd.DataFrame, *, actor: Actor) -> bytes:
+    """One of the report's tables as a CSV download: an export, so EXPORT is asked."""
+    authorize(db, actor, Permission.EXPORT)
+    return csv_bytes(frame)
 
 
 def major_units(frame: pd.DataFrame, columns: Iterable[str], *,
@@ -476,4 +352,5 @@ def major_units(frame: pd.DataFrame, columns: Iterable[str], *,
 
 
 __all__ = ["AnalyticsReport", "FulfillmentTime", "build_report", "load_orders", "load_items",
-           "fetch_arrow", "parse_stale_days", "csv_bytes", "major_units", "DEFAULT_STALE_DAYS", "MAX_STALE_DAYS"]
+           "fetch_arrow", "parse_stale_days", "report_csv", "major_units", "DEFAULT_STALE_DAYS",
+           "MAX_STALE_DAYS"]

@@ -102,7 +102,7 @@ def place_order(db: Database, customer: CustomerAccount | None, *, items, token:
     Returns the order detail; raises CardDeclined (the order stays created, the decline
     is in its timeline) or a ValidationError that stores nothing. A repeated
     `checkout_key` returns the first order instead of charging again."""
-    from .queries import order_detail
+    from .queries import read_order
 
     if not isinstance(customer, CustomerAccount):
         raise AuthenticationError("Sign in to place an order.")
@@ -127,7 +127,7 @@ def place_order(db: Database, customer: CustomerAccount | None, *, items, token:
             if earlier.checkout_fingerprint != fingerprint:
                 raise ValidationError(f"This checkout was already submitted as order "
                                       f"{earlier.number} with different items or address.")
-            return order_detail(db, earlier.number)
+            return read_order(db, earlier.number)
 
     with db.write() as conn:
         now = utcnow()
@@ -170,7 +170,7 @@ def place_order(db: Database, customer: CustomerAccount | None, *, items, token:
                                                   currency, now, settings.payment_lease_seconds)
 
     _charge(db, gateway, customer.email, order_id, number, payment_id, key, total, currency, token)
-    return order_detail(db, number)
+    return read_order(db, number)
 
 
 def _shipping_address(conn, customer, cart, listings, address_id, clean_address):
@@ -341,7 +341,7 @@ def recover_pending_payments(db: Database, gateways: Gateways, order_ids: list[i
 def pay_order(db: Database, actor: Actor, number: str, *, token: str,
               gateways: Gateways | None = None) -> dict:
     """Charge the card for an order still Created (a retry after a decline)."""
-    from .queries import order_detail
+    from .queries import read_order
 
     actor = authorize(db, actor, Permission.PAY)
     token = check_card_token(token)
@@ -353,7 +353,7 @@ def pay_order(db: Database, actor: Actor, number: str, *, token: str,
             raise PermissionDenied(f"Order {format_order_number(order_id)} is not yours.")
     gateways = gateways or Gateways(db)
     if order_id in recover_pending_payments(db, gateways, [order_id]):
-        return order_detail(db, format_order_number(order_id))  # an interrupted attempt had paid it
+        return read_order(db, format_order_number(order_id))  # an interrupted attempt had paid it
     gateway = gateways.default
     settings = load_settings()
     with db.write() as conn:
@@ -372,7 +372,7 @@ def pay_order(db: Database, actor: Actor, number: str, *, token: str,
                                                   settings.payment_lease_seconds)
     _charge(db, gateway, actor.label, order_id, order.number, payment_id, key,
             order.total_amount, order.currency, token)
-    return order_detail(db, order.number)
+    return read_order(db, order.number)
 
 
 __all__ = ["CartItem", "place_order", "pay_order", "recover_pending_payments",

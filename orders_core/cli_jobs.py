@@ -15,6 +15,7 @@ import threading
 from . import jobs, worker
 from .cli import _actor, _add_actor, _add_json, _cell, _db, _emit, _table, _whole
 from .queries import OrderFilters
+from .staff import SYSTEM
 from .status import Status
 
 FILTER_OPTIONS = ("created_from", "created_to", "search", "sku", "min_total", "max_total")
@@ -76,7 +77,7 @@ def cmd_bulk(args: argparse.Namespace) -> None:
     if args.wait:
         job = worker.run_job_here(db, job.id)
         if job.failed and not args.json:
-            failures = jobs.job_failures(db, job.id, limit=10)
+            failures = jobs.job_failures(db, job.id, actor=actor, limit=10)
     _emit(args, job.as_dict(), lambda _: _render_job(job, failures, waited=args.wait))
 
 
@@ -133,7 +134,7 @@ def args_jobs(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_jobs(args: argparse.Namespace) -> None:
-    listed = jobs.list_jobs(_db(), limit=args.limit)
+    listed = jobs.list_jobs(_db(), actor=SYSTEM, limit=args.limit)
     _emit(args, [j.as_dict() for j in listed], lambda _: _render_jobs(listed))
 
 
@@ -162,13 +163,14 @@ def args_job(p: argparse.ArgumentParser) -> None:
 
 def cmd_job(args: argparse.Namespace) -> None:
     db = _db()
+    actor = _actor(db, args)
     if args.cancel:
-        job = jobs.cancel_job(db, _actor(db, args), args.job_id)
+        job = jobs.cancel_job(db, actor, args.job_id)
     elif args.retry_failed:
-        job = jobs.retry_failed(db, _actor(db, args), args.job_id)
+        job = jobs.retry_failed(db, actor, args.job_id)
     else:
-        job = jobs.get_job(db, args.job_id)
-    failures = jobs.job_failures(db, job.id, limit=args.max_failures)
+        job = jobs.get_job(db, args.job_id, actor=actor)
+    failures = jobs.job_failures(db, job.id, actor=actor, limit=args.max_failures)
     data = job.as_dict() | {"failures": failures}
     if job.action == jobs.JobAction.EXPORT.value:
         data["path"] = job.export_path

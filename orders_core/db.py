@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import os
 import threading
 from pathlib import Path
 from typing import Iterator
@@ -47,6 +48,23 @@ class Database:
     @property
     def url(self) -> str:
         return self.engine.url.render_as_string(hide_password=False)
+
+    @property
+    def sqlite_file(self) -> str | None:
+        """The SQLite database's file, for another process to open (the ADBC helper);
+        None when not SQLite, in memory, or named by a file: URI."""
+        name = self.engine.url.database if self.is_sqlite else None
+        if not name or name == ":memory:" or name.startswith("file:"):
+            return None
+        return os.path.abspath(name)
+
+
+def sqlite_statement(db: Database, query) -> tuple[str, list]:
+    """A select as SQLite SQL and its positional parameters, for a driver outside
+    SQLAlchemy (ADBC)."""
+    compiled = query.compile(dialect=db.engine.dialect, compile_kwargs={"render_postcompile": True})
+    values = compiled.construct_params()
+    return str(compiled), [sqlite_parameter(values[name]) for name in (compiled.positiontup or ())]
 
 
 def sqlite_parameter(value):

@@ -1,6 +1,6 @@
 """The CSV export of orders: database → Arrow → DuckDB → CSV file.
 
-    export_orders(db, path, filters=OrderFilters(...))   # or order_ids=[...], or job_id=N
+    export_orders(db, path, actor=actor, filters=OrderFilters(...))  # or order_ids=[...], or job_id=N
 
 The file
 --------
@@ -25,13 +25,10 @@ One row per order, in order id order, with these columns:
   item order. shipping_address: name, line1, line2, city, region, postal code and
   country joined with ", ", skipping empty parts; empty for an order not shipped.
 - A missing or empty value is an empty cell.
-- Formula injection (OWASP "CSV Injection"): every text cell that starts with =, +,
-  -, @, a tab or a carriage return gets a single quote (') in front, so spreadsheets
-  show it as text instead of evaluating it. A cell that starts with a single quote
-  gets one more, so the escape can always be undone (drop the first character of a
-  cell that starts with ') and a spreadsheet, which hides a leading quote, shows the
-  value as it is. total and refunded are numbers and times are made from numbers:
-  those are never escaped.
+- Formula injection (OWASP "CSV Injection"): every text cell is spreadsheet-safe as
+  orders_core/csv_cells.py defines it (a text cell that starts with =, +, -, @, a
+  tab, a carriage return or a single quote gets a single quote in front). total and
+  refunded are numbers and times are made from numbers: those are never escaped.
 
 How rows reach DuckDB (measured on a million orders; the figures are in the commit
 that introduced this module)
@@ -46,13 +43,9 @@ join and sort in DuckDB, then runs one DuckDB query over the stream that does al
 the formatting and escaping and writes the file with COPY ... TO. The stream keeps
 its order, so nothing is sorted; a few batches are in flight, never the whole result.
 
-- SQLite: ADBC (adbc_driver_sqlite), 64 Ki rows a batch, straight into Arrow, in a
-  helper process (kept for the next export). The ADBC driver carries its own copy of the SQLite library, and two
-  SQLite libraries must not open one database file in one process: POSIX locks
-  belong to the process, so each library releases and ignores the other's locks, and
-  the first ADBC connection to close deleted the WAL file that the app's own
-  connections were still writing to (tried: later readers saw stale data). Only
-  the helper process opens the file through ADBC, and only during an export.
+- SQLite: ADBC (adbc_driver_sqlite), 64 Ki rows a batch, straight into Arrow, in
+  orders_core/adbc_helper.py's helper process (which says why ADBC must not run in
+  this one); the whole export runs there and reports back.
 - PostgreSQL: COPY (SELECT ...) TO STDOUT (FORMAT csv) through psycopg, parsed into
   Arrow by pyarrow's streaming CSV reader, in this process.
 
@@ -66,14 +59,9 @@ leaves whatever file was there before.
 """
 from __future__ import annotations
 
-import atexit
 import dataclasses
-import datetime as dt
 import json
 import os
-import subprocess
-import sys
-import threading
 import time
 import uuid
 from collections.abc import Sequence
@@ -82,13 +70,14 @@ from pathlib import Path
 from sqlalchemy import BigInteger, and_, any_, bindparam, func, literal_column, select
 from sqlalchemy.dialects.postgresql import ARRAY
 
+from . import adbc_helper
 from . import export_engine as engine
-from .config import PROJECT_ROOT
-from .db import Database, sqlite_parameter
+from .db import Database, sqlite_statement
 from .errors import NotFound, ValidationError
 from .money import THREE_DECIMAL, ZERO_DECIMAL, exponent
 from .queries import OrderFilters
 from .schema import job_items, jobs, order_items, orders
+from .staff import Actor, Permission, authorize
 
 COLUMNS = engine.COLUMNS
 ADDRESS_SEPARATOR = ", "
@@ -110,15 +99,17 @@ class ExportFailed(RuntimeError):
     """The export could not be written (the reason is in the message)."""
 
 
-def export_orders(db: Database, destination: Path, *, filters: OrderFilters | None = None,
-                  order_ids: Sequence[int] | None = None,
+def export_orders(db: Database, destination: Path, *, actor: Actor,
+                  filters: OrderFilters | None = None, order_ids: Sequence[int] | None = None,
                   job_id: int | None = None) -> ExportResult:
     """Write the selected orders to `destination` as CSV (see the module docstring),
     replacing any file there once the new one is complete; creates the folder.
+    `actor` is who the file is for (an export job's: whoever asked for it).
 
     Select with exactly one of: `filters` (as the order list; OrderFilters() is every
     order), `order_ids` (unknown ids are skipped, duplicates count once) or `job_id`
     (the orders in that job's job_items)."""
+    authorize(db, actor, Permission.EXPORT)
     started = time.perf_counter()
     where = _selection(db, filters, order_ids, job_id)  # (over orders, over order_items)
     destination = Path(destination)
@@ -224,124 +215,32 @@ def _item_query(where):
     return query if where is None else query.where(where)
 
 
-def _compile(db: Database, query) -> tuple[str, object]:
+def _postgres_statement(db: Database, query) -> tuple[str, dict]:
     compiled = query.compile(dialect=db.engine.dialect, compile_kwargs={"render_postcompile": True})
-    if db.is_postgres:
-        return str(compiled), dict(compiled.params)
-    return str(compiled), [sqlite_parameter(compiled.params[name])
-                           for name in (compiled.positiontup or ())]
+    return str(compiled), dict(compiled.params)
 
 
 # -- SQLite: in a helper process ------------------------------------------------------------------
 def _export_sqlite(db: Database, where, output: Path) -> tuple[int, float | None]:
-    path = db.engine.url.database
-    if not path or path == ":memory:" or path.startswith("file:"):
+    path = db.sqlite_file
+    if path is None:
         raise ValidationError("The CSV export needs the SQLite database in a plain file.")
-    orders_sql, orders_params = _compile(db, _order_query(db, where[0]))
-    items_sql, items_params = _compile(db, _item_query(where[1]))
-    job = {"database": os.path.abspath(path), "output": str(output),
+    orders_sql, orders_params = sqlite_statement(db, _order_query(db, where[0]))
+    items_sql, items_params = sqlite_statement(db, _item_query(where[1]))
+    job = {"database": path, "output": str(output),
            "orders_sql": orders_sql, "orders_params": orders_params,
            "items_sql": items_sql, "items_params": items_params,
            "zero_decimal": sorted(ZERO_DECIMAL), "three_decimal": sorted(THREE_DECIMAL)}
-    report = _Helper.run(job)
+    report = adbc_helper.run_export(job)
     if "rows" in report:
         return int(report["rows"]), report.get("peak_rss_mb")
     raise ExportFailed(f"The export could not be written: {report.get('error', report)}")
 
 
-class _Helper:
-    """`python -m orders_core.export_engine`, kept for the next export: starting it
-    (Python, numpy, pyarrow, DuckDB, ADBC) costs about half a second. One export at a
-    time each; a second export meanwhile gets a helper of its own, for that export
-    only. A helper exits by itself after a while without work."""
-
-    _lock = threading.Lock()
-    _kept: subprocess.Popen | None = None
-
-    @classmethod
-    def run(cls, job: dict) -> dict:
-        if not cls._lock.acquire(blocking=False):
-            return cls._run_once(job)
-        try:
-            for attempt in (1, 2):  # once more if the kept helper had just left
-                if cls._kept is None or cls._kept.poll() is not None:
-                    cls._kept = cls._start()
-                report = cls._ask(cls._kept, job)
-                if report is not None:
-                    return report
-                cls._stop(cls._kept)
-                cls._kept = None
-            return {"error": "the export helper process stopped"}
-        finally:
-            cls._lock.release()
-
-    @classmethod
-    def _run_once(cls, job: dict) -> dict:
-        helper = cls._start()
-        try:
-            return cls._ask(helper, job) or {"error": "the export helper process stopped"}
-        finally:
-            cls._stop(helper)
-
-    @staticmethod
-    def _start() -> subprocess.Popen:
-        env = dict(os.environ, PYTHONWARNINGS="ignore")
-        env["PYTHONPATH"] = os.pathsep.join(
-            p for p in (str(PROJECT_ROOT), os.environ.get("PYTHONPATH")) if p)
-        return subprocess.Popen([sys.executable, "-m", "orders_core.export_engine"],
-                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env,
-                                cwd=str(PROJECT_ROOT), text=True, encoding="utf-8")
-
-    @classmethod
-    def _ask(cls, helper: subprocess.Popen, job: dict) -> dict | None:
-        """The helper's report on `job`; None if it is gone."""
-        try:
-            helper.stdin.write(json.dumps(job) + "\n")
-            helper.stdin.flush()
-            for line in helper.stdout:
-                if line.startswith(engine.RESULT_MARK):
-                    return json.loads(line[len(engine.RESULT_MARK):])
-            return None
-        except BrokenPipeError:
-            return None
-        except BaseException:  # interrupted: the helper's state is unknown
-            cls._stop(helper)
-            if helper is cls._kept:
-                cls._kept = None
-            raise
-
-    @staticmethod
-    def _stop(helper: subprocess.Popen) -> None:
-        if helper.poll() is None:
-            helper.kill()
-        helper.wait()
-        for stream in (helper.stdin, helper.stdout):
-            try:
-                stream.close()
-            except OSError:
-                pass
-
-    @classmethod
-    def close(cls) -> None:
-        """Let the kept helper go (at exit): it leaves when its stdin ends."""
-        helper, cls._kept = cls._kept, None
-        if helper is None:
-            return
-        try:
-            helper.stdin.close()
-            helper.wait(timeout=5)
-        except (OSError, subprocess.TimeoutExpired):
-            pass
-        _Helper._stop(helper)
-
-
-atexit.register(_Helper.close)
-
-
 # -- PostgreSQL: in this process -----------------------------------------------------------------
 def _export_postgres(db: Database, where, output: Path) -> int:
-    orders_sql, orders_params = _compile(db, _order_query(db, where[0]))
-    items_sql, items_params = _compile(db, _item_query(where[1]))
+    orders_sql, orders_params = _postgres_statement(db, _order_query(db, where[0]))
+    items_sql, items_params = _postgres_statement(db, _item_query(where[1]))
     return engine.write_csv(
         _postgres_producer(db, orders_sql, orders_params, engine.ORDER_SOURCE),
         _postgres_producer(db, items_sql, items_params, engine.ITEM_SOURCE),

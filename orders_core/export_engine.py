@@ -3,16 +3,14 @@ the file): two streams of Arrow record batches, the selected orders and their it
 joined batch by batch and written by one DuckDB query with COPY ... TO.
 
 No SQLAlchemy here, and nothing imported that the export does not need: on SQLite
-this module runs in a helper process (`python -m orders_core.export_engine`, see
-`main`), because the SQLite inside the ADBC driver and the one inside Python's
-sqlite3 module must never open the same database file in one process (see export.py).
+this module runs in the ADBC helper process (orders_core/adbc_helper.py, `run_job`),
+because the SQLite inside the ADBC driver and the one inside Python's sqlite3 module
+must never open the same database file in one process.
 """
 from __future__ import annotations
 
-import json
 import os
 import queue
-import sys
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
@@ -21,15 +19,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .csv_cells import spreadsheet_safe_sql
+
 COLUMNS = ("order_number", "created_at", "status", "customer_email", "customer_name",
            "sku_codes", "product_names", "quantities", "total", "currency", "paid_at",
            "fulfilled_at", "canceled_at", "returned_at", "refunded", "shipping_address")
 ITEM_SEPARATOR = "; "
-# First characters that make a spreadsheet read a cell as a formula (OWASP CSV
-# injection), and the escape put in front of them; a cell that starts with the
-# escape itself gets one too, so the escape can always be undone.
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-ESCAPE = "'"
 
 BATCH_ROWS = 65_536
 QUEUE_DEPTH = 3  # batches read ahead per stream
@@ -205,14 +200,12 @@ def sql_text(value: str) -> str:
 
 
 def _macros(zero_decimal, three_decimal) -> tuple[str, ...]:
-    dangerous = ", ".join(str(ord(c)) for c in FORMULA_PREFIXES + (ESCAPE,))
     places = {0: "amount::VARCHAR",  # exact: DECIMAL arithmetic, 1999 * 0.01 = 19.99
               2: "(amount::DECIMAL(18, 0) * 0.01)::VARCHAR",
               3: "(amount::DECIMAL(18, 0) * 0.001)::VARCHAR"}
     return (
-        # A text cell, safe for spreadsheets (ascii(x): the code point of x's first character).
-        f"CREATE TEMP MACRO csv_text(x) AS CASE WHEN ascii(x) IN ({dangerous}) "
-        f"THEN {sql_text(ESCAPE)} || x ELSE x END",
+        # A text cell, safe for spreadsheets: orders_core.csv_cells.
+        f"CREATE TEMP MACRO csv_text(x) AS {spreadsheet_safe_sql('x')}",
         # The same, with NULL for no text: an empty cell rather than "".
         "CREATE TEMP MACRO csv_text_or_null(x) AS NULLIF(csv_text(x), '')",
         # Decimal places of a currency: orders_core.money.exponent.
@@ -303,11 +296,7 @@ def write_csv(orders: Producer, items: Producer, path: str, *, zero_decimal, thr
         item_stream.close()
 
 
-# -- the helper process that exports from SQLite ------------------------------------------------
-RESULT_MARK = "orders-export-result "
-IDLE_SECONDS = 120.0
-
-
+# -- an export from SQLite, in the ADBC helper process ----------------------------------------
 def run_job(job: dict) -> dict:
     """One SQLite export described by `job` (see export.py); {"rows": N} or {"error": ...}."""
     try:
@@ -329,26 +318,3 @@ def _peak_rss_mb() -> float | None:
         return None
     return round(kb / 1024, 1)
 
-
-def main() -> int:
-    """Serve export jobs: one JSON object a line on stdin, one result line on stdout
-    (marked, so that nothing else printed there is taken for it). Exits at the end of
-    stdin or after IDLE_SECONDS without a job; it holds no database file open between
-    jobs."""
-    import select
-
-    while True:
-        ready, _, _ = select.select([sys.stdin], [], [], IDLE_SECONDS)
-        if not ready:
-            return 0
-        line = sys.stdin.readline()
-        if not line:
-            return 0
-        if line.strip():
-            result = run_job(json.loads(line))
-            sys.stdout.write(RESULT_MARK + json.dumps(result) + "\n")
-            sys.stdout.flush()
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -155,15 +155,23 @@ def _view(row) -> JobView:
         lease_owner=row.lease_owner, lease_expires_at=row.lease_expires_at)
 
 
-def list_jobs(db: Database, *, limit: int = 50) -> list[JobView]:
+def list_jobs(db: Database, *, actor: Actor, limit: int = 50) -> list[JobView]:
     """The most recent jobs, newest first."""
+    authorize(db, actor, Permission.VIEW)
     limit = max(1, min(int(limit), 1000))
     with db.read() as conn:
         return [_view(r) for r in conn.execute(
             select(jobs).order_by(jobs.c.id.desc()).limit(limit))]
 
 
-def get_job(db: Database, job_id: int) -> JobView:
+def get_job(db: Database, job_id: int, *, actor: Actor) -> JobView:
+    authorize(db, actor, Permission.VIEW)
+    return read_job(db, job_id)
+
+
+def read_job(db: Database, job_id: int) -> JobView:
+    """get_job without the permission check: for the services and the worker, which
+    act on a job they have authorized already."""
     job_id = _job_id(job_id)
     with db.read() as conn:
         row = conn.execute(select(jobs).where(jobs.c.id == job_id)).one_or_none()
@@ -172,8 +180,10 @@ def get_job(db: Database, job_id: int) -> JobView:
     return _view(row)
 
 
-def job_failures(db: Database, job_id: int, *, limit: int | None = None) -> list[dict]:
+def job_failures(db: Database, job_id: int, *, actor: Actor,
+                 limit: int | None = None) -> list[dict]:
     """The failed orders of a job, in selection order: [{order, reason}]."""
+    authorize(db, actor, Permission.VIEW)
     job_id = _job_id(job_id)
     query = (select(job_items.c.order_number, job_items.c.reason)
              .where(job_items.c.job_id == job_id, job_items.c.status == ITEM_FAILED)
@@ -442,7 +452,7 @@ def cancel_job(db: Database, actor: Actor, job_id: int) -> JobView:
     """Stop a queued or running job: a queued one at once, a running one at its next
     chunk (finished items stay done; the rest stay pending)."""
     actor = authorize(db, actor, Permission.MANAGE_JOBS)
-    job = get_job(db, job_id)
+    job = read_job(db, job_id)
     if job.finished:
         raise ValidationError(f"Job #{job.id} is already {job.status_label.lower()}; "
                               f"there is nothing to cancel.")
@@ -455,18 +465,18 @@ def cancel_job(db: Database, actor: Actor, job_id: int) -> JobView:
                                         jobs.c.status == JobStatus.QUEUED.value)
                      .values(status=JobStatus.CANCELED.value, finished_at=now))
     if not recorded:  # it finished between our read and the write: say so, never "canceled"
-        done = get_job(db, job.id)
+        done = read_job(db, job.id)
         raise ValidationError(
             f"Job #{done.id} had already finished ({done.status_label}: {done.succeeded:,} "
             f"succeeded, {done.failed:,} failed); nothing was canceled.")
     finish_if_done(db, job.id)  # a running job nobody works on any more stops now
-    return get_job(db, job.id)
+    return read_job(db, job.id)
 
 
 def retry_failed(db: Database, actor: Actor, job_id: int) -> JobView:
     """A new job of the same action over the failed orders of `job_id` only."""
     actor = authorize(db, actor, Permission.MANAGE_JOBS)
-    job = get_job(db, job_id)
+    job = read_job(db, job_id)
     action = JobAction(job.action)
     actor = authorize(db, actor, action.permission)
     if not job.finished:
@@ -542,5 +552,5 @@ def _chunks(items: list, size: int) -> Iterable[list]:
 
 
 __all__ = ["JobAction", "JobStatus", "JobView", "Preflight", "preflight", "enqueue",
-           "list_jobs", "get_job", "job_failures", "cancel_job", "retry_failed",
+           "list_jobs", "get_job", "read_job", "job_failures", "cancel_job", "retry_failed",
            "finish_if_done", "ineligible_reason", "job_actor"]

@@ -130,13 +130,13 @@ def resolve_order_id(db: Database, number: str) -> int:
 
 
 def _single(db, actor, number, action, reason, gateways):
-    from .queries import order_detail  # read model; imported here to keep rules first
+    from .queries import read_order  # read model; imported here to keep rules first
 
     order_id = resolve_order_id(db, number)
     [outcome] = apply_moves(db, actor, action, [order_id], reason=reason, gateways=gateways)
     if not outcome.ok:
         raise outcome.error
-    return order_detail(db, outcome.number)
+    return read_order(db, outcome.number)
 
 
 # -- the engine ----------------------------------------------------------------------

@@ -1,5 +1,9 @@
 """Read models: the order list with its filters and per-status counts, and one
-order's full detail. Filtering, sorting and paging all happen in SQL."""
+order's full detail. Filtering, sorting and paging all happen in SQL.
+
+The list, the counts and the detail are read services: each asks
+`staff.authorize(db, actor, Permission.VIEW)` first. `read_order` is the detail without
+that check, for services that have authorized their own actor (a customer paying)."""
 from __future__ import annotations
 
 import dataclasses
@@ -11,6 +15,7 @@ from .db import Database
 from .errors import NotFound, ValidationError
 from .order_numbers import parse_order_number
 from .schema import order_day_counts, order_events, order_items, orders, payments, refunds, skus
+from .staff import Actor, Permission, authorize
 from .status import Status
 from .validation import clean_text, whole_number
 
@@ -187,8 +192,10 @@ class OrderPage:
         return max(1, -(-self.total // self.page_size))
 
 
-def list_orders(db: Database, filters: OrderFilters, *, page: int = 1, page_size: int = 50,
-                sort: str = "created_at", descending: bool = True, with_total: bool = True) -> OrderPage:
+def list_orders(db: Database, filters: OrderFilters, *, actor: Actor, page: int = 1,
+                page_size: int = 50, sort: str = "created_at", descending: bool = True,
+                with_total: bool = True) -> OrderPage:
+    authorize(db, actor, Permission.VIEW)
     page = whole_number(page, "Page", minimum=1, maximum=10**7)
     page_size = whole_number(page_size, "Page size", minimum=1, maximum=MAX_PAGE_SIZE)
     if sort not in SORTABLE:
@@ -229,7 +236,7 @@ def _list_row(row) -> dict:
             "created_at": iso(row.created_at), "updated_at": iso(row.updated_at)}
 
 
-def count_by_status(db: Database, filters: OrderFilters) -> dict[str, int]:
+def count_by_status(db: Database, filters: OrderFilters, *, actor: Actor) -> dict[str, int]:
     """Orders per status under the filters (ignoring the filters' own status): the tabs.
 
     Under dates alone (or nothing), from order_day_counts, which the database keeps
@@ -241,6 +248,7 @@ def count_by_status(db: Database, filters: OrderFilters) -> dict[str, int]:
     plus a table lookup per row). With a search or a SKU, one pass with a conditional
     count per status, so the planner picks its access path from the filters alone (with
     a GROUP BY it walked the status index and looked every row up out of order)."""
+    authorize(db, actor, Permission.VIEW)
     with db.read() as conn:
         counts = _per_status_counts(conn, db, filters)
     result = {s.value: counts.get(s.value, 0) for s in Status}
@@ -287,8 +295,15 @@ def iso(value: dt.datetime | None) -> str | None:
     return value.isoformat(timespec="seconds") + "Z" if value else None
 
 
-def order_detail(db: Database, number: str) -> dict:
+def order_detail(db: Database, number: str, *, actor: Actor) -> dict:
     """Everything about one order, in the shape `python -m orders_core show` prints."""
+    authorize(db, actor, Permission.VIEW)
+    return read_order(db, number)
+
+
+def read_order(db: Database, number: str) -> dict:
+    """order_detail without the permission check: what a service that has authorized
+    its actor returns (a customer may pay for an order, not browse orders)."""
     order_id = parse_order_number(number) if isinstance(number, str) else None
     with db.read() as conn:
         order = conn.execute(select(orders).where(orders.c.id == order_id)).one_or_none() \

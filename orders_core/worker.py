@@ -55,7 +55,7 @@ from .config import Settings, load_settings
 from .db import Database, open_database
 from .errors import OrdersError, PermissionDenied, StaleOrder
 from .jobs import (ACTIVE_STATUSES, ITEM_FAILED, ITEM_PENDING, ITEM_SUCCEEDED, JobAction,
-                   JobStatus, JobView, finish_if_done, get_job, job_actor)
+                   JobStatus, JobView, finish_if_done, job_actor, read_job)
 from .lifecycle import apply_moves
 from .payments import GATEWAY_NAMES, Gateways
 from .schema import job_items, jobs, order_events
@@ -599,7 +599,7 @@ class Worker:
 
                 stamp = utcnow().strftime("%Y%m%dT%H%M%SZ")
                 destination = self.settings.exports_dir / f"orders-job-{job_id}-{stamp}.csv"
-                result = export_orders(self.db, destination, job_id=job_id)
+                result = export_orders(self.db, destination, actor=job_actor(job), job_id=job_id)
             except Exception as error:  # noqa: BLE001 - the job fails with the reason
                 log.exception("job #%d: the export failed", job_id)
                 message = str(error) if isinstance(error, OrdersError) else \
@@ -740,11 +740,11 @@ def run_job_here(db: Database, job_id: int, *, gateways: Gateways | None = None,
                     settings=settings)
     try:
         while True:
-            job = get_job(db, job_id)
+            job = read_job(db, job_id)
             if job.finished or stop.is_set():
                 return job
             if worker.run_once(stop, job_id=job_id) == 0:
-                job = get_job(db, job_id)
+                job = read_job(db, job_id)
                 if job.finished:
                     return job
                 stop.wait(poll_seconds)  # others hold the remaining items

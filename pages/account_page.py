@@ -8,7 +8,7 @@ import streamlit as st
 from orders_core.authentication import SignedIn
 from orders_core.errors import OrdersError
 from orders_core.staff import change_own_password, sign_out_everywhere, staff_sessions_of
-from pages import common
+from pages.ui import display, resources, session
 
 NOTICE = "account_notice"
 
@@ -28,10 +28,10 @@ def password_form(state: SignedIn, *, key: str, current_label: str) -> bool:
         st.error("The two new passwords differ.", icon=":material/error:")
         return False
     try:
-        change_own_password(common.get_db(), state.account.as_actor(), current, new,
-                            keep_session_id=state.session.id, client_address=common.client_address())
+        change_own_password(resources.get_db(), state.account.as_actor(), current, new,
+                            keep_session_id=state.session.id, client_address=session.client_address())
     except OrdersError as error:
-        st.error(common.escape_markdown(error), icon=":material/error:")
+        st.error(display.escape_markdown(error), icon=":material/error:")
         return False
     for suffix in ("current", "new", "repeat"):
         st.session_state.pop(f"{key}_{suffix}", None)
@@ -49,23 +49,23 @@ def must_change_password(state: SignedIn) -> None:
 
 
 def sessions_table(state: SignedIn) -> None:
-    rows = staff_sessions_of(common.get_db(), state.account.as_actor(), state.account.email)
+    rows = staff_sessions_of(resources.get_db(), state.account.as_actor(), state.account.email)
     frame = pd.DataFrame([{
         "This browser": "✓" if s.id == state.session.id else "",
         "Signed in (UTC)": s.created_at.strftime("%Y-%m-%d %H:%M"),
         "Last seen (UTC)": s.last_seen_at.strftime("%Y-%m-%d %H:%M"),
-        "Browser": common.browser_label(s.user_agent), "Address": s.client_address,
+        "Browser": display.browser_label(s.user_agent), "Address": s.client_address,
         "How": "Password" if s.method == "password" else s.method.replace("sso:", "Single sign-on: "),
     } for s in rows])
     st.dataframe(frame, hide_index=True, width="stretch", key="account_sessions")
 
 
 def main() -> None:
-    state = common.signed_in()
+    state = session.signed_in()
     if state is None:
         st.stop()
     st.title("My account")
-    st.caption(f"{common.escape_markdown(state.account.email)} · {state.account.role.label}")
+    st.caption(f"{display.escape_markdown(state.account.email)} · {state.account.role.label}")
     message = st.session_state.pop(NOTICE, None)
     if message:
         st.success(message, icon=":material/check_circle:")
@@ -81,9 +81,9 @@ def main() -> None:
         sessions_table(state)
         if st.button("Sign out everywhere else", key="account_sign_out_elsewhere",
                      icon=":material/logout:"):
-            ended = sign_out_everywhere(common.get_db(), state.account.as_actor(), state.account.email,
+            ended = sign_out_everywhere(resources.get_db(), state.account.as_actor(), state.account.email,
                                         keep_session_id=state.session.id,
-                                        client_address=common.client_address())
+                                        client_address=session.client_address())
             st.session_state[NOTICE] = (f"Signed out {ended} other session{'s' if ended != 1 else ''}."
                                         if ended else "No other browser was signed in as you.")
             st.rerun()

@@ -4,38 +4,29 @@ orders_core.analytics (DuckDB), cached for a minute per filter set; the charts a
 Altair through st.altair_chart; every table can be downloaded as CSV."""
 from __future__ import annotations
 
-import datetime as dt
-
 import altair as alt
 import pandas as pd
 import streamlit as st
 
 from orders_core import analytics
-from orders_core.catalog import list_skus
 from orders_core.errors import ValidationError
 from orders_core.money import exponent
-from orders_core.staff import Permission
-from orders_core.status import Status
-from pages import common
+from orders_core.staff import Actor, Permission
+from pages.ui import display, links, orders_view, resources, session, statuses
+from pages.ui.filter_form import FilterForm, sync_widget
 
 FILTER_PARAMS = ("status", "from", "to", "q", "sku", "min", "max")
 DAYS_PARAM = "days"
 CACHE_SECONDS = 60
-EARLIEST_DATE, LATEST_DATE = dt.date(2000, 1, 1), dt.date(2100, 12, 31)
-ANY = "all"
+FILTERS = FilterForm("analytics", with_status=True, column_widths=(1.4, 2.4, 2, 1.3, 1.3, 1, 1))
 
-K_STATUS, K_FROM, K_TO, K_Q, K_SKU, K_MIN, K_MAX = (f"analytics_filter_{n}" for n in (
-    "status", "from", "to", "q", "sku", "min", "max"))
 K_DAYS = "analytics_days"
 K_CURRENCY = "analytics_currency"
 K_GRAIN = "analytics_grain"
 NOTICES = "analytics_notices"
 
-STATUS_ORDER = [s.value for s in Status]
-STATUS_COLORS = {"created": "#9aa0a6", "paid": "#4e79a7", "fulfilled": "#59a14f",
-                 "canceled": "#e15759", "returned": "#f28e2b"}
-STATUS_SCALE = alt.Scale(domain=[common.status_label(s) for s in STATUS_ORDER],
-                         range=[STATUS_COLORS[s] for s in STATUS_ORDER])
+STATUS_SCALE = alt.Scale(domain=[statuses.status_label(s) for s in statuses.STATUS_LOOKS],
+                         range=[look.chart_color for look in statuses.STATUS_LOOKS.values()])
 
 
 # -- the URL ---------------------------------------------------------------------------------
@@ -52,7 +43,7 @@ def read_days(raw) -> tuple[int, str | None]:
 
 
 def write_url(filters_params: dict, days: int) -> None:
-    view, notices = common.parse_orders_params({k: v for k, v in filters_params.items() if v})
+    view, notices = orders_view.parse_orders_params({k: v for k, v in filters_params.items() if v})
     params = {k: v for k, v in view.params().items() if k in FILTER_PARAMS}
     if days != analytics.DEFAULT_STALE_DAYS:
         params[DAYS_PARAM] = str(days)
@@ -62,17 +53,7 @@ def write_url(filters_params: dict, days: int) -> None:
 
 
 def on_filters_submit() -> None:
-    state = st.session_state
-    status = state.get(K_STATUS) or ANY
-    write_url({
-        "status": None if status == ANY else status,
-        "from": state[K_FROM].isoformat() if state.get(K_FROM) else None,
-        "to": state[K_TO].isoformat() if state.get(K_TO) else None,
-        "q": (state.get(K_Q) or "").strip() or None,
-        "sku": state.get(K_SKU) or None,
-        "min": (state.get(K_MIN) or "").strip() or None,
-        "max": (state.get(K_MAX) or "").strip() or None,
-    }, read_days(st.query_params.get(DAYS_PARAM))[0])
+    write_url(FILTERS.submitted(), read_days(st.query_params.get(DAYS_PARAM))[0])
 
 
 def on_filters_clear() -> None:
@@ -83,18 +64,15 @@ def on_days_change() -> None:
     write_url(url_params(), int(st.session_state.get(K_DAYS) or 0))
 
 
-def sync_widget(key: str, value) -> None:
-    if key not in st.session_state or st.session_state[key] != value:
-        st.session_state[key] = value
-
-
 # -- computing ----------------------------------------------------------------------------------
 
 @st.cache_data(ttl=CACHE_SECONDS, show_spinner=False, max_entries=32)
-def cached_report(database_url: str, params: tuple, days: int) -> analytics.AnalyticsReport:
-    """The report for one filter set; `database_url` keeps databases apart."""
-    view, _ = common.parse_orders_params(dict(params))
-    return analytics.build_report(common.get_db(), view.filters, stale_days=days)
+def cached_report(database_url: str, actor: Actor, params: tuple,
+                  days: int) -> analytics.AnalyticsReport:
+    """The report for one filter set; `database_url` keeps databases apart, `actor`
+    keeps people apart (each is authorized by build_report, at least once a minute)."""
+    view, _ = orders_view.parse_orders_params(dict(params))
+    return analytics.build_report(resources.get_db(), view.filters, actor=actor, stale_days=days)
 
 
 # -- formatting ---------------------------------------------------------------------------------
@@ -114,50 +92,14 @@ def percent(value) -> str:
 
 
 def csv_button(label: str, frame: pd.DataFrame, file_name: str, key: str) -> None:
-    if not common.can(Permission.EXPORT):
+    if not session.can(Permission.EXPORT):
         return
-    data = analytics.csv_bytes(frame)
+    data = analytics.report_csv(resources.get_db(), frame, actor=session.current_actor())
     st.download_button(label, data=data, file_name=file_name, mime="text/csv", key=key,
                        icon=":material/download:", on_click="ignore", type="tertiary")
 
 
 # -- sections -----------------------------------------------------------------------------------
-
-def filter_bar(db, view) -> None:
-    f = view.filters
-    sync_widget(K_STATUS, f.status.value if f.status else ANY)
-    sync_widget(K_FROM, f.created_from)
-    sync_widget(K_TO, f.created_to)
-    sync_widget(K_Q, f.search or "")
-    sync_widget(K_MIN, common.format_major_amount(f.min_total))
-    sync_widget(K_MAX, common.format_major_amount(f.max_total))
-    skus = {s.code: f"{s.code} · {s.product}" for s in list_skus(db)}
-    if f.sku and f.sku not in skus:
-        skus[f.sku] = f"{f.sku} (not in the catalog)"
-    sync_widget(K_SKU, f.sku)
-    with st.form("analytics_filters", border=True):
-        row = st.columns([1.4, 2.4, 2, 1.3, 1.3, 1, 1], vertical_alignment="bottom")
-        row[0].selectbox("Status", [ANY] + STATUS_ORDER, key=K_STATUS,
-                         format_func=lambda s: "All statuses" if s == ANY else common.status_label(s))
-        row[1].text_input("Search", key=K_Q, placeholder="Order number, customer email or name",
-                          max_chars=200)
-        row[2].selectbox("Product / SKU", list(skus), key=K_SKU, index=None,
-                         format_func=skus.get, placeholder="Any product")
-        row[3].date_input("Created from", key=K_FROM, value=None, format="YYYY-MM-DD",
-                          min_value=EARLIEST_DATE, max_value=LATEST_DATE)
-        row[4].date_input("Created to", key=K_TO, value=None, format="YYYY-MM-DD",
-                          min_value=EARLIEST_DATE, max_value=LATEST_DATE)
-        amount_help = "Order total in the order's own currency, e.g. 25 or 19.99."
-        row[5].text_input("Min total", key=K_MIN, placeholder="0.00", help=amount_help,
-                          max_chars=14)
-        row[6].text_input("Max total", key=K_MAX, placeholder="any", help=amount_help,
-                          max_chars=14)
-        buttons = st.container(horizontal=True)
-        buttons.form_submit_button("Apply filters", type="primary", on_click=on_filters_submit,
-                                   icon=":material/filter_alt:", key="analytics_apply")
-        buttons.form_submit_button("Clear filters", on_click=on_filters_clear,
-                                   icon=":material/filter_alt_off:", key="analytics_clear")
-
 
 def key_figures(report) -> None:
     st.subheader("Key figures", anchor=False)
@@ -171,15 +113,15 @@ def key_figures(report) -> None:
             cols = st.columns(6)
             cols[0].metric("Orders", f"{row.orders:,}",
                            help=f"{row.paid_orders:,} of them paid")
-            cols[1].metric("Gross revenue", common.money(int(row.gross), currency))
-            cols[2].metric("Refunds", common.money(int(row.refunds), currency),
+            cols[1].metric("Gross revenue", display.money(int(row.gross), currency))
+            cols[2].metric("Refunds", display.money(int(row.refunds), currency),
                            help=f"{row.refunded_orders:,} refunded orders")
-            cols[3].metric("Net revenue", common.money(int(row.net), currency))
+            cols[3].metric("Net revenue", display.money(int(row.net), currency))
             cols[4].metric("Refund rate", percent(row.refund_rate),
                            help="Refunds as a share of gross revenue")
             aov = row.average_order_value
             cols[5].metric("Average order value",
-                           "—" if pd.isna(aov) else common.money(int(aov), currency),
+                           "—" if pd.isna(aov) else display.money(int(aov), currency),
                            help="Gross revenue per paid order")
     frame = analytics.major_units(tiles, ["gross", "refunds", "net", "average_order_value"])
     csv_button("Key figures CSV", frame, "key-figures.csv", "analytics_csv_tiles")
@@ -197,7 +139,7 @@ def per_day(report) -> None:
         default="day", required=True, label_visibility="collapsed", width="stretch") or "day"
     unit, word = GRAINS[grain]
     daily = report.daily.copy()
-    daily["status_label"] = daily["status"].map(common.status_label)
+    daily["status_label"] = daily["status"].map(statuses.status_label)
     x = alt.X(f"{unit}(day):T", title=f"{word} (UTC)")
     bar = alt.RelativeBandSize(0.85)
     orders_col, revenue_col = st.columns(2, gap="large")
@@ -257,10 +199,10 @@ def funnel(report) -> None:
         st.caption("Placed → paid → fulfilled → kept (fulfilled and not returned).")
     with table_col:
         st.markdown("**Orders by status now**")
-        statuses = report.statuses.copy()
-        shown = pd.DataFrame({"Status": statuses["status"].map(common.status_label),
-                              "Orders": statuses["orders"],
-                              "Share": [percent(v) for v in statuses["share"]]})
+        by_status = report.statuses.copy()
+        shown = pd.DataFrame({"Status": by_status["status"].map(statuses.status_label),
+                              "Orders": by_status["orders"],
+                              "Share": [percent(v) for v in by_status["share"]]})
         st.dataframe(shown, hide_index=True, width="stretch", key="analytics_statuses")
     both = report.funnel.copy()
     csv_button("Funnel CSV", both, "funnel.csv", "analytics_csv_funnel")
@@ -276,7 +218,7 @@ def top_skus(report) -> None:
     shown = pd.DataFrame({
         "SKU": top["sku"], "Product": top["product"], "Option": top["name"],
         "Units": top["units"], "Orders": top["orders"],
-        "Revenue": [common.money(int(a), c) for a, c in zip(top["revenue"], top["currency"])],
+        "Revenue": [display.money(int(a), c) for a, c in zip(top["revenue"], top["currency"])],
     })
     st.dataframe(shown, hide_index=True, width="stretch", key="analytics_top_skus")
     csv_button("Top SKUs CSV", analytics.major_units(top, ["revenue"]), "top-skus.csv",
@@ -305,7 +247,7 @@ def fulfilment(report, days: int) -> None:
     shown = pd.DataFrame({
         "Order": stale["number"], "Customer": stale["customer_name"],
         "Email": stale["customer_email"],
-        "Total": [common.money(int(a), c) for a, c in zip(stale["total_amount"], stale["currency"])],
+        "Total": [display.money(int(a), c) for a, c in zip(stale["total_amount"], stale["currency"])],
         "Paid at (UTC)": pd.to_datetime(stale["paid_at"]).dt.strftime("%Y-%m-%d %H:%M"),
         "Days waiting": stale["days_waiting"],
     })
@@ -319,10 +261,10 @@ def fulfilment(report, days: int) -> None:
 # -- the page -----------------------------------------------------------------------------------
 
 def main() -> None:
-    common.current_actor()
-    db = common.get_db()
+    actor = session.current_actor()
+    db = resources.get_db()
     raw = url_params()
-    view, notices = common.parse_orders_params(raw)
+    view, notices = orders_view.parse_orders_params(raw)
     days, days_notice = read_days(st.query_params.get(DAYS_PARAM))
     canonical = {k: v for k, v in view.params().items() if k in FILTER_PARAMS}
     if days != analytics.DEFAULT_STALE_DAYS:
@@ -336,19 +278,19 @@ def main() -> None:
     st.title("Analytics")
     if notices:
         st.warning("Some parts of the link could not be used, so their defaults are shown:  \n"
-                   + "  \n".join("• " + common.escape_markdown(n) for n in notices),
+                   + "  \n".join("• " + display.escape_markdown(n) for n in notices),
                    icon=":material/link_off:")
-    filter_bar(db, view)
+    FILTERS.show(db, view.filters, on_apply=on_filters_submit, on_clear=on_filters_clear)
 
     params = tuple(sorted(canonical.items()))
     with st.spinner("Crunching the numbers…"):
-        report = cached_report(db.url, tuple((k, v) for k, v in params if k != DAYS_PARAM), days)
+        report = cached_report(db.url, actor, tuple((k, v) for k, v in params if k != DAYS_PARAM), days)
     info_col, link_col, refresh_col = st.columns([6, 2, 1.2], vertical_alignment="center")
     matching = ("match these filters" if any(k != DAYS_PARAM for k in canonical) else "in all")
     info_col.caption(f"{report.orders:,} orders {matching} · computed "
                      f"{report.generated_at:%H:%M:%S} UTC (kept for {CACHE_SECONDS} s; "
                      f"Refresh recomputes)")
-    link_col.page_link(common.ORDERS_PAGE, label="Open these orders", icon=":material/receipt_long:",
+    link_col.page_link(links.ORDERS_PAGE, label="Open these orders", icon=":material/receipt_long:",
                        query_params={k: v for k, v in canonical.items() if k != DAYS_PARAM})
     if refresh_col.button("Refresh", key="analytics_refresh", icon=":material/refresh:"):
         cached_report.clear()
@@ -366,4 +308,5 @@ def main() -> None:
     fulfilment(report, days)
 
 
-main()
+if __name__ == "__main__":
+    main()

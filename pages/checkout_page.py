@@ -1,7 +1,7 @@
 """Demo checkout: test purchases as a customer, paid with Stripe's test card tokens.
 
 Customers sign in here, separately from staff (their account lives under
-common.CUSTOMER_KEY). Each checkout has a key (session state) that place_order uses
+session.CUSTOMER_KEY). Each checkout has a key (session state) that place_order uses
 to make a double click or a rerun return the first order instead of charging again.
 The key is kept after a decline, so paying again with another card retries the same
 order; it is renewed once the cart changes after an order, or on "Start a new order".
@@ -23,7 +23,7 @@ from orders_core.errors import CardDeclined, InvalidToken, OrdersError
 from orders_core.payments.card_tokens import DECLINE_MESSAGES, TEST_TOKENS
 from orders_core.staff import customer_actor
 from orders_core.status import Status
-from pages import common
+from pages.ui import display, resources, session, statuses
 
 KEY = "checkout_key"            # the current checkout's idempotency key
 OUTCOME = "checkout_outcome"    # what the last submit did, shown until the next one
@@ -54,7 +54,7 @@ def reset_checkout() -> None:
 
 
 def sign_out_customer() -> None:
-    for key in (common.CUSTOMER_KEY, KEY, OUTCOME, LAST):
+    for key in (session.CUSTOMER_KEY, KEY, OUTCOME, LAST):
         st.session_state.pop(key, None)
 
 
@@ -74,9 +74,9 @@ def account_forms(db) -> None:
             try:
                 account = customers.sign_in(db, email=email, password=password)
             except OrdersError as error:
-                st.error(common.escape_markdown(error))
+                st.error(display.escape_markdown(error))
             else:
-                st.session_state[common.CUSTOMER_KEY] = account
+                st.session_state[session.CUSTOMER_KEY] = account
                 st.rerun()
     with sign_up_tab:
         with st.form("checkout_sign_up_form"):
@@ -90,9 +90,9 @@ def account_forms(db) -> None:
             try:
                 account = customers.sign_up(db, email=email, name=name, password=password)
             except OrdersError as error:
-                st.error(common.escape_markdown(error))
+                st.error(display.escape_markdown(error))
             else:
-                st.session_state[common.CUSTOMER_KEY] = account
+                st.session_state[session.CUSTOMER_KEY] = account
                 st.rerun()
 
 
@@ -119,7 +119,7 @@ def pick_address(db, account):
     """(address_id, AddressInput or None, signature) for a shippable cart."""
     saved = customers.list_addresses(db, account)
     options = [a.id for a in saved] + [NEW_ADDRESS]
-    labels = {a.id: common.escape_markdown(address_text(a)) for a in saved}  # radio labels are markdown
+    labels = {a.id: display.escape_markdown(address_text(a)) for a in saved}  # radio labels are markdown
     labels[NEW_ADDRESS] = "A new address"
     choice = st.radio("Ship to", options, format_func=lambda i: labels.get(i, "A new address"),
                       key="checkout_address_choice", index=0)
@@ -172,7 +172,7 @@ def submit(db, account, items, token, address_id, address, signature) -> None:
     if last is not None and last["key"] == st.session_state[KEY] and last["cart"] != signature:
         st.session_state[KEY] = new_checkout_key()  # a different cart: a new order
     key = st.session_state[KEY]
-    gateways = common.get_gateways()
+    gateways = resources.get_gateways()
     number = None
     try:
         try:
@@ -221,16 +221,16 @@ def show_outcome() -> None:
                 st.success(f"Order **{order['number']}** is placed and paid.",
                            icon=":material/check_circle:")
             else:
-                st.info(f"Order **{order['number']}** is {common.status_label(status).lower()}.")
+                st.info(f"Order **{order['number']}** is {statuses.status_label(status).lower()}.")
             number_col, status_col, total_col, items_col = st.columns(4)
             number_col.metric("Order number", order["number"])
-            status_col.metric("Status", common.status_label(status))
-            total_col.metric("Total", common.money(order["total_amount"], order["currency"]))
+            status_col.metric("Status", statuses.status_label(status))
+            total_col.metric("Total", display.money(order["total_amount"], order["currency"]))
             items_col.metric("Items", f"{sum(i['quantity'] for i in order['items']):,}")
             items = pd.DataFrame([{
                 "SKU": i["sku"], "Item": f"{i['product']} — {i['name']}", "Qty": i["quantity"],
-                "Unit price": common.money(i["unit_amount"], order["currency"]),
-                "Amount": common.money(i["amount"], order["currency"])} for i in order["items"]])
+                "Unit price": display.money(i["unit_amount"], order["currency"]),
+                "Amount": display.money(i["amount"], order["currency"])} for i in order["items"]])
             st.dataframe(items, hide_index=True, width="stretch")
             if order.get("shipping_address"):
                 st.caption("Ships to")
@@ -240,7 +240,7 @@ def show_outcome() -> None:
                       icon=":material/add_shopping_cart:")
     elif outcome["kind"] == "declined":
         with st.container(border=True, key="checkout_declined"):
-            st.error(common.escape_markdown(outcome["message"]), icon=":material/credit_card_off:")
+            st.error(display.escape_markdown(outcome["message"]), icon=":material/credit_card_off:")
             if outcome.get("number"):
                 st.caption(f"Order {outcome['number']} stays unpaid. Choose another card token "
                            f"and place the order again to retry the payment for it.")
@@ -249,7 +249,7 @@ def show_outcome() -> None:
                 f"Wait a moment and place the order again to see the result.",
                 icon=":material/hourglass_top:")
     else:
-        st.error(common.escape_markdown(outcome["message"]))
+        st.error(display.escape_markdown(outcome["message"]))
 
 
 def shop(db, account) -> None:
@@ -278,14 +278,14 @@ def shop(db, account) -> None:
         sku_col, qty_col = st.columns([3, 1])
         code = sku_col.selectbox(
             "Option", list(skus),
-            format_func=lambda c: f"{skus[c].name} — {common.money(skus[c].unit_amount, skus[c].currency)}",
+            format_func=lambda c: f"{skus[c].name} — {display.money(skus[c].unit_amount, skus[c].currency)}",
             key="checkout_sku")
         if code not in skus:  # the product changed under a kept SKU choice
             code = next(iter(skus))
         listing = skus[code]
         quantity = qty_col.number_input("Quantity", min_value=1, max_value=999, value=1, step=1,
                                         key="checkout_quantity")
-        st.caption(f"SKU {common.escape_markdown(listing.code)} · "
+        st.caption(f"SKU {display.escape_markdown(listing.code)} · "
                    + ("ships to an address" if listing.shippable else "digital, nothing is shipped"))
 
         st.subheader("2 · Payment")
@@ -303,8 +303,8 @@ def shop(db, account) -> None:
             st.subheader("Order summary")
             total = listing.unit_amount * int(quantity)
             st.text(f"{listing.product} — {listing.name}")
-            st.text(f"{int(quantity)} × {common.money(listing.unit_amount, listing.currency)}")
-            st.metric("Total", common.money(total, listing.currency))
+            st.text(f"{int(quantity)} × {display.money(listing.unit_amount, listing.currency)}")
+            st.metric("Total", display.money(total, listing.currency))
             place = st.button("Place order", type="primary", key="checkout_place",
                               icon=":material/shopping_cart_checkout:", width="stretch")
         if place:
@@ -320,9 +320,9 @@ def shop(db, account) -> None:
 
 st.title("Demo checkout")
 st.caption("Test purchases as a customer would make them, paid with Stripe's test card tokens "
-           f"through the {common.get_gateways().settings.gateway} payment gateway.")
-database = common.get_db()
-customer = st.session_state.get(common.CUSTOMER_KEY)
+           f"through the {resources.get_gateways().settings.gateway} payment gateway.")
+database = resources.get_db()
+customer = st.session_state.get(session.CUSTOMER_KEY)
 if customer is None:
     account_forms(database)
 else:

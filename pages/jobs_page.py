@@ -7,28 +7,22 @@ itself every few seconds (st.fragment(run_every=...)).
 from __future__ import annotations
 
 import datetime as dt
-import io
 import re
 from pathlib import Path
 
 import pandas as pd
 import streamlit as st
 
+from orders_core import jobs
 from orders_core.clock import utcnow
+from orders_core.csv_cells import csv_bytes
 from orders_core.errors import NotFound, OrdersError
-from orders_core.staff import Permission
-from pages import common
-
-try:
-    from orders_core import jobs as job_engine
-except ImportError:  # pragma: no cover - the job engine ships with the app
-    job_engine = None
+from orders_core.staff import Actor, Permission
+from pages.ui import display, links, resources, session
 
 REFRESH_SECONDS = 3
 LIST_LIMIT = 50
 FAILURES_SHOWN = 1000
-JOBS_PAGE = "pages/jobs_page.py"
-ORDER_PAGE = "pages/order_detail.py"
 
 STATUS_STYLE = {  # label, badge colour, icon
     "queued": ("Queued", "gray", ":material/schedule:"),
@@ -138,19 +132,19 @@ def job_row(job) -> None:
             [3, 2, 4, 1.2], vertical_alignment="center")
         with title_col:
             st.markdown(f"**#{job.id} · {action_label(job.action)}**")
-            st.caption(f"{common.escape_markdown(job.actor)} · {when(job.created_at)} "
+            st.caption(f"{display.escape_markdown(job.actor)} · {when(job.created_at)} "
                        f"({ago(job.created_at)})")
         with status_col:
             status_badge(job.status, cancel_requested=job.cancel_requested)
         with progress_col:
             st.progress(job.progress, text=counts_text(job))
         with link_col:
-            st.page_link(JOBS_PAGE, label="Open", icon=":material/open_in_new:",
+            st.page_link(links.JOBS_PAGE, label="Open", icon=":material/open_in_new:",
                          query_params={"job": str(job.id)})
 
 
-def job_list(db) -> None:
-    views = job_engine.list_jobs(db, limit=LIST_LIMIT)
+def job_list(db, actor: Actor) -> None:
+    views = jobs.list_jobs(db, actor=actor, limit=LIST_LIMIT)
     active = any(not job.finished for job in views)
     if not views:
         st.info("No jobs yet. Bulk actions and exports started from the Orders page appear "
@@ -159,8 +153,8 @@ def job_list(db) -> None:
 
     @st.fragment(run_every=REFRESH_SECONDS if active else None)
     def live_list() -> None:
-        common.current_actor()  # each refresh: a session that ended reruns the whole app
-        fresh = job_engine.list_jobs(db, limit=LIST_LIMIT)
+        actor = session.current_actor()  # each refresh: a session that ended reruns the whole app
+        fresh = jobs.list_jobs(db, actor=actor, limit=LIST_LIMIT)
         running = sum(1 for job in fresh if not job.finished)
         summary = st.columns(3)
         summary[0].metric("Jobs shown", f"{len(fresh):,}")
@@ -183,37 +177,35 @@ def read_file_bytes(path: str):
     return lambda: Path(path).read_bytes()
 
 
-def failures_csv(db, job_id: int):
+def failures_csv(db, actor: Actor, job_id: int):
     def build() -> bytes:
-        frame = pd.DataFrame(job_engine.job_failures(db, job_id), columns=["order", "reason"])
-        buffer = io.StringIO()
-        frame.to_csv(buffer, index=False)
-        return buffer.getvalue().encode("utf-8")
+        return csv_bytes(pd.DataFrame(jobs.job_failures(db, job_id, actor=actor),
+                                      columns=["order", "reason"]))
     return build
 
 
-def job_detail(db, job_id: int) -> None:
-    st.page_link(JOBS_PAGE, label="All jobs", icon=":material/arrow_back:")
+def job_detail(db, actor: Actor, job_id: int) -> None:
+    st.page_link(links.JOBS_PAGE, label="All jobs", icon=":material/arrow_back:")
     try:
-        first = job_engine.get_job(db, job_id)
+        first = jobs.get_job(db, job_id, actor=actor)
     except NotFound:
         st.warning(f"There is no job #{job_id}. It may have been typed wrongly in the address.",
                    icon=":material/search_off:")
         return
     st.header(f"Job #{first.id} · {action_label(first.action)}", anchor=False)
-    manage = common.can(Permission.MANAGE_JOBS)
+    manage = session.can(Permission.MANAGE_JOBS)
 
     @st.fragment(run_every=None if first.finished else REFRESH_SECONDS)
     def live_detail() -> None:
-        common.current_actor()  # each refresh: a session that ended reruns the whole app
+        actor = session.current_actor()  # each refresh: a session that ended reruns the whole app
         try:
-            job = job_engine.get_job(db, job_id)
+            job = jobs.get_job(db, job_id, actor=actor)
         except NotFound:
             st.warning(f"Job #{job_id} no longer exists.")
             return
         head_col, badge_col = st.columns([6, 2], vertical_alignment="center")
         with head_col:
-            st.caption(f"Asked for by {common.escape_markdown(job.actor)} · "
+            st.caption(f"Asked for by {display.escape_markdown(job.actor)} · "
                        f"{when(job.created_at)} ({ago(job.created_at)})")
         with badge_col:
             status_badge(job.status, cancel_requested=job.cancel_requested)
@@ -230,7 +222,7 @@ def job_detail(db, job_id: int) -> None:
             st.info("Cancel requested: the job stops after the orders in progress.",
                     icon=":material/cancel:")
         if job.error:
-            st.error(common.escape_markdown(job.error))
+            st.error(display.escape_markdown(job.error))
 
         with st.container(border=True):
             st.caption("Selection")
@@ -243,15 +235,15 @@ def job_detail(db, job_id: int) -> None:
             facts[1].caption(f"Finished: {when(job.finished_at)}")
             if job.retry_of:
                 with facts[2]:
-                    st.page_link(JOBS_PAGE, label=f"Retry of job #{job.retry_of}",
+                    st.page_link(links.JOBS_PAGE, label=f"Retry of job #{job.retry_of}",
                                  icon=":material/replay:",
                                  query_params={"job": str(job.retry_of)})
 
         with st.container(horizontal=True, key="job_actions"):
             if manage:
-                actions(db, job)
-            downloads(db, job)
-        failures(db, job)
+                actions(db, actor, job)
+            downloads(db, actor, job)
+        failures(db, actor, job)
         if not job.finished:
             st.caption(f":material/autorenew: Refreshing every {REFRESH_SECONDS} seconds until "
                        f"the job finishes.")
@@ -261,7 +253,7 @@ def job_detail(db, job_id: int) -> None:
     live_detail()
 
 
-def actions(db, job) -> None:
+def actions(db, actor: Actor, job) -> None:
     retry = st.button(
         "Retry failed", key="job_retry_failed", icon=":material/replay:",
         disabled=not (job.finished and job.failed > 0),
@@ -270,12 +262,11 @@ def actions(db, job) -> None:
         "Cancel job", key="job_cancel", icon=":material/cancel:",
         disabled=job.finished or job.cancel_requested,
         help="Stop the job: orders already done stay done; the rest are not processed.")
-    actor = common.current_actor()
     if retry:
         try:
-            new = job_engine.retry_failed(db, actor, job.id)
+            new = jobs.retry_failed(db, actor, job.id)
         except OrdersError as error:
-            st.error(common.escape_markdown(error))
+            st.error(display.escape_markdown(error))
         else:
             st.session_state["jobs_notice"] = (f"Job #{new.id} was queued to retry the "
                                                f"{new.total:,} failed orders of job #{job.id}.")
@@ -283,15 +274,15 @@ def actions(db, job) -> None:
             st.rerun()
     if cancel:
         try:
-            job_engine.cancel_job(db, actor, job.id)
+            jobs.cancel_job(db, actor, job.id)
         except OrdersError as error:
-            st.error(common.escape_markdown(error))
+            st.error(display.escape_markdown(error))
         else:
             st.session_state["jobs_notice"] = f"Cancel requested for job #{job.id}."
             st.rerun()
 
 
-def downloads(db, job) -> None:
+def downloads(db, actor: Actor, job) -> None:
     if job.export_path and job.finished:
         path = Path(job.export_path)
         if path.is_file():
@@ -305,18 +296,18 @@ def downloads(db, job) -> None:
                        icon=":material/draft:")
     if job.failed:
         st.download_button(
-            f"Download failures CSV ({job.failed:,} orders)", data=failures_csv(db, job.id),
+            f"Download failures CSV ({job.failed:,} orders)", data=failures_csv(db, actor, job.id),
             file_name=f"job-{job.id}-failures.csv", mime="text/csv",
             key="job_failures_download", icon=":material/download:", on_click="ignore")
 
 
-def failures(db, job) -> None:
+def failures(db, actor: Actor, job) -> None:
     st.subheader("Failures", anchor=False)
     if not job.failed:
         st.caption("No order failed." if job.finished or job.succeeded
                    else "No failures so far.")
         return
-    rows = job_engine.job_failures(db, job.id, limit=FAILURES_SHOWN)
+    rows = jobs.job_failures(db, job.id, actor=actor, limit=FAILURES_SHOWN)
     frame = pd.DataFrame(rows, columns=["order", "reason"]).rename(
         columns={"order": "Order", "reason": "Reason"})
     if job.failed > len(rows):
@@ -329,31 +320,31 @@ def failures(db, job) -> None:
     selected = event.selection.rows if event is not None else []
     if selected:
         number = frame.iloc[selected[0]]["Order"]
-        st.switch_page(ORDER_PAGE, query_params={"number": number})
+        st.switch_page(links.ORDER_PAGE, query_params={"number": number})
 
 
 # -- page ---------------------------------------------------------------------------------
 
-common.current_actor()  # stops the page unless a staff member is signed in
-st.title("Jobs")
-st.caption("Bulk actions and exports, newest first. Jobs run in the background; leave and "
-           "come back at any time.")
-if job_engine is None:
-    st.info("The job engine is not available in this installation.")
-    st.stop()
+def main() -> None:
+    actor = session.current_actor()  # stops the page unless a staff member is signed in
+    st.title("Jobs")
+    st.caption("Bulk actions and exports, newest first. Jobs run in the background; leave and "
+               "come back at any time.")
+    notice = st.session_state.pop("jobs_notice", None)
+    if notice:
+        st.success(display.escape_markdown(notice), icon=":material/check_circle:")
 
-notice = st.session_state.pop("jobs_notice", None)
-if notice:
-    st.success(common.escape_markdown(notice), icon=":material/check_circle:")
+    db = resources.get_db()
+    selected_job, problem = parse_job_param(st.query_params.get("job"))
+    if problem:
+        st.warning(display.escape_markdown(problem))
+        del st.query_params["job"]
+    if selected_job is not None:
+        st.query_params["job"] = str(selected_job)  # canonical, and shown in the address bar
+        job_detail(db, actor, selected_job)
+    else:
+        job_list(db, actor)
 
-database = common.get_db()
-raw_job = st.query_params.get("job")
-selected_job, problem = parse_job_param(raw_job)
-if problem:
-    st.warning(common.escape_markdown(problem))
-    del st.query_params["job"]
-if selected_job is not None:
-    st.query_params["job"] = str(selected_job)  # canonical, and shown in the address bar
-    job_detail(database, selected_job)
-else:
-    job_list(database)
+
+if __name__ == "__main__":
+    main()

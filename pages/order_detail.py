@@ -16,7 +16,7 @@ from orders_core.errors import NotFound, OrdersError
 from orders_core.lifecycle import ACTION_PERMISSIONS
 from orders_core.staff import Permission
 from orders_core.status import Action, Status, legal_actions, refunds_on
-from pages import common
+from pages.ui import display, links, resources, session, statuses
 
 CONFIRM = "order_confirm"       # {"number", "action", "status"} while a confirmation is open
 FLASH = "order_flash"           # {"number", "text"} after a move or a note
@@ -48,7 +48,7 @@ def consequence(detail: dict, action: Action) -> tuple[str, str]:
     """(what will happen, the confirm button's label), in words."""
     number, status = detail["number"], Status(detail["status"])
     refund = refundable(detail) if refunds_on(status, action) else 0
-    money = common.money(refund, detail["currency"])
+    money = display.money(refund, detail["currency"])
     if action == Action.FULFILL:
         return (f"{number} will be marked Fulfilled (shipped to the customer). No money moves.",
                 "Mark as fulfilled")
@@ -76,7 +76,7 @@ def close_confirmation() -> None:
 
 @st.dialog("Confirm", width="medium", on_dismiss=close_confirmation)
 def confirm_move(actor, detail: dict) -> None:
-    actor = common.current_actor()  # a dialog's rerun skips the entry point's check
+    actor = session.current_actor()  # a dialog's rerun skips the entry point's check
     pending = st.session_state.get(CONFIRM) or {}
     action = Action(pending["action"])
     sentence, button = consequence(detail, action)
@@ -85,22 +85,22 @@ def confirm_move(actor, detail: dict) -> None:
     reason = st.text_area("Reason (optional, goes in the timeline)", key="order_move_reason",
                           max_chars=lifecycle.MAX_REASON, height=80)
     go, back = st.columns([3, 1])
-    if go.button(common.escape_markdown(button), key="order_move_confirm", type="primary", width="stretch"):
-        db = common.get_db()
+    if go.button(display.escape_markdown(button), key="order_move_confirm", type="primary", width="stretch"):
+        db = resources.get_db()
         try:
-            current = queries.order_detail(db, detail["number"])["status"]
+            current = queries.order_detail(db, detail["number"], actor=actor)["status"]
             if current != pending["status"]:
                 raise OrdersError(
                     f"Someone else changed {detail['number']} meanwhile: it is now "
-                    f"{common.status_label(current)}, so nothing was done. Close this and review the order.")
+                    f"{statuses.status_label(current)}, so nothing was done. Close this and review the order.")
             after = MOVES[action](db, actor, detail["number"], reason=reason or "",
-                                  gateways=common.get_gateways())
+                                  gateways=resources.get_gateways())
         except OrdersError as error:
-            st.error(common.escape_markdown(error), icon=":material/error:")
+            st.error(display.escape_markdown(error), icon=":material/error:")
             return
-        done = f"{detail['number']} is now {common.status_label(after['status'])}."
+        done = f"{detail['number']} is now {statuses.status_label(after['status'])}."
         if after["refunded_amount"] > detail["refunded_amount"]:
-            done += (" Refunded " + common.money(after["refunded_amount"] - detail["refunded_amount"],
+            done += (" Refunded " + display.money(after["refunded_amount"] - detail["refunded_amount"],
                                                   after["currency"]) + " to the card.")
         st.session_state[FLASH] = {"number": detail["number"], "text": done}
         st.session_state.pop("order_move_reason", None)
@@ -112,9 +112,9 @@ def confirm_move(actor, detail: dict) -> None:
 
 
 def on_add_note(number: str) -> None:
-    actor = common.current_actor()
+    actor = session.current_actor()
     try:
-        lifecycle.add_note(common.get_db(), actor, number, st.session_state.get(NOTE) or "")
+        lifecycle.add_note(resources.get_db(), actor, number, st.session_state.get(NOTE) or "")
     except OrdersError as error:
         st.session_state[NOTE_ERROR] = str(error)
         return
@@ -147,16 +147,16 @@ def show_timeline(events: list[dict]) -> None:
                                vertical_alignment="center")
             head = row.container(horizontal=True, vertical_alignment="center", gap="small",
                                  width="content")
-            head.markdown("**" + common.escape_markdown(
+            head.markdown("**" + display.escape_markdown(
                 EVENT_TITLES.get(event["action"], event["action"].replace("_", " ").capitalize())) + "**")
             if event["from_status"] and event["to_status"]:
                 with head:
-                    common.status_badge(event["from_status"])
+                    statuses.status_badge(event["from_status"])
                     st.markdown(":material/arrow_forward:")
-                    common.status_badge(event["to_status"])
+                    statuses.status_badge(event["to_status"])
             elif event["to_status"]:
                 with head:
-                    common.status_badge(event["to_status"])
+                    statuses.status_badge(event["to_status"])
             byline = f"{when(event['at'])} · {event['actor']}"
             if event.get("job_id"):
                 byline += f" · job #{event['job_id']}"
@@ -166,9 +166,9 @@ def show_timeline(events: list[dict]) -> None:
 
 
 def main() -> None:
-    actor = common.current_actor()
-    db = common.get_db()
-    st.page_link(common.ORDERS_PAGE, label="All orders", icon=":material/arrow_back:")
+    actor = session.current_actor()
+    db = resources.get_db()
+    st.page_link(links.ORDERS_PAGE, label="All orders", icon=":material/arrow_back:")
     raw = st.query_params.get("number")
     if not raw or not raw.strip():
         st.title("Order")
@@ -176,10 +176,10 @@ def main() -> None:
         find_order_form()
         return
     try:
-        detail = queries.order_detail(db, raw)
+        detail = queries.order_detail(db, raw, actor=actor)
     except NotFound:
         st.title("Order not found")
-        st.error(f"There is no order {common.escape_markdown(raw.strip()[:40])}. "
+        st.error(f"There is no order {display.escape_markdown(raw.strip()[:40])}. "
                  "Check the number, or find the order on the Orders page.", icon=":material/search_off:")
         find_order_form()
         return
@@ -188,11 +188,11 @@ def main() -> None:
     header = st.container(horizontal=True, vertical_alignment="center", gap="medium", key="order_header")
     with header:
         st.title(f"Order {number}", width="content")
-        common.status_badge(detail["status"])
+        statuses.status_badge(detail["status"])
 
     flash = st.session_state.get(FLASH)
     if flash and flash.get("number") == number:
-        st.success(common.escape_markdown(flash["text"]), icon=":material/check_circle:")
+        st.success(display.escape_markdown(flash["text"]), icon=":material/check_circle:")
         st.session_state.pop(FLASH, None)
 
     moves = available_moves(actor, detail["status"])
@@ -209,8 +209,8 @@ def main() -> None:
         confirm_move(actor, detail)
 
     metrics = st.columns(4)
-    metrics[0].metric("Total", common.money(detail["total_amount"], currency))
-    metrics[1].metric("Refunded", common.money(detail["refunded_amount"], currency))
+    metrics[0].metric("Total", display.money(detail["total_amount"], currency))
+    metrics[1].metric("Refunded", display.money(detail["refunded_amount"], currency))
     metrics[2].metric("Items", f"{sum(i['quantity'] for i in detail['items']):,}")
     metrics[3].metric("Placed", when(detail["created_at"])[:10], help=when(detail["created_at"]))
 
@@ -234,7 +234,7 @@ def main() -> None:
         if payment is None:
             st.text("No payment yet.")
         else:
-            labelled("Amount", f"{common.money(payment['amount'], payment['currency'])} · "
+            labelled("Amount", f"{display.money(payment['amount'], payment['currency'])} · "
                                f"{payment['status'].capitalize()}")
             labelled("Gateway", payment["gateway"].capitalize())
             labelled("Gateway payment id", payment["gateway_payment_id"] or "", code=True)
@@ -247,8 +247,8 @@ def main() -> None:
         "Product": [i["product"] for i in detail["items"]],
         "Item": [i["name"] for i in detail["items"]],
         "Quantity": [i["quantity"] for i in detail["items"]],
-        "Unit price": [common.money(i["unit_amount"], currency) for i in detail["items"]],
-        "Amount": [common.money(i["amount"], currency) for i in detail["items"]],
+        "Unit price": [display.money(i["unit_amount"], currency) for i in detail["items"]],
+        "Amount": [display.money(i["amount"], currency) for i in detail["items"]],
     }), hide_index=True, width="stretch", column_config={
         "Quantity": st.column_config.NumberColumn(format="%d", width="small"),
         "Unit price": st.column_config.TextColumn(alignment="right", width="small"),
@@ -259,7 +259,7 @@ def main() -> None:
         refunds = detail["refunds"]
         st.dataframe(pd.DataFrame({
             "When": [when(r["created_at"]) for r in refunds],
-            "Amount": [common.money(r["amount"], r["currency"]) for r in refunds],
+            "Amount": [display.money(r["amount"], r["currency"]) for r in refunds],
             "Status": [r["status"].capitalize() for r in refunds],
             "For": [(r["action"] or "").capitalize() for r in refunds],
             "By": [r["actor"] or "" for r in refunds],
@@ -276,8 +276,9 @@ def main() -> None:
             st.form_submit_button("Add note", type="primary", on_click=on_add_note, args=(number,),
                                   icon=":material/note_add:")
         if st.session_state.get(NOTE_ERROR):
-            st.error(common.escape_markdown(st.session_state.pop(NOTE_ERROR)))
+            st.error(display.escape_markdown(st.session_state.pop(NOTE_ERROR)))
     show_timeline(detail["events"])
 
 
-main()
+if __name__ == "__main__":
+    main()

@@ -2,36 +2,28 @@
 the database at a time, a selection kept by order number, and mass actions that run
 as background jobs after a preflight.
 
-The URL is the source of truth for the view (see common.parse_orders_params): widget
+The URL is the source of truth for the view (see orders_view.parse_orders_params): widget
 callbacks write the query parameters, and every run reads them back. Nothing here
 decides what is legal: the menu comes from status.BULK_SOURCE_STATUSES and the
 signed-in role, and orders_core.jobs checks everything again."""
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import hashlib
 
 import pandas as pd
 import streamlit as st
 
-from orders_core import queries
-from orders_core.catalog import list_skus
+from orders_core import jobs, queries
 from orders_core.errors import OrdersError
 from orders_core.lifecycle import ACTION_PERMISSIONS
 from orders_core.staff import Permission
 from orders_core.status import BULK_SOURCE_STATUSES, Action, Status
-from pages import common
-
-try:  # the bulk-jobs engine; the page still lists orders without it
-    from orders_core import jobs
-except ImportError:  # pragma: no cover - only while the engine is being written
-    jobs = None
+from pages.ui import display, links, orders_view, resources, session, statuses, thresholds
+from pages.ui.filter_form import FilterForm, sync_widget
 
 # Session-state keys (widgets and page state), all prefixed so other pages don't clash.
 TAB = "orders_tab"
-F_FROM, F_TO, F_Q, F_SKU, F_MIN, F_MAX = (f"orders_filter_{n}" for n in
-                                          ("from", "to", "q", "sku", "min", "max"))
 SORT = "orders_sort"
 PAGER = "orders_page"
 MENU = "orders_mass_actions"
@@ -46,18 +38,17 @@ FLASH = "orders_flash"
 
 TABS = ["all"] + [s.value for s in Status]
 EXPORT = "export"
-LATEST_DATE = dt.date(2100, 12, 31)
-EARLIEST_DATE = dt.date(2000, 1, 1)
+FILTERS = FilterForm("orders", with_status=False, column_widths=(2.4, 2, 1.6, 1.6, 1, 1))
 
 
 # -- the URL -------------------------------------------------------------------------------
 def url_params() -> dict[str, str]:
-    return {k: v for k, v in st.query_params.to_dict().items() if k in common.ORDER_PARAMS}
+    return {k: v for k, v in st.query_params.to_dict().items() if k in orders_view.ORDER_PARAMS}
 
 
 def apply_params(params: dict) -> None:
     """Validate `params`, write the canonical form to the URL, keep any notices."""
-    view, notices = common.parse_orders_params({k: v for k, v in params.items() if v})
+    view, notices = orders_view.parse_orders_params({k: v for k, v in params.items() if v})
     st.query_params.from_dict(view.params())
     if notices:
         st.session_state[NOTICES] = notices
@@ -72,16 +63,8 @@ def on_tab_change() -> None:
 
 
 def on_filters_submit() -> None:
-    state = st.session_state
     params = url_params()
-    params.update({
-        "from": state[F_FROM].isoformat() if state.get(F_FROM) else None,
-        "to": state[F_TO].isoformat() if state.get(F_TO) else None,
-        "q": (state.get(F_Q) or "").strip() or None,
-        "sku": state.get(F_SKU) or None,
-        "min": (state.get(F_MIN) or "").strip() or None,
-        "max": (state.get(F_MAX) or "").strip() or None,
-    })
+    params.update(FILTERS.submitted())
     params.pop("page", None)
     apply_params(params)
 
@@ -93,7 +76,7 @@ def on_filters_clear() -> None:
 
 def on_sort_change() -> None:
     params = url_params()
-    params["sort"] = st.session_state.get(SORT) or common.DEFAULT_SORT
+    params["sort"] = st.session_state.get(SORT) or orders_view.DEFAULT_SORT
     params.pop("page", None)
     apply_params(params)
 
@@ -102,13 +85,6 @@ def on_page_change(key: str) -> None:
     params = url_params()
     params["page"] = str(st.session_state.get(key) or 1)
     apply_params(params)
-
-
-def sync_widget(key: str, value) -> None:
-    """Show the URL's value in a widget, unless it already shows it (so typing that
-    is not yet submitted survives unrelated reruns)."""
-    if key not in st.session_state or st.session_state[key] != value:
-        st.session_state[key] = value
 
 
 # -- selection -------------------------------------------------------------------------------
@@ -140,7 +116,7 @@ def select_all_matching() -> None:
     reset_grid()
 
 
-def keep_selection_in_scope(view: common.OrdersView) -> None:
+def keep_selection_in_scope(view: orders_view.OrdersView) -> None:
     """A selection belongs to one tab and set of filters; another one starts afresh."""
     scope = view.selection_scope()
     if st.session_state.get(SCOPE) != scope:
@@ -150,7 +126,7 @@ def keep_selection_in_scope(view: common.OrdersView) -> None:
 
 
 # -- mass actions ------------------------------------------------------------------------------
-def mass_actions(view: common.OrdersView, actor) -> list[str]:
+def mass_actions(view: orders_view.OrdersView, actor) -> list[str]:
     """The current tab's mass actions that this role may run, Export first."""
     offered = [EXPORT] if actor.can(Permission.EXPORT) else []
     status = view.filters.status
@@ -175,11 +151,11 @@ def _count(value) -> int:
 
 @st.dialog("Mass action", width="medium", on_dismiss=close_mass_action)
 def mass_action_dialog(actor) -> None:
-    actor = common.current_actor()  # a dialog's rerun skips the entry point's check
+    actor = session.current_actor()  # a dialog's rerun skips the entry point's check
     pending = st.session_state.get(PENDING)
     if not pending:
         return
-    db = common.get_db()
+    db = resources.get_db()
     action = pending["action"]
     label = action_label(action)
     st.subheader(f"{label} {pending['description']}")
@@ -189,7 +165,7 @@ def mass_action_dialog(actor) -> None:
                 st.session_state[PREFLIGHT] = jobs.preflight(
                     db, actor, action, order_numbers=pending["numbers"], filters=pending["filters"])
         except OrdersError as error:
-            st.error(common.escape_markdown(error))
+            st.error(display.escape_markdown(error))
             if st.button("Close", key="mass_close"):
                 close_mass_action()
                 st.rerun()
@@ -214,8 +190,8 @@ def mass_action_dialog(actor) -> None:
                      column_config={"Reason": st.column_config.TextColumn(width="large"),
                                     "Orders": st.column_config.NumberColumn(format="%d")})
     if refunds:
-        totals = " · ".join(common.money(a, c) for c, a in sorted(refunds.items()))
-        st.markdown(common.escape_markdown(f"Refunds to customers' cards: {totals}"))
+        totals = " · ".join(display.money(a, c) for c, a in sorted(refunds.items()))
+        st.markdown(display.escape_markdown(f"Refunds to customers' cards: {totals}"))
     if eligible == 0:
         st.warning(f"None of these orders can be {'exported' if action == EXPORT else label.lower() + 'ed'}; "
                    "nothing will be queued.")
@@ -225,21 +201,21 @@ def mass_action_dialog(actor) -> None:
         return
 
     ready = True
-    if common.needs_typed_confirmation(eligible, refunds):
+    if thresholds.needs_typed_confirmation(eligible, refunds):
         typed = st.text_input(f"This is a large action. Type {eligible} to confirm",
                               key="mass_confirm_count")
         ready = typed.replace(",", "").strip() == str(eligible)
     what = f"{label} {eligible:,} order{'s' if eligible != 1 else ''}"
     if refunds:
-        what += " and refund " + " + ".join(common.money(a, c) for c, a in sorted(refunds.items()))
+        what += " and refund " + " + ".join(display.money(a, c) for c, a in sorted(refunds.items()))
     go, back = st.columns([3, 1])
-    if go.button(common.escape_markdown(what), key="mass_confirm", type="primary",
+    if go.button(display.escape_markdown(what), key="mass_confirm", type="primary",
                  disabled=not ready, width="stretch"):
         try:
             job = jobs.enqueue(db, actor, action, order_numbers=pending["numbers"],
                                filters=pending["filters"], selection_label=pending["description"])
         except OrdersError as error:
-            st.error(common.escape_markdown(error))
+            st.error(display.escape_markdown(error))
             return
         st.session_state[FLASH] = {"job_id": job.id, "text": f"{what}"}
         close_mass_action()
@@ -263,11 +239,11 @@ def grid_frame(rows: list[dict], ticked) -> pd.DataFrame:
         "Customer": [r["customer_name"] for r in rows],
         "Email": [r["customer_email"] for r in rows],
         "Items": [r["item_count"] for r in rows],
-        "Total": [common.money(r["total_amount"], r["currency"]) for r in rows],
-        "Refunded": [common.money(r["refunded_amount"], r["currency"]) if r["refunded_amount"] else ""
+        "Total": [display.money(r["total_amount"], r["currency"]) for r in rows],
+        "Refunded": [display.money(r["refunded_amount"], r["currency"]) if r["refunded_amount"] else ""
                      for r in rows],
         "Created (UTC)": pd.Series([_created(r["created_at"]) for r in rows], dtype="datetime64[ns]"),
-        "Link": [common.order_url(r["number"]) for r in rows],
+        "Link": [links.order_url(r["number"]) for r in rows],
     })
 
 
@@ -276,7 +252,7 @@ GRID_COLUMNS = {
     "Order": st.column_config.TextColumn("Order", width=100),
     "Status": st.column_config.MultiselectColumn(
         "Status", width=95, options=[s.value for s in Status],
-        color=[common.STATUS_COLORS[s.value] for s in Status], format_func=common.status_label),
+        color=[statuses.STATUS_COLORS[s.value] for s in Status], format_func=statuses.status_label),
     "Customer": st.column_config.TextColumn("Customer", width=145),
     "Email": st.column_config.TextColumn("Email", width=180),
     "Items": st.column_config.NumberColumn("Items", width=50, format="%d"),
@@ -304,17 +280,19 @@ def selection_caption(total: int) -> str:
 def results(actor) -> None:
     """The rows, selection, mass actions and paging. A fragment: ticking a row or
     turning a page reruns only this part, not the status counts above."""
-    actor = common.current_actor()  # a fragment's rerun skips the entry point's check
-    db = common.get_db()
-    view, _ = common.parse_orders_params(url_params())
-    page = queries.list_orders(db, view.filters, page=view.page, page_size=common.PAGE_SIZE,
+    actor = session.current_actor()  # a fragment's rerun skips the entry point's check
+    db = resources.get_db()
+    view, _ = orders_view.parse_orders_params(url_params())
+    page = queries.list_orders(db, view.filters, actor=actor, page=view.page,
+                               page_size=orders_view.PAGE_SIZE,
                                sort=view.sort_column, descending=view.descending)
     if view.page > page.pages:
         st.warning(f"There is no page {view.page:,} of these orders (there are {page.pages:,}); "
                    "showing page 1.")
         view = dataclasses.replace(view, page=1)
         st.query_params.from_dict(view.params())
-        page = queries.list_orders(db, view.filters, page=1, page_size=common.PAGE_SIZE,
+        page = queries.list_orders(db, view.filters, actor=actor, page=1,
+                                   page_size=orders_view.PAGE_SIZE,
                                    sort=view.sort_column, descending=view.descending)
     keep_selection_in_scope(view)
     all_matching = bool(st.session_state.get(ALL_MATCHING))
@@ -362,17 +340,15 @@ def results(actor) -> None:
                                     vertical_alignment="bottom")
             with controls:
                 sync_widget(SORT, view.sort)
-                st.selectbox("Sort", list(common.SORT_OPTIONS), key=SORT,
-                             format_func=common.SORT_OPTIONS.get, on_change=on_sort_change,
+                st.selectbox("Sort", list(orders_view.SORT_OPTIONS), key=SORT,
+                             format_func=orders_view.SORT_OPTIONS.get, on_change=on_sort_change,
                              width=200, label_visibility="collapsed")
                 offered = mass_actions(view, actor)
-                unavailable = jobs is None or not offered
                 choice = st.menu_button(
                     "Mass actions", offered or ["export"], key=MENU, type="primary",
                     format_func=action_label, icon=":material/bolt:",
-                    disabled=unavailable or count == 0,
-                    help=("Bulk jobs are not available." if jobs is None else
-                          "Your role has no mass actions." if not offered else
+                    disabled=not offered or count == 0,
+                    help=("Your role has no mass actions." if not offered else
                           None if count else "Select orders first."))
         if choice and count:
             description = (f"all {page.total:,} matching orders ({view.filters.describe()})"
@@ -401,23 +377,23 @@ def results(actor) -> None:
                                       format_func=lambda n: f"{n} · {customers.get(n, '')}")
             if opener.button("Open", key="orders_open_button", disabled=target is None,
                              icon=":material/open_in_new:"):
-                st.switch_page(common.ORDER_PAGE, query_params={"number": target})
+                st.switch_page(links.ORDER_PAGE, query_params={"number": target})
 
-    if st.session_state.get(PENDING) and jobs is not None:
+    if st.session_state.get(PENDING):
         mass_action_dialog(actor)
 
 
 # -- the page -----------------------------------------------------------------------------------
 def main() -> None:
-    actor = common.current_actor()
-    db = common.get_db()
+    actor = session.current_actor()
+    db = resources.get_db()
     number = st.query_params.get("number")
     if number:
         # A link to an order (/order?number=…) that lost its path on the way, e.g. through
         # the sign-in page of a new browser tab: open that order.
-        st.switch_page(common.ORDER_PAGE, query_params={"number": number})
+        st.switch_page(links.ORDER_PAGE, query_params={"number": number})
     raw = url_params()
-    view, notices = common.parse_orders_params(raw)
+    view, notices = orders_view.parse_orders_params(raw)
     if raw != view.params():  # show the URL of what is actually on screen
         st.query_params.from_dict(view.params())
     notices = st.session_state.pop(NOTICES, []) + notices
@@ -428,55 +404,28 @@ def main() -> None:
         with st.container(border=True):
             cols = st.columns([6, 2, 1], vertical_alignment="center")
             cols[0].success(f"Job #{flash['job_id']} is running: "
-                            f"{common.escape_markdown(flash['text'])}.", icon=":material/pending_actions:")
-            cols[1].page_link(common.JOBS_PAGE, label=f"Open job #{flash['job_id']}",
+                            f"{display.escape_markdown(flash['text'])}.", icon=":material/pending_actions:")
+            cols[1].page_link(links.JOBS_PAGE, label=f"Open job #{flash['job_id']}",
                               icon=":material/arrow_forward:", query_params={"job": str(flash["job_id"])})
             if cols[2].button("Dismiss", key="orders_flash_dismiss"):
                 st.session_state.pop(FLASH, None)
                 st.rerun()
     if notices:
         st.warning("Some parts of the link could not be used, so their defaults are shown:  \n"
-                   + "  \n".join("• " + common.escape_markdown(n) for n in notices),
+                   + "  \n".join("• " + display.escape_markdown(n) for n in notices),
                    icon=":material/link_off:")
 
-    counts = queries.count_by_status(db, view.filters)
+    counts = queries.count_by_status(db, view.filters, actor=actor)
     sync_widget(TAB, view.tab)
     st.segmented_control(
         "Status", TABS, key=TAB, required=True, on_change=on_tab_change,
-        format_func=lambda t: f"{'All' if t == 'all' else common.status_label(t)} · {counts.get(t, 0):,}",
+        format_func=lambda t: f"{'All' if t == 'all' else statuses.status_label(t)} · {counts.get(t, 0):,}",
         label_visibility="collapsed", width="stretch")
 
-    f = view.filters
-    sync_widget(F_FROM, f.created_from)
-    sync_widget(F_TO, f.created_to)
-    sync_widget(F_Q, f.search or "")
-    sync_widget(F_MIN, common.format_major_amount(f.min_total))
-    sync_widget(F_MAX, common.format_major_amount(f.max_total))
-    skus = {s.code: f"{s.code} · {s.product}" for s in list_skus(db)}
-    if f.sku and f.sku not in skus:
-        skus[f.sku] = f"{f.sku} (not in the catalog)"
-    sync_widget(F_SKU, f.sku)
-    with st.form("orders_filters", border=True):
-        row = st.columns([2.4, 2, 1.6, 1.6, 1, 1], vertical_alignment="bottom")
-        row[0].text_input("Search", key=F_Q, placeholder="Order number, customer email or name",
-                          max_chars=200)
-        row[1].selectbox("Product / SKU", list(skus), key=F_SKU, index=None,
-                         format_func=skus.get, placeholder="Any product")
-        row[2].date_input("Created from", key=F_FROM, value=None, format="YYYY-MM-DD",
-                          min_value=EARLIEST_DATE, max_value=LATEST_DATE)
-        row[3].date_input("Created to", key=F_TO, value=None, format="YYYY-MM-DD",
-                          min_value=EARLIEST_DATE, max_value=LATEST_DATE)
-        amount_help = ("Order total in the order's own currency, e.g. 25 or 19.99 "
-                       "(yen has no cents: 50 here matches ¥5,000).")
-        row[4].text_input("Min total", key=F_MIN, placeholder="0.00", help=amount_help, max_chars=14)
-        row[5].text_input("Max total", key=F_MAX, placeholder="any", help=amount_help, max_chars=14)
-        buttons = st.container(horizontal=True)
-        buttons.form_submit_button("Apply filters", type="primary", on_click=on_filters_submit,
-                                   icon=":material/filter_alt:")
-        buttons.form_submit_button("Clear filters", on_click=on_filters_clear,
-                                   icon=":material/filter_alt_off:")
+    FILTERS.show(db, view.filters, on_apply=on_filters_submit, on_clear=on_filters_clear)
 
     results(actor)
 
 
-main()
+if __name__ == "__main__":
+    main()

@@ -11,7 +11,7 @@ from orders_core.errors import OrdersError
 from orders_core.staff import (ROLE_PERMISSIONS, Permission, Role, audit_log, create_staff,
                                list_staff, reset_staff_password, set_staff_active, set_staff_role,
                                sign_out_everywhere, staff_sessions_of)
-from pages import common
+from pages.ui import display, resources, session
 
 NOTICE = "staff_notice"
 ROLE_SUMMARY = {
@@ -57,9 +57,9 @@ def change_account(db, actor, accounts) -> None:
                       disabled=yourself or new_role == account.role.value):
             try:
                 changed = set_staff_role(db, actor, account.email, new_role,
-                                         client_address=common.client_address())
+                                         client_address=session.client_address())
             except OrdersError as error:
-                st.error(common.escape_markdown(error))
+                st.error(display.escape_markdown(error))
             else:
                 notice(f"{changed.email} is now {changed.role.label}; their sessions have ended.")
                 st.rerun()
@@ -69,9 +69,9 @@ def change_account(db, actor, accounts) -> None:
                       else ":material/person_check:"):
             try:
                 changed = set_staff_active(db, actor, account.email, not account.active,
-                                           client_address=common.client_address())
+                                           client_address=session.client_address())
             except OrdersError as error:
-                st.error(common.escape_markdown(error))
+                st.error(display.escape_markdown(error))
             else:
                 notice(f"{changed.email} is {'active again' if changed.active else 'deactivated; their sessions have ended'}.")
                 st.rerun()
@@ -90,15 +90,15 @@ def account_sessions(db, actor, account) -> None:
         frame = pd.DataFrame([{
             "Signed in (UTC)": s.created_at.strftime("%Y-%m-%d %H:%M"),
             "Last seen (UTC)": s.last_seen_at.strftime("%Y-%m-%d %H:%M"),
-            "Browser": common.browser_label(s.user_agent), "Address": s.client_address,
+            "Browser": display.browser_label(s.user_agent), "Address": s.client_address,
         } for s in sessions])
         st.dataframe(frame, hide_index=True, width="stretch", key=f"staff_sessions_{account.id}")
     if st.button("Sign out everywhere", key="staff_sign_out_everywhere", icon=":material/logout:",
                  disabled=not sessions):
         try:
-            ended = sign_out_everywhere(db, actor, account.email, client_address=common.client_address())
+            ended = sign_out_everywhere(db, actor, account.email, client_address=session.client_address())
         except OrdersError as error:
-            st.error(common.escape_markdown(error))
+            st.error(display.escape_markdown(error))
         else:
             notice(f"Signed {account.email} out of {ended} session{'s' if ended != 1 else ''}.")
             st.rerun()
@@ -116,9 +116,9 @@ def temporary_password(db, actor, account, yourself: bool) -> None:
         if submitted:
             try:
                 reset_staff_password(db, actor, account.email, password,
-                                     client_address=common.client_address())
+                                     client_address=session.client_address())
             except OrdersError as error:
-                st.error(common.escape_markdown(error))
+                st.error(display.escape_markdown(error))
             else:
                 st.session_state.pop("staff_reset_password", None)
                 notice(f"Temporary password set for {account.email}; they choose their own at "
@@ -157,7 +157,7 @@ def add_account(db, actor) -> None:
         try:
             created = create_staff(db, actor, email=email, name=name, role=role, password=password)
         except OrdersError as error:
-            st.error(common.escape_markdown(error))
+            st.error(display.escape_markdown(error))
         else:
             for key in ("staff_new_name", "staff_new_email", "staff_new_password"):
                 st.session_state.pop(key, None)
@@ -175,17 +175,17 @@ def roles_help() -> None:
 
 
 def main() -> None:
-    actor = common.current_actor()
+    actor = session.current_actor()
     st.title("Staff")
-    if not common.can(Permission.MANAGE_STAFF):
+    if not session.can(Permission.MANAGE_STAFF):
         st.error("Only admins manage staff accounts.", icon=":material/lock:")
         st.stop()
     st.caption("Who can sign in to Orders Desk, and with which role. "
                "Roles nest: analyst → support → ops → admin.")
     message = st.session_state.pop(NOTICE, None)
     if message:
-        st.success(common.escape_markdown(message), icon=":material/check_circle:")
-    db = common.get_db()
+        st.success(display.escape_markdown(message), icon=":material/check_circle:")
+    db = resources.get_db()
     accounts = list_staff(db, actor)
     cols = st.columns(3)
     cols[0].metric("Active accounts", f"{sum(a.active for a in accounts):,}")
@@ -202,4 +202,5 @@ def main() -> None:
     audit_table(db, actor)
 
 
-main()
+if __name__ == "__main__":
+    main()

@@ -18,7 +18,13 @@ from orders_core import demo, lifecycle
 from orders_core.errors import ValidationError
 from orders_core.schema import job_items, jobs, order_events, orders, refunds
 from orders_core.staff import find_staff, set_staff_active, set_staff_role
-from pages import common
+from pages.ui.amounts import format_major_amount, parse_major_amount
+from pages.ui.display import escape_markdown, money
+from pages.ui.links import order_url
+from pages.ui.orders_view import PAGE_SIZE, parse_orders_params
+from pages.ui.resources import get_db, get_gateways
+from pages.ui.statuses import STATUS_COLORS
+from pages.ui.thresholds import confirm_above_orders, confirm_above_refund, needs_typed_confirmation
 from tests.support.staff_browser import FakeBrowser, use_fake_browser
 
 APP = str(Path(__file__).resolve().parents[2] / "streamlit_app.py")
@@ -52,8 +58,8 @@ def _use_database(monkeypatch, url: str) -> orders_db.Database:
     monkeypatch.setenv("ORDERS_EMBEDDED_WORKER", "0")
     monkeypatch.delenv("ORDERS_CONFIRM_ABOVE_ORDERS", raising=False)
     monkeypatch.delenv("ORDERS_CONFIRM_ABOVE_REFUND", raising=False)
-    common.get_db.clear()  # st.cache_resource outlives one AppTest: forget the last test's
-    common.get_gateways.clear()
+    get_db.clear()  # st.cache_resource outlives one AppTest: forget the last test's
+    get_gateways.clear()
     return orders_db.open_database(url)
 
 
@@ -63,8 +69,8 @@ def db(seeded_template: Path, tmp_path: Path, monkeypatch) -> orders_db.Database
     shutil.copyfile(seeded_template, path)
     database = _use_database(monkeypatch, f"sqlite:///{path}")
     yield database
-    common.get_db.clear()
-    common.get_gateways.clear()
+    get_db.clear()
+    get_gateways.clear()
     orders_db.forget_databases()
 
 
@@ -74,8 +80,8 @@ def empty_db(sqlite_database_url: str, monkeypatch) -> orders_db.Database:
     database = _use_database(monkeypatch, sqlite_database_url)
     demo.seed(database, orders=0)
     yield database
-    common.get_db.clear()
-    common.get_gateways.clear()
+    get_db.clear()
+    get_gateways.clear()
 
 
 @pytest.fixture(autouse=True)
@@ -142,7 +148,7 @@ def numbers_in(db, status: str) -> list[str]:
 
 
 def plain(markdown: str) -> str:
-    """Markdown that the page escaped (common.escape_markdown), as the reader sees it."""
+    """Markdown that the page escaped (escape_markdown), as the reader sees it."""
     return re.sub(r"\\(.)", r"\1", markdown)
 
 
@@ -159,8 +165,8 @@ def test_a_signed_in_browser_opens_the_orders_page_with_live_counts(db):
     options = at.get_by_key("orders_tab").options
     assert options[0] == f"All · {SEED_ORDERS}"
     assert f"Paid · {paid}" in options
-    assert len(grid(at).value) == common.PAGE_SIZE  # one page, never the whole table
-    assert f"Showing 1–{common.PAGE_SIZE} of {SEED_ORDERS} orders" in [c.value for c in at.caption]
+    assert len(grid(at).value) == PAGE_SIZE  # one page, never the whole table
+    assert f"Showing 1–{PAGE_SIZE} of {SEED_ORDERS} orders" in [c.value for c in at.caption]
 
 
 EXPECTED_MENUS = {
@@ -185,7 +191,7 @@ def test_each_tab_offers_the_mass_actions_of_its_status_and_role(db, email):
         assert menu(at).options == expected, (email, tab)
         assert menu(at).disabled  # nothing selected yet
         statuses = {s for cell in grid(at).value["Status"] for s in cell}
-        assert statuses <= ({tab} if tab != "all" else set(common.STATUS_COLORS)), (tab, statuses)
+        assert statuses <= ({tab} if tab != "all" else set(STATUS_COLORS)), (tab, statuses)
 
 
 def test_tab_and_filters_live_in_the_url_and_come_back_from_it(db):
@@ -194,7 +200,7 @@ def test_tab_and_filters_live_in_the_url_and_come_back_from_it(db):
     ok(at.run())
     at.text_input(key="orders_filter_min").input("20")
     at.text_input(key="orders_filter_max").input("99.5")
-    ok(at.button(key="FormSubmitter:orders_filters-Apply filters").click().run())
+    ok(at.button(key="orders_apply").click().run())
     assert at.query_params == {"status": "fulfilled", "min": "20", "max": "99.50"}
     totals = [order_row(db, n).total_amount for n in grid(at).value["Order"]]
     assert totals and all(2000 <= t <= 9950 for t in totals)
@@ -205,7 +211,7 @@ def test_tab_and_filters_live_in_the_url_and_come_back_from_it(db):
     assert again.text_input(key="orders_filter_min").value == "20"
     assert list(grid(again).value["Order"]) == list(grid(at).value["Order"])
 
-    ok(at.button(key="FormSubmitter:orders_filters-Clear filters").click().run())
+    ok(at.button(key="orders_clear").click().run())
     assert at.query_params == {"status": "fulfilled"}
 
 
@@ -314,14 +320,14 @@ def test_bad_url_parameters_fall_back_to_defaults_with_a_notice(db, params, noti
     for name in params:
         assert name not in at.query_params  # the URL shows what is on screen
     assert at.get_by_key("orders_tab").value == "all"
-    assert len(grid(at).value) == common.PAGE_SIZE
+    assert len(grid(at).value) == PAGE_SIZE
 
 
 def test_a_page_past_the_end_shows_page_one_with_a_notice(db):
     at = ok(app_as(db, OPS, page=99))
     assert "There is no page 99" in warnings(at)
     assert "page" not in at.query_params
-    assert len(grid(at).value) == common.PAGE_SIZE
+    assert len(grid(at).value) == PAGE_SIZE
 
 
 @pytest.mark.parametrize("q", ["%", "' OR 1=1 --", "\\", "%'; DROP TABLE orders; --", "ORD-%", "a%b"])
@@ -352,7 +358,7 @@ def test_search_finds_by_number_email_and_name(db):
 def test_open_an_order_from_the_list(db):
     at = app_as(db, OPS)
     number = grid(at).value["Order"][2]
-    assert grid(at).value["Link"][2] == common.order_url(number)  # the row's link column
+    assert grid(at).value["Link"][2] == order_url(number)  # the row's link column
     at.selectbox(key="orders_open_number").select(number)
     ok(at.run())
     ok(at.button(key="orders_open_button").click().run())
@@ -403,12 +409,12 @@ def test_detail_offers_only_legal_moves_allowed_to_the_role(db, status):
 def test_cancel_with_confirmation_cancels_and_refunds(db):
     number = first_in(db, "paid")
     before = order_row(db, number)
-    money = common.money(before.total_amount, before.currency)
+    refund = money(before.total_amount, before.currency)
     at = app_as(db, SUPPORT, on=ORDER_PAGE, number=number)
     ok(at.button(key="order_action_cancel").click().run())
     confirm = at.button(key="order_move_confirm")
-    assert confirm.label == common.escape_markdown(f"Cancel and refund {money} to the card")
-    assert f"{number} will be canceled and {money} refunded to the customer's card." in texts(at)
+    assert confirm.label == escape_markdown(f"Cancel and refund {refund} to the card")
+    assert f"{number} will be canceled and {refund} refunded to the customer's card." in texts(at)
     assert order_row(db, number).status == "paid"  # nothing happens before confirming
     at.text_area(key="order_move_reason").input("Customer asked by phone")
     ok(at.run())
@@ -462,7 +468,7 @@ def test_a_demoted_agent_sees_the_session_end_and_cannot_fulfil(db):
 
 
 def plain_email(email: str) -> str:
-    return common.escape_markdown(email)
+    return escape_markdown(email)
 
 
 def test_backing_out_of_a_confirmation_changes_nothing(db):
@@ -547,7 +553,7 @@ def test_detail_shows_items_payment_refunds_and_timeline(db):
     number = first_in(db, "returned")
     row = order_row(db, number)
     at = ok(app_as(db, ANALYST, on=ORDER_PAGE, number=number))
-    assert {m.label: m.value for m in at.metric}["Refunded"] == common.money(row.refunded_amount,
+    assert {m.label: m.value for m in at.metric}["Refunded"] == money(row.refunded_amount,
                                                                              row.currency)
     frames = [df.value for df in at.dataframe]
     items = next(f for f in frames if "Unit price" in f.columns)
@@ -558,24 +564,24 @@ def test_detail_shows_items_payment_refunds_and_timeline(db):
     assert any(m.value == "**Returned**" for m in at.markdown)  # a timeline entry
 
 
-# -- the pure helpers behind the pages (pages/common.py) ------------------------------------------
+# -- the pure helpers behind the pages (pages/ui/) --------------------------------------------------
 @pytest.mark.parametrize("text, minor", [("19.99", 1999), ("20", 2000), ("0.1", 10), ("99.5", 9950),
                                          ("1,250.00", 125000), (" 7.05 ", 705), ("", None)])
 def test_amounts_in_the_url_convert_exactly(text, minor):
-    assert common.parse_major_amount(text, "Minimum total") == minor
+    assert parse_major_amount(text, "Minimum total") == minor
     if minor is not None:
-        assert common.parse_major_amount(common.format_major_amount(minor), "x") == minor
+        assert parse_major_amount(format_major_amount(minor), "x") == minor
 
 
 @pytest.mark.parametrize("text", ["abc", "1e3", "12.345", "-5", "0x10", "nan", "inf", "1.2.3", "5 000"])
 def test_malformed_amounts_are_refused(text):
     with pytest.raises(ValidationError):
-        common.parse_major_amount(text, "Minimum total")
+        parse_major_amount(text, "Minimum total")
 
 
 def test_escaped_markdown_keeps_every_character_literal():
     hostile = HOSTILE + " **b** _i_ [x](javascript:alert(1)) ![i](http://t/x.png) :red[r] $x$ `c` # h"
-    escaped = common.escape_markdown(hostile)
+    escaped = escape_markdown(hostile)
     assert plain(escaped) == hostile
     assert not re.search(r"(?<!\\)[<>\[\]()*_`$:#!]", escaped)
 
@@ -583,19 +589,19 @@ def test_escaped_markdown_keeps_every_character_literal():
 def test_typed_confirmation_thresholds_come_from_the_environment(monkeypatch):
     monkeypatch.delenv("ORDERS_CONFIRM_ABOVE_ORDERS", raising=False)
     monkeypatch.delenv("ORDERS_CONFIRM_ABOVE_REFUND", raising=False)
-    assert (common.confirm_above_orders(), common.confirm_above_refund()) == (100, 100_000)
-    assert not common.needs_typed_confirmation(100, {"usd": 100_000})
-    assert common.needs_typed_confirmation(101, {})
-    assert common.needs_typed_confirmation(1, {"jpy": 100_001})
+    assert (confirm_above_orders(), confirm_above_refund()) == (100, 100_000)
+    assert not needs_typed_confirmation(100, {"usd": 100_000})
+    assert needs_typed_confirmation(101, {})
+    assert needs_typed_confirmation(1, {"jpy": 100_001})
     monkeypatch.setenv("ORDERS_CONFIRM_ABOVE_ORDERS", "5")
     monkeypatch.setenv("ORDERS_CONFIRM_ABOVE_REFUND", "not a number")  # → the default
-    assert (common.confirm_above_orders(), common.confirm_above_refund()) == (5, 100_000)
+    assert (confirm_above_orders(), confirm_above_refund()) == (5, 100_000)
 
 
 def test_view_parameters_round_trip():
     params = {"status": "paid", "from": "2026-01-01", "to": "2026-01-31", "q": "Zoë", "sku": "TOTE-USD",
               "min": "19.99", "max": "250", "page": "3", "sort": "-total_amount"}
-    view, notices = common.parse_orders_params(params)
+    view, notices = parse_orders_params(params)
     assert notices == [] and view.params() == params
     assert view.filters.min_total == 1999 and view.filters.max_total == 25000
-    assert common.parse_orders_params({"status": "PAID"})[0].params() == {"status": "paid"}
+    assert parse_orders_params({"status": "PAID"})[0].params() == {"status": "paid"}

@@ -3,6 +3,7 @@ PostgreSQL (SQLAlchemy batches → Arrow), with the demo seed's orders."""
 from __future__ import annotations
 
 import datetime as dt
+import io
 import os
 import shutil
 import statistics
@@ -12,12 +13,14 @@ import pandas as pd
 import pytest
 from sqlalchemy import func, select
 
-from orders_core import analytics, demo
+from orders_core import adbc_helper, analytics, demo
 from orders_core import db as orders_db
 from orders_core.clock import utcnow
 from orders_core.queries import OrderFilters, list_orders
 from orders_core.schema import order_items, orders, skus
+from orders_core.staff import SYSTEM
 from tests.support import postgres as pg
+from tests.support.spreadsheet_cells import HOSTILE_TEXTS, escaped
 
 NOW = dt.datetime(2026, 6, 1, 12, 0, 0)
 
@@ -80,10 +83,10 @@ FILTER_CASES = [
 @pytest.mark.parametrize("case", FILTER_CASES, ids=lambda c: ",".join(c) or "none")
 def test_key_figures_match_sql(seeded, case):
     filters = OrderFilters.parse(**case)
-    report = analytics.build_report(seeded, filters, now=NOW)
+    report = analytics.build_report(seeded, filters, now=NOW, actor=SYSTEM)
     expected = expected_tiles(seeded, filters)
     assert tiles_by_currency(report) == expected
-    assert report.orders == list_orders(seeded, filters, page_size=1).total
+    assert report.orders == list_orders(seeded, filters, page_size=1, actor=SYSTEM).total
     for row in report.tiles.itertuples(index=False):
         assert row.net == row.gross - row.refunds
         if row.gross:
@@ -93,7 +96,7 @@ def test_key_figures_match_sql(seeded, case):
 
 
 def test_daily_statuses_and_funnel_add_up(seeded):
-    report = analytics.build_report(seeded, OrderFilters(), now=NOW)
+    report = analytics.build_report(seeded, OrderFilters(), now=NOW, actor=SYSTEM)
     assert report.orders == 300
     assert int(report.daily["orders"].sum()) == 300
     by_currency = report.daily.groupby("currency")["revenue"].sum().to_dict()
@@ -113,7 +116,7 @@ def test_daily_statuses_and_funnel_add_up(seeded):
 
 
 def test_top_skus_match_sql(seeded):
-    report = analytics.build_report(seeded, OrderFilters(), top=5, now=NOW)
+    report = analytics.build_report(seeded, OrderFilters(), top=5, now=NOW, actor=SYSTEM)
     query = (select(skus.c.code, func.sum(order_items.c.quantity).label("units"))
              .join(skus, skus.c.id == order_items.c.sku_id).group_by(skus.c.code))
     with seeded.read() as conn:
@@ -133,7 +136,7 @@ def test_top_skus_match_sql(seeded):
 
 
 def test_fulfilment_time_and_unfulfilled_list(seeded):
-    report = analytics.build_report(seeded, OrderFilters(), stale_days=7, now=NOW)
+    report = analytics.build_report(seeded, OrderFilters(), stale_days=7, now=NOW, actor=SYSTEM)
     with seeded.read() as conn:
         pairs = conn.execute(select(orders.c.paid_at, orders.c.fulfilled_at).where(
             orders.c.paid_at.is_not(None), orders.c.fulfilled_at.is_not(None))).all()
@@ -148,20 +151,20 @@ def test_fulfilment_time_and_unfulfilled_list(seeded):
     assert list(report.unfulfilled["number"]) == stale[:analytics.UNFULFILLED_LIMIT]
     assert (report.unfulfilled["days_waiting"] >= 7).all()
     fewer = analytics.build_report(seeded, OrderFilters(), stale_days=7, now=NOW,
-                                   unfulfilled_limit=3)
+                                   unfulfilled_limit=3, actor=SYSTEM)
     assert list(fewer.unfulfilled["number"]) == stale[:3]
     assert fewer.unfulfilled_total == len(stale)
 
 
 def test_empty_database_and_no_match(db):
-    report = analytics.build_report(db, OrderFilters())
+    report = analytics.build_report(db, OrderFilters(), actor=SYSTEM)
     assert report.empty and report.orders == 0
     assert report.tiles.empty and report.daily.empty and report.top_skus.empty
     assert report.unfulfilled.empty and report.unfulfilled_total == 0
     assert report.fulfillment == analytics.FulfillmentTime(0, None, None)
     assert list(report.funnel["orders"]) == [0, 0, 0, 0]
     demo.seed(db, orders=20, random_seed=2, now=NOW)
-    none = analytics.build_report(db, OrderFilters.parse(created_from="2030-01-01"))
+    none = analytics.build_report(db, OrderFilters.parse(created_from="2030-01-01"), actor=SYSTEM)
     assert none.empty and none.tiles.empty
 
 
@@ -169,15 +172,15 @@ def test_bad_stale_days_are_refused(db):
     from orders_core.errors import ValidationError
     for bad in ("-1", "abc", 10**6, True):
         with pytest.raises(ValidationError):
-            analytics.build_report(db, OrderFilters(), stale_days=bad)
+            analytics.build_report(db, OrderFilters(), stale_days=bad, actor=SYSTEM)
 
 
 def test_search_text_with_like_wildcards_and_quotes(seeded):
     """Filter text travels as bound parameters on both loaders, never spliced into SQL."""
     for text in ("%", "_", "'; DROP TABLE orders; --", "\\"):
         filters = OrderFilters.parse(search=text)
-        report = analytics.build_report(seeded, filters, now=NOW)
-        assert report.orders == list_orders(seeded, filters, page_size=1).total
+        report = analytics.build_report(seeded, filters, now=NOW, actor=SYSTEM)
+        assert report.orders == list_orders(seeded, filters, page_size=1, actor=SYSTEM).total
     with seeded.read() as conn:
         assert conn.execute(select(func.count()).select_from(orders)).scalar_one() == 300
 
@@ -205,7 +208,7 @@ def test_sqlite_reads_never_disturb_the_apps_own_connections(sqlite_db):
     with sqlite_db.read() as conn:  # an open connection of the app, as a server has
         conn.execute(text("SELECT 1"))
         for _ in range(3):
-            assert analytics.build_report(sqlite_db, OrderFilters(), now=NOW).orders == 30
+            assert analytics.build_report(sqlite_db, OrderFilters(), now=NOW, actor=SYSTEM).orders == 30
         assert Path(f"{path}-wal").exists() and Path(f"{path}-shm").exists()
     with sqlite_db.write() as conn:
         conn.execute(insert(skus).values(code="AFTER-ADBC", name="x", product_id=1,
@@ -215,19 +218,20 @@ def test_sqlite_reads_never_disturb_the_apps_own_connections(sqlite_db):
         assert fresh.execute("SELECT count(*) FROM skus WHERE code = 'AFTER-ADBC'").fetchone() == (1,)
     finally:
         fresh.close()
-    assert analytics._HELPER._process is not None and analytics._HELPER._process.poll() is None
+    helper = adbc_helper.kept_helper()
+    assert helper is not None and helper.poll() is None
 
 
 def test_helper_restarts_and_falls_back(sqlite_db, monkeypatch):
     demo.seed(sqlite_db, orders=12, random_seed=8, now=NOW)
-    assert analytics.build_report(sqlite_db, OrderFilters(), now=NOW).orders == 12
-    analytics._HELPER._process.kill()
-    analytics._HELPER._process.wait()
-    assert analytics.build_report(sqlite_db, OrderFilters(), now=NOW).orders == 12  # restarted
-    analytics._HELPER.stop()
-    monkeypatch.setattr(analytics.sys, "executable", "/nonexistent/python")
-    fallback = analytics.build_report(sqlite_db, OrderFilters.parse(status="paid"), now=NOW)
-    assert fallback.orders == list_orders(sqlite_db, OrderFilters.parse(status="paid"), page_size=1).total
+    assert analytics.build_report(sqlite_db, OrderFilters(), now=NOW, actor=SYSTEM).orders == 12
+    adbc_helper.kept_helper().kill()
+    adbc_helper.kept_helper().wait()
+    assert analytics.build_report(sqlite_db, OrderFilters(), now=NOW, actor=SYSTEM).orders == 12  # restarted
+    adbc_helper.stop_kept_helper()
+    monkeypatch.setattr(adbc_helper.sys, "executable", "/nonexistent/python")
+    fallback = analytics.build_report(sqlite_db, OrderFilters.parse(status="paid"), now=NOW, actor=SYSTEM)
+    assert fallback.orders == list_orders(sqlite_db, OrderFilters.parse(status="paid"), page_size=1, actor=SYSTEM).total
 
 
 def test_epoch_seconds_are_utc(db):
@@ -239,11 +243,12 @@ def test_epoch_seconds_are_utc(db):
         assert dt.datetime(1970, 1, 1) + dt.timedelta(seconds=seconds) == created[order_id].replace(microsecond=0)
 
 
-def test_csv_neutralizes_formulas_and_writes_major_units():
+def test_csv_neutralizes_formulas_and_writes_major_units(db):
     frame = pd.DataFrame({"customer_name": ["=HYPERLINK(\"x\")", "Ada", "@cmd", "-2+3"],
                           "currency": ["usd", "jpy", "eur", "kwd"],
                           "total_amount": [1999, 1200, 5, 12345], "count": [-1, 0, 1, 2]})
-    text = analytics.csv_bytes(analytics.major_units(frame, ["total_amount"])).decode()
+    text = analytics.report_csv(db, analytics.major_units(frame, ["total_amount"]),
+                                actor=SYSTEM).decode()
     lines = text.splitlines()
     assert lines[0] == "customer_name,currency,total_amount,count"
     assert lines[1].startswith("\"'=HYPERLINK") and lines[1].endswith(",usd,19.99,-1")
@@ -254,5 +259,13 @@ def test_csv_neutralizes_formulas_and_writes_major_units():
 
 def test_report_uses_now_by_default(db):
     demo.seed(db, orders=10, random_seed=3)
-    report = analytics.build_report(db, OrderFilters())
+    report = analytics.build_report(db, OrderFilters(), actor=SYSTEM)
     assert abs((report.generated_at - utcnow()).total_seconds()) < 60
+
+
+def test_every_cell_start_a_spreadsheet_acts_on_is_escaped_in_the_analytics_csvs(db):
+    frame = pd.DataFrame({"sku": list(HOSTILE_TEXTS), "units": range(len(HOSTILE_TEXTS))})
+    written = pd.read_csv(io.BytesIO(analytics.report_csv(db, frame, actor=SYSTEM)),
+                          keep_default_na=False)
+    assert list(written["sku"]) == [escaped(t) for t in HOSTILE_TEXTS]
+    assert list(written["units"]) == list(range(len(HOSTILE_TEXTS)))

@@ -16,6 +16,7 @@ from orders_core.config import load_settings
 from orders_core.errors import (AccessWithdrawn, AccountDeactivated, AuthenticationError,
                                 PermissionDenied, SignInLocked, ValidationError)
 from orders_core.schema import order_events, orders, refunds, staff_audit, staff_sessions
+from orders_core.staff import SYSTEM
 from orders_core.worker import Worker, run_job_here
 
 PASSWORD = demo.DEMO_PASSWORD
@@ -278,7 +279,7 @@ def test_a_bulk_job_stops_at_its_next_chunk_when_its_requester_is_deactivated(pe
     finished = run_job_here(people, job.id)
     assert (finished.status, finished.succeeded, finished.failed) == ("completed_with_failures", 2, 3)
     assert "Stopped: The staff account support@ordersdesk.test is deactivated" in finished.error
-    reasons = {f["reason"] for f in jobs.job_failures(people, job.id)}
+    reasons = {f["reason"] for f in jobs.job_failures(people, job.id, actor=SYSTEM)}
     assert len(reasons) == 1 and reasons.pop().startswith("Stopped: The staff account")
     with people.read() as conn:
         statuses = dict(conn.execute(select(orders.c.number, orders.c.status)

@@ -18,7 +18,9 @@ from orders_core.errors import NotFound, ValidationError
 from orders_core.export import COLUMNS, ExportResult, export_orders
 from orders_core.queries import OrderFilters
 from orders_core.schema import job_items, jobs, order_items, orders
+from orders_core.staff import SYSTEM
 from tests.integration.conftest import HOME
+from tests.support.spreadsheet_cells import DANGEROUS_STARTS, HOSTILE_TEXTS, escaped
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
@@ -104,7 +106,7 @@ def test_any_text_round_trips_through_the_csv_and_every_formula_cell_is_escaped(
             conn.execute(order_items.update().where(order_items.c.order_id == order_id,
                                                     order_items.c.sku_code == "PASS-USD")
                          .values(product_name=product))
-        [row] = read_export(export_orders(db, tmp_path / "any.csv", order_ids=[order_id]))
+        [row] = read_export(export_orders(db, tmp_path / "any.csv", order_ids=[order_id], actor=SYSTEM))
     finally:
         delete_order(db, order_id)
 
@@ -123,13 +125,22 @@ def test_formula_text_is_escaped_in_every_text_column_and_numbers_are_not(custom
                             customer_email="@evil.example", ship_name="+1 555", ship_line1="x",
                             ship_city="c", ship_postal_code="p", ship_country="GB",
                             items=(("-SKU", 1, 100), ("OK", 2, 100)))
-    [row] = read_export(export_orders(db, tmp_path / "f.csv", order_ids=[order_id]))
+    [row] = read_export(export_orders(db, tmp_path / "f.csv", order_ids=[order_id], actor=SYSTEM))
     assert row["customer_name"] == "'=HYPERLINK(\"http://x\",\"y\")"
     assert row["customer_email"] == "'@evil.example"
     assert row["shipping_address"] == "'+1 555, x, c, p, GB"
     assert row["sku_codes"] == "'-SKU; OK"
     assert row["total"] == "3.00" and row["refunded"] == "0.00"
 
+
+
+@pytest.mark.parametrize("text", HOSTILE_TEXTS, ids=[repr(s) for s in DANGEROUS_STARTS])
+def test_every_cell_start_a_spreadsheet_acts_on_is_escaped_in_the_export(customer, db, tmp_path,
+                                                                           text):
+    order_id = insert_order(db, customer.id, customer_name=text, items=((text, 1, 100),))
+    [row] = read_export(export_orders(db, tmp_path / "f.csv", order_ids=[order_id], actor=SYSTEM))
+    assert row["customer_name"] == escaped(text)
+    assert row["sku_codes"] == escaped(text)
 
 # -- which orders ----------------------------------------------------------------------------------
 @pytest.fixture
@@ -148,20 +159,20 @@ def seeded(db):
     OrderFilters.parse(search="ORD-000007"),
 ], ids=["all", "status", "status-and-dates", "totals", "sku", "search-name", "search-number"])
 def test_an_export_by_filters_has_exactly_the_orders_the_order_list_counts(seeded, tmp_path, filters):
-    result = export_orders(seeded, tmp_path / "orders.csv", filters=filters)
+    result = export_orders(seeded, tmp_path / "orders.csv", filters=filters, actor=SYSTEM)
     rows = read_export(result)
 
     with seeded.read() as conn:
         expected = [f"ORD-{i:06d}" for i in queries.matching_order_ids(conn, filters)]
-    assert result.rows == queries.list_orders(seeded, filters, page_size=1).total == len(expected)
+    assert result.rows == queries.list_orders(seeded, filters, page_size=1, actor=SYSTEM).total == len(expected)
     assert [r["order_number"] for r in rows] == expected  # in order id order
 
 
 def test_the_columns_of_seeded_orders_match_the_order_detail(seeded, tmp_path):
-    rows = read_export(export_orders(seeded, tmp_path / "all.csv", filters=OrderFilters()))
+    rows = read_export(export_orders(seeded, tmp_path / "all.csv", filters=OrderFilters(), actor=SYSTEM))
     assert len(rows) == 400
     for row in rows[::37]:
-        detail = queries.order_detail(seeded, row["order_number"])
+        detail = queries.order_detail(seeded, row["order_number"], actor=SYSTEM)
         assert row["status"] == detail["status"]
         assert row["customer_email"] == detail["customer"]["email"]
         assert unescape(row["customer_name"]) == detail["customer"]["name"]
@@ -176,7 +187,7 @@ def test_the_columns_of_seeded_orders_match_the_order_detail(seeded, tmp_path):
 
 def test_an_export_by_order_ids_has_those_orders_once_each_in_id_order(customer, db, tmp_path):
     a, b, c = (insert_order(db, customer.id) for _ in range(3))
-    result = export_orders(db, tmp_path / "ids.csv", order_ids=[c, a, c, 10**9])
+    result = export_orders(db, tmp_path / "ids.csv", order_ids=[c, a, c, 10**9], actor=SYSTEM)
     assert [r["order_number"] for r in read_export(result)] == [f"ORD-{a:06d}", f"ORD-{c:06d}"]
 
 
@@ -199,21 +210,21 @@ def test_an_export_by_job_has_the_orders_of_that_jobs_items(customer, db, tmp_pa
              "order_number": f"ORD-{second:06d}", "status": "pending"},
         ])
 
-    result = export_orders(db, tmp_path / "job.csv", job_id=job_id)
+    result = export_orders(db, tmp_path / "job.csv", job_id=job_id, actor=SYSTEM)
 
     assert [r["order_number"] for r in read_export(result)] == [f"ORD-{first:06d}",
                                                                  f"ORD-{third:06d}"]
     with pytest.raises(NotFound):
-        export_orders(db, tmp_path / "none.csv", job_id=other_job + 100)
+        export_orders(db, tmp_path / "none.csv", job_id=other_job + 100, actor=SYSTEM)
 
 
 def test_an_empty_selection_writes_the_header_alone(customer, db, tmp_path):
     insert_order(db, customer.id, status="paid")
-    result = export_orders(db, tmp_path / "empty.csv", filters=OrderFilters.parse(status="returned"))
+    result = export_orders(db, tmp_path / "empty.csv", filters=OrderFilters.parse(status="returned"), actor=SYSTEM)
     assert result.rows == 0
     assert result.path.read_bytes() == (",".join(COLUMNS) + "\r\n").encode()
     assert read_export(result) == []
-    assert export_orders(db, tmp_path / "none.csv", order_ids=[]).rows == 0
+    assert export_orders(db, tmp_path / "none.csv", order_ids=[], actor=SYSTEM).rows == 0
 
 
 @pytest.mark.parametrize("selection", [
@@ -222,7 +233,7 @@ def test_an_empty_selection_writes_the_header_alone(customer, db, tmp_path):
 ], ids=["none", "filters-and-ids", "ids-and-job", "ids-text", "ids-float", "job-text", "filters-dict"])
 def test_the_selection_must_be_exactly_one_of_filters_ids_or_job(db, tmp_path, selection):
     with pytest.raises(ValidationError):
-        export_orders(db, tmp_path / "out" / "x.csv", **selection)
+        export_orders(db, tmp_path / "out" / "x.csv", **selection, actor=SYSTEM)
     assert not (tmp_path / "out").exists()
 
 
@@ -236,7 +247,7 @@ def test_totals_and_refunds_are_exact_major_units_for_each_currency(customer, db
     cents = insert_order(db, customer.id, currency="gbp", items=(("SMALL", 1, 7),))
 
     rows = {r["order_number"]: r for r in read_export(
-        export_orders(db, tmp_path / "money.csv", order_ids=[usd, jpy, kwd, big, cents]))}
+        export_orders(db, tmp_path / "money.csv", order_ids=[usd, jpy, kwd, big, cents], actor=SYSTEM))}
     got = {i: (rows[f"ORD-{i:06d}"]["total"], rows[f"ORD-{i:06d}"]["refunded"])
            for i in (usd, jpy, kwd, big, cents)}
     assert got == {usd: ("19.99", "5.00"), jpy: ("1200", "1200"), kwd: ("1.500", "0.000"),
@@ -249,7 +260,7 @@ def test_a_multi_item_order_lists_its_items_in_order_and_its_address_in_one_cell
                         token="tok_visa", address=HOME)
     digital = place_order(db, customer, items=[CartItem("PASS-EUR", 3)], token="tok_visa")
 
-    first, second = read_export(export_orders(db, tmp_path / "items.csv", filters=OrderFilters()))
+    first, second = read_export(export_orders(db, tmp_path / "items.csv", filters=OrderFilters(), actor=SYSTEM))
 
     assert first == {
         "order_number": order["number"], "created_at": order["created_at"], "status": "paid",
@@ -266,7 +277,7 @@ def test_a_multi_item_order_lists_its_items_in_order_and_its_address_in_one_cell
 def test_names_with_commas_quotes_and_newlines_keep_them(customer, db, tmp_path):
     name = 'O\'Brien, "Pat"\r\nsecond line\nthird'
     order_id = insert_order(db, customer.id, customer_name=name)
-    result = export_orders(db, tmp_path / "names.csv", order_ids=[order_id])
+    result = export_orders(db, tmp_path / "names.csv", order_ids=[order_id], actor=SYSTEM)
     [row] = read_export(result)
     assert row["customer_name"] == name
     assert b'"O\'Brien, ""Pat""\r\nsecond line\nthird"' in result.path.read_bytes()
@@ -276,7 +287,7 @@ def test_names_with_commas_quotes_and_newlines_keep_them(customer, db, tmp_path)
 def test_the_file_appears_complete_or_not_at_all(customer, db, tmp_path, monkeypatch):
     insert_order(db, customer.id)
     destination = tmp_path / "new" / "folder" / "orders.csv"
-    result = export_orders(db, destination, filters=OrderFilters())
+    result = export_orders(db, destination, filters=OrderFilters(), actor=SYSTEM)
     assert result.path == destination and result.rows == 1 and result.seconds >= 0
     assert (result.helper_peak_rss_mb is not None) == db.is_sqlite  # SQLite: a helper process
     assert sorted(p.name for p in destination.parent.iterdir()) == ["orders.csv"]
@@ -286,7 +297,7 @@ def test_the_file_appears_complete_or_not_at_all(customer, db, tmp_path, monkeyp
     monkeypatch.setattr(export, "_order_query",
                         lambda db, where: select(literal_column("no_such_column")).select_from(orders))
     with pytest.raises(Exception, match="no_such_column"):
-        export_orders(db, destination, filters=OrderFilters())
+        export_orders(db, destination, filters=OrderFilters(), actor=SYSTEM)
     assert destination.read_bytes() == before  # the old file stays as it was
     assert sorted(p.name for p in destination.parent.iterdir()) == ["orders.csv"]  # no leftovers
 

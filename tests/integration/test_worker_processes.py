@@ -102,7 +102,7 @@ def refund_ledger(db, job_id: int) -> list:
 
 def assert_each_order_refunded_exactly_once(db, job_id: int) -> None:
     rows = refund_ledger(db, job_id)
-    assert len(rows) == jobs.get_job(db, job_id).total
+    assert len(rows) == jobs.get_job(db, job_id, actor=SYSTEM).total
     assert not [r for r in rows if r.item == "pending"], "items left pending"
     for r in rows:
         if r.item == "succeeded":
@@ -130,7 +130,7 @@ def test_a_worker_killed_mid_cancel_then_others_finish_and_every_order_is_refund
     # Paced so the job lasts a few seconds: the kill lands in the middle of it.
     workers = Workers(worker_env(sqlite_database_url, tmp_path, ORDERS_JOB_CHUNK_SIZE="20",
                                  ORDERS_REFUND_CONCURRENCY="4", ORDERS_GATEWAY_RPS="300"), tmp_path)
-    progress = lambda: jobs.get_job(sqlite_db, job.id)  # noqa: E731
+    progress = lambda: jobs.get_job(sqlite_db, job.id, actor=SYSTEM)  # noqa: E731
     try:
         workers.start("first")
         wait_until(lambda: progress().succeeded >= 40, 60, "the first worker to cancel 40 orders",
@@ -163,7 +163,7 @@ def test_a_worker_killed_mid_cancel_then_others_finish_and_every_order_is_refund
 
     done = progress()
     assert (done.status, done.pending, done.succeeded + done.failed) == ("completed", 0, job.total), \
-        (done, jobs.job_failures(sqlite_db, job.id, limit=5))
+        (done, jobs.job_failures(sqlite_db, job.id, limit=5, actor=SYSTEM))
     assert_each_order_refunded_exactly_once(sqlite_db, job.id)
     with sqlite_db.read() as conn:
         by_worker = dict(conn.execute(select(func.substr(job_items.c.worker, 1, 5), func.count())
@@ -195,8 +195,8 @@ def test_several_workers_share_jobs_on_postgresql_and_no_item_is_processed_twice
         # Two jobs at once: refunds through the gateway, and a set-based move of thousands.
         cancel = jobs.enqueue(postgres_db, SYSTEM, "cancel", order_numbers=paid[:150])
         fulfill = jobs.enqueue(postgres_db, SYSTEM, "fulfill", order_numbers=paid[150:])
-        wait_until(lambda: jobs.get_job(postgres_db, cancel.id).finished
-                   and jobs.get_job(postgres_db, fulfill.id).finished, 120, "both jobs to finish",
+        wait_until(lambda: jobs.get_job(postgres_db, cancel.id, actor=SYSTEM).finished
+                   and jobs.get_job(postgres_db, fulfill.id, actor=SYSTEM).finished, 120, "both jobs to finish",
                    workers)
         for name in names:
             assert workers.stop(name) == 0, workers.logs()
@@ -205,7 +205,7 @@ def test_several_workers_share_jobs_on_postgresql_and_no_item_is_processed_twice
 
     worker_name = func.split_part(job_items.c.worker, literal_column("'/'"), literal_column("1"))
     for job in (cancel, fulfill):
-        done = jobs.get_job(postgres_db, job.id)
+        done = jobs.get_job(postgres_db, job.id, actor=SYSTEM)
         assert (done.status, done.succeeded, done.pending) == ("completed", job.total, 0), done
         with postgres_db.read() as conn:
             claims = dict(conn.execute(select(job_items.c.attempts, func.count()).where(

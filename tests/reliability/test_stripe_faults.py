@@ -28,7 +28,7 @@ from orders_core.payments import Gateways
 from orders_core.payments.stripe_gateway import StripeGateway
 from orders_core.queries import order_detail
 from orders_core.schema import refunds
-from orders_core.staff import Actor, Role
+from orders_core.staff import SYSTEM, Actor, Role
 from orders_core.worker import Worker
 from tests.support.fakes import CrashingGateway, FlakyGateway, SimulatedCrash
 from tests.support.fault_proxy import FaultProxy, gaps
@@ -76,7 +76,7 @@ def paid_on_stripe(shop, gateways, quantity: int = 2) -> str:
 
 
 def refunds_at_stripe(stripe_client, shop, number) -> list:
-    payment_id = order_detail(shop.db, number)["payment"]["gateway_payment_id"]
+    payment_id = order_detail(shop.db, number, actor=SYSTEM)["payment"]["gateway_payment_id"]
     return list(stripe_client.v1.refunds.list(
         params={"payment_intent": payment_id, "limit": 100}).auto_paging_iter())
 
@@ -113,7 +113,7 @@ def test_a_crash_during_a_stripe_refund_is_resumed_and_stripe_refunds_once(
     with pytest.raises(SimulatedCrash):
         lifecycle.cancel_order(shop.db, SUPPORT, number, gateways=crashing)
     key = pending_refund_key(shop, number)
-    assert order_detail(shop.db, number)["status"] == "paid"
+    assert order_detail(shop.db, number, actor=SYSTEM)["status"] == "paid"
     assert len(refunds_at_stripe(stripe_client, shop, number)) == (1 if crash_after == "refund" else 0)
 
     # The next process: localstripe ignores idempotency keys, so only our pending row and
@@ -174,7 +174,7 @@ def test_a_server_error_that_outlasts_the_sdk_retries_is_reported_and_a_later_re
     attempts = proxy.requests("POST", REFUNDS)
     assert len(attempts) == 3 and len({a.idempotency_key for a in attempts}) == 1
     assert all(gap >= SDK_FIRST_BACKOFF * 0.9 for gap in gaps(attempts)), list(gaps(attempts))
-    assert order_detail(shop.db, number)["status"] == "paid"
+    assert order_detail(shop.db, number, actor=SYSTEM)["status"] == "paid"
     assert refunds_at_stripe(stripe_client, shop, number) == []
 
     order = lifecycle.cancel_order(shop.db, SUPPORT, number, gateways=gateways)
@@ -195,7 +195,7 @@ def test_a_rate_limit_is_reported_with_stripes_retry_after_and_a_later_retry_ref
     # stripe-python does not retry a 429 by itself: the wait is the caller's (the job
     # engine honours Retry-After in its backoff).
     assert len(proxy.requests("POST", REFUNDS)) == 1
-    assert order_detail(shop.db, number)["status"] == "paid"
+    assert order_detail(shop.db, number, actor=SYSTEM)["status"] == "paid"
     assert refunds_at_stripe(stripe_client, shop, number) == []
 
     assert lifecycle.cancel_order(shop.db, SUPPORT, number, gateways=gateways)["status"] == "canceled"
@@ -219,7 +219,7 @@ def test_a_refund_stripe_made_whose_answer_was_lost_is_adopted_not_repeated(
         with pytest.raises(GatewayUnavailable) as reported:
             lifecycle.cancel_order(shop.db, SUPPORT, number, gateways=gateways)
         assert reported.value.code == "api_connection_error"
-        assert order_detail(shop.db, number)["status"] == "paid"
+        assert order_detail(shop.db, number, actor=SYSTEM)["status"] == "paid"
         key = pending_refund_key(shop, number)
         [made] = refunds_at_stripe(stripe_client, shop, number)  # Stripe did refund
         assert made.metadata["refund_key"] == key
@@ -270,7 +270,7 @@ def test_a_rate_limited_checkout_is_reported_and_paying_later_charges_once(
         place_order(shop.db, shop.customer, items=[("PASS-USD", 1)], token="pm_card_visa",
                     gateways=gateways)
     assert reported.value.retry_after == 3 and "not charged" in str(reported.value)
-    assert order_detail(shop.db, "ORD-000001")["status"] == "created"
+    assert order_detail(shop.db, "ORD-000001", actor=SYSTEM)["status"] == "created"
     order = pay_order(shop.db, shop.customer_actor, "ORD-000001", token="pm_card_visa",
                       gateways=gateways)
     assert order["status"] == "paid"
@@ -288,7 +288,7 @@ def test_a_charge_stripe_made_whose_answer_was_lost_is_found_not_repeated(
         with pytest.raises(GatewayUnavailable):
             place_order(shop.db, shop.customer, items=[("PASS-USD", 1)], token="pm_card_visa",
                         gateways=gateways)
-        assert order_detail(shop.db, "ORD-000001")["status"] == "created"
+        assert order_detail(shop.db, "ORD-000001", actor=SYSTEM)["status"] == "created"
         order = pay_order(shop.db, shop.customer_actor, "ORD-000001", token="pm_card_visa",
                           gateways=gateways)
     assert order["status"] == "paid"
@@ -315,7 +315,7 @@ def run_job(shop, job_id: int, gateways, *, budget: float):
     Worker(shop.db, name="faults", gateways=gateways, settings=gateways.settings,
            retry_budget_seconds=budget).run_once(job_id=job_id)
     jobs.finish_if_done(shop.db, job_id)
-    return jobs.get_job(shop.db, job_id)
+    return jobs.get_job(shop.db, job_id, actor=SYSTEM)
 
 
 def test_a_bulk_cancel_retries_stripes_failures_with_backoff_and_refunds_each_order_once(
@@ -330,7 +330,7 @@ def test_a_bulk_cancel_retries_stripes_failures_with_backoff_and_refunds_each_or
     finished = run_job(shop, job.id, gateways, budget=30)
     assert (finished.status, finished.succeeded, finished.failed) == ("completed", 3, 0)
     for number in numbers:
-        assert order_detail(shop.db, number)["status"] == "canceled"
+        assert order_detail(shop.db, number, actor=SYSTEM)["status"] == "canceled"
         assert len(refunds_at_stripe(stripe_client, shop, number)) == 1
     retries = [t for name, t in debug_log.texts if "failed transiently; retrying in" in t]
     delays = [float(t.rsplit("retrying in ", 1)[1].split(" s")[0]) for t in retries]
@@ -356,11 +356,11 @@ def test_a_bulk_cancel_reports_each_order_stripe_kept_refusing_and_moves_none_of
     finished = run_job(shop, job.id, gateways, budget=1.5)
     assert time.monotonic() - started < 20
     assert (finished.status, finished.succeeded, finished.failed) == ("failed", 0, 2)
-    for failure in jobs.job_failures(shop.db, job.id):
+    for failure in jobs.job_failures(shop.db, job.id, actor=SYSTEM):
         assert "unavailable" in failure["reason"] and "gave up after" in failure["reason"]
     assert len(proxy.requests("POST", REFUNDS)) >= 4  # retried, not given up at once
     for number in numbers:
-        assert order_detail(shop.db, number)["status"] == "paid"
+        assert order_detail(shop.db, number, actor=SYSTEM)["status"] == "paid"
         assert refunds_at_stripe(stripe_client, shop, number) == []
 
     # Stripe is back: retrying the failed orders refunds each exactly once.

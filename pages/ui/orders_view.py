@@ -1,0 +1,127 @@
+"""The Orders and Analytics pages' view as URL query parameters: filters (tab
+included), page and sort. The URL is the source of truth; every run reads it back."""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import re
+from typing import Mapping
+
+from orders_core.errors import ValidationError
+from orders_core.queries import SORTABLE, OrderFilters
+from pages.ui.amounts import format_major_amount, parse_major_amount
+
+PAGE_SIZE = 50
+DEFAULT_SORT = "-created_at"
+SORT_OPTIONS = {
+    "-created_at": "Newest first",
+    "created_at": "Oldest first",
+    "-total_amount": "Total: high to low",
+    "total_amount": "Total: low to high",
+    "-number": "Order number: high to low",
+    "number": "Order number: low to high",
+    "status": "Status",
+}
+ORDER_PARAMS = ("status", "from", "to", "q", "sku", "min", "max", "page", "sort")
+MAX_PAGE = 10**7
+
+
+@dataclasses.dataclass(frozen=True)
+class OrdersView:
+    """What the Orders page shows: filters (tab included), page and sort."""
+    filters: OrderFilters = OrderFilters()
+    page: int = 1
+    sort: str = DEFAULT_SORT
+
+    @property
+    def tab(self) -> str:
+        return self.filters.status.value if self.filters.status else "all"
+
+    @property
+    def sort_column(self) -> str:
+        return self.sort.lstrip("-")
+
+    @property
+    def descending(self) -> bool:
+        return self.sort.startswith("-")
+
+    def params(self) -> dict[str, str]:
+        """The canonical query parameters (defaults left out)."""
+        f = self.filters
+        params = {"status": self.tab if f.status else None,
+                  "from": f.created_from.isoformat() if f.created_from else None,
+                  "to": f.created_to.isoformat() if f.created_to else None,
+                  "q": f.search, "sku": f.sku,
+                  "min": format_major_amount(f.min_total) if f.min_total is not None else None,
+                  "max": format_major_amount(f.max_total) if f.max_total is not None else None,
+                  "page": str(self.page) if self.page != 1 else None,
+                  "sort": self.sort if self.sort != DEFAULT_SORT else None}
+        return {k: v for k, v in params.items() if v}
+
+    def selection_scope(self) -> str:
+        """Identifies the set of matching orders (tab and filters, not page or sort)."""
+        scoped = {k: v for k, v in self.params().items() if k not in ("page", "sort")}
+        return hashlib.sha1(repr(sorted(scoped.items())).encode()).hexdigest()[:12]
+
+
+def parse_orders_params(params: Mapping[str, object]) -> tuple[OrdersView, list[str]]:
+    """The view the URL asks for, and a notice for each parameter that could not be
+    used (that parameter falls back to its default; the others still apply).
+    Never raises: the URL is user input."""
+    def get(name: str) -> str | None:
+        value = params.get(name)
+        if isinstance(value, (list, tuple)):
+            value = value[-1] if value else None
+        return None if value is None else str(value)
+
+    notices: list[str] = []
+    fields: dict[str, object] = {}
+
+    def take(name: str, field: str, convert=lambda v: v) -> None:
+        raw = get(name)
+        if raw is None or raw.strip() == "":
+            return
+        try:
+            value = convert(raw)
+            OrderFilters.parse(**{field: value})  # each field checked alone first
+        except ValidationError as error:
+            notices.append(f"Ignored {name}={raw[:40]!r}: {error}")
+        else:
+            fields[field] = value
+
+    take("status", "status")
+    take("from", "created_from")
+    take("to", "created_to")
+    take("q", "search")
+    take("sku", "sku")
+    take("min", "min_total", lambda v: parse_major_amount(v, "Minimum total"))
+    take("max", "max_total", lambda v: parse_major_amount(v, "Maximum total"))
+    try:
+        filters = OrderFilters.parse(**fields)
+    except ValidationError as error:  # the fields disagree with each other
+        pairs = (("created_from", "created_to"), ("min_total", "max_total"))
+        for pair in pairs:
+            try:
+                OrderFilters.parse(**{k: fields[k] for k in pair if k in fields})
+            except ValidationError:
+                for k in pair:
+                    fields.pop(k, None)
+        notices.append(f"Ignored the range: {error}")
+        filters = OrderFilters.parse(**fields)
+
+    page = 1
+    raw_page = get("page")
+    if raw_page not in (None, ""):
+        if re.fullmatch(r"\d{1,8}", raw_page.strip()) and 1 <= int(raw_page) <= MAX_PAGE:
+            page = int(raw_page)
+        else:
+            notices.append(f"Ignored page={raw_page[:40]!r}: not a page number; showing page 1.")
+
+    sort = DEFAULT_SORT
+    raw_sort = get("sort")
+    if raw_sort not in (None, ""):
+        if raw_sort in SORT_OPTIONS or (raw_sort.lstrip("-") in SORTABLE and raw_sort.count("-") <= 1):
+            sort = raw_sort
+        else:
+            notices.append(f"Ignored sort={raw_sort[:40]!r}: use one of {', '.join(SORT_OPTIONS)}.")
+    return OrdersView(filters, page, sort), notices
