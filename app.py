@@ -28,7 +28,7 @@ PagesManager.uses_pages_directory = False
 @contextlib.asynccontextmanager
 async def lifespan(_app):
     """One embedded job worker per server process, from start-up (not first visit)."""
-    from orders_core.worker import ensure_embedded_worker, stop_embedded_worker
+    from orders_core.job_engine import ensure_embedded_worker, stop_embedded_worker
     from orders_web.resources import database
 
     ensure_embedded_worker(database().url)

@@ -23,7 +23,7 @@ st.set_page_config(page_title="Orders Desk", page_icon="📦", layout="wide")
 
 def start_embedded_worker() -> None:
     """One background worker per server process (app.py starts it at start-up too)."""
-    from orders_core.worker import ensure_embedded_worker
+    from orders_core.job_engine import ensure_embedded_worker
 
     ensure_embedded_worker(common.get_db().url)
 

@@ -1,5 +1,5 @@
 """#3 Bulk Fulfill and #4 Bulk Cancel with refunds, through the job engine
-(orders_core.jobs.enqueue + orders_core.worker.run_job_here), on a scratch copy of
+(orders_core.jobs.enqueue + orders_core.job_engine.run_job_here), on a scratch copy of
 the benchmark database.
 
 Which orders: the database's own paid orders (a quarter of all), by id.
@@ -86,7 +86,7 @@ def count_status(db: Database, ids: list[int], status: str) -> int:
 
 
 def _engine():
-    from orders_core import jobs, worker
+    from orders_core import job_engine, jobs
     return jobs, worker
 
 
@@ -96,7 +96,7 @@ def run_job(db: Database, actor: Actor, action: str, numbers: list[str], *,
     (total seconds, worker seconds, the finished job)."""
     jobs, worker = _engine()
     kwargs = {}
-    accepted = inspect.signature(worker.run_job_here).parameters
+    accepted = inspect.signature(job_engine.run_job_here).parameters
     if gateways is not None and "gateways" in accepted:
         kwargs["gateways"] = gateways
     if settings is not None and "settings" in accepted:
@@ -104,7 +104,7 @@ def run_job(db: Database, actor: Actor, action: str, numbers: list[str], *,
     start = time.perf_counter()
     job = jobs.enqueue(db, actor, action, order_numbers=numbers)
     queued = time.perf_counter()
-    finished = worker.run_job_here(db, job.id, **kwargs)
+    finished = job_engine.run_job_here(db, job.id, **kwargs)
     end = time.perf_counter()
     return end - start, end - queued, finished
 
@@ -120,7 +120,7 @@ def _worker_process(url: str, job_id: int) -> None:
 
     os.environ["ORDERS_EMBEDDED_WORKER"] = "0"
     from orders_core.db import open_database
-    from orders_core.worker import Worker
+    from orders_core.job_engine import Worker
 
     worker = Worker(open_database(url), name=f"bench-{os.getpid()}")
     try:
@@ -146,7 +146,7 @@ def run_job_in_processes(db: Database, url: str, actor: Actor, action: str,
         child.start()
     for child in children:
         child.join()
-    finished = worker.run_job_here(db, job.id)
+    finished = job_engine.run_job_here(db, job.id)
     return time.perf_counter() - start, finished
 
 

@@ -265,7 +265,7 @@ class SimIdempotencyKey(Base):
 
 class Job(Base):
     """A mass action: durable, re-read on every page load, run by workers
-    (orders_core/jobs.py asks for it, orders_core/worker.py runs it)."""
+    (orders_core/jobs.py asks for it, orders_core/job_engine/ runs it)."""
     __tablename__ = "jobs"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     action: Mapped[str] = mapped_column(String(16))  # export, fulfill, cancel, return

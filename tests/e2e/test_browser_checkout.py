@@ -157,7 +157,7 @@ def test_admin_sees_jobs_analytics_and_staff(seeded_url, tmp_path):
     db = orders_db.open_database(seeded_url)
     ops = find_staff(db, "ops@ordersdesk.test").as_actor()
     job = jobs.enqueue(db, ops, "fulfill", filters=OrderFilters.parse(max_total=2500))
-    from orders_core.worker import run_job_here
+    from orders_core.job_engine import run_job_here
     job = run_job_here(db, job.id)
     orders_db.forget_databases()
 

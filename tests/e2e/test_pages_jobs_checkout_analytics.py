@@ -175,7 +175,7 @@ def customer_order_count(db, email: str) -> int:
 def finished_fulfill_job(db) -> jobs.JobView:
     """A fulfill job over orders in several statuses, run to the end: the paid ones
     succeed, the others fail with the reason."""
-    from orders_core.worker import run_job_here
+    from orders_core.job_engine import run_job_here
     ops = find_staff(db, OPS).as_actor()
     job = jobs.enqueue(db, ops, "fulfill", filters=OrderFilters.parse(max_total=2500))
     finished = run_job_here(db, job.id)
@@ -319,7 +319,7 @@ def test_retry_failed_creates_a_new_job(seeded_db):
 
 def test_export_job_offers_its_csv(seeded_db, tmp_path):
     pytest.importorskip("orders_core.export")  # the export engine writes the file
-    from orders_core.worker import run_job_here
+    from orders_core.job_engine import run_job_here
     analyst = find_staff(seeded_db, ANALYST).as_actor()
     job = run_job_here(seeded_db, jobs.enqueue(seeded_db, analyst, "export",
                                                filters=OrderFilters.parse(status="paid")).id)

@@ -1,4 +1,4 @@
-"""Bulk jobs: asking (preflight, enqueue), running them in workers (orders_core.worker),
+"""Bulk jobs: asking (preflight, enqueue), running them in workers (orders_core.job_engine),
 canceling and retrying them, the CLI commands; on SQLite and PostgreSQL.
 
 The workers here run in the test's own process (Worker.run_once); real worker
@@ -17,7 +17,8 @@ import pytest
 from sqlalchemy import func, insert, select, update
 
 from tests.support.staff_accounts import insert_demo_staff
-from orders_core import cli, jobs, lifecycle, worker
+from orders_core import cli, job_engine, jobs, lifecycle
+from orders_core.job_engine import moves
 from orders_core.checkout import place_order
 from orders_core.config import load_settings
 from orders_core.customers import CustomerAccount
@@ -59,10 +60,10 @@ def new_orders(db, customer, n, *, sku="PASS-USD", token="tok_visa") -> list[str
     return [place_order(db, customer, items=[(sku, 1)], token=token)["number"] for _ in range(n)]
 
 
-def make_worker(db, *, gateways=None, retry_budget_seconds=None, **settings) -> worker.Worker:
+def make_worker(db, *, gateways=None, retry_budget_seconds=None, **settings) -> job_engine.Worker:
     base = dict(refund_concurrency=1)
     base.update(settings)
-    return worker.Worker(db, gateways=gateways, retry_budget_seconds=retry_budget_seconds,
+    return job_engine.Worker(db, gateways=gateways, retry_budget_seconds=retry_budget_seconds,
                          settings=dataclasses.replace(load_settings(), **base))
 
 
@@ -288,18 +289,18 @@ def test_a_return_job_refunds_fulfilled_orders(db, customer):
 def test_under_a_rate_limit_refunds_are_claimed_in_batches_that_fit_their_lease(db, customer, monkeypatch):
     numbers = new_orders(db, customer, 12)
     batches = []
-    real = worker.apply_moves
+    real = moves.apply_moves
 
     def recording(db_, actor, action, ids, **kwargs):
         batches.append(len(ids))
         return real(db_, actor, action, ids, **kwargs)
 
-    monkeypatch.setattr(worker, "apply_moves", recording)
+    monkeypatch.setattr(moves, "apply_moves", recording)
     job = jobs.enqueue(db, OPS, "cancel", order_numbers=numbers)
     # 60 requests/s and a 1 s refund lease: at most 10 orders per batch (3 requests each).
     w = make_worker(db, gateway_requests_per_second=60.0, payment_lease_seconds=1,
                     job_chunk_size=25)
-    assert w.refund_batch == 10
+    assert w.mover.refund_batch == 10
     assert w.run_once() == 12
     w.close()
     assert batches == [10, 2]
@@ -392,7 +393,7 @@ def test_a_crash_between_the_moves_and_their_record_is_resumed_from_the_timeline
         raise SimulatedCrash("died before recording the chunk")
 
     dead = make_worker(db)
-    monkeypatch.setattr(dead, "_complete", crash)
+    monkeypatch.setattr(dead, "_record_chunk", crash)
     with pytest.raises(SimulatedCrash):
         dead.run_once()
     dead.close()
@@ -414,11 +415,11 @@ def test_an_item_claimed_too_often_without_being_recorded_fails_instead_of_loopi
     job = jobs.enqueue(db, OPS, "fulfill", order_numbers=numbers)
     with db.write() as conn:
         conn.execute(update(job_items).where(job_items.c.order_number == numbers[0]).values(
-            attempts=worker.MAX_ITEM_ATTEMPTS, reason="Attempt failed: OperationalError: boom"))
+            attempts=job_engine.MAX_ITEM_ATTEMPTS, reason="Attempt failed: OperationalError: boom"))
     run(db)
     [failure] = jobs.job_failures(db, job.id)
     assert failure["order"] == numbers[0]
-    assert failure["reason"] == (f"Gave up on order {numbers[0]} after {worker.MAX_ITEM_ATTEMPTS} "
+    assert failure["reason"] == (f"Gave up on order {numbers[0]} after {job_engine.MAX_ITEM_ATTEMPTS} "
                                  f"attempts; the last attempt failed with Attempt failed: "
                                  f"OperationalError: boom.")
     assert status_of(db, numbers[0]) == "paid" and status_of(db, numbers[1]) == "fulfilled"
@@ -430,13 +431,13 @@ def test_a_worker_told_to_stop_finishes_its_chunk_and_releases_the_rest(db, cust
     job = jobs.enqueue(db, OPS, "fulfill", order_numbers=numbers)
     stop = threading.Event()
     w = make_worker(db, job_chunk_size=2)
-    original = w._complete
+    original = w._record_chunk
 
     def complete_then_stop(*args, **kwargs):
         stop.set()  # SIGTERM arrives during the first chunk
         return original(*args, **kwargs)
 
-    w._complete = complete_then_stop
+    w._record_chunk = complete_then_stop
     assert w.run_once(stop) == 2
     w.close()
     job = jobs.get_job(db, job.id)
@@ -451,19 +452,19 @@ def test_a_worker_told_to_stop_finishes_its_chunk_and_releases_the_rest(db, cust
 def test_run_job_here_finishes_the_job_with_no_other_worker(db, customer):
     numbers = new_orders(db, customer, 3)
     job = jobs.enqueue(db, OPS, "fulfill", order_numbers=numbers)
-    done = worker.run_job_here(db, job.id)
+    done = job_engine.run_job_here(db, job.id)
     assert (done.status, done.succeeded, done.finished) == ("completed", 3, True)
 
 
 def test_the_embedded_worker_starts_once_per_process_and_runs_queued_jobs(sqlite_db, sqlite_database_url,
                                                                           customer_on_sqlite, monkeypatch):
     monkeypatch.setenv("ORDERS_EMBEDDED_WORKER", "0")
-    worker.ensure_embedded_worker(sqlite_database_url)
+    job_engine.ensure_embedded_worker(sqlite_database_url)
     assert not _embedded_threads()
     monkeypatch.setenv("ORDERS_EMBEDDED_WORKER", "1")
     try:
         for _ in range(3):
-            worker.ensure_embedded_worker(sqlite_database_url)
+            job_engine.ensure_embedded_worker(sqlite_database_url)
         assert len(_embedded_threads()) == 1
         numbers = new_orders(sqlite_db, customer_on_sqlite, 2)
         job = jobs.enqueue(sqlite_db, OPS, "fulfill", order_numbers=numbers)
@@ -473,7 +474,7 @@ def test_the_embedded_worker_starts_once_per_process_and_runs_queued_jobs(sqlite
             time.sleep(0.05)
         assert jobs.get_job(sqlite_db, job.id).status == "completed"
     finally:
-        worker.stop_embedded_worker()
+        job_engine.stop_embedded_worker()
     assert not _embedded_threads()
 
 

@@ -25,7 +25,7 @@ from orders_core import demo
 from orders_core.db import Database, open_database
 from orders_core.schema import (job_items, jobs, order_events, orders, payments, refunds,
                                 sim_charges, sim_refunds)
-from orders_core.worker import Worker
+from orders_core.job_engine import Worker
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SECONDS = 8

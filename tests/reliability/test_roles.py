@@ -26,7 +26,7 @@ from orders_core.schema import jobs as jobs_table
 from orders_core.schema import orders
 from orders_core.schema import staff as staff_table
 from orders_core.staff import SYSTEM, Actor, Role
-from orders_core.worker import run_job_here
+from orders_core.job_engine import run_job_here
 from tests.reliability.evidence import changed_tables, table_checksums
 from tests.reliability.shop import Shop, build_shop
 

@@ -29,7 +29,7 @@ from orders_core.payments.stripe_gateway import StripeGateway
 from orders_core.queries import order_detail
 from orders_core.schema import refunds
 from orders_core.staff import Actor, Role
-from orders_core.worker import Worker
+from orders_core.job_engine import Worker
 from tests.support.fakes import CrashingGateway, FlakyGateway, SimulatedCrash
 from tests.support.fault_proxy import FaultProxy, gaps
 
