@@ -12,7 +12,6 @@ import contextlib
 
 import streamlit as st
 from starlette.middleware import Middleware
-
 from streamlit.runtime.pages_manager import PagesManager
 
 from orders_web.gate import PageGate

@@ -48,7 +48,7 @@ class Sizes:
     rate_orders: int
 
     @classmethod
-    def for_orders(cls, orders: int) -> "Sizes":
+    def for_orders(cls, orders: int) -> Sizes:
         fulfill = max(20, min(100_000, orders // 10))
         cancel = max(10, min(10_000, orders // 100))
         return cls(fulfill=fulfill, orm=max(10, min(2_000, fulfill // 2)), cancel=cancel,
@@ -87,14 +87,14 @@ def count_status(db: Database, ids: list[int], status: str) -> int:
 
 def _engine():
     from orders_core import job_engine, jobs
-    return jobs, worker
+    return jobs, job_engine
 
 
 def run_job(db: Database, actor: Actor, action: str, numbers: list[str], *,
             gateways=None, settings=None) -> tuple[float, float, object]:
     """Enqueue a job over `numbers` and run it here to the end:
     (total seconds, worker seconds, the finished job)."""
-    jobs, worker = _engine()
+    jobs, job_engine = _engine()
     kwargs = {}
     accepted = inspect.signature(job_engine.run_job_here).parameters
     if gateways is not None and "gateways" in accepted:
@@ -136,7 +136,7 @@ def run_job_in_processes(db: Database, url: str, actor: Actor, action: str,
     finishes whatever they left (nothing, normally). Process start-up is timed."""
     import multiprocessing
 
-    jobs, worker = _engine()
+    jobs, job_engine = _engine()
     context = multiprocessing.get_context("spawn")
     start = time.perf_counter()
     job = jobs.enqueue(db, actor, action, order_numbers=numbers)

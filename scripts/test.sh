@@ -3,7 +3,8 @@
 #
 # Works on a fresh Debian machine with only python3: creates .venv, installs
 # requirements-dev.txt (again only when it changed), installs Debian's Chromium and
-# PostgreSQL 15 server binaries when missing and we are root, then runs pytest.
+# PostgreSQL 15 server binaries when missing and we are root, runs ruff and mypy, then
+# pytest.
 # Exits non-zero when a test fails, and also when no test was collected.
 set -euo pipefail
 
@@ -28,6 +29,12 @@ if ((${#missing[@]})); then
             "run: sudo apt-get install ${missing[*]}"
     fi
 fi
+
+# --- Lint and types (pyproject.toml): a finding fails the run -------------------------
+say "Running: ruff check"
+"$VENV/bin/ruff" check .
+say "Running: mypy"
+"$VENV/bin/mypy"
 
 # --- Tests ---------------------------------------------------------------------------
 say "Running: pytest $*"

@@ -29,8 +29,7 @@ from sqlalchemy import func, or_, select, update
 from ..clock import utcnow
 from ..db import Database
 from ..errors import OrdersError, PermissionDenied
-from ..jobs import (ACTIVE_STATUSES, ITEM_FAILED, ITEM_PENDING, JobAction, JobStatus,
-                    finish_if_done, job_actor)
+from ..jobs import ACTIVE_STATUSES, ITEM_FAILED, ITEM_PENDING, JobAction, JobStatus, finish_if_done, job_actor
 from ..schema import job_items, jobs
 from ..staff import Actor, authorize
 

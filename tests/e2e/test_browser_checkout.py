@@ -70,7 +70,8 @@ def shot(page, name: str) -> None:
         return Math.max(main ? main.scrollHeight : 0, document.body.scrollHeight);
     }""")
     before = page.viewport_size
-    page.set_viewport_size({"width": before["width"], "height": max(before["height"], min(int(height) + 40, 6000))})
+    page.set_viewport_size({"width": before["width"],
+                            "height": max(before["height"], min(int(height) + 40, 6000))})
     page.wait_for_timeout(800)  # charts and tables redraw at the new size
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
     page.set_viewport_size(before)

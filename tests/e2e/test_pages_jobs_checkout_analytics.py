@@ -19,7 +19,8 @@ from orders_core import db as orders_db
 from orders_core import demo, jobs
 from orders_core.money import format_money
 from orders_core.queries import OrderFilters
-from orders_core.schema import job_items, jobs as jobs_table, orders
+from orders_core.schema import job_items, orders
+from orders_core.schema import jobs as jobs_table
 from orders_core.staff import find_staff
 from tests.support.staff_browser import FakeBrowser, use_fake_browser
 
@@ -218,7 +219,8 @@ def test_pages_need_staff_sign_in_except_checkout(seeded_db):
     open_page(at, "pages/checkout_page.py")
     assert at.text_input(key="checkout_sign_in_email")
     assert_no_staff_content(at)
-    for page in ("pages/jobs_page.py", "pages/analytics_page.py", "pages/staff_page.py", "pages/order_detail.py"):
+    for page in ("pages/jobs_page.py", "pages/analytics_page.py", "pages/staff_page.py",
+                 "pages/order_detail.py"):
         try:
             at.switch_page(page)
         except ValueError:

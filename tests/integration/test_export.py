@@ -247,7 +247,7 @@ def test_a_multi_item_order_lists_its_items_in_order_and_its_address_in_one_cell
                                                                                  tmp_path):
     order = place_order(db, customer, items=[CartItem("BOX-USD", 2), CartItem("PASS-USD", 1)],
                         token="tok_visa", address=HOME)
-    digital = place_order(db, customer, items=[CartItem("PASS-EUR", 3)], token="tok_visa")
+    place_order(db, customer, items=[CartItem("PASS-EUR", 3)], token="tok_visa")  # a digital one
 
     first, second = read_export(export_orders(db, tmp_path / "items.csv", filters=OrderFilters()))
 

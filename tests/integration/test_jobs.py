@@ -16,21 +16,29 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, insert, select, update
 
-from tests.support.staff_accounts import insert_demo_staff
 from orders_core import cli, job_engine, jobs, lifecycle
-from orders_core.job_engine import moves
 from orders_core.checkout import place_order
 from orders_core.config import load_settings
 from orders_core.customers import CustomerAccount
 from orders_core.errors import GatewayUnavailable, NotFound, PermissionDenied, ValidationError
+from orders_core.job_engine import moves
 from orders_core.payments import Gateways
 from orders_core.queries import OrderFilters, order_detail
 from orders_core.schema import customers as customers_table
-from orders_core.schema import (job_items, order_events, orders, products, refunds, sim_charges,
-                                sim_refunds, skus)
+from orders_core.schema import (
+    job_items,
+    order_events,
+    orders,
+    products,
+    refunds,
+    sim_charges,
+    sim_refunds,
+    skus,
+)
 from orders_core.staff import SYSTEM, Actor, Role
 from tests.integration.conftest import row_counts
 from tests.support.fakes import CrashingGateway, FlakyGateway, SimulatedCrash
+from tests.support.staff_accounts import insert_demo_staff
 
 OPS = Actor("ops@ordersdesk.test", Role.OPS)
 SUPPORT = Actor("support@ordersdesk.test", Role.SUPPORT)
@@ -121,7 +129,8 @@ def test_a_fulfill_job_moves_paid_orders_and_fails_the_others_with_reasons(db, c
     assert job.finished and job.progress == 1.0 and job.started_at and job.finished_at
     assert [status_of(db, n) for n in paid] == ["fulfilled"] * 3
     assert jobs.job_failures(db, job.id) == [
-        {"order": fulfilled, "reason": f"Order {fulfilled} is Fulfilled; Fulfill applies to Paid orders only"},
+        {"order": fulfilled,
+         "reason": f"Order {fulfilled} is Fulfilled; Fulfill applies to Paid orders only"},
         {"order": declined, "reason": f"Order {declined} is Created; Fulfill applies to Paid orders only"}]
     with db.read() as conn:
         moves = conn.execute(select(order_events.c.order_id, order_events.c.actor, order_events.c.note)
@@ -156,7 +165,8 @@ def test_an_empty_selection_unknown_numbers_and_missing_permissions_are_refused(
         jobs.enqueue(db, OPS, "fulfill", order_numbers=[])
     with pytest.raises(ValidationError, match="^Select at least one order"):
         jobs.enqueue(db, OPS, "fulfill", order_numbers=[" ", ""])
-    with pytest.raises(ValidationError, match=r"^Select at least one order: no orders match \(status returned\)"):
+    with pytest.raises(ValidationError,
+                       match=r"^Select at least one order: no orders match \(status returned\)"):
         jobs.enqueue(db, OPS, "return", filters=OrderFilters.parse(status="returned"))
     with pytest.raises(NotFound, match="No such orders: 'nonsense', ORD-999999. Nothing was queued."):
         jobs.enqueue(db, OPS, "fulfill", order_numbers=[number, "ORD-999999", "nonsense"])
@@ -242,7 +252,8 @@ def test_a_permanent_refund_failure_fails_that_item_and_leaves_the_order_paid(db
     assert (job.status, job.succeeded, job.failed) == ("completed_with_failures", 1, 1)
     [failure] = jobs.job_failures(db, job.id)
     assert failure["order"] == refused
-    assert failure["reason"].startswith(f"Refund of $5.00 for order {refused} failed: The card issuer refused")
+    assert failure["reason"].startswith(
+        f"Refund of $5.00 for order {refused} failed: The card issuer refused")
     assert "(refund_failed)" in failure["reason"] and "the order stays Paid" in failure["reason"]
     assert status_of(db, refused) == "paid" and ledger_refunds(db, refused) == []
     assert status_of(db, good) == "canceled"
@@ -581,7 +592,8 @@ def test_cli_bulk_queues_without_waiting_and_a_worker_once_runs_it(cli_env, cust
 @sqlite_only
 @pytest.mark.parametrize("args,code,message", [
     (["bulk", "cancel", "--orders", ""], 1, "error: Select at least one order"),
-    (["bulk", "cancel", "--orders", "ORD-424242"], 1, "error: No such order: ORD-424242. Nothing was queued."),
+    (["bulk", "cancel", "--orders", "ORD-424242"], 1,
+     "error: No such order: ORD-424242. Nothing was queued."),
     (["bulk", "cancel", "--status", "shipped"], 1, "error: Unknown status 'shipped'"),
     (["bulk", "cancel", "--orders", "1", "--status", "paid"], 2, "not allowed with argument"),
     (["bulk", "cancel", "--orders", "1", "--from", "2026-01-01"], 2, "narrow a --status selection"),

@@ -43,7 +43,7 @@ class Workers:
         self.env, self.log_dir, self.procs = env, log_dir, {}
 
     def start(self, name: str, *args: str) -> subprocess.Popen:
-        log = open(self.log_dir / f"{name}.log", "w")
+        log = open(self.log_dir / f"{name}.log", "w")  # noqa: SIM115 - the child process writes it
         proc = subprocess.Popen([sys.executable, "-m", "orders_core", "worker", "--name", name,
                                  *args], cwd=REPO_ROOT, env=self.env, stdout=log,
                                 stderr=subprocess.STDOUT)
