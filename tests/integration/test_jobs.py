@@ -35,6 +35,7 @@ from orders_core.schema import (
     sim_refunds,
     skus,
 )
+from orders_core.schema import jobs as jobs_table
 from orders_core.staff import SYSTEM, Actor, Role
 from tests.integration.conftest import row_counts
 from tests.support.fakes import CrashingGateway, FlakyGateway, SimulatedCrash
@@ -517,6 +518,42 @@ def test_an_export_job_writes_the_file_and_records_it(db, customer, tmp_path, mo
     assert path.parent == tmp_path / "exports" and path.name.startswith(f"orders-job-{job.id}-")
     assert path.stat().st_size == job.export_bytes
     assert all(n in path.read_text(encoding="utf-8-sig") for n in numbers)
+
+
+def test_an_export_held_by_a_worker_that_died_is_taken_over_and_its_file_written_once(
+        db, customer, tmp_path, monkeypatch):
+    export = pytest.importorskip("orders_core.export",
+                                 reason="orders_core/export.py is not written yet")
+    monkeypatch.setenv("ORDERS_DATA_DIR", str(tmp_path))
+    numbers = new_orders(db, customer, 3)
+    job = jobs.enqueue(db, ANALYST, "export", filters=OrderFilters.parse(status="all"))
+    real_export = export.export_orders
+
+    def die_mid_export(*args, **kwargs):
+        raise SimulatedCrash("died while writing the export")
+
+    monkeypatch.setattr(export, "export_orders", die_mid_export)
+    dead = make_worker(db)
+    with pytest.raises(SimulatedCrash):
+        dead.run_once()
+    dead.close()  # its heartbeat stops; nobody releases its lease
+    held = jobs.get_job(db, job.id)
+    assert (held.status, held.lease_owner, held.pending) == ("running", dead.id, 3)
+
+    monkeypatch.setattr(export, "export_orders", real_export)
+    assert run(db) == 0  # the lease still holds: nobody else takes the export
+    with db.write() as conn:  # as if the dead worker's lease had run out
+        conn.execute(update(jobs_table).where(jobs_table.c.id == job.id)
+                     .values(lease_expires_at=dt.datetime(2000, 1, 1)))
+    assert run(db) == 3
+
+    job = jobs.get_job(db, job.id)
+    assert (job.status, job.succeeded, job.failed, job.export_rows) == ("completed", 3, 0, 3)
+    assert job.lease_owner is None
+    [written] = list((tmp_path / "exports").iterdir())
+    assert Path(job.export_path) == written
+    assert all(n in written.read_text(encoding="utf-8-sig") for n in numbers)
+    assert [i.attempts for i in items_of(db, job.id)] == [1, 1, 1]
 
 
 # -- reading jobs ---------------------------------------------------------------------------
