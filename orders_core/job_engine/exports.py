@@ -42,7 +42,7 @@ def run_export_job(db: Database, worker_id: str, job_id: int, settings: Settings
         return ExportOutcome(fail_pending_items(db, job_id, worker_id, reason), exported=False)
     with heartbeat.holding(job_id, items=False):
         try:
-            from ..export import export_orders  # written separately; only exports need it
+            from ..export import export_orders  # pyarrow and numpy load only when an export runs
 
             stamp = utcnow().strftime("%Y%m%dT%H%M%SZ")
             destination = settings.exports_dir / f"orders-job-{job_id}-{stamp}.csv"
