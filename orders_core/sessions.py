@@ -16,16 +16,14 @@ import dataclasses
 import datetime as dt
 import hashlib
 import secrets
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import Connection, Row, insert, select, update
 
 from .clock import utcnow
+from .config import Settings
 from .db import Database
 from .schema import staff_sessions
-
-if TYPE_CHECKING:
-    from .config import Settings
 
 TOKEN_BYTES = 32
 MAX_TOKEN_LENGTH = 128  # a cookie longer than this is not one of ours

@@ -120,7 +120,7 @@ class Leases:
                 log.warning("job #%d: %s", job_id, reason)
                 finish_if_done(self.db, job_id)
                 return None
-        rows.sort(key=lambda r: r.seq)
+        rows = sorted(rows, key=lambda r: r.seq)
         items = [ClaimedItem(r.id, r.order_id, r.order_number, r.attempts, r.reason)
                  for r in rows]
         note = job.reason or f"Bulk {JobAction(job.action).label} (job #{job_id})"
