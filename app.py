@@ -12,7 +12,6 @@ import contextlib
 
 import streamlit as st
 from starlette.middleware import Middleware
-
 from streamlit.runtime.pages_manager import PagesManager
 
 from orders_web.gate import PageGate
@@ -28,7 +27,7 @@ PagesManager.uses_pages_directory = False
 @contextlib.asynccontextmanager
 async def lifespan(_app):
     """One embedded job worker per server process, from start-up (not first visit)."""
-    from orders_core.worker import ensure_embedded_worker, stop_embedded_worker
+    from orders_core.job_engine import ensure_embedded_worker, stop_embedded_worker
     from orders_web.resources import database
 
     ensure_embedded_worker(database().url)

@@ -11,8 +11,8 @@ from html import escape
 import streamlit as st
 
 from orders_core.authentication import SessionEnded, SignedIn
-from orders_core.staff import Permission
 from orders_core.config import load_settings
+from orders_core.staff import Permission
 from orders_web import sso
 from orders_web.paths import PUBLIC_PAGES, SIGN_IN, SIGN_OUT, SSO_START, STAFF_PAGES, safe_next
 from pages import account_page
@@ -23,7 +23,7 @@ st.set_page_config(page_title="Orders Desk", page_icon="📦", layout="wide")
 
 def start_embedded_worker() -> None:
     """One background worker per server process (app.py starts it at start-up too)."""
-    from orders_core.worker import ensure_embedded_worker
+    from orders_core.job_engine import ensure_embedded_worker
 
     ensure_embedded_worker(resources.get_db().url)
 
@@ -81,7 +81,8 @@ def sign_in_again(state: SessionEnded | None) -> None:
     if csrf and load_settings().password_sign_in:
         st.html(sign_in_form_html(csrf, next_path))
     for name, label in sso.providers():
-        st.link_button(f"Sign in with {label}", f"{SSO_START}?provider={_quote(name)}&next={_quote(next_path)}",
+        st.link_button(f"Sign in with {label}",
+                       f"{SSO_START}?provider={_quote(name)}&next={_quote(next_path)}",
                        icon=":material/key:")
     st.link_button("Open the sign-in page", f"{SIGN_IN}?next={_quote(next_path)}",
                    icon=":material/login:", type="tertiary")

@@ -1,5 +1,5 @@
 """#3 Bulk Fulfill and #4 Bulk Cancel with refunds, through the job engine
-(orders_core.jobs.enqueue + orders_core.worker.run_job_here), on a scratch copy of
+(orders_core.jobs.enqueue + orders_core.job_engine.run_job_here), on a scratch copy of
 the benchmark database.
 
 Which orders: the database's own paid orders (a quarter of all), by id.
@@ -48,7 +48,7 @@ class Sizes:
     rate_orders: int
 
     @classmethod
-    def for_orders(cls, orders: int) -> "Sizes":
+    def for_orders(cls, orders: int) -> Sizes:
         fulfill = max(20, min(100_000, orders // 10))
         cancel = max(10, min(10_000, orders // 100))
         return cls(fulfill=fulfill, orm=max(10, min(2_000, fulfill // 2)), cancel=cancel,
@@ -86,17 +86,17 @@ def count_status(db: Database, ids: list[int], status: str) -> int:
 
 
 def _engine():
-    from orders_core import jobs, worker
-    return jobs, worker
+    from orders_core import job_engine, jobs
+    return jobs, job_engine
 
 
 def run_job(db: Database, actor: Actor, action: str, numbers: list[str], *,
             gateways=None, settings=None) -> tuple[float, float, object]:
     """Enqueue a job over `numbers` and run it here to the end:
     (total seconds, worker seconds, the finished job)."""
-    jobs, worker = _engine()
+    jobs, job_engine = _engine()
     kwargs = {}
-    accepted = inspect.signature(worker.run_job_here).parameters
+    accepted = inspect.signature(job_engine.run_job_here).parameters
     if gateways is not None and "gateways" in accepted:
         kwargs["gateways"] = gateways
     if settings is not None and "settings" in accepted:
@@ -104,7 +104,7 @@ def run_job(db: Database, actor: Actor, action: str, numbers: list[str], *,
     start = time.perf_counter()
     job = jobs.enqueue(db, actor, action, order_numbers=numbers)
     queued = time.perf_counter()
-    finished = worker.run_job_here(db, job.id, **kwargs)
+    finished = job_engine.run_job_here(db, job.id, **kwargs)
     end = time.perf_counter()
     return end - start, end - queued, finished
 
@@ -120,7 +120,7 @@ def _worker_process(url: str, job_id: int) -> None:
 
     os.environ["ORDERS_EMBEDDED_WORKER"] = "0"
     from orders_core.db import open_database
-    from orders_core.worker import Worker
+    from orders_core.job_engine import Worker
 
     worker = Worker(open_database(url), name=f"bench-{os.getpid()}")
     try:
@@ -136,7 +136,7 @@ def run_job_in_processes(db: Database, url: str, actor: Actor, action: str,
     finishes whatever they left (nothing, normally). Process start-up is timed."""
     import multiprocessing
 
-    jobs, worker = _engine()
+    jobs, job_engine = _engine()
     context = multiprocessing.get_context("spawn")
     start = time.perf_counter()
     job = jobs.enqueue(db, actor, action, order_numbers=numbers)
@@ -146,7 +146,7 @@ def run_job_in_processes(db: Database, url: str, actor: Actor, action: str,
         child.start()
     for child in children:
         child.join()
-    finished = worker.run_job_here(db, job.id)
+    finished = job_engine.run_job_here(db, job.id)
     return time.perf_counter() - start, finished
 
 

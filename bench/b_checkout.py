@@ -37,7 +37,7 @@ def floor_rate(db: Database, n: int) -> float:
     with db.write() as conn:
         conn.exec_driver_sql(f"CREATE TABLE IF NOT EXISTS bench_tx (id {key}, note VARCHAR(32))")
     with timer() as elapsed:
-        for i in range(n):
+        for _ in range(n):
             with db.write() as conn:
                 conn.exec_driver_sql("INSERT INTO bench_tx (note) VALUES ('x')")
     return n / elapsed()

@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import os
 import time
+
+from orders_core.config import reload_settings
+
 from .common import REPO_ROOT, WORK_DIR, Figure, Stats, log
 
 TRIVIAL_APP = '''
@@ -55,6 +58,7 @@ def run(url: str, backend: str, *, repeat: int, orders: int) -> list[Figure]:
     saved = {k: os.environ.get(k) for k in ("ORDERS_DATABASE_URL", "ORDERS_EMBEDDED_WORKER")}
     os.environ["ORDERS_DATABASE_URL"] = url
     os.environ["ORDERS_EMBEDDED_WORKER"] = "0"
+    reload_settings()  # the app under test reads its database from the settings
     try:
         return _run(url, backend, repeat=repeat, orders=orders)
     finally:
@@ -63,6 +67,7 @@ def run(url: str, backend: str, *, repeat: int, orders: int) -> list[Figure]:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+        reload_settings()
 
 
 def _run(url: str, backend: str, *, repeat: int, orders: int) -> list[Figure]:

@@ -1,7 +1,7 @@
 """#2 Export of every order to CSV through the export job (target at 1M: ≤ 4 s and
 ≥ 6× the pandas baseline; peak memory ≤ 1.5 GB).
 
-Timed: jobs.enqueue(export, all orders) + worker.run_job_here to the finished file,
+Timed: jobs.enqueue(export, all orders) + job_engine.run_job_here to the finished file,
 i.e. from the database to the CSV on disk. `extra` also has export.export_orders
 called directly (no job) for comparison. Baseline, same run, same data:
 pandas.read_sql(...) of the orders columns the export writes + DataFrame.to_csv(...).
@@ -34,12 +34,12 @@ ANALYST = Actor(email="analyst@ordersdesk.test", role=Role.ANALYST)
 def export_via_job(db: Database, parts: dict | None = None) -> tuple[Path, int]:
     """Enqueue an export of every order and run it here; `parts` gets the seconds of
     enqueue (freezing the selection) and of the worker's run."""
-    from orders_core import jobs, worker
+    from orders_core import job_engine, jobs
 
     start = time.perf_counter()
     job = jobs.enqueue(db, ANALYST, "export", filters=OrderFilters())
     queued = time.perf_counter()
-    done = worker.run_job_here(db, job.id)
+    done = job_engine.run_job_here(db, job.id)
     if parts is not None:
         parts["enqueue"] = queued - start
         parts["run"] = time.perf_counter() - queued

@@ -51,12 +51,12 @@ def floor_seconds(url: str, orders: int) -> float:
             else:
                 with raw.cursor() as cur:
                     cur.execute("DROP TABLE IF EXISTS bench_floor")
-                    cur.execute(f"CREATE TABLE bench_floor (id bigserial PRIMARY KEY, "
-                                f"c1 text, c2 int, c3 text, c4 text, c5 text, c6 text, c7 bigint,"
-                                f" c8 bigint, c9 int, c10 text, c11 text, c12 timestamp,"
-                                f" c13 timestamp, c14 timestamp, c15 timestamp, c16 timestamp,"
-                                f" c17 timestamp, c18 text, c19 text, c20 text, c21 text,"
-                                f" c22 text, c23 text, c24 text)")
+                    cur.execute("CREATE TABLE bench_floor (id bigserial PRIMARY KEY, "
+                                "c1 text, c2 int, c3 text, c4 text, c5 text, c6 text, c7 bigint,"
+                                " c8 bigint, c9 int, c10 text, c11 text, c12 timestamp,"
+                                " c13 timestamp, c14 timestamp, c15 timestamp, c16 timestamp,"
+                                " c17 timestamp, c18 text, c19 text, c20 text, c21 text,"
+                                " c22 text, c23 text, c24 text)")
                     raw.commit()
                     row = _ROW[1:]
                     with timer() as elapsed:

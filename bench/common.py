@@ -15,8 +15,8 @@ import statistics
 import subprocess
 import threading
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
@@ -39,7 +39,7 @@ class Stats:
     unit: str
 
     @classmethod
-    def of(cls, samples: list[float], unit: str) -> "Stats":
+    def of(cls, samples: list[float], unit: str) -> Stats:
         if not samples:
             raise ValueError("no samples")
         return cls(statistics.median(samples), min(samples), max(samples), list(samples), unit)
@@ -49,7 +49,7 @@ class Stats:
                 "samples": [_round(s) for s in self.samples], "unit": self.unit}
 
     @classmethod
-    def from_dict(cls, d: dict | None) -> "Stats | None":
+    def from_dict(cls, d: dict | None) -> Stats | None:
         if d is None:
             return None
         return cls(d["median"], d["min"], d["max"], list(d["samples"]), d["unit"])
@@ -100,7 +100,7 @@ class PeakRss:
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True, name="bench-rss")
 
-    def __enter__(self) -> "PeakRss":
+    def __enter__(self) -> PeakRss:
         self._thread.start()
         return self
 
@@ -156,7 +156,7 @@ class Figure:
                 "limits": self.limits, "notes": self.notes, "extra": self.extra}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Figure":
+    def from_dict(cls, d: dict) -> Figure:
         baseline = d.get("baseline")
         return cls(key=d["key"], title=d["title"], backend=d["backend"],
                    value=Stats.from_dict(d["value"]), better=d["better"], target=d["target"],

@@ -4,6 +4,7 @@ in the results when, and only when, its target was missed. Keep these true: when
 code they describe changes, profile again (see the README's Performance section)."""
 from __future__ import annotations
 
+
 def _export(f) -> str:
     e = f.extra
     direct = (e.get("direct_export_orders") or {}).get("median")

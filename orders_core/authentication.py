@@ -108,7 +108,8 @@ def sign_in_with_password(db: Database, email: str, password: str, *, client_add
             f"{retry_at:%H:%M} UTC (in about {minutes} minute{'s' if minutes != 1 else ''}).", retry_at)
 
     with db.read() as conn:
-        row = conn.execute(select(staff).where(staff.c.email_key == subject)).one_or_none() if subject else None
+        row = (conn.execute(select(staff).where(staff.c.email_key == subject)).one_or_none()
+               if subject else None)
     password_ok = verify_password(row.password_hash if row is not None else _NOBODY_HASH,
                                   password if isinstance(password, str) else "")
     if row is None or not password_ok:

@@ -1,13 +1,22 @@
-"""Settings from environment variables, with safe defaults (documented in the README)."""
+"""Settings from environment variables, with safe defaults (documented in the README).
+
+Read once per process (`load_settings()` is cached): a changed variable takes effect
+at the next start. Tests that change the environment call `reload_settings()`.
+"""
 from __future__ import annotations
 
 import dataclasses
+import functools
+import logging
 import os
+import re
 from pathlib import Path
 
 from .errors import OrdersError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+log = logging.getLogger(__name__)
 
 
 class ConfigError(OrdersError):
@@ -52,6 +61,18 @@ def _flag(name: str, default: bool) -> bool:
     raise ConfigError(f"{name} must be 1 or 0, not {raw!r}")
 
 
+def _threshold(name: str, default: int) -> int:
+    """A whole number >= 0; anything else is logged and the default used (a page must
+    not fail over a mistyped threshold)."""
+    raw = (os.environ.get(name) or "").strip()
+    if not raw:
+        return default
+    if re.fullmatch(r"\d{1,15}", raw):
+        return int(raw)
+    log.warning("%s must be a whole number >= 0, not %r; using %d", name, raw, default)
+    return default
+
+
 def _choice(name: str, default: str, choices: tuple[str, ...]) -> str:
     raw = (os.environ.get(name) or "").strip().lower() or default
     if raw not in choices:
@@ -83,13 +104,21 @@ class Settings:
     # Failed sign-ins per account and client address before that pair waits.
     sign_in_max_failures: int = 5
     sign_in_lockout_minutes: int = 15
+    # Mass actions at or below these sizes are confirmed with one click; above them the
+    # person types the number of orders.
+    confirm_above_orders: int = 100
+    confirm_above_refund: int = 100_000  # minor units, in any one currency
+    # The CLI prints the traceback of an unexpected failure.
+    debug: bool = False
 
     @property
     def exports_dir(self) -> Path:
         return self.data_dir / "exports"
 
 
+@functools.cache
 def load_settings() -> Settings:
+    """This process's settings, read from the environment on first use."""
     data_dir = Path(os.environ.get("ORDERS_DATA_DIR") or PROJECT_ROOT / "data")
     url = os.environ.get("ORDERS_DATABASE_URL") or f"sqlite:///{data_dir / 'orders.db'}"
     return Settings(
@@ -111,4 +140,13 @@ def load_settings() -> Settings:
         password_sign_in=_flag("ORDERS_PASSWORD_SIGN_IN", True),
         sign_in_max_failures=_positive_int("ORDERS_SIGN_IN_MAX_FAILURES", 5),
         sign_in_lockout_minutes=_positive_int("ORDERS_SIGN_IN_LOCKOUT_MINUTES", 15),
+        confirm_above_orders=_threshold("ORDERS_CONFIRM_ABOVE_ORDERS", 100),
+        confirm_above_refund=_threshold("ORDERS_CONFIRM_ABOVE_REFUND", 100_000),
+        debug=os.environ.get("ORDERS_DEBUG") == "1",
     )
+
+
+def reload_settings() -> Settings:
+    """Read the environment again (tests, or a tool that changed it)."""
+    load_settings.cache_clear()
+    return load_settings()

@@ -33,7 +33,7 @@ class AddressInput:
     line2: str = ""
     region: str = ""
 
-    def cleaned(self) -> "AddressInput":
+    def cleaned(self) -> AddressInput:
         country = clean_text(self.country, "Country", max_length=100).upper()
         if not _COUNTRY.fullmatch(country):
             raise ValidationError(f"Country must be a two-letter ISO code such as US or FR; got {country!r}.")

@@ -7,9 +7,10 @@ from decimal import Decimal
 
 # Stripe's zero-decimal currencies; everything else we sell in has two decimals.
 ZERO_DECIMAL = frozenset(
-    "bif clp djf gnf jpy kmf krw mga pyg rwf ugx vnd vuv xaf xof xpf".split()
+    ["bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg", "rwf", "ugx", "vnd", "vuv",
+     "xaf", "xof", "xpf"]
 )
-THREE_DECIMAL = frozenset("bhd jod kwd omr tnd".split())
+THREE_DECIMAL = frozenset(["bhd", "jod", "kwd", "omr", "tnd"])
 SYMBOLS = {"usd": "$", "eur": "€", "gbp": "£", "jpy": "¥", "cad": "CA$", "aud": "A$"}
 _CURRENCY = re.compile(r"^[a-z]{3}$")
 MAX_AMOUNT = 99_999_999  # Stripe's ceiling for one charge, in minor units
@@ -42,23 +43,23 @@ class Money:
     amount: int
     currency: str
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if isinstance(self.amount, bool) or not isinstance(self.amount, int):
             raise TypeError("Money amounts are integers in minor units")
         object.__setattr__(self, "currency", normalize_currency(self.currency))
 
-    def __add__(self, other: "Money") -> "Money":
+    def __add__(self, other: Money) -> Money:
         self._same_currency(other)
         return Money(self.amount + other.amount, self.currency)
 
-    def __sub__(self, other: "Money") -> "Money":
+    def __sub__(self, other: Money) -> Money:
         self._same_currency(other)
         return Money(self.amount - other.amount, self.currency)
 
-    def __mul__(self, quantity: int) -> "Money":
+    def __mul__(self, quantity: int) -> Money:
         return Money(self.amount * int(quantity), self.currency)
 
-    def _same_currency(self, other: "Money") -> None:
+    def _same_currency(self, other: Money) -> None:
         if other.currency != self.currency:
             raise ValueError(f"Cannot combine {self.currency} and {other.currency}")
 

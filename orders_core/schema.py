@@ -6,8 +6,18 @@ from __future__ import annotations
 import datetime as dt
 
 from sqlalchemy import (
-    BigInteger, Boolean, Date, DateTime, ForeignKey, Index, Integer, String, Text,
-    UniqueConstraint, false,
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -275,7 +285,7 @@ class SimIdempotencyKey(Base):
 
 class Job(Base):
     """A mass action: durable, re-read on every page load, run by workers
-    (orders_core/jobs.py asks for it, orders_core/worker.py runs it)."""
+    (orders_core/jobs.py asks for it, orders_core/job_engine/ runs it)."""
     __tablename__ = "jobs"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     action: Mapped[str] = mapped_column(String(16))  # export, fulfill, cancel, return
@@ -332,21 +342,28 @@ class JobItem(Base):
     )
 
 
-orders = Order.__table__
-order_items = OrderItem.__table__
-order_day_counts = OrderDayCount.__table__
-order_events = OrderEvent.__table__
-payments = Payment.__table__
-refunds = Refund.__table__
-products = Product.__table__
-skus = Sku.__table__
-customers = Customer.__table__
-addresses = Address.__table__
-staff = StaffMember.__table__
-staff_sessions = StaffSession.__table__
-staff_audit = StaffAuditEntry.__table__
-jobs = Job.__table__
-job_items = JobItem.__table__
-sim_charges = SimCharge.__table__
-sim_refunds = SimRefund.__table__
-sim_idempotency_keys = SimIdempotencyKey.__table__
+def _table_of(model: type[Base]) -> Table:
+    """The model's Table, typed as one (a declarative `__table__` is a FromClause to mypy)."""
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
+
+
+orders = _table_of(Order)
+order_items = _table_of(OrderItem)
+order_day_counts = _table_of(OrderDayCount)
+order_events = _table_of(OrderEvent)
+payments = _table_of(Payment)
+refunds = _table_of(Refund)
+products = _table_of(Product)
+skus = _table_of(Sku)
+customers = _table_of(Customer)
+addresses = _table_of(Address)
+staff = _table_of(StaffMember)
+staff_sessions = _table_of(StaffSession)
+staff_audit = _table_of(StaffAuditEntry)
+jobs = _table_of(Job)
+job_items = _table_of(JobItem)
+sim_charges = _table_of(SimCharge)
+sim_refunds = _table_of(SimRefund)
+sim_idempotency_keys = _table_of(SimIdempotencyKey)

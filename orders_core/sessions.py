@@ -16,10 +16,12 @@ import dataclasses
 import datetime as dt
 import hashlib
 import secrets
+from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, Row, insert, select, update
 
 from .clock import utcnow
+from .config import Settings
 from .db import Database
 from .schema import staff_sessions
 
@@ -43,7 +45,7 @@ class SessionPolicy:
     max_age: dt.timedelta
 
     @classmethod
-    def from_settings(cls, settings) -> "SessionPolicy":
+    def from_settings(cls, settings: Settings) -> SessionPolicy:
         return cls(idle=dt.timedelta(minutes=settings.session_idle_minutes),
                    max_age=dt.timedelta(days=settings.session_max_days))
 
@@ -90,7 +92,7 @@ class StaffSession:
         return None
 
 
-def _session(row) -> StaffSession:
+def _session(row: Row[Any]) -> StaffSession:
     return StaffSession(row.id, row.staff_id, row.method, row.created_at, row.last_seen_at,
                         row.idle_expires_at, row.expires_at, row.user_agent, row.client_address,
                         row.revoked_at, row.revoked_reason)
@@ -102,12 +104,13 @@ def create(conn: Connection, staff_id: int, policy: SessionPolicy, *, method: st
     """A new session for `staff_id`: (the token for the cookie, the session's id)."""
     now = now or utcnow()
     token = new_token()
-    session_id = conn.execute(insert(staff_sessions).values(
+    key = conn.execute(insert(staff_sessions).values(
         token_hash=token_hash(token), staff_id=staff_id, method=method, created_at=now,
         last_seen_at=now, idle_expires_at=now + policy.idle, expires_at=now + policy.max_age,
         user_agent=(user_agent or "")[:MAX_USER_AGENT], client_address=(client_address or "")[:64],
-        revoked_at=None, revoked_reason=None)).inserted_primary_key[0]
-    return token, session_id
+        revoked_at=None, revoked_reason=None)).inserted_primary_key
+    assert key is not None  # an INSERT of one row always has its key
+    return token, int(key[0])
 
 
 def find(db: Database, token: str | None) -> StaffSession | None:

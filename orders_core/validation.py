@@ -13,7 +13,7 @@ _SECRET = re.compile(r"\b(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{6,}|\bwhsec_[A-Za-z
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{2,63}$")
 
 
-def clean_text(value, field: str, *, max_length: int, required: bool = True,
+def clean_text(value: object, field: str, *, max_length: int, required: bool = True,
                multiline: bool = False) -> str:
     if value is None:
         value = ""
@@ -60,14 +60,14 @@ def _luhn_valid(digits: str) -> bool:
     return total % 10 == 0
 
 
-def clean_email(value) -> str:
+def clean_email(value: object) -> str:
     email = clean_text(value, "Email", max_length=320)
     if not _EMAIL.fullmatch(email):
         raise ValidationError(f"{email!r} is not an email address.")
     return email
 
 
-def whole_number(value, field: str, *, minimum: int, maximum: int) -> int:
+def whole_number(value: object, field: str, *, minimum: int, maximum: int) -> int:
     """An int in [minimum, maximum]; accepts digit strings, refuses bools, floats and junk."""
     if isinstance(value, bool):
         raise ValidationError(f"{field} must be a whole number.")

@@ -12,6 +12,7 @@ this gate only spares a signed-out visitor a page they cannot use."""
 from __future__ import annotations
 
 import logging
+
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
@@ -23,8 +24,15 @@ from orders_core.config import load_settings
 from orders_core.errors import AuthenticationError
 
 from . import cookies, sso
-from .paths import (DEFAULT_PAGE_ALIAS, SIGN_IN, is_public_page, is_staff_page, page_segment,
-                    safe_next, sign_in_url)
+from .paths import (
+    DEFAULT_PAGE_ALIAS,
+    SIGN_IN,
+    is_public_page,
+    is_staff_page,
+    page_segment,
+    safe_next,
+    sign_in_url,
+)
 from .resources import database
 
 log = logging.getLogger("orders_web.gate")

@@ -39,7 +39,7 @@ def readiness(database_url: str | None = None) -> Readiness:
     except Exception as error:  # noqa: BLE001 - reported, not raised: this is the probe
         checks["database"] = {"ok": False, "error": type(error).__name__}
     if load_settings().embedded_worker:
-        from orders_core.worker import embedded_worker_heartbeat_age
+        from orders_core.job_engine import embedded_worker_heartbeat_age
 
         age = embedded_worker_heartbeat_age(database_url)
         checks["embedded_worker"] = (

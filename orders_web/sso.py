@@ -57,9 +57,9 @@ def providers() -> tuple[tuple[str, str], ...]:
         return ()
     found = []
     for name, value in section.items():
-        if isinstance(value, dict) and _PROVIDER_KEYS <= set(value):
+        if isinstance(value, dict) and set(value) >= _PROVIDER_KEYS:
             found.append((name, _LABELS.get(name.lower(), name.replace("-", " ").title())))
-    if not found and _PROVIDER_KEYS <= set(section):
+    if not found and set(section) >= _PROVIDER_KEYS:
         found.append(("default", "single sign-on"))
     return tuple(sorted(found))
 

@@ -92,7 +92,8 @@ def confirm_move(actor, detail: dict) -> None:
             if current != pending["status"]:
                 raise OrdersError(
                     f"Someone else changed {detail['number']} meanwhile: it is now "
-                    f"{statuses.status_label(current)}, so nothing was done. Close this and review the order.")
+                    f"{statuses.status_label(current)}, so nothing was done. "
+                    "Close this and review the order.")
             after = MOVES[action](db, actor, detail["number"], reason=reason or "",
                                   gateways=resources.get_gateways())
         except OrdersError as error:

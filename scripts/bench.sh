@@ -11,35 +11,8 @@
 #   ORDERS_DATABASE_URL=postgresql+psycopg://u:p@host/db bash scripts/bench.sh   # + PostgreSQL
 set -euo pipefail
 
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
-REPO_ROOT=$(pwd)
-VENV="$REPO_ROOT/.venv"
-
-say() { printf '==> %s\n' "$*"; }
-
-# The same two steps as scripts/test.sh (kept in step with it by hand).
-ensure_venv() {
-    if [[ -x "$VENV/bin/python" ]] && "$VENV/bin/python" -c 'import sys' 2>/dev/null; then
-        return
-    fi
-    [[ -e "$VENV" ]] && { say "Recreating broken .venv"; rm -rf "$VENV"; }
-    local py
-    py=$(command -v python3.11 || command -v python3) || { echo "python3 not found" >&2; exit 1; }
-    say "Creating .venv with $("$py" --version 2>&1)"
-    "$py" -m venv "$VENV"
-}
-
-install_requirements() {
-    local req=$1 stamp="$VENV/.installed-$(basename "$1").sha256" want
-    want=$( { cat "$@"; "$VENV/bin/python" -VV; } | sha256sum | cut -d' ' -f1)
-    if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
-        say "Python packages up to date ($req)"
-        return
-    fi
-    say "Installing Python packages from $req"
-    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$req"
-    echo "$want" >"$stamp"
-}
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 ensure_venv
 if [[ -f "$VENV/.installed-requirements-dev.txt.sha256" ]]; then

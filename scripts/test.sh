@@ -3,41 +3,13 @@
 #
 # Works on a fresh Debian machine with only python3: creates .venv, installs
 # requirements-dev.txt (again only when it changed), installs Debian's Chromium and
-# PostgreSQL 15 server binaries when missing and we are root, then runs pytest.
+# PostgreSQL 15 server binaries when missing and we are root, runs ruff and mypy, then
+# pytest.
 # Exits non-zero when a test fails, and also when no test was collected.
 set -euo pipefail
 
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
-REPO_ROOT=$(pwd)
-VENV="$REPO_ROOT/.venv"
-
-say() { printf '==> %s\n' "$*"; }
-
-# --- Python environment ------------------------------------------------------------
-ensure_venv() {
-    if [[ -x "$VENV/bin/python" ]] && "$VENV/bin/python" -c 'import sys' 2>/dev/null; then
-        return
-    fi
-    [[ -e "$VENV" ]] && { say "Recreating broken .venv"; rm -rf "$VENV"; }
-    local py
-    py=$(command -v python3.11 || command -v python3) || { echo "python3 not found" >&2; exit 1; }
-    say "Creating .venv with $("$py" --version 2>&1)"
-    "$py" -m venv "$VENV"
-}
-
-# install_requirements FILE [OTHER FILES IT INCLUDES...]: pip install -r FILE, skipped
-# when a stamp in .venv shows the files (and the venv's Python) unchanged since.
-install_requirements() {
-    local req=$1 stamp="$VENV/.installed-$(basename "$1").sha256" want
-    want=$( { cat "$@"; "$VENV/bin/python" -VV; } | sha256sum | cut -d' ' -f1)
-    if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
-        say "Python packages up to date ($req)"
-        return
-    fi
-    say "Installing Python packages from $req"
-    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$req"
-    echo "$want" >"$stamp"
-}
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 ensure_venv
 install_requirements requirements-dev.txt requirements.txt
@@ -57,6 +29,12 @@ if ((${#missing[@]})); then
             "run: sudo apt-get install ${missing[*]}"
     fi
 fi
+
+# --- Lint and types (pyproject.toml): a finding fails the run -------------------------
+say "Running: ruff check"
+"$VENV/bin/ruff" check .
+say "Running: mypy"
+"$VENV/bin/mypy"
 
 # --- Tests ---------------------------------------------------------------------------
 say "Running: pytest $*"

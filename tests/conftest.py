@@ -12,20 +12,25 @@ Databases
                  (or of ORDERS_TEST_POSTGRES_URL when that is set).
 
 Every test session writes into a temporary ORDERS_DATA_DIR, never into data/.
+
+Settings
+  Each test reads the environment afresh (orders_core.config.load_settings is cached
+  per process), and monkeypatch.setenv / delenv mid-test take effect at once.
 """
 from __future__ import annotations
 
 import itertools
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 from sqlalchemy import create_engine
 from sqlalchemy.pool import NullPool
 
 from orders_core import db as orders_db
+from orders_core.config import load_settings
 from tests.support import postgres as pg
 
 try:
@@ -49,6 +54,28 @@ def isolated_environment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[P
         mp.delenv("STRIPE_API_BASE", raising=False)
         yield data_dir
     orders_db.forget_databases()
+
+
+@pytest.fixture(autouse=True)
+def settings_read_afresh() -> Iterator[None]:
+    """Each test starts from the environment as it is, like a newly started process."""
+    load_settings.cache_clear()
+    yield
+    load_settings.cache_clear()  # after monkeypatch has put the environment back
+
+
+@pytest.fixture
+def monkeypatch(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """pytest's monkeypatch, whose setenv and delenv also drop the cached settings."""
+    for name in ("setenv", "delenv"):
+        change_environment = getattr(monkeypatch, name)
+
+        def then_reread(*args, _change=change_environment, **kwargs):
+            _change(*args, **kwargs)
+            load_settings.cache_clear()
+
+        setattr(monkeypatch, name, then_reread)
+    return monkeypatch
 
 
 # --- SQLite ----------------------------------------------------------------------

@@ -37,9 +37,11 @@ def best(call, n=5):
 def summary_counts(conn, f: OrderFilters):
     where, args = [], []
     if f.created_from:
-        where.append("day >= ?"); args.append(f.created_from.isoformat())
+        where.append("day >= ?")
+        args.append(f.created_from.isoformat())
     if f.created_to:
-        where.append("day <= ?"); args.append(f.created_to.isoformat())
+        where.append("day <= ?")
+        args.append(f.created_to.isoformat())
     sql = "SELECT status, sum(n) FROM order_day_counts" + (
         " WHERE " + " AND ".join(where) if where else "") + " GROUP BY status"
     return dict(conn.execute(sql, args).fetchall())
@@ -96,8 +98,8 @@ def main() -> None:
         f = view.filters
         if f.search or f.sku or f.min_total is not None or f.max_total is not None:
             continue
-        now = best(lambda: count_by_status(db, f, actor=SYSTEM))
-        fast = best(lambda: summary_counts(conn, f))
+        now = best(lambda f=f: count_by_status(db, f, actor=SYSTEM))
+        fast = best(lambda f=f: summary_counts(conn, f))
         expect = {k: v for k, v in count_by_status(db, f, actor=SYSTEM).items() if k != "all" and v}
         assert summary_counts(conn, f) == expect, view.name
         print(f"{view.name:40s} count_by_status {now:8.1f} ms   summary {fast:6.2f} ms")

@@ -16,7 +16,6 @@ Create Date: 2026-12-01 10:15:00
 """
 from alembic import op
 
-
 revision = '0006'
 down_revision = '0005'
 branch_labels = None

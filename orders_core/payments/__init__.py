@@ -43,7 +43,7 @@ class Gateways:
             self._by_name[name] = gateway_named(name, self.db, self.settings)
         return self._by_name[name]
 
-    def use(self, gateway: PaymentGateway) -> "Gateways":
+    def use(self, gateway: PaymentGateway) -> Gateways:
         """Serve `gateway` under its name (tests wrap a gateway to inject faults)."""
         self._by_name[gateway.name] = gateway
         return self

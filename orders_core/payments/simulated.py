@@ -14,7 +14,7 @@ import contextlib
 import hashlib
 import json
 import uuid
-from typing import Iterator
+from collections.abc import Iterator
 
 from ..clock import utcnow
 from ..db import Database
@@ -187,7 +187,7 @@ class SimulatedGateway:
 _ChargeRow = collections.namedtuple("_ChargeRow", "id amount currency status decline_code")
 
 
-def _charge_row(row) -> "_ChargeRow | None":
+def _charge_row(row) -> _ChargeRow | None:
     return None if row is None else _ChargeRow(*row)
 
 

@@ -27,8 +27,15 @@ import stripe
 
 from ..config import Settings
 from ..errors import OrdersError
-from .base import (CardDeclined, Charge, GatewayRefund, GatewayUnavailable, InvalidToken,
-                   PaymentError, RefundFailed)
+from .base import (
+    CardDeclined,
+    Charge,
+    GatewayRefund,
+    GatewayUnavailable,
+    InvalidToken,
+    PaymentError,
+    RefundFailed,
+)
 
 _KEY_PREFIXES = ("sk_", "rk_")
 # What the checkout form may hand us: a PaymentMethod id or a (legacy) card token.
@@ -53,7 +60,7 @@ class StripeGateway:
             max_network_retries=max(0, int(max_network_retries)), http_client=http_client)
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "StripeGateway":
+    def from_settings(cls, settings: Settings) -> StripeGateway:
         return cls(settings.stripe_api_key, api_base=settings.stripe_api_base,
                    max_network_retries=settings.stripe_max_network_retries)
 

@@ -32,7 +32,8 @@ def browser_label(user_agent: str) -> str:
                "Chrome": "Chrome/", "Safari": "Version/"}[browser]
         if key in agent:
             version = agent.split(key, 1)[1].split(".", 1)[0].split(" ", 1)[0]
-    system = next((name for key, name in (("Windows", "Windows"), ("Mac OS X", "macOS"), ("Android", "Android"),
+    system = next((name for key, name in (("Windows", "Windows"), ("Mac OS X", "macOS"),
+                                          ("Android", "Android"),
                                           ("iPhone", "iOS"), ("Linux", "Linux")) if key in agent), "")
     label = " ".join(part for part in (browser, version) if part)
     if system:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import re
-from typing import Mapping
+from collections.abc import Mapping
 
 from orders_core.errors import ValidationError
 from orders_core.queries import SORTABLE, OrderFilters

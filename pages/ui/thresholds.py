@@ -1,38 +1,21 @@
 """When a mass action asks the person to type the number of orders.
 
-Mass actions at or below these sizes are confirmed with one click; above them the
-person types the number of orders. Read on every use, so a restart is not needed."""
+Mass actions at or below ORDERS_CONFIRM_ABOVE_ORDERS orders and, in every currency, at
+or below ORDERS_CONFIRM_ABOVE_REFUND (minor units) of refunds are confirmed with one
+click; above them the person types the number of orders (Settings, read at start)."""
 from __future__ import annotations
 
-import logging
-import os
-import re
-from typing import Mapping
+from collections.abc import Mapping
 
-_log = logging.getLogger(__name__)
-
-CONFIRM_ABOVE_ORDERS_ENV = "ORDERS_CONFIRM_ABOVE_ORDERS"
-CONFIRM_ABOVE_REFUND_ENV = "ORDERS_CONFIRM_ABOVE_REFUND"  # minor units, any one currency
-DEFAULT_CONFIRM_ABOVE_ORDERS = 100
-DEFAULT_CONFIRM_ABOVE_REFUND = 100_000
-
-
-def _env_threshold(name: str, default: int) -> int:
-    raw = (os.environ.get(name) or "").strip()
-    if not raw:
-        return default
-    if re.fullmatch(r"\d{1,15}", raw):
-        return int(raw)
-    _log.warning("%s must be a whole number >= 0, not %r; using %d", name, raw, default)
-    return default
+from orders_core.config import load_settings
 
 
 def confirm_above_orders() -> int:
-    return _env_threshold(CONFIRM_ABOVE_ORDERS_ENV, DEFAULT_CONFIRM_ABOVE_ORDERS)
+    return load_settings().confirm_above_orders
 
 
 def confirm_above_refund() -> int:
-    return _env_threshold(CONFIRM_ABOVE_REFUND_ENV, DEFAULT_CONFIRM_ABOVE_REFUND)
+    return load_settings().confirm_above_refund
 
 
 def needs_typed_confirmation(order_count: int, refund_totals: Mapping[str, int]) -> bool:

@@ -70,7 +70,8 @@ def shot(page, name: str) -> None:
         return Math.max(main ? main.scrollHeight : 0, document.body.scrollHeight);
     }""")
     before = page.viewport_size
-    page.set_viewport_size({"width": before["width"], "height": max(before["height"], min(int(height) + 40, 6000))})
+    page.set_viewport_size({"width": before["width"],
+                            "height": max(before["height"], min(int(height) + 40, 6000))})
     page.wait_for_timeout(800)  # charts and tables redraw at the new size
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
     page.set_viewport_size(before)
@@ -157,7 +158,7 @@ def test_admin_sees_jobs_analytics_and_staff(seeded_url, tmp_path):
     db = orders_db.open_database(seeded_url)
     ops = find_staff(db, "ops@ordersdesk.test").as_actor()
     job = jobs.enqueue(db, ops, "fulfill", filters=OrderFilters.parse(max_total=2500))
-    from orders_core.worker import run_job_here
+    from orders_core.job_engine import run_job_here
     job = run_job_here(db, job.id)
     orders_db.forget_databases()
 

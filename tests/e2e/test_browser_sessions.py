@@ -20,8 +20,16 @@ from sqlalchemy import select
 from orders_core import db as orders_db
 from orders_core import demo
 from orders_core.schema import orders, refunds, staff
-from tests.support.app_server import (app_server, first_order, heading, session_cookie, shot,
-                                      sign_in, choose, wait_idle)
+from tests.support.app_server import (
+    app_server,
+    choose,
+    first_order,
+    heading,
+    session_cookie,
+    shot,
+    sign_in,
+    wait_idle,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -235,6 +243,7 @@ def test_five_wrong_passwords_lock_the_sign_in_for_a_while(site, person):
         sign_in(page, email, f"wrong-{attempt}")
         page.locator("#error").filter(has_text="Unknown email or wrong password.").wait_for()
     sign_in(page, email, PASSWORD)
-    page.locator("#error").filter(has_text=re.compile(r"Too many failed sign-ins.*Try again after")).wait_for()
+    page.locator("#error").filter(
+        has_text=re.compile(r"Too many failed sign-ins.*Try again after")).wait_for()
     assert page.locator("#email").input_value() == email
     shot(page, "sessions_13_locked_out")

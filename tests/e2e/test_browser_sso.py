@@ -33,9 +33,9 @@ import subprocess
 import time
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 from sqlalchemy import select
@@ -45,8 +45,16 @@ from orders_core import demo
 from orders_core.schema import staff, staff_audit, staff_sessions
 from orders_core.sessions import token_hash
 from orders_core.staff import find_staff, set_staff_active
-from tests.support.app_server import (ROOT, app_server, first_order, free_port, heading, http_status,
-                                      shot, wait_idle)
+from tests.support.app_server import (
+    ROOT,
+    app_server,
+    first_order,
+    free_port,
+    heading,
+    http_status,
+    shot,
+    wait_idle,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -71,7 +79,7 @@ def oidc_provider(log_path: Path) -> Iterator[str]:
     command = [str(OIDC_PROVIDER), "--host", "127.0.0.1", "--port", str(port)]
     for claims in PROVIDER_USERS:
         command += ["--user-claims", json.dumps(claims)]
-    log = open(log_path, "wb")
+    log = open(log_path, "wb")  # noqa: SIM115 - the child process writes it
     process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     issuer = f"http://127.0.0.1:{port}"
     try:

@@ -19,7 +19,8 @@ from orders_core import db as orders_db
 from orders_core import demo, jobs
 from orders_core.money import format_money
 from orders_core.queries import OrderFilters
-from orders_core.schema import job_items, jobs as jobs_table, orders
+from orders_core.schema import job_items, orders
+from orders_core.schema import jobs as jobs_table
 from orders_core.staff import SYSTEM, find_staff
 from tests.support.staff_browser import FakeBrowser, use_fake_browser
 
@@ -175,7 +176,7 @@ def customer_order_count(db, email: str) -> int:
 def finished_fulfill_job(db) -> jobs.JobView:
     """A fulfill job over orders in several statuses, run to the end: the paid ones
     succeed, the others fail with the reason."""
-    from orders_core.worker import run_job_here
+    from orders_core.job_engine import run_job_here
     ops = find_staff(db, OPS).as_actor()
     job = jobs.enqueue(db, ops, "fulfill", filters=OrderFilters.parse(max_total=2500))
     finished = run_job_here(db, job.id)
@@ -218,7 +219,8 @@ def test_pages_need_staff_sign_in_except_checkout(seeded_db):
     open_page(at, "pages/checkout_page.py")
     assert at.text_input(key="checkout_sign_in_email")
     assert_no_staff_content(at)
-    for page in ("pages/jobs_page.py", "pages/analytics_page.py", "pages/staff_page.py", "pages/order_detail.py"):
+    for page in ("pages/jobs_page.py", "pages/analytics_page.py", "pages/staff_page.py",
+                 "pages/order_detail.py"):
         try:
             at.switch_page(page)
         except ValueError:
@@ -318,7 +320,7 @@ def test_retry_failed_creates_a_new_job(seeded_db):
 
 
 def test_export_job_offers_its_csv(seeded_db, tmp_path):
-    from orders_core.worker import run_job_here
+    from orders_core.job_engine import run_job_here
     analyst = find_staff(seeded_db, ANALYST).as_actor()
     job = run_job_here(seeded_db, jobs.enqueue(seeded_db, analyst, "export",
                                                filters=OrderFilters.parse(status="paid")).id)

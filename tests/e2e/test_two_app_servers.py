@@ -23,8 +23,16 @@ from orders_core import db as orders_db
 from orders_core import demo
 from orders_core.schema import staff, staff_audit, staff_sessions
 from orders_core.sessions import token_hash
-from tests.support.app_server import (app_server, choose, chromium, first_order, new_page, shot,
-                                      sign_in, wait_idle)
+from tests.support.app_server import (
+    app_server,
+    choose,
+    chromium,
+    first_order,
+    new_page,
+    shot,
+    sign_in,
+    wait_idle,
+)
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 

@@ -23,11 +23,16 @@ def catalog(db):
             {"id": 2, "name": "Digital pass", "description": "", "shippable": False, "active": True},
         ])
         conn.execute(insert(skus), [
-            {"id": 1, "code": "BOX-USD", "name": "Monthly box", "product_id": 1, "unit_amount": 1999, "currency": "usd", "active": True},
-            {"id": 2, "code": "PASS-USD", "name": "Day pass", "product_id": 2, "unit_amount": 500, "currency": "usd", "active": True},
-            {"id": 3, "code": "PASS-EUR", "name": "Day pass (EUR)", "product_id": 2, "unit_amount": 450, "currency": "eur", "active": True},
-            {"id": 4, "code": "PASS-JPY", "name": "Day pass (JPY)", "product_id": 2, "unit_amount": 1200, "currency": "jpy", "active": True},
-            {"id": 5, "code": "MUG-OLD", "name": "Retired mug", "product_id": 1, "unit_amount": 900, "currency": "usd", "active": False},
+            {"id": 1, "code": "BOX-USD", "name": "Monthly box",
+             "product_id": 1, "unit_amount": 1999, "currency": "usd", "active": True},
+            {"id": 2, "code": "PASS-USD", "name": "Day pass",
+             "product_id": 2, "unit_amount": 500, "currency": "usd", "active": True},
+            {"id": 3, "code": "PASS-EUR", "name": "Day pass (EUR)",
+             "product_id": 2, "unit_amount": 450, "currency": "eur", "active": True},
+            {"id": 4, "code": "PASS-JPY", "name": "Day pass (JPY)",
+             "product_id": 2, "unit_amount": 1200, "currency": "jpy", "active": True},
+            {"id": 5, "code": "MUG-OLD", "name": "Retired mug",
+             "product_id": 1, "unit_amount": 900, "currency": "usd", "active": False},
         ])
     insert_demo_staff(db)  # the staff Actors the tests act as
     return db

@@ -202,6 +202,7 @@ def test_sqlite_reads_never_disturb_the_apps_own_connections(sqlite_db):
     """ADBC's SQLite runs in the helper process: the app's WAL files stay, and what the
     app writes next is seen by every new connection."""
     import sqlite3
+
     from sqlalchemy import insert, text
     demo.seed(sqlite_db, orders=30, random_seed=6, now=NOW)
     path = Path(sqlite_db.engine.url.database)
@@ -231,7 +232,8 @@ def test_helper_restarts_and_falls_back(sqlite_db, monkeypatch):
     adbc_helper.stop_kept_helper()
     monkeypatch.setattr(adbc_helper.sys, "executable", "/nonexistent/python")
     fallback = analytics.build_report(sqlite_db, OrderFilters.parse(status="paid"), now=NOW, actor=SYSTEM)
-    assert fallback.orders == list_orders(sqlite_db, OrderFilters.parse(status="paid"), page_size=1, actor=SYSTEM).total
+    assert fallback.orders == list_orders(sqlite_db, OrderFilters.parse(status="paid"), page_size=1,
+                                          actor=SYSTEM).total
 
 
 def test_epoch_seconds_are_utc(db):
@@ -240,7 +242,8 @@ def test_epoch_seconds_are_utc(db):
     with db.read() as conn:
         created = dict(conn.execute(select(orders.c.id, orders.c.created_at)).all())
     for order_id, seconds in zip(table.column("id").to_pylist(), table.column("created_s").to_pylist()):
-        assert dt.datetime(1970, 1, 1) + dt.timedelta(seconds=seconds) == created[order_id].replace(microsecond=0)
+        epoch = dt.datetime(1970, 1, 1)
+        assert epoch + dt.timedelta(seconds=seconds) == created[order_id].replace(microsecond=0)
 
 
 def test_csv_neutralizes_formulas_and_writes_major_units(db):

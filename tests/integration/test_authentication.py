@@ -13,11 +13,17 @@ from orders_core.audit import AuditEvent
 from orders_core.checkout import place_order
 from orders_core.clock import utcnow
 from orders_core.config import load_settings
-from orders_core.errors import (AccessWithdrawn, AccountDeactivated, AuthenticationError,
-                                PermissionDenied, SignInLocked, ValidationError)
+from orders_core.errors import (
+    AccessWithdrawn,
+    AccountDeactivated,
+    AuthenticationError,
+    PermissionDenied,
+    SignInLocked,
+    ValidationError,
+)
+from orders_core.job_engine import Worker, run_job_here
 from orders_core.schema import order_events, orders, refunds, staff_audit, staff_sessions
 from orders_core.staff import SYSTEM
-from orders_core.worker import Worker, run_job_here
 
 PASSWORD = demo.DEMO_PASSWORD
 ADMIN, OPS, SUPPORT, ANALYST = (f"{r}@ordersdesk.test" for r in ("admin", "ops", "support", "analyst"))

@@ -50,6 +50,7 @@ def test_a_saved_address_of_the_customer_can_be_used(customer, db):
 
 def test_unit_prices_are_those_at_the_time_of_purchase(customer, db):
     from sqlalchemy import update
+
     from orders_core.schema import skus
     order = place_order(db, customer, items=[("PASS-USD", 1)], token="tok_visa")
     with db.write() as conn:
@@ -71,9 +72,13 @@ REFUSED = [
     ("no items", dict(items=[]), "at least one item"),
     ("missing address for shippable goods", dict(items=[("BOX-USD", 1)]), "shipping address is required"),
     ("mixed currencies", dict(items=[("PASS-USD", 1), ("PASS-EUR", 1)]), "one currency"),
-    ("bad country", dict(items=[("BOX-USD", 1)], address=AddressInput("A", "1 St", "X", "1", "Narnia")), "two-letter"),
-    ("control characters in address", dict(items=[("BOX-USD", 1)], address=AddressInput("A\x00", "1 St", "X", "1", "GB")), "control"),
-    ("huge address line", dict(items=[("BOX-USD", 1)], address=AddressInput("A", "x" * 10_000, "X", "1", "GB")), "too long"),
+    ("bad country", dict(items=[("BOX-USD", 1)],
+                         address=AddressInput("A", "1 St", "X", "1", "Narnia")), "two-letter"),
+    ("control characters in address", dict(items=[("BOX-USD", 1)],
+                                           address=AddressInput("A\x00", "1 St", "X", "1", "GB")),
+     "control"),
+    ("huge address line", dict(items=[("BOX-USD", 1)],
+                               address=AddressInput("A", "x" * 10_000, "X", "1", "GB")), "too long"),
     ("too many lines", dict(items=[(f"SKU{i}", 1) for i in range(51)]), "at most 50"),
 ]
 
@@ -126,7 +131,7 @@ def test_each_declining_test_token_leaves_the_order_created_with_the_reason_in_i
         place_order(db, customer, items=[("PASS-USD", 1)], token=token)
     assert declined.value.code == code
     assert code in str(declined.value)
-    from orders_core.queries import list_orders, OrderFilters, order_detail
+    from orders_core.queries import OrderFilters, list_orders, order_detail
     [row] = list_orders(db, OrderFilters(), actor=SYSTEM).rows
     order = order_detail(db, row["number"], actor=SYSTEM)
     assert order["status"] == "created"

@@ -257,7 +257,8 @@ def test_staff_roles_can_be_changed_and_accounts_deactivated(env):
 
 
 def test_an_operator_ends_a_staff_members_sessions_and_reads_the_audit_log(env):
-    from orders_core import authentication, db as orders_db
+    from orders_core import authentication
+    from orders_core import db as orders_db
 
     email = "cli.ops@ordersdesk.test"
     _json(env, "staff", "add", "--email", email, "--name", "Cli Ops", "--role", "ops",

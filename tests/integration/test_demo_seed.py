@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import func, insert, select
 
 from orders_core import demo
+from orders_core.authentication import sign_in_with_password
 from orders_core.clock import utcnow
 from orders_core.db import open_database
 from orders_core.errors import RefundFailed
@@ -18,9 +19,20 @@ from orders_core.money import format_money
 from orders_core.order_numbers import format_order_number
 from orders_core.passwords import LOCKED, verify_password
 from orders_core.payments.simulated import SimulatedGateway
-from orders_core.schema import (addresses, customers, order_events, order_items, orders, payments,
-                                products, refunds, sim_charges, sim_refunds, skus, staff)
-from orders_core.authentication import sign_in_with_password
+from orders_core.schema import (
+    addresses,
+    customers,
+    order_events,
+    order_items,
+    orders,
+    payments,
+    products,
+    refunds,
+    sim_charges,
+    sim_refunds,
+    skus,
+    staff,
+)
 from orders_core.staff import Role
 from tests.support import postgres as pg
 
@@ -31,7 +43,8 @@ NOW = dt.datetime(2026, 6, 1, 12, 0, 0)
 
 def _rows(db, table, order_by=None):
     with db.read() as conn:
-        return conn.execute(select(table).order_by(*(order_by or [table.primary_key.columns.values()[0]]))).all()
+        order_by = order_by or [table.primary_key.columns.values()[0]]
+        return conn.execute(select(table).order_by(*order_by)).all()
 
 
 def _by_order(rows):

@@ -47,8 +47,8 @@ def unescape(cell: str) -> str:
     return cell[1:] if cell.startswith("'") else cell
 
 
-def escaped(text: str) -> str:
-    """What the export writes for `text`."""
+def as_exported(text: str) -> str:
+    """What the export writes for any `text`: escaped when it starts dangerously."""
     return "'" + text if text.startswith(FORMULA_STARTS + ("'",)) else text
 
 
@@ -111,9 +111,9 @@ def test_any_text_round_trips_through_the_csv_and_every_formula_cell_is_escaped(
         delete_order(db, order_id)
 
     address = ", ".join(part for part in (name, line1, line2, city, "0150", "NO") if part)
-    assert row["customer_name"] == escaped(name)
-    assert row["shipping_address"] == escaped(address)
-    assert row["product_names"] == escaped(f"BOX-USD product; {product}")
+    assert row["customer_name"] == as_exported(name)
+    assert row["shipping_address"] == as_exported(address)
+    assert row["product_names"] == as_exported(f"BOX-USD product; {product}")
     assert unescape(row["customer_name"]) == name
     assert unescape(row["shipping_address"]) == address
     for column in TEXT_COLUMNS:
@@ -164,7 +164,8 @@ def test_an_export_by_filters_has_exactly_the_orders_the_order_list_counts(seede
 
     with seeded.read() as conn:
         expected = [f"ORD-{i:06d}" for i in queries.matching_order_ids(conn, filters)]
-    assert result.rows == queries.list_orders(seeded, filters, page_size=1, actor=SYSTEM).total == len(expected)
+    listed = queries.list_orders(seeded, filters, page_size=1, actor=SYSTEM).total
+    assert result.rows == listed == len(expected)
     assert [r["order_number"] for r in rows] == expected  # in order id order
 
 
@@ -220,7 +221,8 @@ def test_an_export_by_job_has_the_orders_of_that_jobs_items(customer, db, tmp_pa
 
 def test_an_empty_selection_writes_the_header_alone(customer, db, tmp_path):
     insert_order(db, customer.id, status="paid")
-    result = export_orders(db, tmp_path / "empty.csv", filters=OrderFilters.parse(status="returned"), actor=SYSTEM)
+    result = export_orders(db, tmp_path / "empty.csv", filters=OrderFilters.parse(status="returned"),
+                           actor=SYSTEM)
     assert result.rows == 0
     assert result.path.read_bytes() == (",".join(COLUMNS) + "\r\n").encode()
     assert read_export(result) == []
@@ -258,9 +260,10 @@ def test_a_multi_item_order_lists_its_items_in_order_and_its_address_in_one_cell
                                                                                  tmp_path):
     order = place_order(db, customer, items=[CartItem("BOX-USD", 2), CartItem("PASS-USD", 1)],
                         token="tok_visa", address=HOME)
-    digital = place_order(db, customer, items=[CartItem("PASS-EUR", 3)], token="tok_visa")
+    place_order(db, customer, items=[CartItem("PASS-EUR", 3)], token="tok_visa")  # a digital one
 
-    first, second = read_export(export_orders(db, tmp_path / "items.csv", filters=OrderFilters(), actor=SYSTEM))
+    first, second = read_export(export_orders(db, tmp_path / "items.csv", filters=OrderFilters(),
+                                              actor=SYSTEM))
 
     assert first == {
         "order_number": order["number"], "created_at": order["created_at"], "status": "paid",

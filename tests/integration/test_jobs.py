@@ -1,4 +1,4 @@
-"""Bulk jobs: asking (preflight, enqueue), running them in workers (orders_core.worker),
+"""Bulk jobs: asking (preflight, enqueue), running them in workers (orders_core.job_engine),
 canceling and retrying them, the CLI commands; on SQLite and PostgreSQL.
 
 The workers here run in the test's own process (Worker.run_once); real worker
@@ -18,22 +18,32 @@ import pandas as pd
 import pytest
 from sqlalchemy import func, insert, select, update
 
-from tests.support.staff_accounts import insert_demo_staff
-from orders_core import cli, jobs, lifecycle, worker
+from orders_core import cli, job_engine, jobs, lifecycle
 from orders_core.checkout import place_order
 from orders_core.config import load_settings
 from orders_core.customers import CustomerAccount
 from orders_core.errors import GatewayUnavailable, NotFound, PermissionDenied, ValidationError
+from orders_core.job_engine import moves
 from orders_core.payments import Gateways
 from orders_core.queries import OrderFilters, order_detail
 from orders_core.schema import customers as customers_table
-from orders_core.schema import (job_items, order_events, orders, products, refunds, sim_charges,
-                                sim_refunds, skus)
+from orders_core.schema import (
+    job_items,
+    order_events,
+    orders,
+    products,
+    refunds,
+    sim_charges,
+    sim_refunds,
+    skus,
+)
+from orders_core.schema import jobs as jobs_table
 from orders_core.staff import SYSTEM, Actor, Role
 from pages.jobs_page import failures_csv
 from tests.integration.conftest import row_counts
 from tests.support.fakes import CrashingGateway, FlakyGateway, SimulatedCrash
 from tests.support.spreadsheet_cells import HOSTILE_TEXTS, escaped
+from tests.support.staff_accounts import insert_demo_staff
 
 OPS = Actor("ops@ordersdesk.test", Role.OPS)
 SUPPORT = Actor("support@ordersdesk.test", Role.SUPPORT)
@@ -63,10 +73,10 @@ def new_orders(db, customer, n, *, sku="PASS-USD", token="tok_visa") -> list[str
     return [place_order(db, customer, items=[(sku, 1)], token=token)["number"] for _ in range(n)]
 
 
-def make_worker(db, *, gateways=None, retry_budget_seconds=None, **settings) -> worker.Worker:
+def make_worker(db, *, gateways=None, retry_budget_seconds=None, **settings) -> job_engine.Worker:
     base = dict(refund_concurrency=1)
     base.update(settings)
-    return worker.Worker(db, gateways=gateways, retry_budget_seconds=retry_budget_seconds,
+    return job_engine.Worker(db, gateways=gateways, retry_budget_seconds=retry_budget_seconds,
                          settings=dataclasses.replace(load_settings(), **base))
 
 
@@ -124,7 +134,8 @@ def test_a_fulfill_job_moves_paid_orders_and_fails_the_others_with_reasons(db, c
     assert job.finished and job.progress == 1.0 and job.started_at and job.finished_at
     assert [status_of(db, n) for n in paid] == ["fulfilled"] * 3
     assert jobs.job_failures(db, job.id, actor=SYSTEM) == [
-        {"order": fulfilled, "reason": f"Order {fulfilled} is Fulfilled; Fulfill applies to Paid orders only"},
+        {"order": fulfilled,
+         "reason": f"Order {fulfilled} is Fulfilled; Fulfill applies to Paid orders only"},
         {"order": declined, "reason": f"Order {declined} is Created; Fulfill applies to Paid orders only"}]
     with db.read() as conn:
         moves = conn.execute(select(order_events.c.order_id, order_events.c.actor, order_events.c.note)
@@ -159,7 +170,8 @@ def test_an_empty_selection_unknown_numbers_and_missing_permissions_are_refused(
         jobs.enqueue(db, OPS, "fulfill", order_numbers=[])
     with pytest.raises(ValidationError, match="^Select at least one order"):
         jobs.enqueue(db, OPS, "fulfill", order_numbers=[" ", ""])
-    with pytest.raises(ValidationError, match=r"^Select at least one order: no orders match \(status returned\)"):
+    with pytest.raises(ValidationError,
+                       match=r"^Select at least one order: no orders match \(status returned\)"):
         jobs.enqueue(db, OPS, "return", filters=OrderFilters.parse(status="returned"))
     with pytest.raises(NotFound, match="No such orders: 'nonsense', ORD-999999. Nothing was queued."):
         jobs.enqueue(db, OPS, "fulfill", order_numbers=[number, "ORD-999999", "nonsense"])
@@ -245,7 +257,8 @@ def test_a_permanent_refund_failure_fails_that_item_and_leaves_the_order_paid(db
     assert (job.status, job.succeeded, job.failed) == ("completed_with_failures", 1, 1)
     [failure] = jobs.job_failures(db, job.id, actor=SYSTEM)
     assert failure["order"] == refused
-    assert failure["reason"].startswith(f"Refund of $5.00 for order {refused} failed: The card issuer refused")
+    assert failure["reason"].startswith(
+        f"Refund of $5.00 for order {refused} failed: The card issuer refused")
     assert "(refund_failed)" in failure["reason"] and "the order stays Paid" in failure["reason"]
     assert status_of(db, refused) == "paid" and ledger_refunds(db, refused) == []
     assert status_of(db, good) == "canceled"
@@ -307,18 +320,18 @@ def test_a_return_job_refunds_fulfilled_orders(db, customer):
 def test_under_a_rate_limit_refunds_are_claimed_in_batches_that_fit_their_lease(db, customer, monkeypatch):
     numbers = new_orders(db, customer, 12)
     batches = []
-    real = worker.apply_moves
+    real = moves.apply_moves
 
     def recording(db_, actor, action, ids, **kwargs):
         batches.append(len(ids))
         return real(db_, actor, action, ids, **kwargs)
 
-    monkeypatch.setattr(worker, "apply_moves", recording)
+    monkeypatch.setattr(moves, "apply_moves", recording)
     job = jobs.enqueue(db, OPS, "cancel", order_numbers=numbers)
     # 60 requests/s and a 1 s refund lease: at most 10 orders per batch (3 requests each).
     w = make_worker(db, gateway_requests_per_second=60.0, payment_lease_seconds=1,
                     job_chunk_size=25)
-    assert w.refund_batch == 10
+    assert w.mover.refund_batch == 10
     assert w.run_once() == 12
     w.close()
     assert batches == [10, 2]
@@ -428,7 +441,7 @@ def test_a_crash_between_the_moves_and_their_record_is_resumed_from_the_timeline
         raise SimulatedCrash("died before recording the chunk")
 
     dead = make_worker(db)
-    monkeypatch.setattr(dead, "_complete", crash)
+    monkeypatch.setattr(dead, "_record_chunk", crash)
     with pytest.raises(SimulatedCrash):
         dead.run_once()
     dead.close()
@@ -450,11 +463,11 @@ def test_an_item_claimed_too_often_without_being_recorded_fails_instead_of_loopi
     job = jobs.enqueue(db, OPS, "fulfill", order_numbers=numbers)
     with db.write() as conn:
         conn.execute(update(job_items).where(job_items.c.order_number == numbers[0]).values(
-            attempts=worker.MAX_ITEM_ATTEMPTS, reason="Attempt failed: OperationalError: boom"))
+            attempts=job_engine.MAX_ITEM_ATTEMPTS, reason="Attempt failed: OperationalError: boom"))
     run(db)
     [failure] = jobs.job_failures(db, job.id, actor=SYSTEM)
     assert failure["order"] == numbers[0]
-    assert failure["reason"] == (f"Gave up on order {numbers[0]} after {worker.MAX_ITEM_ATTEMPTS} "
+    assert failure["reason"] == (f"Gave up on order {numbers[0]} after {job_engine.MAX_ITEM_ATTEMPTS} "
                                  f"attempts; the last attempt failed with Attempt failed: "
                                  f"OperationalError: boom.")
     assert status_of(db, numbers[0]) == "paid" and status_of(db, numbers[1]) == "fulfilled"
@@ -466,13 +479,13 @@ def test_a_worker_told_to_stop_finishes_its_chunk_and_releases_the_rest(db, cust
     job = jobs.enqueue(db, OPS, "fulfill", order_numbers=numbers)
     stop = threading.Event()
     w = make_worker(db, job_chunk_size=2)
-    original = w._complete
+    original = w._record_chunk
 
     def complete_then_stop(*args, **kwargs):
         stop.set()  # SIGTERM arrives during the first chunk
         return original(*args, **kwargs)
 
-    w._complete = complete_then_stop
+    w._record_chunk = complete_then_stop
     assert w.run_once(stop) == 2
     w.close()
     job = jobs.get_job(db, job.id, actor=SYSTEM)
@@ -487,19 +500,19 @@ def test_a_worker_told_to_stop_finishes_its_chunk_and_releases_the_rest(db, cust
 def test_run_job_here_finishes_the_job_with_no_other_worker(db, customer):
     numbers = new_orders(db, customer, 3)
     job = jobs.enqueue(db, OPS, "fulfill", order_numbers=numbers)
-    done = worker.run_job_here(db, job.id)
+    done = job_engine.run_job_here(db, job.id)
     assert (done.status, done.succeeded, done.finished) == ("completed", 3, True)
 
 
 def test_the_embedded_worker_starts_once_per_process_and_runs_queued_jobs(sqlite_db, sqlite_database_url,
                                                                           customer_on_sqlite, monkeypatch):
     monkeypatch.setenv("ORDERS_EMBEDDED_WORKER", "0")
-    worker.ensure_embedded_worker(sqlite_database_url)
+    job_engine.ensure_embedded_worker(sqlite_database_url)
     assert not _embedded_threads()
     monkeypatch.setenv("ORDERS_EMBEDDED_WORKER", "1")
     try:
         for _ in range(3):
-            worker.ensure_embedded_worker(sqlite_database_url)
+            job_engine.ensure_embedded_worker(sqlite_database_url)
         assert len(_embedded_threads()) == 1
         numbers = new_orders(sqlite_db, customer_on_sqlite, 2)
         job = jobs.enqueue(sqlite_db, OPS, "fulfill", order_numbers=numbers)
@@ -509,7 +522,7 @@ def test_the_embedded_worker_starts_once_per_process_and_runs_queued_jobs(sqlite
             time.sleep(0.05)
         assert jobs.get_job(sqlite_db, job.id, actor=SYSTEM).status == "completed"
     finally:
-        worker.stop_embedded_worker()
+        job_engine.stop_embedded_worker()
     assert not _embedded_threads()
 
 
@@ -540,6 +553,42 @@ def test_an_export_job_writes_the_file_and_records_it(db, customer, tmp_path, mo
     assert path.parent == tmp_path / "exports" and path.name.startswith(f"orders-job-{job.id}-")
     assert path.stat().st_size == job.export_bytes
     assert all(n in path.read_text(encoding="utf-8-sig") for n in numbers)
+
+
+def test_an_export_held_by_a_worker_that_died_is_taken_over_and_its_file_written_once(
+        db, customer, tmp_path, monkeypatch):
+    export = pytest.importorskip("orders_core.export",
+                                 reason="orders_core/export.py is not written yet")
+    monkeypatch.setenv("ORDERS_DATA_DIR", str(tmp_path))
+    numbers = new_orders(db, customer, 3)
+    job = jobs.enqueue(db, ANALYST, "export", filters=OrderFilters.parse(status="all"))
+    real_export = export.export_orders
+
+    def die_mid_export(*args, **kwargs):
+        raise SimulatedCrash("died while writing the export")
+
+    monkeypatch.setattr(export, "export_orders", die_mid_export)
+    dead = make_worker(db)
+    with pytest.raises(SimulatedCrash):
+        dead.run_once()
+    dead.close()  # its heartbeat stops; nobody releases its lease
+    held = jobs.get_job(db, job.id)
+    assert (held.status, held.lease_owner, held.pending) == ("running", dead.id, 3)
+
+    monkeypatch.setattr(export, "export_orders", real_export)
+    assert run(db) == 0  # the lease still holds: nobody else takes the export
+    with db.write() as conn:  # as if the dead worker's lease had run out
+        conn.execute(update(jobs_table).where(jobs_table.c.id == job.id)
+                     .values(lease_expires_at=dt.datetime(2000, 1, 1)))
+    assert run(db) == 3
+
+    job = jobs.get_job(db, job.id)
+    assert (job.status, job.succeeded, job.failed, job.export_rows) == ("completed", 3, 0, 3)
+    assert job.lease_owner is None
+    [written] = list((tmp_path / "exports").iterdir())
+    assert Path(job.export_path) == written
+    assert all(n in written.read_text(encoding="utf-8-sig") for n in numbers)
+    assert [i.attempts for i in items_of(db, job.id)] == [1, 1, 1]
 
 
 # -- reading jobs ---------------------------------------------------------------------------
@@ -615,7 +664,8 @@ def test_cli_bulk_queues_without_waiting_and_a_worker_once_runs_it(cli_env, cust
 @sqlite_only
 @pytest.mark.parametrize("args,code,message", [
     (["bulk", "cancel", "--orders", ""], 1, "error: Select at least one order"),
-    (["bulk", "cancel", "--orders", "ORD-424242"], 1, "error: No such order: ORD-424242. Nothing was queued."),
+    (["bulk", "cancel", "--orders", "ORD-424242"], 1,
+     "error: No such order: ORD-424242. Nothing was queued."),
     (["bulk", "cancel", "--status", "shipped"], 1, "error: Unknown status 'shipped'"),
     (["bulk", "cancel", "--orders", "1", "--status", "paid"], 2, "not allowed with argument"),
     (["bulk", "cancel", "--orders", "1", "--from", "2026-01-01"], 2, "narrow a --status selection"),

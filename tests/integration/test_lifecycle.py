@@ -2,14 +2,14 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import select
 
 from orders_core import lifecycle
 from orders_core.checkout import place_order
 from orders_core.errors import GatewayUnavailable, InProgress, PermissionDenied, RefundFailed
 from orders_core.payments import Gateways
 from orders_core.queries import order_detail
-from orders_core.schema import orders, refunds, sim_refunds
+from orders_core.schema import refunds, sim_refunds
 from orders_core.staff import SYSTEM, Actor, Role
 from orders_core.status import IllegalMove
 from tests.integration.conftest import row_counts
@@ -51,7 +51,8 @@ def test_cancelling_a_paid_order_refunds_it_in_full_once(db, paid_order):
     assert [r["status"] for r in order["refunds"]] == ["succeeded"]
     assert gateway_refunds(db, paid_order) == [1000]
     cancel = order["events"][-1]
-    assert (cancel["actor"], cancel["from_status"], cancel["to_status"]) == (SUPPORT.email, "paid", "canceled")
+    assert (cancel["actor"], cancel["from_status"], cancel["to_status"]) == \
+        (SUPPORT.email, "paid", "canceled")
     assert "Customer changed their mind" in cancel["note"] and "Refunded $10.00" in cancel["note"]
     assert order["canceled_at"] is not None
 
@@ -83,7 +84,8 @@ def test_an_illegal_move_is_refused_by_name_and_changes_nothing(db, paid_order, 
     before = row_counts(db)
     with pytest.raises(IllegalMove) as refused:
         getattr(lifecycle, f"{move}_order")(db, SYSTEM, paid_order)
-    assert str(refused.value).startswith(f"Order {paid_order} is {setup.capitalize()}; {move.capitalize()} applies to")
+    assert str(refused.value).startswith(
+        f"Order {paid_order} is {setup.capitalize()}; {move.capitalize()} applies to")
     assert row_counts(db) == before
 
 
@@ -141,7 +143,8 @@ def test_a_crash_right_after_the_gateway_refunded_never_refunds_twice(db, paid_o
 
 
 @pytest.mark.parametrize("crash_after", ["list_refunds", "retrieve_payment", "refund"])
-def test_a_crash_at_any_point_of_a_resumed_refund_never_refunds_twice(db, paid_order, monkeypatch, crash_after):
+def test_a_crash_at_any_point_of_a_resumed_refund_never_refunds_twice(db, paid_order, monkeypatch,
+                                                                     crash_after):
     monkeypatch.setenv("ORDERS_PAYMENT_LEASE_SECONDS", "0")
     outage = FlakyGateway(Gateways(db).default, "refund", GatewayUnavailable("connection reset"))
     with pytest.raises(GatewayUnavailable):  # leaves the refund pending, to be resumed
@@ -159,7 +162,8 @@ def test_a_crash_at_any_point_of_a_resumed_refund_never_refunds_twice(db, paid_o
     assert status_changes(order).count(("cancel", "paid", "canceled")) == 1
 
 
-def test_a_crash_between_the_gateway_answer_and_the_commit_is_resumed_with_the_same_key(db, paid_order, monkeypatch):
+def test_a_crash_between_the_gateway_answer_and_the_commit_is_resumed_with_the_same_key(
+        db, paid_order, monkeypatch):
     monkeypatch.setenv("ORDERS_PAYMENT_LEASE_SECONDS", "0")
     crashing = CrashingGateway(Gateways(db).default, crash_after="refund")
     with pytest.raises(SimulatedCrash):
@@ -189,7 +193,8 @@ def test_a_refund_in_flight_elsewhere_blocks_other_moves_until_its_lease_ends(db
     assert gateway_refunds(db, paid_order) == [1000]
 
 
-def test_an_interrupted_cancel_must_be_finished_before_the_order_can_be_fulfilled(db, paid_order, monkeypatch):
+def test_an_interrupted_cancel_must_be_finished_before_the_order_can_be_fulfilled(
+        db, paid_order, monkeypatch):
     monkeypatch.setenv("ORDERS_PAYMENT_LEASE_SECONDS", "0")
     crashing = CrashingGateway(Gateways(db).default, crash_after="refund")
     with pytest.raises(SimulatedCrash):
@@ -236,7 +241,8 @@ def test_a_resumed_refund_checks_what_the_gateway_already_paid_back(db, paid_ord
 
 
 def test_every_status_change_writes_exactly_one_event(db, customer):
-    numbers = [place_order(db, customer, items=[("PASS-USD", 1)], token="tok_visa")["number"] for _ in range(3)]
+    numbers = [place_order(db, customer, items=[("PASS-USD", 1)], token="tok_visa")["number"]
+               for _ in range(3)]
     lifecycle.fulfill_order(db, OPS, numbers[0])
     lifecycle.return_order(db, SUPPORT, numbers[0])
     lifecycle.cancel_order(db, SUPPORT, numbers[1])

@@ -12,7 +12,8 @@ from orders_core.staff import SYSTEM
 
 
 def numbers(db, search: str) -> list[str]:
-    return [r["number"] for r in list_orders(db, OrderFilters.parse(search=search), actor=SYSTEM, page_size=500).rows]
+    page = list_orders(db, OrderFilters.parse(search=search), actor=SYSTEM, page_size=500)
+    return [r["number"] for r in page.rows]
 
 
 def test_an_order_number_in_any_spelling_finds_that_order_and_only_it(db, customer):

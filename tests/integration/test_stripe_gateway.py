@@ -11,14 +11,20 @@ import http.server
 import json
 import threading
 import uuid
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 import stripe
 
 from orders_core.config import load_settings
-from orders_core.errors import (CardDeclined, GatewayUnavailable, InvalidToken, OrdersError,
-                                PaymentError, RefundFailed)
+from orders_core.errors import (
+    CardDeclined,
+    GatewayUnavailable,
+    InvalidToken,
+    OrdersError,
+    PaymentError,
+    RefundFailed,
+)
 from orders_core.payments.base import Charge, GatewayRefund
 from orders_core.payments.stripe_gateway import StripeGateway
 

@@ -43,7 +43,7 @@ class Workers:
         self.env, self.log_dir, self.procs = env, log_dir, {}
 
     def start(self, name: str, *args: str) -> subprocess.Popen:
-        log = open(self.log_dir / f"{name}.log", "w")
+        log = open(self.log_dir / f"{name}.log", "w")  # noqa: SIM115 - the child process writes it
         proc = subprocess.Popen([sys.executable, "-m", "orders_core", "worker", "--name", name,
                                  *args], cwd=REPO_ROOT, env=self.env, stdout=log,
                                 stderr=subprocess.STDOUT)
@@ -121,6 +121,14 @@ def assert_each_order_refunded_exactly_once(db, job_id: int) -> None:
     assert moves == [], "an order was moved twice by the job"
 
 
+def held_by(db, job_id: int, worker_prefix: str) -> int:
+    """How many of the job's pending items a worker whose id starts so holds a lease on."""
+    with db.read() as conn:
+        return conn.execute(select(func.count()).select_from(job_items).where(
+            job_items.c.job_id == job_id, job_items.c.worker.like(f"{worker_prefix}%"),
+            job_items.c.status == "pending", job_items.c.lease_expires_at.is_not(None))).scalar_one()
+
+
 @pytest.mark.slow
 def test_a_worker_killed_mid_cancel_then_others_finish_and_every_order_is_refunded_once(
         sqlite_db, sqlite_database_url, tmp_path):
@@ -133,8 +141,9 @@ def test_a_worker_killed_mid_cancel_then_others_finish_and_every_order_is_refund
     progress = lambda: jobs.get_job(sqlite_db, job.id, actor=SYSTEM)  # noqa: E731
     try:
         workers.start("first")
-        wait_until(lambda: progress().succeeded >= 40, 60, "the first worker to cancel 40 orders",
-                   workers)
+        # Killed while it holds a chunk (a busy machine may pause it between two chunks).
+        wait_until(lambda: progress().succeeded >= 40 and held_by(sqlite_db, job.id, "first/"), 60,
+                   "the first worker to cancel 40 orders and hold a chunk", workers)
         workers.procs["first"].kill()  # SIGKILL: no cleanup, its leases and refunds stay held
         workers.procs["first"].wait(10)
         killed_at = progress()
@@ -148,11 +157,8 @@ def test_a_worker_killed_mid_cancel_then_others_finish_and_every_order_is_refund
         assert workers.stop("second") == 0  # SIGTERM: finish the chunk, release, exit 0
         stopped_at = progress()
         assert "SIGTERM; stopping after the current chunk" in workers.log("second")
-        with sqlite_db.read() as conn:
-            held = conn.execute(select(func.count()).select_from(job_items).where(
-                job_items.c.job_id == job.id, job_items.c.worker.like("second/%"),
-                job_items.c.status == "pending", job_items.c.lease_expires_at.is_not(None))).scalar_one()
-        assert held == 0, "the stopped worker kept leases on items it did not finish"
+        assert held_by(sqlite_db, job.id, "second/") == 0, \
+            "the stopped worker kept leases on items it did not finish"
         assert stopped_at.lease_owner is None or not stopped_at.lease_owner.startswith("second/")
 
         workers.start("third")
@@ -196,7 +202,8 @@ def test_several_workers_share_jobs_on_postgresql_and_no_item_is_processed_twice
         cancel = jobs.enqueue(postgres_db, SYSTEM, "cancel", order_numbers=paid[:150])
         fulfill = jobs.enqueue(postgres_db, SYSTEM, "fulfill", order_numbers=paid[150:])
         wait_until(lambda: jobs.get_job(postgres_db, cancel.id, actor=SYSTEM).finished
-                   and jobs.get_job(postgres_db, fulfill.id, actor=SYSTEM).finished, 120, "both jobs to finish",
+                   and jobs.get_job(postgres_db, fulfill.id, actor=SYSTEM).finished, 120,
+                   "both jobs to finish",
                    workers)
         for name in names:
             assert workers.stop(name) == 0, workers.logs()

@@ -26,9 +26,9 @@ from sqlalchemy import select
 from orders_core import checkout, customers, demo, jobs, lifecycle
 from orders_core.db import open_database
 from orders_core.errors import CardDeclined, OrdersError
+from orders_core.job_engine import Worker
 from orders_core.schema import orders
 from orders_core.staff import SYSTEM, actor_for_email
-from orders_core.worker import Worker
 
 # Digital SKUs only: items that ship need an address, which is not what this is about.
 SKUS = ("PASS-DAY-USD", "PASS-DAY-EUR", "PASS-ANNUAL-USD", "EBOOK-BUNDLE-GBP")

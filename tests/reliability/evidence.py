@@ -8,7 +8,7 @@ import decimal
 import hashlib
 import logging
 import re
-from typing import Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 from sqlalchemy import MetaData, select
 

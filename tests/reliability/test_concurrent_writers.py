@@ -23,9 +23,17 @@ from sqlalchemy import func, select
 
 from orders_core import demo, order_counts
 from orders_core.db import Database, open_database
-from orders_core.schema import (job_items, jobs, order_events, orders, payments, refunds,
-                                sim_charges, sim_refunds)
-from orders_core.worker import Worker
+from orders_core.job_engine import Worker
+from orders_core.schema import (
+    job_items,
+    jobs,
+    order_events,
+    orders,
+    payments,
+    refunds,
+    sim_charges,
+    sim_refunds,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SECONDS = 8
@@ -48,15 +56,15 @@ def run_writers(database_url: str, tmp_path: Path, roles: list[str]) -> list[dic
     procs = []
     try:
         for i, role in enumerate(roles):
-            out = open(tmp_path / f"{i}-{role}.out", "w")
-            err = open(tmp_path / f"{i}-{role}.err", "w")
+            out = open(tmp_path / f"{i}-{role}.out", "w")  # noqa: SIM115 - the child process writes it
+            err = open(tmp_path / f"{i}-{role}.err", "w")  # noqa: SIM115 - the child process writes it
             procs.append((role, i, subprocess.Popen(
                 [sys.executable, "-m", "tests.reliability.concurrent_actor", role, str(SECONDS),
                  str(100 + i)], cwd=REPO_ROOT, env=env, stdout=out, stderr=err)))
             out.close()
             err.close()
         deadline = time.monotonic() + SECONDS + OVERRUN
-        for role, i, proc in procs:
+        for role, _, proc in procs:
             try:
                 proc.wait(max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
@@ -129,7 +137,8 @@ def assert_nothing_was_lost(db: Database, summaries: list[dict]) -> None:
     pending = [r for r in items if r.status not in ("succeeded", "failed")]
     assert not pending, f"job items left unfinished: {pending}"
     claimed_twice = [r for r in items if r.attempts != 1]
-    assert not claimed_twice, f"job items not claimed exactly once (job, status, attempts, n): {claimed_twice}"
+    assert not claimed_twice, \
+        f"job items not claimed exactly once (job, status, attempts, n): {claimed_twice}"
 
     # Every job's counts add up, and agree with its items.
     per_job = collections.defaultdict(collections.Counter)

@@ -18,8 +18,7 @@ from sqlalchemy import func, select
 
 from orders_core.checkout import place_order
 from orders_core.customers import AddressInput
-from orders_core.errors import (AuthenticationError, InvalidToken, OrdersError, PaymentError,
-                                ValidationError)
+from orders_core.errors import AuthenticationError, InvalidToken, OrdersError, PaymentError, ValidationError
 from orders_core.schema import orders, payments
 from tests.reliability.evidence import changed_tables, scan_text, table_checksums
 from tests.reliability.shop import HOME

@@ -22,8 +22,16 @@ from collections import Counter, defaultdict
 import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import (Bundle, RuleBasedStateMachine, initialize, invariant,
-                                 multiple, precondition, rule, run_state_machine_as_test)
+from hypothesis.stateful import (
+    Bundle,
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    multiple,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
 from sqlalchemy import delete, func, select
 
 import orders_core.checkout as checkout_module
@@ -32,12 +40,26 @@ import orders_core.lifecycle as lifecycle_module
 import orders_core.payments.simulated as simulated_module
 from orders_core import lifecycle, order_counts
 from orders_core.checkout import pay_order, place_order, recover_pending_payments
-from orders_core.errors import (CardDeclined, GatewayUnavailable, InProgress, OrdersError,
-                                RefundFailed, ValidationError)
+from orders_core.errors import (
+    CardDeclined,
+    GatewayUnavailable,
+    InProgress,
+    OrdersError,
+    RefundFailed,
+    ValidationError,
+)
 from orders_core.payments import Gateways
 from orders_core.payments.card_tokens import TEST_TOKENS
-from orders_core.schema import (order_events, order_items, orders, payments, refunds,
-                                sim_charges, sim_idempotency_keys, sim_refunds)
+from orders_core.schema import (
+    order_events,
+    order_items,
+    orders,
+    payments,
+    refunds,
+    sim_charges,
+    sim_idempotency_keys,
+    sim_refunds,
+)
 from orders_core.staff import SYSTEM
 from orders_core.status import IllegalMove
 from tests.reliability.evidence import scan_database, table_checksums
@@ -186,9 +208,9 @@ def predict_move(before: Snapshot, action: str) -> tuple[str, str]:
             return "in_progress", status
         if before.refund_pending.action != action:
             return "unfinished", status
-    if (status, action) in REFUNDING and (before.refundable > 0 or before.recovers_to_paid):
-        if before.refunds_fail and not before.refund_in_ledger:
-            return "refund_failed", status
+    if ((status, action) in REFUNDING and (before.refundable > 0 or before.recovers_to_paid)
+            and before.refunds_fail and not before.refund_in_ledger):
+        return "refund_failed", status
     return "moved", LEGAL[(status, action)]
 
 

@@ -23,8 +23,7 @@ from orders_core.payments import Gateways
 from orders_core.payments.stripe_gateway import StripeGateway
 from orders_core.queries import order_detail
 from orders_core.staff import SYSTEM, Actor, Role
-from tests.reliability.evidence import (luhn_valid, scan_database, scan_error, scan_text,
-                                        table_checksums)
+from tests.reliability.evidence import luhn_valid, scan_database, scan_error, scan_text, table_checksums
 from tests.support.fakes import CrashingGateway, SimulatedCrash
 
 API_KEY = "sk_test_orders_desk"

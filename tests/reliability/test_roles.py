@@ -20,13 +20,13 @@ from orders_core import jobs, lifecycle, staff
 from orders_core.checkout import pay_order, place_order
 from orders_core.clock import utcnow
 from orders_core.errors import CardDeclined, PermissionDenied
+from orders_core.job_engine import run_job_here
 from orders_core.passwords import LOCKED
 from orders_core.queries import order_detail
 from orders_core.schema import jobs as jobs_table
 from orders_core.schema import orders
 from orders_core.schema import staff as staff_table
 from orders_core.staff import SYSTEM, Actor, Role
-from orders_core.worker import run_job_here
 from tests.reliability.evidence import changed_tables, table_checksums
 from tests.reliability.shop import Shop, build_shop
 

@@ -24,12 +24,12 @@ from orders_core import jobs, lifecycle
 from orders_core.checkout import pay_order, place_order
 from orders_core.config import load_settings
 from orders_core.errors import GatewayUnavailable
+from orders_core.job_engine import Worker
 from orders_core.payments import Gateways
 from orders_core.payments.stripe_gateway import StripeGateway
 from orders_core.queries import order_detail
 from orders_core.schema import refunds
 from orders_core.staff import SYSTEM, Actor, Role
-from orders_core.worker import Worker
 from tests.support.fakes import CrashingGateway, FlakyGateway, SimulatedCrash
 from tests.support.fault_proxy import FaultProxy, gaps
 

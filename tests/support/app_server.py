@@ -14,8 +14,8 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "tests" / "artifacts" / "screenshots"
@@ -52,7 +52,7 @@ def app_server(database_url: str, data_dir: Path, *, port: int | None = None,
     env = {**os.environ, "ORDERS_DATABASE_URL": database_url, "ORDERS_DATA_DIR": str(data_dir),
            "ORDERS_PAYMENT_GATEWAY": "simulated", "ORDERS_EMBEDDED_WORKER": "0",
            "PYTHONPATH": str(ROOT), **environment}
-    log = open(log_path, "wb")
+    log = open(log_path, "wb")  # noqa: SIM115 - the child process writes it
     # --server.address / --browser.serverAddress: loopback only, and no look-up of the
     # machine's external address at start-up.
     process = subprocess.Popen(
@@ -157,7 +157,8 @@ def choose(page, key: str, option: str) -> None:
             page.get_by_role("option", name=re.compile(re.escape(option))).first.click(timeout=5_000)
             wait_idle(page)  # the rerun that the choice starts
             page.wait_for_function(
-                "([sel, text]) => { const e = document.querySelector(sel); return e && e.value.includes(text); }",
+                "([sel, text]) => { const e = document.querySelector(sel); "
+                "return e && e.value.includes(text); }",
                 arg=[f".st-key-{key} input[role=combobox]", option], timeout=5_000)
             return
         except Exception:

@@ -38,7 +38,7 @@ import struct
 import threading
 import time
 import urllib.parse
-from typing import Iterator
+from collections.abc import Iterator
 
 _HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te",
                "trailers", "transfer-encoding", "upgrade", "content-length", "host"}
@@ -107,7 +107,7 @@ class FaultProxy:
     def url(self) -> str:
         return f"http://127.0.0.1:{self._server.server_address[1]}"
 
-    def __enter__(self) -> "FaultProxy":
+    def __enter__(self) -> FaultProxy:
         self._thread.start()
         return self
 

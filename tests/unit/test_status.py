@@ -3,7 +3,13 @@ import pytest
 
 from orders_core.errors import OrdersError
 from orders_core.status import (
-    FINAL_STATUSES, Action, IllegalMove, Status, check_bulk_move, legal_actions, next_status,
+    FINAL_STATUSES,
+    Action,
+    IllegalMove,
+    Status,
+    check_bulk_move,
+    legal_actions,
+    next_status,
     refunds_on,
 )
 
