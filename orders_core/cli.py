@@ -268,7 +268,8 @@ def args_checkout(p: argparse.ArgumentParser) -> None:
         p.add_argument(f"--address-{field.replace('_', '-')}", dest=f"address_{field}",
                        metavar="TEXT", help=f"shipping address: {field.replace('_', ' ')}")
     p.add_argument("--checkout-key", metavar="KEY",
-                   help="idempotency key: repeating it returns the first order, no new charge")
+                   help="idempotency key: repeating it returns the first order, charged once; "
+                        "after a decline it pays that order with the new --token")
     _add_json(p)
 
 
@@ -281,9 +282,9 @@ def cmd_checkout(args: argparse.Namespace) -> None:
                if given else None)
     db = _db()
     customer = customers.sign_in(db, email=args.email, password=args.password)
-    order = checkout.place_order(db, customer, items=args.items, token=args.token,
-                                 address_id=args.address_id, address=address,
-                                 checkout_key=args.checkout_key)
+    order = checkout.submit_checkout(db, customer, items=args.items, token=args.token,
+                                     address_id=args.address_id, address=address,
+                                     checkout_key=args.checkout_key)
     _emit(args, order, _render_order)
 
 

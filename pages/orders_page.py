@@ -18,7 +18,7 @@ import streamlit as st
 from orders_core import queries
 from orders_core.catalog import list_skus
 from orders_core.errors import OrdersError
-from orders_core.lifecycle import ACTION_PERMISSIONS
+from orders_core.staff import ACTION_PERMISSIONS
 from orders_core.staff import Permission
 from orders_core.status import BULK_SOURCE_STATUSES, Action, Status
 from pages import common

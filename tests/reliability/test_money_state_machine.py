@@ -26,6 +26,7 @@ from hypothesis.stateful import (Bundle, RuleBasedStateMachine, initialize, inva
                                  multiple, precondition, rule, run_state_machine_as_test)
 from sqlalchemy import delete, func, select
 
+import orders_core.charging as charging_module
 import orders_core.checkout as checkout_module
 import orders_core.customers as customers_module
 import orders_core.lifecycle as lifecycle_module
@@ -117,7 +118,8 @@ class TravellingClock:
 
 
 def use_clock(monkeypatch, clock: TravellingClock) -> None:
-    for module in (lifecycle_module, checkout_module, simulated_module, customers_module):
+    for module in (lifecycle_module, checkout_module, charging_module, simulated_module,
+                   customers_module):
         monkeypatch.setattr(module, "utcnow", clock)
 
 
