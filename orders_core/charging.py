@@ -23,6 +23,7 @@ from .idempotency_keys import charge_key
 from .money import format_money
 from .payments import Gateways
 from .schema import orders, payments
+from .staff import SYSTEM
 from .status import PaymentStatus, Status
 from .timeline import EventKind, charged_note, event_row, write_events
 
@@ -160,7 +161,7 @@ def recover_pending_payments(db: Database, gateways: Gateways, order_ids: list[i
         if not taken:
             continue
         if row.gateway_payment_id is None:
-            _record_failed_payment(db, "system", row.order_id, row.id, PaymentError(
+            _record_failed_payment(db, SYSTEM.label, row.order_id, row.id, PaymentError(
                 "The attempt stopped before reaching the payment gateway; nothing was charged.",
                 "abandoned"))
             continue
@@ -180,11 +181,11 @@ def recover_pending_payments(db: Database, gateways: Gateways, order_ids: list[i
             _release_payment(db, row.id)  # still processing at the gateway: ask again later
             continue
         if charge.succeeded:
-            _record_paid(db, "system", row.order_id, row.id, charge.payment_id,
+            _record_paid(db, SYSTEM.label, row.order_id, row.id, charge.payment_id,
                          row.gateway, row.amount, row.currency)
             paid.add(row.order_id)
         else:
-            _record_failed_payment(db, "system", row.order_id, row.id, PaymentError(
+            _record_failed_payment(db, SYSTEM.label, row.order_id, row.id, PaymentError(
                 "The attempt was interrupted and the gateway holds no completed charge; "
                 "nothing was charged.", charge.decline_code or "interrupted"))
     return paid
