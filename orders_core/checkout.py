@@ -32,7 +32,7 @@ from .payments import Gateways
 from .queries import order_detail
 from .schema import addresses, order_items, orders, payments
 from .staff import Actor, ActorKind, Permission, authorize, customer_actor
-from .status import Action, PaymentStatus, Status, next_status
+from .status import Action, IllegalMove, PaymentStatus, Status, next_status
 from .timeline import EventKind, event_row, write_events
 from .validation import clean_text, whole_number
 
@@ -239,7 +239,9 @@ def submit_checkout(db: Database, customer: CustomerAccount | None, *, items, to
     - an order whose payment is still under way is returned as it is (its latest
       attempt pending), never charged a second time.
     A concurrent submit of the same key that loses the race to insert the order
-    (IntegrityError) reads the winner's order back and resumes it the same way."""
+    (IntegrityError) reads the winner's order back and resumes it the same way; one
+    that finds the order paid or being paid by the other by the time it would pay
+    returns it as it is then."""
     gateways = gateways or Gateways(db)
     try:
         order = place_order(db, customer, items=items, token=token, address_id=address_id,
@@ -251,8 +253,12 @@ def submit_checkout(db: Database, customer: CustomerAccount | None, *, items, to
                             address=address, checkout_key=checkout_key, gateways=gateways)
     if order["status"] != Status.CREATED.value or payment_in_flight(order):
         return order
-    return pay_order(db, customer_actor(customer.id, customer.email), order["number"],
-                     token=token, gateways=gateways)
+    try:
+        return pay_order(db, customer_actor(customer.id, customer.email), order["number"],
+                         token=token, gateways=gateways)
+    except (IllegalMove, InProgress):
+        # A concurrent submit of this checkout paid it, or is paying it, since we read it.
+        return order_detail(db, order["number"])
 
 
 def payment_in_flight(order: dict) -> bool:

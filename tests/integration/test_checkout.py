@@ -288,3 +288,39 @@ def test_two_concurrent_submits_of_one_checkout_make_one_order_and_both_succeed(
     assert _charges(db, "succeeded") == 1
     from orders_core.queries import order_detail
     assert order_detail(db, "ORD-000001")["status"] == "paid"
+
+
+class _PaidByAnotherAfterReads:
+    """The Database, except that after `reads` reads through it, the order is paid by
+    another submit of the same checkout (the other tab), through the real service."""
+
+    def __init__(self, db, reads: int, pay_elsewhere):
+        self._db, self._left, self._pay_elsewhere = db, reads, pay_elsewhere
+
+    def __getattr__(self, name):
+        return getattr(self._db, name)
+
+    @contextlib.contextmanager
+    def read(self):
+        with self._db.read() as conn:
+            yield conn
+        self._left -= 1
+        if self._left == 0:
+            self._pay_elsewhere()
+
+
+def test_a_resubmit_that_finds_the_order_paid_meanwhile_returns_it_without_charging(customer, db):
+    with pytest.raises(CardDeclined):
+        submit_checkout(db, customer, items=[("PASS-USD", 1)], token="tok_chargeDeclined",
+                        checkout_key="form-1")
+    # This submit reads the checkout (key lookup, then the order: still Created); the
+    # other tab pays it before this one gets to pay.
+    racing = _PaidByAnotherAfterReads(db, reads=2, pay_elsewhere=lambda: submit_checkout(
+        db, customer, items=[("PASS-USD", 1)], token="tok_visa", checkout_key="form-1"))
+
+    order = submit_checkout(racing, customer, items=[("PASS-USD", 1)], token="tok_mastercard",
+                            checkout_key="form-1")
+
+    assert (order["number"], order["status"]) == ("ORD-000001", "paid")
+    assert [p["status"] for p in order["payment_attempts"]] == ["failed", "succeeded"]
+    assert _charges(db, "succeeded") == 1
