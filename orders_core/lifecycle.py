@@ -23,7 +23,7 @@ import dataclasses
 import datetime as dt
 from typing import Callable, Iterable, Sequence
 
-from sqlalchemy import and_, bindparam, func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 
 from .charging import recover_pending_payments
 from .clock import utcnow

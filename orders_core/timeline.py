@@ -13,7 +13,7 @@ import enum
 from sqlalchemy import insert
 
 from .schema import order_events
-from .status import Action, Status
+from .status import Action
 
 
 class EventKind(str, enum.Enum):

@@ -8,7 +8,7 @@ import dataclasses
 import json
 import re
 import unicodedata
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 from .. import staff
 from ..db import Database, open_database
@@ -86,7 +86,7 @@ def print_json(data) -> None:
     print(json.dumps(data, indent=2, ensure_ascii=False, default=str))
 
 
-def emit(args: argparse.Namespace, data, render: Callable[[object], str]) -> None:
+def emit(args: argparse.Namespace, data, render: Callable[[Any], str]) -> None:
     """JSON with --json, otherwise the plain text `render` makes of `data`."""
     if getattr(args, "json", False):
         print_json(data)

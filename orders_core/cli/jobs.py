@@ -11,6 +11,7 @@ import logging
 import signal
 import sys
 import threading
+from typing import Sequence
 
 from .. import jobs, worker
 from ..status import Status
@@ -88,7 +89,7 @@ def _render_preflight(check: jobs.Preflight) -> str:
     return "\n".join(lines)
 
 
-def _render_job(job: jobs.JobView, failures: list[dict] = (), *, waited: bool = False) -> str:
+def _render_job(job: jobs.JobView, failures: Sequence[dict] = (), *, waited: bool = False) -> str:
     lines = [f"Job #{job.id}  {job.action.capitalize()}  {job.status_label}"
              + ("  (cancel requested)" if job.cancel_requested and not job.finished else ""),
              f"Selection: {cell(job.selection)}",

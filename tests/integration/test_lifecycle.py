@@ -2,14 +2,14 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import select
 
 from orders_core import lifecycle
 from orders_core.checkout import place_order
 from orders_core.errors import GatewayUnavailable, InProgress, PermissionDenied, RefundFailed
 from orders_core.payments import Gateways
 from orders_core.queries import order_detail
-from orders_core.schema import orders, refunds, sim_refunds
+from orders_core.schema import refunds, sim_refunds
 from orders_core.staff import SYSTEM, Actor, Role
 from orders_core.status import IllegalMove
 from tests.integration.conftest import row_counts
