@@ -1,7 +1,6 @@
 """Checkout: creating an order and charging the card, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
-import contextlib
 import threading
 
 import pytest
@@ -16,7 +15,8 @@ from orders_core.payments.card_tokens import TEST_TOKENS
 from orders_core.schema import Base, orders, payments, sim_charges
 from orders_core.staff import SYSTEM
 from tests.integration.conftest import HOME, row_counts
-from tests.support.fakes import CrashingGateway, SimulatedCrash
+from tests.support.fakes import (AfterNth, CrashingGateway, InterleavingDatabase,
+                                 SimulatedCrash)
 
 
 def test_a_digital_purchase_is_created_then_paid_with_items_total_payment_and_timeline(customer, db):
@@ -241,29 +241,20 @@ def test_a_checkout_whose_payment_is_under_way_is_returned_without_a_second_char
     assert [p["status"] for p in order["payment_attempts"]] == ["pending"]
 
 
-class _MeetAfterFirstRead:
-    """The Database, except that each thread's first read waits for the other thread's:
-    both submits look for the checkout key before either has inserted its order."""
+def meeting_after_each_threads_first_read(threads: int):
+    """An `after` under which each thread's first read waits for the other threads':
+    every submit looks the checkout key up before any has inserted its order."""
+    barrier, seen = threading.Barrier(threads, timeout=30), threading.local()
 
-    def __init__(self, db, threads: int):
-        self._db = db
-        self._barrier = threading.Barrier(threads, timeout=30)
-        self._seen = threading.local()
-
-    def __getattr__(self, name):
-        return getattr(self._db, name)
-
-    @contextlib.contextmanager
-    def read(self):
-        with self._db.read() as conn:
-            yield conn
-        if not getattr(self._seen, "done", False):
-            self._seen.done = True
-            self._barrier.wait()
+    def after(kind: str) -> None:
+        if kind == "read" and not getattr(seen, "done", False):
+            seen.done = True
+            barrier.wait()
+    return after
 
 
 def test_two_concurrent_submits_of_one_checkout_make_one_order_and_both_succeed(customer, db):
-    racing = _MeetAfterFirstRead(db, threads=2)
+    racing = InterleavingDatabase(db, meeting_after_each_threads_first_read(2))
     gateways = Gateways(db)
     results, errors = [], []
 
@@ -290,37 +281,20 @@ def test_two_concurrent_submits_of_one_checkout_make_one_order_and_both_succeed(
     assert order_detail(db, "ORD-000001")["status"] == "paid"
 
 
-class _PaidByAnotherAfterReads:
-    """The Database, except that after `reads` reads through it, the order is paid by
-    another submit of the same checkout (the other tab), through the real service."""
-
-    def __init__(self, db, reads: int, pay_elsewhere):
-        self._db, self._left, self._pay_elsewhere = db, reads, pay_elsewhere
-
-    def __getattr__(self, name):
-        return getattr(self._db, name)
-
-    @contextlib.contextmanager
-    def read(self):
-        with self._db.read() as conn:
-            yield conn
-        self._left -= 1
-        if self._left == 0:
-            self._pay_elsewhere()
-
-
 def test_a_resubmit_that_finds_the_order_paid_meanwhile_returns_it_without_charging(customer, db):
     with pytest.raises(CardDeclined):
         submit_checkout(db, customer, items=[("PASS-USD", 1)], token="tok_chargeDeclined",
                         checkout_key="form-1")
     # This submit reads the checkout (key lookup, then the order: still Created); the
     # other tab pays it before this one gets to pay.
-    racing = _PaidByAnotherAfterReads(db, reads=2, pay_elsewhere=lambda: submit_checkout(
+    other_tab = AfterNth("read", 2, lambda: submit_checkout(
         db, customer, items=[("PASS-USD", 1)], token="tok_visa", checkout_key="form-1"))
+    racing = InterleavingDatabase(db, other_tab)
 
     order = submit_checkout(racing, customer, items=[("PASS-USD", 1)], token="tok_mastercard",
                             checkout_key="form-1")
 
+    assert other_tab.done
     assert (order["number"], order["status"]) == ("ORD-000001", "paid")
     assert [p["status"] for p in order["payment_attempts"]] == ["failed", "succeeded"]
     assert _charges(db, "succeeded") == 1

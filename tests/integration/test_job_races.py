@@ -2,11 +2,11 @@
 PostgreSQL: the cancel wins, and the worker leaves a record that says what happened.
 
 The interruption is a real second actor acting through the real services at one exact
-point of the worker's run: right after the worker's first read (it has seen the job
-as claimable) or right after its first write (it has claimed the chunk)."""
+point of the worker's run (tests/support/fakes.InterleavingDatabase): right after the
+worker's first read (it has seen the job as claimable) or right after its first write
+(it has claimed the chunk)."""
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import datetime as dt
 
@@ -22,35 +22,10 @@ from orders_core.queries import order_detail
 from orders_core.schema import customers as customers_table
 from orders_core.schema import job_items
 from orders_core.staff import Actor, Role
+from tests.support.fakes import AfterNth, InterleavingDatabase
 
 OPS = Actor("ops@ordersdesk.test", Role.OPS)
 SUPPORT = Actor("support@ordersdesk.test", Role.SUPPORT)
-
-
-class InterruptedDatabase:
-    """The Database, except that `interruption` runs once, right after the first
-    transaction of `kind` ("read" or "write") that goes through this wrapper ends."""
-
-    def __init__(self, db, kind: str, interruption):
-        self._db, self._kind, self._interruption = db, kind, interruption
-        self.interrupted = False
-
-    def __getattr__(self, name):
-        return getattr(self._db, name)
-
-    @contextlib.contextmanager
-    def _transaction(self, kind: str):
-        with getattr(self._db, kind)() as conn:
-            yield conn
-        if kind == self._kind and not self.interrupted:
-            self.interrupted = True
-            self._interruption()
-
-    def read(self):
-        return self._transaction("read")
-
-    def write(self):
-        return self._transaction("write")
 
 
 @pytest.fixture
@@ -79,11 +54,11 @@ def run_worker(db, gateways) -> int:
 def test_a_job_canceled_between_the_workers_read_and_its_claim_is_never_claimed(db, customer):
     numbers = paid_orders(db, customer, 3)
     job = jobs.enqueue(db, OPS, "fulfill", order_numbers=numbers)
-    racing = InterruptedDatabase(db, "read", lambda: jobs.cancel_job(db, OPS, job.id))
+    cancel = AfterNth("read", 1, lambda: jobs.cancel_job(db, OPS, job.id))
 
-    processed = run_worker(racing, Gateways(db))
+    processed = run_worker(InterleavingDatabase(db, cancel), Gateways(db))
 
-    assert racing.interrupted and processed == 0
+    assert cancel.done and processed == 0
     finished = jobs.get_job(db, job.id)
     assert (finished.status, finished.succeeded, finished.failed) == ("canceled", 0, 0)
     with db.read() as conn:  # the claim rolled back whole: no item stamped by the worker
@@ -98,12 +73,12 @@ def test_an_order_canceled_after_the_worker_claimed_it_fails_that_item_with_the_
         db, customer):
     numbers = paid_orders(db, customer, 3)
     job = jobs.enqueue(db, OPS, "fulfill", order_numbers=numbers)
-    racing = InterruptedDatabase(db, "write", lambda: lifecycle.cancel_order(
+    cancel = AfterNth("write", 1, lambda: lifecycle.cancel_order(
         db, SUPPORT, numbers[1], reason="Customer called"))
 
-    run_worker(racing, Gateways(db))
+    run_worker(InterleavingDatabase(db, cancel), Gateways(db))
 
-    assert racing.interrupted
+    assert cancel.done
     finished = jobs.get_job(db, job.id)
     assert (finished.status, finished.succeeded, finished.failed) == (
         "completed_with_failures", 2, 1)
