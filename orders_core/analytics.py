@@ -23,7 +23,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
-from typing import Iterable
+from collections.abc import Iterable
 
 import duckdb
 import pandas as pd

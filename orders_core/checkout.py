@@ -1,37 +1,46 @@
-"""Creating an order and paying for it.
+"""Creating an order and paying for it, and how a repeated checkout resumes.
 
 An order is created (status created) in one transaction, together with a pending
-payment row. The charge then runs in two gateway calls, create and confirm, with
-the gateway's payment id committed in between: a crash at any point leaves a
-pending payment that `recover_pending_payments` settles by asking the gateway what
-became of it, so a retry never charges twice.
+payment row; the charge then runs crash-safe in orders_core/charging.py. A checkout
+submitted again with the same key (a double click, a rerun, a retry with another
+card after a decline, a second process racing the first) goes through
+`submit_checkout`, the one policy the pages and the CLI share.
 """
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import hashlib
 import json
 import re
 import uuid
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from .catalog import skus_by_code
+from .charging import charge_card, insert_pending_payment, recover_pending_payments
 from .clock import utcnow
 from .config import load_settings
 from .customers import AddressInput, CustomerAccount, insert_address
 from .db import Database
-from .errors import (AuthenticationError, CardDeclined, GatewayUnavailable, InProgress,
-                     InvalidToken, NotFound, OrdersError, PaymentError, PermissionDenied,
-                     ValidationError)
-from .lifecycle import event_row, resolve_order_id, write_events
+from .errors import (
+    AuthenticationError,
+    InProgress,
+    InvalidToken,
+    NotFound,
+    OrdersError,
+    PermissionDenied,
+    ValidationError,
+)
+from .lifecycle import resolve_order_id
 from .money import MAX_AMOUNT, format_money
 from .order_numbers import format_order_number
 from .payments import Gateways
+from .queries import read_order
 from .schema import addresses, order_items, orders, payments
-from .staff import Actor, Permission, authorize, customer_actor
-from .status import Action, Status, next_status
+from .staff import Actor, ActorKind, Permission, authorize, customer_actor
+from .status import Action, IllegalMove, PaymentStatus, Status, next_status
+from .timeline import EventKind, event_row, write_events
 from .validation import clean_text, whole_number
 
 MAX_LINES = 50
@@ -101,16 +110,15 @@ def place_order(db: Database, customer: CustomerAccount | None, *, items, token:
 
     Returns the order detail; raises CardDeclined (the order stays created, the decline
     is in its timeline) or a ValidationError that stores nothing. A repeated
-    `checkout_key` returns the first order instead of charging again."""
-    from .queries import read_order
-
+    `checkout_key` returns the first order as it is, never charging again (to resume a
+    declined one with a new card, use `submit_checkout`)."""
     if not isinstance(customer, CustomerAccount):
         raise AuthenticationError("Sign in to place an order.")
     cart = _clean_items(items)
     token = check_card_token(token)
-    if checkout_key is not None:
-        if not isinstance(checkout_key, str) or not _CHECKOUT_KEY.fullmatch(checkout_key):
-            raise ValidationError("The checkout key is malformed.")
+    if checkout_key is not None and (not isinstance(checkout_key, str)
+                                     or not _CHECKOUT_KEY.fullmatch(checkout_key)):
+        raise ValidationError("The checkout key is malformed.")
     if address_id is not None:
         address_id = whole_number(address_id, "Address id", minimum=1, maximum=2**31 - 1)
     clean_address = address.cleaned() if address is not None else None
@@ -164,12 +172,13 @@ def place_order(db: Database, customer: CustomerAccount | None, *, items, token:
              "name": listings[i.sku_code].name, "product_name": listings[i.sku_code].product,
              "quantity": i.quantity, "unit_amount": listings[i.sku_code].unit_amount,
              "amount": listings[i.sku_code].unit_amount * i.quantity} for i in cart])
-        write_events(conn, [event_row(order_id, customer.email, "create", None, Status.CREATED,
-                                      "Checkout", at=now)])
-        payment_id, key = _insert_pending_payment(conn, order_id, number, gateway.name, total,
-                                                  currency, now, settings.payment_lease_seconds)
+        write_events(conn, [event_row(order_id, customer.email, EventKind.CREATE, None,
+                                      Status.CREATED, "Checkout", at=now)])
+        payment_id, key = insert_pending_payment(conn, order_id, number, gateway.name, total,
+                                                 currency, now, settings.payment_lease_seconds)
 
-    _charge(db, gateway, customer.email, order_id, number, payment_id, key, total, currency, token)
+    charge_card(db, gateway, customer.email, order_id, number, payment_id, key, total, currency,
+                token)
     return read_order(db, number)
 
 
@@ -189,164 +198,13 @@ def _shipping_address(conn, customer, cart, listings, address_id, clean_address)
     return clean_address
 
 
-def _insert_pending_payment(conn, order_id, number, gateway_name, amount, currency, now,
-                            lease_seconds) -> tuple[int, str]:
-    attempt = conn.execute(select(func.count()).select_from(payments).where(
-        payments.c.order_id == order_id)).scalar_one() + 1
-    key = f"{number}:charge:{attempt}"
-    payment_id = conn.execute(insert(payments).values(
-        order_id=order_id, gateway=gateway_name, amount=amount, currency=currency,
-        status="pending", idempotency_key=key, created_at=now, updated_at=now,
-        locked_until=now + dt.timedelta(seconds=lease_seconds))).inserted_primary_key[0]
-    return payment_id, key
-
-
-def _charge(db, gateway, actor_label, order_id, number, payment_id, key, amount, currency, token):
-    confirming = False  # until confirm is sent, no money can have moved
-    try:
-        created = gateway.create_payment(amount=amount, currency=currency, reference=number,
-                                         idempotency_key=f"{key}:create")
-        with db.write() as conn:
-            conn.execute(update(payments).where(payments.c.id == payment_id).values(
-                gateway_payment_id=created.payment_id, updated_at=utcnow()))
-        confirming = True
-        charge = gateway.confirm_payment(created.payment_id, token=token,
-                                         idempotency_key=f"{key}:confirm")
-    except (CardDeclined, InvalidToken) as declined:
-        _record_failed_payment(db, actor_label, order_id, number, payment_id, declined)
-        raise type(declined)(f"Payment for order {number} was declined: {declined}"
-                             + (f" ({declined.code})" if declined.code else ""), declined.code) from None
-    except GatewayUnavailable as error:
-        _release_payment(db, payment_id)
-        if confirming:
-            message = (f"The payment gateway did not answer, so whether order {number} was "
-                       f"charged is not known yet. Paying again first checks with the gateway "
-                       f"and never charges twice. ({error})")
-        else:
-            message = (f"The payment gateway is unavailable; order {number} was not charged. "
-                       f"Try paying again. ({error})")
-        raise GatewayUnavailable(message, error.code, error.retry_after) from None
-    except PaymentError as error:
-        _record_failed_payment(db, actor_label, order_id, number, payment_id, error)
-        raise
-    except Exception:
-        _release_payment(db, payment_id)
-        raise
-    if not charge.succeeded:
-        _record_failed_payment(db, actor_label, order_id, number, payment_id, PaymentError(
-            charge.message or f"The payment ended as {charge.status}.", charge.decline_code))
-        raise CardDeclined(f"Payment for order {number} did not complete: {charge.status}.",
-                           charge.decline_code)
-    _record_paid(db, actor_label, order_id, number, payment_id, charge.payment_id, gateway.name,
-                 amount, currency)
-
-
-def _record_paid(db, actor_label, order_id, number, payment_id, gateway_payment_id, gateway_name,
-                 amount, currency) -> None:
-    with db.write() as conn:
-        now = utcnow()
-        conn.execute(update(payments).where(payments.c.id == payment_id).values(
-            status="succeeded", gateway_payment_id=gateway_payment_id, locked_until=None,
-            updated_at=now))
-        moved = conn.execute(update(orders).where(
-            orders.c.id == order_id, orders.c.status == Status.CREATED.value).values(
-            status=Status.PAID.value, paid_at=now, updated_at=now)).rowcount
-        note = f"Charged {format_money(amount, currency)} via {gateway_name} ({gateway_payment_id})"
-        if moved:
-            write_events(conn, [event_row(order_id, actor_label, "pay", Status.CREATED,
-                                          Status.PAID, note, at=now)])
-        else:
-            current = conn.execute(select(orders.c.status).where(orders.c.id == order_id)).scalar_one()
-            write_events(conn, [event_row(order_id, actor_label, "payment_received", current, None,
-                                          note + "; the order had already moved on, refund it "
-                                          "from the payment record", at=now)])
-
-
-def _record_failed_payment(db, actor_label, order_id, number, payment_id, error) -> None:
-    with db.write() as conn:
-        now = utcnow()
-        conn.execute(update(payments).where(payments.c.id == payment_id).values(
-            status="failed", failure_code=getattr(error, "code", None),
-            failure_message=str(error), locked_until=None, updated_at=now))
-        status = conn.execute(select(orders.c.status).where(orders.c.id == order_id)).scalar_one()
-        code = getattr(error, "code", None)
-        label = "Card declined" if isinstance(error, CardDeclined) else "Payment failed"
-        write_events(conn, [event_row(order_id, actor_label, "payment_failed", status, None,
-                                      f"{label}: {code + ' — ' if code else ''}{error}", at=now)])
-
-
-def _release_payment(db, payment_id) -> None:
-    try:
-        with db.write() as conn:
-            conn.execute(update(payments).where(payments.c.id == payment_id,
-                                                payments.c.status == "pending")
-                         .values(locked_until=None))
-    except Exception:
-        pass  # the lease runs out by itself
-
-
-def recover_pending_payments(db: Database, gateways: Gateways, order_ids: list[int]) -> set[int]:
-    """Settle charges left pending by a crash or an outage, by asking the gateway.
-    Returns the orders found paid that way."""
-    paid: set[int] = set()
-    if not order_ids:
-        return paid
-    now = utcnow()
-    with db.read() as conn:
-        stuck = conn.execute(select(payments, orders.c.number).join(
-            orders, orders.c.id == payments.c.order_id).where(
-            payments.c.order_id.in_(order_ids), payments.c.status == "pending")).all()
-    for row in stuck:
-        if row.locked_until is not None and row.locked_until > now:
-            continue  # someone is charging it right now
-        with db.write() as conn:  # take the lease so two recoveries do not race
-            taken = conn.execute(update(payments).where(
-                payments.c.id == row.id, payments.c.status == "pending",
-                (payments.c.locked_until.is_(None)) | (payments.c.locked_until <= now)).values(
-                locked_until=now + dt.timedelta(seconds=load_settings().payment_lease_seconds))
-            ).rowcount
-        if not taken:
-            continue
-        if row.gateway_payment_id is None:
-            _record_failed_payment(db, "system", row.order_id, row.number, row.id, PaymentError(
-                "The attempt stopped before reaching the payment gateway; nothing was charged.",
-                "abandoned"))
-            continue
-        try:
-            gateway = gateways.named(row.gateway)
-            charge = gateway.retrieve_payment(row.gateway_payment_id)
-            if not charge.succeeded:
-                # The confirm may still be on its way (a slow network outlives any lease):
-                # cancel the intent so it can never be charged after we call it failed.
-                charge = gateway.cancel_payment(row.gateway_payment_id)
-        except PaymentError:
-            # The gateway cannot say now: the attempt stays pending (the order shows a
-            # payment in progress) and the next attempt asks again.
-            _release_payment(db, row.id)
-            continue
-        if not charge.succeeded and charge.status != "canceled":
-            _release_payment(db, row.id)  # still processing at the gateway: ask again later
-            continue
-        if charge.succeeded:
-            _record_paid(db, "system", row.order_id, row.number, row.id, charge.payment_id,
-                         row.gateway, row.amount, row.currency)
-            paid.add(row.order_id)
-        else:
-            _record_failed_payment(db, "system", row.order_id, row.number, row.id, PaymentError(
-                "The attempt was interrupted and the gateway holds no completed charge; "
-                "nothing was charged.", charge.decline_code or "interrupted"))
-    return paid
-
-
 def pay_order(db: Database, actor: Actor, number: str, *, token: str,
               gateways: Gateways | None = None) -> dict:
     """Charge the card for an order still Created (a retry after a decline)."""
-    from .queries import read_order
-
     actor = authorize(db, actor, Permission.PAY)
     token = check_card_token(token)
     order_id = resolve_order_id(db, number)
-    if actor.kind == "customer":
+    if actor.kind == ActorKind.CUSTOMER:
         with db.read() as conn:
             owner = conn.execute(select(orders.c.customer_id).where(orders.c.id == order_id)).scalar_one()
         if owner != actor.customer_id:
@@ -364,16 +222,58 @@ def pay_order(db: Database, actor: Actor, number: str, *, token: str,
         order = conn.execute(query).one()
         next_status(order.number, Status(order.status), Action.PAY)
         busy = conn.execute(select(payments.c.id).where(
-            payments.c.order_id == order_id, payments.c.status == "pending")).first()
+            payments.c.order_id == order_id,
+            payments.c.status == PaymentStatus.PENDING.value)).first()
         if busy is not None:
             raise InProgress(f"A payment for order {order.number} is in progress; try again shortly.")
-        payment_id, key = _insert_pending_payment(conn, order_id, order.number, gateway.name,
-                                                  order.total_amount, order.currency, now,
-                                                  settings.payment_lease_seconds)
-    _charge(db, gateway, actor.label, order_id, order.number, payment_id, key,
-            order.total_amount, order.currency, token)
+        payment_id, key = insert_pending_payment(conn, order_id, order.number, gateway.name,
+                                                 order.total_amount, order.currency, now,
+                                                 settings.payment_lease_seconds)
+    charge_card(db, gateway, actor.label, order_id, order.number, payment_id, key,
+                order.total_amount, order.currency, token)
     return read_order(db, order.number)
 
 
-__all__ = ["CartItem", "place_order", "pay_order", "recover_pending_payments",
-           "check_card_token", "customer_actor", "NotFound", "OrdersError"]
+def submit_checkout(db: Database, customer: CustomerAccount | None, *, items, token: str,
+                    address_id: int | None = None, address: AddressInput | None = None,
+                    checkout_key: str | None = None, gateways: Gateways | None = None) -> dict:
+    """Place an order, or resume the one this checkout key already made.
+
+    The page and the CLI both submit through here. With a key seen before (same cart
+    and address; another cart is refused):
+    - an order already paid (or moved on) is returned as it is, charged once;
+    - an order still Created after a decline is paid with this `token`;
+    - an order whose payment is still under way is returned as it is (its latest
+      attempt pending), never charged a second time.
+    A concurrent submit of the same key that loses the race to insert the order
+    (IntegrityError) reads the winner's order back and resumes it the same way; one
+    that finds the order paid or being paid by the other by the time it would pay
+    returns it as it is then."""
+    gateways = gateways or Gateways(db)
+    try:
+        order = place_order(db, customer, items=items, token=token, address_id=address_id,
+                            address=address, checkout_key=checkout_key, gateways=gateways)
+    except IntegrityError:
+        if checkout_key is None:
+            raise  # not a duplicate checkout: nothing of ours to read back
+        order = place_order(db, customer, items=items, token=token, address_id=address_id,
+                            address=address, checkout_key=checkout_key, gateways=gateways)
+    if order["status"] != Status.CREATED.value or payment_in_flight(order):
+        return order
+    try:
+        return pay_order(db, customer_actor(customer.id, customer.email), order["number"],
+                         token=token, gateways=gateways)
+    except (IllegalMove, InProgress):
+        # A concurrent submit of this checkout paid it, or is paying it, since we read it.
+        return read_order(db, order["number"])
+
+
+def payment_in_flight(order: dict) -> bool:
+    """The order detail's latest charge attempt is still pending at the gateway."""
+    attempts = order.get("payment_attempts") or []
+    return bool(attempts) and attempts[-1]["status"] == PaymentStatus.PENDING.value
+
+
+__all__ = ["CartItem", "place_order", "pay_order", "submit_checkout", "payment_in_flight",
+           "recover_pending_payments", "check_card_token", "customer_actor", "NotFound",
+           "OrdersError"]

@@ -42,18 +42,21 @@ import functools
 import itertools
 import random
 import time
-from typing import Callable, ContextManager, Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager as ContextManager
 
 from sqlalchemy import Connection, insert, select
 
 from .clock import utcnow
 from .db import Database
+from .idempotency_keys import charge_key, refund_key
 from .money import format_money
 from .order_numbers import format_order_number
 from .passwords import LOCKED, hash_password
 from .payments.card_tokens import DECLINE_MESSAGES
 from .schema import addresses, customers, products, skus
 from .staff import Role, ensure_staff
+from .timeline import charged_note, refunded_note
 
 DEMO_PASSWORD = "demo-password"
 DEMO_CUSTOMER_EMAIL = "customer@ordersdesk.test"
@@ -689,7 +692,7 @@ class _Generator:
                 # keeps the ledger's primary key index cheap to fill), 14 random ones.
                 pi = "pi_sim_%010x%014x" % (oid, bits(56))
                 add_charge((pi, total, cur, "requires_payment_method", "visa", code, number, failed_at))
-                add_payment((pid, oid, "simulated", pi, total, cur, "failed", number + ":charge:1",
+                add_payment((pid, oid, "simulated", pi, total, cur, "failed", charge_key(number, 1),
                              code, message, failed_at, failed_at))
                 pid += 1
                 add_event((eid, oid, failed_at, email, "payment_failed", "created", None, note))
@@ -712,11 +715,11 @@ class _Generator:
                 pi = "pi_sim_%010x%014x" % (oid, bits(56))
                 add_charge((pi, total, cur, "succeeded", brands[int(r() * nb)], None, number, paid))
                 payment_id = pid
-                add_payment((pid, oid, "simulated", pi, total, cur, "succeeded", number + ":charge:1",
+                add_payment((pid, oid, "simulated", pi, total, cur, "succeeded", charge_key(number, 1),
                              None, None, paid, paid))
                 pid += 1
                 add_event((eid, oid, paid, email, "pay", "created", "paid",
-                           "Charged " + money + " via simulated (" + pi + ")"))
+                           charged_note(money, "simulated", pi)))
                 eid += 1
                 if kind == 2:
                     status = "paid"
@@ -753,13 +756,13 @@ class _Generator:
                             updated = returned = at
                         refunded = total
                         re = "re_sim_%010x%014x" % (oid, bits(56))
-                        key = number + ":refund:1"
+                        key = refund_key(number, 1)
                         add_refund((rid, oid, payment_id, "simulated", re, total, cur, "succeeded",
                                     key, action, actor, reason, at, at))
                         rid += 1
                         add_sim_refund((re, pi, total, cur, key, at))
                         add_event((eid, oid, at, actor, action, source, status,
-                                   reason + "\nRefunded " + money + " (" + re + ")"))
+                                   refunded_note(money, re, reason)))
                         eid += 1
             add_order((oid, number, cid, email, cname, status, cur, total, refunded, count,
                        created, updated, paid, fulfilled, canceled, returned) + ship)

@@ -54,11 +54,15 @@ class InProgress(OrdersError):
 
 
 class PaymentError(OrdersError):
-    """The payment gateway refused or failed; `code` is the gateway's reason."""
+    """The payment gateway refused or failed; `code` is the gateway's reason and
+    `order_number` the order it was for, when one is known (a decline at checkout
+    names the order that was created and stays unpaid)."""
 
-    def __init__(self, message: str, code: str | None = None):
+    def __init__(self, message: str, code: str | None = None, *,
+                 order_number: str | None = None):
         super().__init__(message)
         self.code = code
+        self.order_number = order_number
 
 
 class CardDeclined(PaymentError):
@@ -73,8 +77,8 @@ class GatewayUnavailable(PaymentError):
     """A transient failure (network, 5xx, rate limit): safe to retry with the same key."""
 
     def __init__(self, message: str, code: str | None = None,
-                 retry_after: float | None = None):
-        super().__init__(message, code)
+                 retry_after: float | None = None, *, order_number: str | None = None):
+        super().__init__(message, code, order_number=order_number)
         self.retry_after = retry_after
 
 
@@ -82,3 +86,7 @@ class RefundFailed(PaymentError):
     pass
 
 
+
+
+class ExportFailed(OrdersError):
+    """The export could not be written (the reason is in the message)."""

@@ -73,7 +73,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from . import adbc_helper
 from . import export_engine as engine
 from .db import Database, sqlite_statement
-from .errors import NotFound, ValidationError
+from .errors import ExportFailed, NotFound, ValidationError
 from .money import THREE_DECIMAL, ZERO_DECIMAL, exponent
 from .queries import OrderFilters
 from .schema import job_items, jobs, order_items, orders
@@ -93,10 +93,6 @@ class ExportResult:
     # SQLite: the peak memory (VmHWM) of the helper process that did the work, which
     # the caller's own peak does not include; None when the export ran in this process.
     helper_peak_rss_mb: float | None = None
-
-
-class ExportFailed(RuntimeError):
-    """The export could not be written (the reason is in the message)."""
 
 
 def export_orders(db: Database, destination: Path, *, actor: Actor,

@@ -59,7 +59,7 @@ class Stream:
 
     _END = object()
 
-    def __init__(self, name: str, produce: Producer, *, after: "Stream | None" = None):
+    def __init__(self, name: str, produce: Producer, *, after: Stream | None = None):
         self.started = threading.Event()
         self.error: BaseException | None = None
         self._queue: queue.Queue = queue.Queue(maxsize=QUEUE_DEPTH)

@@ -1,5 +1,5 @@
 """Bulk jobs: mass Export, Fulfill, Cancel and Return, asked for here and run by a
-worker (orders_core/worker.py).
+worker (orders_core/job_engine/).
 
 Asking (`enqueue`) checks the permission, freezes the selection into one job item
 per order (set-based: INSERT ... SELECT for filters) and returns at once; nothing
@@ -18,19 +18,19 @@ import dataclasses
 import datetime as dt
 import enum
 import threading
-from typing import Iterable
+from collections.abc import Iterable
 
 from sqlalchemy import case, exists, func, insert, literal, select, update
 
 from .clock import utcnow
 from .db import Database
 from .errors import NotFound, OrdersError, ValidationError
-from .lifecycle import ACTION_PERMISSIONS
 from .money import format_money
 from .order_numbers import parse_order_number
 from .queries import OrderFilters, iso
+from .refund_rules import refundable_amount_sql
 from .schema import job_items, jobs, orders
-from .staff import Actor, Permission, Role, authorize
+from .staff import ACTION_PERMISSIONS, Actor, ActorKind, Permission, Role, authorize
 from .status import BULK_SOURCE_STATUSES, Action, IllegalMove, Status, refunds_on
 from .validation import clean_text
 
@@ -58,7 +58,7 @@ class JobAction(str, enum.Enum):
         return Permission.EXPORT if self is JobAction.EXPORT else ACTION_PERMISSIONS[self.move]
 
     @classmethod
-    def parse(cls, value) -> "JobAction":
+    def parse(cls, value) -> JobAction:
         if isinstance(value, (JobAction, Action)):
             value = value.value
         try:
@@ -260,10 +260,9 @@ def ineligible_reason(status: Status, action: JobAction) -> str | None:
     allowed = BULK_SOURCE_STATUSES[move]
     if Status(status) in allowed:
         return None
-    # The move table's own wording, without the order number: "Fulfilled — Cancel
-    # applies to Paid orders only".
-    message = str(IllegalMove("X", status, move, allowed))
-    return f"{Status(status).label} — {message.split('; ', 1)[1]}"
+    # The move table's own wording: "Fulfilled — Cancel applies to Paid orders only".
+    refusal = IllegalMove("", status, move, allowed)
+    return f"{refusal.status.label} — {refusal.reason}"
 
 
 def preflight(db: Database, actor: Actor, action, *, order_numbers: list[str] | None = None,
@@ -278,7 +277,8 @@ def preflight(db: Database, actor: Actor, action, *, order_numbers: list[str] | 
                        and action.move is not None and refunds_on(s, action.move))
     by_status: dict[str, int] = {}
     refunds: dict[str, int] = {}
-    outstanding = func.coalesce(func.sum(orders.c.total_amount - orders.c.refunded_amount), 0)
+    outstanding = func.coalesce(func.sum(
+        refundable_amount_sql(orders.c.total_amount, orders.c.refunded_amount)), 0)
 
     def tally(conn, where) -> None:
         for status, count in conn.execute(select(orders.c.status, func.count())
@@ -397,7 +397,7 @@ def enqueue(db: Database, actor: Actor, action, *, order_numbers: list[str] | No
 
 
 def _actor_role(actor: Actor) -> str:
-    if actor.kind == "system":
+    if actor.kind == ActorKind.SYSTEM:
         return "system"
     if actor.role is None:
         raise OrdersError(f"{actor.label} has no staff role and cannot run bulk jobs.")
@@ -408,7 +408,7 @@ def job_actor(job) -> Actor:
     """The actor a job acts as: who asked, with the role checked when they asked."""
     role = getattr(job, "actor_role", None)
     if role == "system" or role is None and job.actor == "system":
-        return Actor(email=job.actor, kind="system")
+        return Actor(email=job.actor, kind=ActorKind.SYSTEM)
     if role is None:
         raise OrdersError(f"Job #{job.id} does not record the role of {job.actor}.")
     return Actor(email=job.actor, role=Role(role))

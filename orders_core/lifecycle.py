@@ -21,28 +21,45 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from typing import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
-from sqlalchemy import and_, bindparam, func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 
+from .charging import recover_pending_payments
 from .clock import utcnow
 from .config import load_settings
 from .db import Database
-from .errors import (GatewayUnavailable, InProgress, NotFound, OrdersError, PaymentError,
-                     PermissionDenied, RefundFailed, StaleOrder)
+from .errors import (
+    GatewayUnavailable,
+    InProgress,
+    NotFound,
+    OrdersError,
+    PaymentError,
+    PermissionDenied,
+    RefundFailed,
+    StaleOrder,
+)
+from .idempotency_keys import refund_key
 from .money import format_money
 from .order_numbers import parse_order_number
-from .payments import Gateways, GatewayRefund
-from .schema import order_events, orders, payments, refunds
-from .staff import Actor, Permission, authorize
-from .status import Action, IllegalMove, Status, check_bulk_move, next_status, refunds_on
+from .payments import GatewayRefund, Gateways
+from .queries import read_order
+from .refund_rules import refundable_amount
+from .schema import orders, payments, refunds
+from .staff import ACTION_PERMISSIONS, Actor, Permission, authorize
+from .status import (
+    Action,
+    IllegalMove,
+    PaymentStatus,
+    RefundStatus,
+    Status,
+    check_bulk_move,
+    next_status,
+    refunds_on,
+)
+from .timeline import EventKind, event_row, refunded_note, write_events
+from .validation import clean_text
 
-ACTION_PERMISSIONS = {
-    Action.PAY: Permission.PAY,
-    Action.FULFILL: Permission.FULFILL,
-    Action.CANCEL: Permission.CANCEL,
-    Action.RETURN: Permission.RETURN,
-}
 # The timestamp column each status sets when an order enters it.
 ENTERED_AT = {
     Status.PAID: "paid_at",
@@ -86,23 +103,6 @@ class _PendingRefund:
     result: GatewayRefund | BaseException | None = None
 
 
-# -- events --------------------------------------------------------------------------
-def event_row(order_id: int, actor: str, action: str, from_status, to_status, note: str = "",
-              *, at: dt.datetime, job_id: int | None = None) -> dict:
-    return {"order_id": order_id, "at": at, "actor": actor, "action": action,
-            "from_status": _value(from_status), "to_status": _value(to_status),
-            "note": note or "", "job_id": job_id}
-
-
-def write_events(conn, rows: list[dict]) -> None:
-    if rows:
-        conn.execute(insert(order_events), rows)
-
-
-def _value(status):
-    return status.value if isinstance(status, Status) else status
-
-
 # -- public actions on one order -----------------------------------------------------
 def fulfill_order(db: Database, actor: Actor, number: str, *, reason: str = "",
                   gateways: Gateways | None = None):
@@ -130,8 +130,6 @@ def resolve_order_id(db: Database, number: str) -> int:
 
 
 def _single(db, actor, number, action, reason, gateways):
-    from .queries import read_order  # read model; imported here to keep rules first
-
     order_id = resolve_order_id(db, number)
     [outcome] = apply_moves(db, actor, action, [order_id], reason=reason, gateways=gateways)
     if not outcome.ok:
@@ -203,7 +201,8 @@ def apply_moves(db: Database, actor: Actor, action: Action, order_ids: Iterable[
                 outcomes[order_id] = MoveOutcome(order_id, row.number, False, error,
                                                  transient=isinstance(error, InProgress))
                 continue
-            if refunds_on(status, action) and row.total_amount - row.refunded_amount > 0:
+            if refunds_on(status, action) and refundable_amount(row.total_amount,
+                                                                row.refunded_amount) > 0:
                 refunding.append((row, status, target))
             else:
                 plain_moves.setdefault(status, []).append(row)
@@ -217,8 +216,8 @@ def apply_moves(db: Database, actor: Actor, action: Action, order_ids: Iterable[
             for row in moving:
                 if row.id in moved:
                     outcomes[row.id] = MoveOutcome(row.id, row.number, True)
-                    events.append(event_row(row.id, actor.label, action.value, status, target,
-                                            reason, at=now, job_id=job_id))
+                    events.append(event_row(row.id, actor.label, EventKind.of_move(action),
+                                            status, target, reason, at=now, job_id=job_id))
                 else:
                     outcomes[row.id] = MoveOutcome(row.id, row.number, False, StaleOrder(
                         f"Order {row.number} changed meanwhile; reload it and try again."))
@@ -235,7 +234,6 @@ def apply_moves(db: Database, actor: Actor, action: Action, order_ids: Iterable[
 
 
 def _clean_reason(reason) -> str:
-    from .validation import clean_text
     return clean_text(reason, "Reason", max_length=MAX_REASON, required=False, multiline=True)
 
 
@@ -257,12 +255,13 @@ def _in_flight(conn, order_ids: list[int], now: dt.datetime) -> dict[int, _Busy]
     busy: dict[int, _Busy] = {}
     if not order_ids:
         return busy
-    for table, kind in ((payments, "payment"), (refunds, "refund")):
+    for table, kind, pending in ((payments, "payment", PaymentStatus.PENDING),
+                                 (refunds, "refund", RefundStatus.PENDING)):
         action = refunds.c.action if kind == "refund" else None
         columns = [table.c.order_id, table.c.locked_until] + ([action] if action is not None else [])
         for chunk in _chunks(order_ids, 900):
             for row in conn.execute(select(*columns).where(
-                    table.c.order_id.in_(chunk), table.c.status == "pending")):
+                    table.c.order_id.in_(chunk), table.c.status == pending.value)):
                 locked = row.locked_until is not None and row.locked_until > now
                 if row.order_id not in busy or locked:
                     busy[row.order_id] = _Busy(kind, row.locked_until, locked,
@@ -275,9 +274,8 @@ def _recover_interrupted_payments(db, gateways, ids: list[int]) -> None:
     with db.read() as conn:
         stuck = [r[0] for chunk in _chunks(ids, 900) for r in conn.execute(
             select(payments.c.order_id).where(payments.c.order_id.in_(chunk),
-                                              payments.c.status == "pending"))]
+                                              payments.c.status == PaymentStatus.PENDING.value))]
     if stuck:
-        from .checkout import recover_pending_payments
         recover_pending_payments(db, gateways, stuck)
 
 
@@ -315,14 +313,15 @@ def _claim_refunds(conn, candidates, action, actor, reason, job_id, now, lease,
         for p in conn.execute(select(payments.c.id, payments.c.order_id, payments.c.gateway,
                                      payments.c.gateway_payment_id, payments.c.amount,
                                      payments.c.currency)
-                              .where(payments.c.order_id.in_(chunk), payments.c.status == "succeeded")
+                              .where(payments.c.order_id.in_(chunk),
+                                     payments.c.status == PaymentStatus.SUCCEEDED.value)
                               .order_by(payments.c.id)):
             paid[p.order_id] = p  # the latest successful charge
         for r in conn.execute(select(refunds.c.id, refunds.c.order_id, refunds.c.status,
                                      refunds.c.idempotency_key, refunds.c.amount)
                               .where(refunds.c.order_id.in_(chunk))):
             earlier[r.order_id] = earlier.get(r.order_id, 0) + 1
-            if r.status == "pending":
+            if r.status == RefundStatus.PENDING.value:
                 resumable[r.order_id] = r
 
     pending: list[_PendingRefund] = []
@@ -344,15 +343,15 @@ def _claim_refunds(conn, candidates, action, actor, reason, job_id, now, lease,
                                           payment.gateway_payment_id, existing.amount,
                                           payment.currency))
             continue
-        amount = min(row.total_amount, payment.amount) - row.refunded_amount
+        amount = refundable_amount(row.total_amount, row.refunded_amount, paid=payment.amount)
         if amount <= 0:
             outcomes[row.id] = MoveOutcome(row.id, row.number, False, RefundFailed(
                 f"Order {row.number} has nothing left to refund.", "nothing_to_refund"))
             continue
-        key = f"{row.number}:refund:{earlier.get(row.id, 0) + 1}"
+        key = refund_key(row.number, earlier.get(row.id, 0) + 1)
         new_rows.append(dict(
             order_id=row.id, payment_id=payment.id, gateway=payment.gateway, amount=amount,
-            currency=payment.currency, status="pending", idempotency_key=key,
+            currency=payment.currency, status=RefundStatus.PENDING.value, idempotency_key=key,
             action=action.value, actor=actor.label, reason=reason, locked_until=now + lease,
             job_id=job_id, created_at=now, updated_at=now))
         new_items.append(_PendingRefund(row.id, row.number, status, target, 0, key,
@@ -412,16 +411,16 @@ def _settle_refunds(db, actor, action, reason, job_id, pending, outcomes) -> Non
         events = []
         if done:
             conn.execute(update(refunds).where(refunds.c.id == bindparam("b_refund"))
-                         .values(status="succeeded", gateway_refund_id=bindparam("b_gateway_id"),
+                         .values(status=RefundStatus.SUCCEEDED.value,
+                                 gateway_refund_id=bindparam("b_gateway_id"),
                                  locked_until=None, updated_at=now),
                          [{"b_refund": p.refund_id, "b_gateway_id": p.result.refund_id} for p in done])
             moved = _move_refunded(conn, done, now)
             for item in done:
-                note = f"Refunded {format_money(item.amount, item.currency)} ({item.result.refund_id})"
-                if reason:
-                    note = f"{reason}\n{note}"
+                note = refunded_note(format_money(item.amount, item.currency),
+                                     item.result.refund_id, reason)
                 if item.order_id in moved:
-                    events.append(event_row(item.order_id, actor.label, action.value,
+                    events.append(event_row(item.order_id, actor.label, EventKind.of_move(action),
                                             item.from_status, item.to_status, note,
                                             at=now, job_id=job_id))
                     outcomes[item.order_id] = MoveOutcome(item.order_id, item.number, True)
@@ -432,13 +431,13 @@ def _settle_refunds(db, actor, action, reason, job_id, pending, outcomes) -> Non
                     refunded_amount=orders.c.refunded_amount + item.amount, updated_at=now))
                 current = conn.execute(select(orders.c.status).where(
                     orders.c.id == item.order_id)).scalar_one()
-                events.append(event_row(item.order_id, actor.label, "refund", current, None,
+                events.append(event_row(item.order_id, actor.label, EventKind.REFUND, current, None,
                                         note, at=now, job_id=job_id))
                 outcomes[item.order_id] = MoveOutcome(item.order_id, item.number, False, StaleOrder(
                     f"Order {item.number} changed meanwhile; its refund was recorded."))
         if refused:
             conn.execute(update(refunds).where(refunds.c.id == bindparam("b_refund"))
-                         .values(status="failed", failure_code=bindparam("b_code"),
+                         .values(status=RefundStatus.FAILED.value, failure_code=bindparam("b_code"),
                                  failure_message=bindparam("b_message"), locked_until=None,
                                  updated_at=now),
                          [{"b_refund": p.refund_id, "b_code": p.result.code,
@@ -448,7 +447,7 @@ def _settle_refunds(db, actor, action, reason, job_id, pending, outcomes) -> Non
                 message = (f"Refund of {format_money(item.amount, item.currency)} for order "
                            f"{item.number} failed: {result}" + (f" ({result.code})" if result.code else "")
                            + f"; the order stays {item.from_status.label}.")
-                events.append(event_row(item.order_id, actor.label, "refund_failed",
+                events.append(event_row(item.order_id, actor.label, EventKind.REFUND_FAILED,
                                         item.from_status, None, message, at=now, job_id=job_id))
                 outcomes[item.order_id] = MoveOutcome(item.order_id, item.number, False,
                                                       RefundFailed(message, result.code))
@@ -497,7 +496,8 @@ def _release_leases(db: Database, pending: list[_PendingRefund]) -> None:
     try:
         with db.write() as conn:
             conn.execute(update(refunds).where(
-                refunds.c.id.in_([p.refund_id for p in pending]), refunds.c.status == "pending")
+                refunds.c.id.in_([p.refund_id for p in pending]),
+                refunds.c.status == RefundStatus.PENDING.value)
                 .values(locked_until=None))
     except Exception:
         pass  # the lease expires by itself
@@ -506,16 +506,13 @@ def _release_leases(db: Database, pending: list[_PendingRefund]) -> None:
 # -- staff notes ---------------------------------------------------------------------
 def add_note(db: Database, actor: Actor, number: str, text: str) -> None:
     """A staff note in the order's timeline; stored and shown as plain text."""
-    from .validation import clean_text
-
     actor = authorize(db, actor, Permission.NOTE)
     note = clean_text(text, "Note", max_length=4000, multiline=True)
     order_id = resolve_order_id(db, number)
     with db.write() as conn:
-        write_events(conn, [event_row(order_id, actor.label, "note", None, None, note,
+        write_events(conn, [event_row(order_id, actor.label, EventKind.NOTE, None, None, note,
                                       at=utcnow())])
 
 
 __all__ = ["apply_moves", "fulfill_order", "cancel_order", "return_order", "add_note",
-           "MoveOutcome", "event_row", "write_events", "resolve_order_id", "IllegalMove",
-           "PermissionDenied"]
+           "MoveOutcome", "resolve_order_id", "IllegalMove", "PermissionDenied"]

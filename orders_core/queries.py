@@ -38,7 +38,7 @@ class OrderFilters:
 
     @classmethod
     def parse(cls, *, status=None, created_from=None, created_to=None, search=None, sku=None,
-              min_total=None, max_total=None) -> "OrderFilters":
+              min_total=None, max_total=None) -> OrderFilters:
         parsed_status = None
         if status not in (None, "", "all"):
             try:
@@ -64,7 +64,7 @@ class OrderFilters:
         """Only a status and dates: order_day_counts answers how many, exactly."""
         return not self.search and not self.sku and self.min_total is None and self.max_total is None
 
-    def with_status(self, status: Status | None) -> "OrderFilters":
+    def with_status(self, status: Status | None) -> OrderFilters:
         return dataclasses.replace(self, status=status)
 
     def describe(self) -> str:

@@ -18,6 +18,7 @@ from .db import Database
 from .errors import AccessWithdrawn, NotFound, PermissionDenied, ValidationError
 from .passwords import check_new_password, hash_password, verify_password
 from .schema import staff
+from .status import Action
 from .validation import clean_email, clean_text
 
 
@@ -44,6 +45,14 @@ class Permission(str, enum.Enum):
     MANAGE_STAFF = "manage staff accounts"
 
 
+# The permission each status move needs, whoever asks (a page, the CLI, a bulk job).
+ACTION_PERMISSIONS: dict[Action, Permission] = {
+    Action.PAY: Permission.PAY,
+    Action.FULFILL: Permission.FULFILL,
+    Action.CANCEL: Permission.CANCEL,
+    Action.RETURN: Permission.RETURN,
+}
+
 _ANALYST = frozenset({Permission.VIEW, Permission.EXPORT})
 _SUPPORT = _ANALYST | {Permission.CANCEL, Permission.RETURN, Permission.NOTE}
 _OPS = _SUPPORT | {Permission.FULFILL, Permission.PAY, Permission.MANAGE_JOBS}
@@ -55,6 +64,12 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
 }
 
 
+class ActorKind(str, enum.Enum):
+    STAFF = "staff"
+    CUSTOMER = "customer"  # their own orders only
+    SYSTEM = "system"  # the CLI run by an operator on the server, the seed
+
+
 @dataclasses.dataclass(frozen=True)
 class Actor:
     """Who is acting: a staff member, a customer (own orders only), or the system
@@ -62,14 +77,17 @@ class Actor:
     a claim, not proof: `authorize` checks it against the staff table every time."""
     email: str
     role: Role | None = None
-    kind: str = "staff"  # staff, customer, system
+    kind: ActorKind = ActorKind.STAFF
     customer_id: int | None = None
     staff_id: int | None = None
 
+    def __post_init__(self):
+        object.__setattr__(self, "kind", ActorKind(self.kind))
+
     def can(self, permission: Permission) -> bool:
-        if self.kind == "system":
+        if self.kind == ActorKind.SYSTEM:
             return True
-        if self.kind == "customer":
+        if self.kind == ActorKind.CUSTOMER:
             return permission == Permission.PAY
         return self.role is not None and permission in ROLE_PERMISSIONS[self.role]
 
@@ -78,11 +96,11 @@ class Actor:
         return self.email
 
 
-SYSTEM = Actor(email="system", kind="system")
+SYSTEM = Actor(email="system", kind=ActorKind.SYSTEM)
 
 
 def customer_actor(customer_id: int, email: str) -> Actor:
-    return Actor(email=email, kind="customer", customer_id=customer_id)
+    return Actor(email=email, kind=ActorKind.CUSTOMER, customer_id=customer_id)
 
 
 def require(actor: Actor, permission: Permission) -> None:
@@ -101,7 +119,7 @@ def authorize(db: Database, actor: Actor, permission: Permission) -> Actor:
     database has it now."""
     if actor is None or not isinstance(actor, Actor):
         raise PermissionDenied("Sign in as a staff member first.")
-    if actor.kind != "staff":
+    if actor.kind != ActorKind.STAFF:
         require(actor, permission)
         return actor
     with db.read() as conn:
@@ -273,7 +291,7 @@ def change_own_password(db: Database, actor: Actor, current_password: str, new_p
                         keep_session_id: int | None = None, client_address: str = "") -> StaffAccount:
     """A staff member replaces their own password (the current one proves it is them).
     Their other sessions end; the one they are using (`keep_session_id`) stays."""
-    if actor is None or not isinstance(actor, Actor) or actor.kind != "staff":
+    if actor is None or not isinstance(actor, Actor) or actor.kind != ActorKind.STAFF:
         raise PermissionDenied("Sign in as a staff member first.")
     with db.read() as conn:
         row = conn.execute(select(staff).where(
@@ -305,7 +323,7 @@ def sign_out_everywhere(db: Database, actor: Actor, email: str, *, keep_session_
                         client_address: str = "") -> int:
     """End every session of `email` (an admin for anyone; a person for themselves,
     keeping the one they use). Returns how many ended."""
-    own = actor is not None and actor.kind == "staff" and actor.email.lower() == (email or "").strip().lower()
+    own = _is_self(actor, email)
     if own:
         actor = authorize(db, actor, Permission.VIEW)
     else:
@@ -328,9 +346,15 @@ def _revoke_everywhere(conn, account: StaffAccount, reason: str, *, actor: str, 
     return ended
 
 
+def _is_self(actor: Actor | None, email: str | None) -> bool:
+    """The staff member acting on their own account."""
+    return (actor is not None and actor.kind == ActorKind.STAFF
+            and actor.email.lower() == (email or "").strip().lower())
+
+
 def staff_sessions_of(db: Database, actor: Actor, email: str) -> list[sessions.StaffSession]:
     """The open sessions of a staff member (admins; or the person themselves)."""
-    own = actor is not None and actor.kind == "staff" and actor.email.lower() == (email or "").strip().lower()
+    own = _is_self(actor, email)
     authorize(db, actor, Permission.VIEW if own else Permission.MANAGE_STAFF)
     account = find_staff(db, email)
     with db.read() as conn:

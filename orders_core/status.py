@@ -1,5 +1,6 @@
 """The order statuses, the actions staff and customers take, and the one table of
-legal status moves that every path (single order, bulk job, CLI) consults."""
+legal status moves that every path (single order, bulk job, CLI) consults; also the
+states of a charge attempt and of a refund."""
 from __future__ import annotations
 
 import enum
@@ -28,6 +29,20 @@ class Action(str, enum.Enum):
     @property
     def label(self) -> str:
         return self.value.capitalize()
+
+
+class PaymentStatus(str, enum.Enum):
+    """A charge attempt in our books (payments.status): pending while it is under way."""
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+class RefundStatus(str, enum.Enum):
+    """A refund in our books (refunds.status): pending while it is under way."""
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
 
 
 # (from status, action) -> to status. Anything absent is illegal.
@@ -65,11 +80,10 @@ class IllegalMove(OrdersError):
         self.action = Action(action)
         allowed = allowed_from if allowed_from is not None else statuses_allowing(action)
         self.allowed_from = allowed
-        super().__init__(
-            f"Order {order_number} is {self.status.label}; "
-            f"{self.action.label} applies to {_describe(allowed)} orders"
-            + (" only" if len(allowed) == 1 else "")
-        )
+        # Why, without naming the order: "Cancel applies to Paid orders only".
+        self.reason = (f"{self.action.label} applies to {_describe(allowed)} orders"
+                       + (" only" if len(allowed) == 1 else ""))
+        super().__init__(f"Order {order_number} is {self.status.label}; {self.reason}")
 
 
 def statuses_allowing(action: Action) -> frozenset[Status]:

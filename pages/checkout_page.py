@@ -1,27 +1,25 @@
 """Demo checkout: test purchases as a customer, paid with Stripe's test card tokens.
 
 Customers sign in here, separately from staff (their account lives under
-session.CUSTOMER_KEY). Each checkout has a key (session state) that place_order uses
-to make a double click or a rerun return the first order instead of charging again.
-The key is kept after a decline, so paying again with another card retries the same
-order; it is renewed once the cart changes after an order, or on "Start a new order".
+session.CUSTOMER_KEY). Each checkout has a key (session state) that submit_checkout
+uses to make a double click or a rerun return the first order instead of charging
+again. The key is kept after a decline, so paying again with another card retries the
+same order (submit_checkout decides how); it is renewed once the cart changes after
+an order, or on "Start a new order".
 """
 from __future__ import annotations
 
 import dataclasses
-import re
 import uuid
 
 import pandas as pd
 import streamlit as st
-from sqlalchemy.exc import IntegrityError
 
 from orders_core import catalog, customers
-from orders_core.checkout import CartItem, pay_order, place_order
+from orders_core.checkout import CartItem, payment_in_flight, submit_checkout
 from orders_core.customers import AddressInput
 from orders_core.errors import CardDeclined, InvalidToken, OrdersError
 from orders_core.payments.card_tokens import DECLINE_MESSAGES, TEST_TOKENS
-from orders_core.staff import customer_actor
 from orders_core.status import Status
 from pages.ui import display, resources, session, statuses
 
@@ -172,41 +170,26 @@ def submit(db, account, items, token, address_id, address, signature) -> None:
     if last is not None and last["key"] == st.session_state[KEY] and last["cart"] != signature:
         st.session_state[KEY] = new_checkout_key()  # a different cart: a new order
     key = st.session_state[KEY]
-    gateways = resources.get_gateways()
-    number = None
     try:
-        try:
-            order = place_order(db, account, items=items, token=token, address_id=address_id,
-                                address=address, checkout_key=key, gateways=gateways)
-        except IntegrityError:  # a concurrent submit of this checkout won the insert
-            order = place_order(db, account, items=items, token=token, address_id=address_id,
-                                address=address, checkout_key=key, gateways=gateways)
-        number = order["number"]
-        if order["status"] == Status.CREATED.value:
-            attempts = order.get("payment_attempts") or []
-            if attempts and attempts[-1]["status"] == "pending":
-                st.session_state[OUTCOME] = {"kind": "pending", "order": order}
-                return
-            # The same checkout was declined before: pay for that order, not a new one.
-            order = pay_order(db, customer_actor(account.id, account.email), number,
-                              token=token, gateways=gateways)
+        order = submit_checkout(db, account, items=items, token=token, address_id=address_id,
+                                address=address, checkout_key=key,
+                                gateways=resources.get_gateways())
     except (CardDeclined, InvalidToken) as error:
-        number = number or _order_number_in(str(error))
+        number = error.order_number
         st.session_state[OUTCOME] = {"kind": "declined", "message": str(error),
-                                     "code": getattr(error, "code", None), "number": number}
+                                     "code": error.code, "number": number}
         if number:
-            st.session_state[LAST] = {"key": key, "cart": signature, "status": "created"}
+            st.session_state[LAST] = {"key": key, "cart": signature,
+                                      "status": Status.CREATED.value}
         return
     except OrdersError as error:
         st.session_state[OUTCOME] = {"kind": "error", "message": str(error)}
         return
+    if order["status"] == Status.CREATED.value and payment_in_flight(order):
+        st.session_state[OUTCOME] = {"kind": "pending", "order": order}
+        return
     st.session_state[OUTCOME] = {"kind": "placed", "order": order}
     st.session_state[LAST] = {"key": key, "cart": signature, "status": order["status"]}
-
-
-def _order_number_in(message: str) -> str | None:
-    match = re.search(r"\bORD-\d+\b", message)
-    return match.group(0) if match else None
 
 
 def show_outcome() -> None:

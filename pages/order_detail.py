@@ -13,9 +13,9 @@ import streamlit as st
 
 from orders_core import lifecycle, queries
 from orders_core.errors import NotFound, OrdersError
-from orders_core.lifecycle import ACTION_PERMISSIONS
-from orders_core.staff import Permission
-from orders_core.status import Action, Status, legal_actions, refunds_on
+from orders_core.refund_rules import refundable_amount
+from orders_core.staff import ACTION_PERMISSIONS, Permission
+from orders_core.status import Action, PaymentStatus, Status, legal_actions, refunds_on
 from pages.ui import display, links, resources, session, statuses
 
 CONFIRM = "order_confirm"       # {"number", "action", "status"} while a confirmation is open
@@ -40,8 +40,8 @@ def when(value: str | None) -> str:
 def refundable(detail: dict) -> int:
     """What a refunding move would hand back (the services compute it again)."""
     payment = detail.get("payment")
-    paid = payment["amount"] if payment and payment["status"] == "succeeded" else 0
-    return max(0, min(detail["total_amount"], paid) - detail["refunded_amount"])
+    paid = payment["amount"] if payment and payment["status"] == PaymentStatus.SUCCEEDED else 0
+    return refundable_amount(detail["total_amount"], detail["refunded_amount"], paid=paid)
 
 
 def consequence(detail: dict, action: Action) -> tuple[str, str]:

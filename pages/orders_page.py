@@ -16,8 +16,7 @@ import streamlit as st
 
 from orders_core import jobs, queries
 from orders_core.errors import OrdersError
-from orders_core.lifecycle import ACTION_PERMISSIONS
-from orders_core.staff import Permission
+from orders_core.staff import ACTION_PERMISSIONS, Permission
 from orders_core.status import BULK_SOURCE_STATUSES, Action, Status
 from pages.ui import display, links, orders_view, resources, session, statuses, thresholds
 from pages.ui.filter_form import FilterForm, sync_widget

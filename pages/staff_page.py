@@ -8,9 +8,19 @@ import pandas as pd
 import streamlit as st
 
 from orders_core.errors import OrdersError
-from orders_core.staff import (ROLE_PERMISSIONS, Permission, Role, audit_log, create_staff,
-                               list_staff, reset_staff_password, set_staff_active, set_staff_role,
-                               sign_out_everywhere, staff_sessions_of)
+from orders_core.staff import (
+    ROLE_PERMISSIONS,
+    Permission,
+    Role,
+    audit_log,
+    create_staff,
+    list_staff,
+    reset_staff_password,
+    set_staff_active,
+    set_staff_role,
+    sign_out_everywhere,
+    staff_sessions_of,
+)
 from pages.ui import display, resources, session
 
 NOTICE = "staff_notice"
@@ -73,7 +83,8 @@ def change_account(db, actor, accounts) -> None:
             except OrdersError as error:
                 st.error(display.escape_markdown(error))
             else:
-                notice(f"{changed.email} is {'active again' if changed.active else 'deactivated; their sessions have ended'}.")
+                state = "active again" if changed.active else "deactivated; their sessions have ended"
+                notice(f"{changed.email} is {state}.")
                 st.rerun()
         if yourself:
             st.caption("This is your own account: you cannot change its role or deactivate it.")

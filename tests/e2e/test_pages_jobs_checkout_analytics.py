@@ -383,6 +383,8 @@ def test_sign_in_and_decline_shows_the_reason(seeded_db):
     errors = " ".join(e.value for e in at.error)
     assert "insufficient funds" in errors and "insufficient\\_funds" in errors
     assert "Order number" not in metrics(at)
+    # the decline names the order it left unpaid (from the error's order_number)
+    assert any(c.value.startswith("Order ORD-") and "stays unpaid" in c.value for c in at.caption)
     # paying again with a good card pays that same order instead of making another
     at.selectbox(key="checkout_token").set_value("tok_visa")
     at.button(key="checkout_place").click().run()

@@ -1,19 +1,21 @@
 """Checkout: creating an order and charging the card, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
+import threading
+
 import pytest
 from sqlalchemy import func, select
 
 from orders_core import checkout, customers
-from orders_core.checkout import CartItem, place_order
+from orders_core.checkout import CartItem, payment_in_flight, place_order, submit_checkout
 from orders_core.customers import AddressInput
 from orders_core.errors import AuthenticationError, CardDeclined, InvalidToken, ValidationError
 from orders_core.payments import Gateways
 from orders_core.payments.card_tokens import TEST_TOKENS
-from orders_core.schema import Base, payments, sim_charges
+from orders_core.schema import Base, orders, payments, sim_charges
 from orders_core.staff import SYSTEM
 from tests.integration.conftest import HOME, row_counts
-from tests.support.fakes import CrashingGateway, SimulatedCrash
+from tests.support.fakes import AfterNth, CrashingGateway, InterleavingDatabase, SimulatedCrash
 
 
 def test_a_digital_purchase_is_created_then_paid_with_items_total_payment_and_timeline(customer, db):
@@ -198,3 +200,105 @@ def test_a_crash_after_the_card_was_charged_is_settled_without_charging_again(cu
 
 def test_an_order_never_creates_an_invoice():
     assert not [name for name in Base.metadata.tables if "invoice" in name]
+
+
+# -- submitting a checkout again: the one resume policy of the page and the CLI ---------------
+def _charges(db, status: str) -> int:
+    with db.read() as conn:
+        return conn.execute(select(func.count()).select_from(sim_charges)
+                            .where(sim_charges.c.status == status)).scalar_one()
+
+
+def test_submitting_a_declined_checkout_again_pays_that_order_with_the_new_card(customer, db):
+    with pytest.raises(CardDeclined) as declined:
+        submit_checkout(db, customer, items=[("PASS-USD", 1)], token="tok_chargeDeclined",
+                        checkout_key="form-1")
+    assert declined.value.order_number == "ORD-000001"
+
+    order = submit_checkout(db, customer, items=[("PASS-USD", 1)], token="tok_visa",
+                            checkout_key="form-1")
+
+    assert (order["number"], order["status"]) == ("ORD-000001", "paid")
+    assert [p["status"] for p in order["payment_attempts"]] == ["failed", "succeeded"]
+
+
+def test_submitting_a_paid_checkout_again_returns_it_as_it_is_without_charging(customer, db):
+    first = submit_checkout(db, customer, items=[("PASS-USD", 2)], token="tok_visa",
+                            checkout_key="form-1")
+    again = submit_checkout(db, customer, items=[("PASS-USD", 2)], token="tok_mastercard",
+                            checkout_key="form-1")
+    assert again["number"] == first["number"] and again["status"] == "paid"
+    assert _charges(db, "succeeded") == 1
+
+
+def test_a_checkout_whose_payment_is_under_way_is_returned_without_a_second_charge(
+        customer, db):
+    crashing = CrashingGateway(Gateways(db).default, crash_after="create_payment")
+    with pytest.raises(SimulatedCrash):  # the process died mid-charge; its lease still runs
+        submit_checkout(db, customer, items=[("PASS-USD", 1)], token="tok_visa",
+                        checkout_key="form-1", gateways=Gateways(db).use(crashing))
+
+    order = submit_checkout(db, customer, items=[("PASS-USD", 1)], token="tok_visa",
+                            checkout_key="form-1")
+
+    assert order["status"] == "created" and payment_in_flight(order)
+    assert [p["status"] for p in order["payment_attempts"]] == ["pending"]
+
+
+def meeting_after_each_threads_first_read(threads: int):
+    """An `after` under which each thread's first read waits for the other threads':
+    every submit looks the checkout key up before any has inserted its order."""
+    barrier, seen = threading.Barrier(threads, timeout=30), threading.local()
+
+    def after(kind: str) -> None:
+        if kind == "read" and not getattr(seen, "done", False):
+            seen.done = True
+            barrier.wait()
+    return after
+
+
+def test_two_concurrent_submits_of_one_checkout_make_one_order_and_both_succeed(customer, db):
+    racing = InterleavingDatabase(db, meeting_after_each_threads_first_read(2))
+    gateways = Gateways(db)
+    results, errors = [], []
+
+    def submit():
+        try:
+            results.append(submit_checkout(racing, customer, items=[("PASS-USD", 1)],
+                                           token="tok_visa", checkout_key="form-1",
+                                           gateways=gateways))
+        except Exception as error:  # noqa: BLE001 - reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=submit) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+
+    assert errors == [] and len(results) == 2
+    assert {r["number"] for r in results} == {"ORD-000001"}
+    with db.read() as conn:
+        assert conn.execute(select(func.count()).select_from(orders)).scalar_one() == 1
+    assert _charges(db, "succeeded") == 1
+    from orders_core.queries import order_detail
+    assert order_detail(db, "ORD-000001")["status"] == "paid"
+
+
+def test_a_resubmit_that_finds_the_order_paid_meanwhile_returns_it_without_charging(customer, db):
+    with pytest.raises(CardDeclined):
+        submit_checkout(db, customer, items=[("PASS-USD", 1)], token="tok_chargeDeclined",
+                        checkout_key="form-1")
+    # This submit reads the checkout (key lookup, then the order: still Created); the
+    # other tab pays it before this one gets to pay.
+    other_tab = AfterNth("read", 2, lambda: submit_checkout(
+        db, customer, items=[("PASS-USD", 1)], token="tok_visa", checkout_key="form-1"))
+    racing = InterleavingDatabase(db, other_tab)
+
+    order = submit_checkout(racing, customer, items=[("PASS-USD", 1)], token="tok_mastercard",
+                            checkout_key="form-1")
+
+    assert other_tab.done
+    assert (order["number"], order["status"]) == ("ORD-000001", "paid")
+    assert [p["status"] for p in order["payment_attempts"]] == ["failed", "succeeded"]
+    assert _charges(db, "succeeded") == 1

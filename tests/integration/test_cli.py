@@ -228,6 +228,35 @@ def test_a_declined_checkout_exits_1_and_leaves_a_created_order_with_a_payment_f
     assert _json(env, "pay", number, "--token", "tok_visa")["status"] == "paid"
 
 
+def test_a_checkout_repeated_after_a_decline_charges_the_new_card_for_the_same_order(env):
+    stderr = _refused(_checkout(env, "--checkout-key", "K1", token="tok_chargeDeclined"))
+    number = stderr.split("Payment for order ")[1].split()[0]
+
+    result = _checkout(env, "--checkout-key", "K1", token="tok_visa")
+
+    assert result.returncode == 0, result.stderr
+    order = json.loads(result.stdout)
+    assert (order["number"], order["status"]) == (number, "paid")
+    assert [p["status"] for p in order["payment_attempts"]] == ["failed", "succeeded"]
+
+
+def test_two_concurrent_checkouts_with_one_key_both_succeed_with_one_paid_order(env):
+    args = ["checkout", "--email", demo.DEMO_CUSTOMER_EMAIL, "--password", demo.DEMO_PASSWORD,
+            "--token", "tok_visa", *ADDRESS, "--item", "BOX-MONTHLY-USD:1",
+            "--checkout-key", "K-concurrent", "--json"]
+    both = [subprocess.Popen([sys.executable, "-m", "orders_core", *args], cwd=REPO_ROOT,
+                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for _ in range(2)]
+    outputs = [p.communicate(timeout=120) for p in both]
+
+    assert [p.returncode for p in both] == [0, 0], outputs
+    numbers = {json.loads(stdout)["number"] for stdout, _ in outputs}
+    assert len(numbers) == 1
+    shown = _json(env, "show", numbers.pop())
+    assert shown["status"] == "paid"
+    assert [p["status"] for p in shown["payment_attempts"]] == ["succeeded"]
+
+
 def test_orders_filtered_by_status_paid_lists_only_paid_orders(env):
     rows = _json(env, "orders", "--status", "paid", "--limit", "500")
     assert rows and {r["status"] for r in rows} == {"paid"}

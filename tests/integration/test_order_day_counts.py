@@ -11,10 +11,10 @@ from orders_core import demo, jobs, lifecycle, order_counts
 from orders_core.checkout import place_order
 from orders_core.db import create_database_engine, migrate
 from orders_core.errors import CardDeclined
+from orders_core.job_engine import run_job_here
 from orders_core.queries import OrderFilters, count_by_status, list_orders
 from orders_core.schema import order_day_counts, orders
 from orders_core.staff import SYSTEM
-from orders_core.worker import run_job_here
 
 
 def kept(db) -> dict[tuple, int]:

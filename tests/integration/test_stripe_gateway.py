@@ -380,6 +380,17 @@ def test_reusing_an_idempotency_key_with_other_parameters_is_a_payment_error_not
     assert misuse.value.code == "idempotency_key_in_use"
 
 
+@pytest.mark.parametrize("code", ["charge_already_refunded", "amount_too_large"])
+def test_stripes_refusal_of_an_over_refund_is_a_refund_failure_with_its_code(canned, code):
+    # localstripe accepts any refund (see the xfail above); Stripe answers 400.
+    canned.answer = (400, {}, {"type": "invalid_request_error", "code": code,
+                               "message": "Charge ch_123 has already been refunded."})
+    with pytest.raises(RefundFailed) as refused:
+        canned_gateway(canned).refund("pi_123", amount=100, idempotency_key=new_key(),
+                                      reference="r")
+    assert refused.value.code == code
+
+
 def test_other_invalid_requests_are_payment_errors_with_stripes_message_and_code(canned):
     canned.answer = (400, {}, {"type": "invalid_request_error", "code": "parameter_invalid_integer",
                                "param": "amount", "message": "Invalid integer: abc"})

@@ -34,6 +34,7 @@ from hypothesis.stateful import (
 )
 from sqlalchemy import delete, func, select
 
+import orders_core.charging as charging_module
 import orders_core.checkout as checkout_module
 import orders_core.customers as customers_module
 import orders_core.lifecycle as lifecycle_module
@@ -139,7 +140,8 @@ class TravellingClock:
 
 
 def use_clock(monkeypatch, clock: TravellingClock) -> None:
-    for module in (lifecycle_module, checkout_module, simulated_module, customers_module):
+    for module in (lifecycle_module, checkout_module, charging_module, simulated_module,
+                   customers_module):
         monkeypatch.setattr(module, "utcnow", clock)
 
 

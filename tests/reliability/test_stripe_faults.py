@@ -23,7 +23,7 @@ from sqlalchemy import select
 from orders_core import jobs, lifecycle
 from orders_core.checkout import pay_order, place_order
 from orders_core.config import load_settings
-from orders_core.errors import GatewayUnavailable
+from orders_core.errors import GatewayUnavailable, RefundFailed
 from orders_core.job_engine import Worker
 from orders_core.payments import Gateways
 from orders_core.payments.stripe_gateway import StripeGateway
@@ -369,6 +369,36 @@ def test_a_bulk_cancel_reports_each_order_stripe_kept_refusing_and_moves_none_of
     assert run_job(shop, retry.id, gateways, budget=30).status == "completed"
     for number in numbers:
         assert len(refunds_at_stripe(stripe_client, shop, number)) == 1
+
+
+# -- Stripe's refusal of an over-refund ---------------------------------------------------
+
+ALREADY_REFUNDED = {"type": "invalid_request_error", "code": "charge_already_refunded",
+                    "message": "Charge ch_123 has already been refunded."}
+
+
+def test_stripes_refusal_of_an_over_refund_fails_the_cancel_and_moves_no_money(
+        sqlite_shop, proxy, stripe_client):
+    """Someone refunded the charge in Stripe's dashboard, outside our books; Stripe then
+    refuses our refund with 400 charge_already_refunded. localstripe does not enforce
+    refund limits, so the proxy gives Stripe's answer instead of forwarding."""
+    shop = sqlite_shop
+    gateways = stripe_gateways(shop.db, proxy.url, retries=2)
+    number = paid_on_stripe(shop, gateways)
+    before = order_detail(shop.db, number)
+    proxy.fail_next(1, "POST", REFUNDS, status=400, error=ALREADY_REFUNDED)
+
+    with pytest.raises(RefundFailed) as refused:
+        lifecycle.cancel_order(shop.db, SUPPORT, number, gateways=gateways)
+
+    assert refused.value.code == "charge_already_refunded"
+    assert f"order {number} failed" in str(refused.value) and "stays Paid" in str(refused.value)
+    assert len(proxy.requests("POST", REFUNDS)) == 1  # a refusal is not retried
+    after = order_detail(shop.db, number)
+    assert (after["status"], after["refunded_amount"]) == ("paid", before["refunded_amount"])
+    assert [(r["status"], r["amount"]) for r in after["refunds"]] == [("failed", 1000)]
+    assert after["events"][-1]["action"] == "refund_failed"
+    assert refunds_at_stripe(stripe_client, shop, number) == []
 
 
 # -- a charge slower than the payment lease ------------------------------------------------

@@ -1,6 +1,8 @@
 """Hand-written fakes that wrap real parts and record what happened (no mock.patch)."""
 from __future__ import annotations
 
+import contextlib
+
 
 class SimulatedCrash(BaseException):
     """The process died at this point: nothing after it runs, no cleanup handler
@@ -64,3 +66,43 @@ class FlakyGateway:
             return real(*args, **kwargs)
 
         return call
+
+
+class InterleavingDatabase:
+    """The real Database; `after(kind)` runs each time a "read" or "write" transaction
+    through it has ended, in the thread that ran it: a second actor acting at one exact
+    point between another's steps."""
+
+    def __init__(self, db, after):
+        self._db, self._after = db, after
+
+    def __getattr__(self, name):
+        return getattr(self._db, name)
+
+    @contextlib.contextmanager
+    def _transaction(self, kind: str):
+        with getattr(self._db, kind)() as conn:
+            yield conn
+        self._after(kind)
+
+    def read(self):
+        return self._transaction("read")
+
+    def write(self):
+        return self._transaction("write")
+
+
+class AfterNth:
+    """An `after` for InterleavingDatabase: runs `action` once, when the `n`-th
+    transaction of `kind` has ended; `done` says whether it ran."""
+
+    def __init__(self, kind: str, n: int, action):
+        self.kind, self.left, self.action, self.done = kind, n, action, False
+
+    def __call__(self, kind: str) -> None:
+        if kind != self.kind or self.done:
+            return
+        self.left -= 1
+        if self.left == 0:
+            self.done = True
+            self.action()

@@ -11,7 +11,9 @@
 
 A fault answers the next N requests that match a method and a path pattern (re.search
 on the path without the query) with one of:
-  status=409|429|500|...  a Stripe-shaped JSON error (429 with Retry-After if given);
+  status=409|429|500|...  a Stripe-shaped JSON error (429 with Retry-After if given;
+                          error={...} replaces the body's "error" object, for refusals
+                          localstripe never makes, such as 400 charge_already_refunded);
   delay=SECONDS           an answer that comes too late (past the client's timeout);
   drop=True               the connection reset with no answer (TCP RST).
 By default the fault strikes before the request reaches localstripe (nothing
@@ -65,6 +67,7 @@ class Fault:
     delay: float | None = None
     drop: bool = False
     after_forwarding: bool = False
+    error: dict | None = None
 
     def matches(self, method: str, path: str) -> bool:
         return self.remaining > 0 and self.method in ("*", method) and bool(self.path.search(path))
@@ -122,12 +125,15 @@ class FaultProxy:
     # -- telling it what to do -----------------------------------------------------------
     def fail_next(self, times: int, method: str, path: str, *, status: int | None = None,
                   retry_after: float | None = None, delay: float | None = None,
-                  drop: bool = False, after_forwarding: bool = False) -> None:
+                  drop: bool = False, after_forwarding: bool = False,
+                  error: dict | None = None) -> None:
         if sum(bool(x) for x in (status, delay, drop)) != 1:
             raise ValueError("a fault is one of status=, delay= or drop=True")
+        if error is not None and status is None:
+            raise ValueError("error= is the body of a status= answer")
         with self._lock:
             self._faults.append(Fault(method.upper(), re.compile(path), times, status,
-                                      retry_after, delay, drop, after_forwarding))
+                                      retry_after, delay, drop, after_forwarding, error))
 
     def clear(self) -> None:
         with self._lock:
@@ -226,7 +232,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     do_GET = do_POST = do_DELETE = _handle
 
     def _error_reply(self, fault: Fault) -> tuple[int, list, bytes]:
-        error = _ERRORS.get(fault.status, {"type": "api_error", "message": "Injected failure."})
+        error = fault.error or _ERRORS.get(fault.status,
+                                           {"type": "api_error", "message": "Injected failure."})
         headers = [("Content-Type", "application/json"), ("Request-Id", "req_faultproxy")]
         if fault.retry_after is not None:
             headers.append(("Retry-After", f"{fault.retry_after:g}"))

@@ -1,6 +1,6 @@
 """The bulk-job commands of `python -m orders_core`: bulk, jobs, job, worker.
 
-Same conventions as orders_core/cli.py (which calls `register`): --json prints JSON
+Same conventions as every command (orders_core/cli/__init__.py): --json prints JSON
 on stdout, plain text otherwise; exit code 0 ok, 1 a business refusal (the message on
 stderr), 2 bad usage.
 """
@@ -11,12 +11,23 @@ import logging
 import signal
 import sys
 import threading
+from collections.abc import Sequence
 
-from . import jobs, worker
-from .cli import _actor, _add_actor, _add_json, _cell, _db, _emit, _table, _whole
-from .queries import OrderFilters
-from .staff import SYSTEM
-from .status import Status
+from .. import job_engine, jobs
+from ..staff import SYSTEM
+from ..status import Status
+from .common import (
+    Command,
+    acting_actor,
+    add_actor,
+    add_json,
+    cell,
+    emit,
+    open_db,
+    order_filters,
+    table,
+    whole_number_option,
+)
 
 FILTER_OPTIONS = ("created_from", "created_to", "search", "sku", "min_total", "max_total")
 MAX_LISTED_FAILURES = 1000
@@ -48,8 +59,8 @@ def args_bulk(p: argparse.ArgumentParser) -> None:
     p.add_argument("--wait", action="store_true",
                    help="return when the job has finished, working on it here unless "
                         "another worker does")
-    _add_actor(p)
-    _add_json(p)
+    add_actor(p)
+    add_json(p)
 
 
 def _selection(args: argparse.Namespace) -> dict:
@@ -59,47 +70,45 @@ def _selection(args: argparse.Namespace) -> dict:
             args.parser.error("the filters (--from, --to, --search, --sku, --min-total, "
                               "--max-total) narrow a --status selection, not --orders")
         return {"order_numbers": [n.strip() for n in args.orders.split(",") if n.strip()]}
-    return {"filters": OrderFilters.parse(
-        status=args.status, created_from=args.created_from, created_to=args.created_to,
-        search=args.search, sku=args.sku, min_total=args.min_total, max_total=args.max_total)}
+    return {"filters": order_filters(args)}
 
 
 def cmd_bulk(args: argparse.Namespace) -> None:
     selection = _selection(args)
-    db = _db()
-    actor = _actor(db, args)
+    db = open_db()
+    actor = acting_actor(db, args)
     if args.dry_run:
         check = jobs.preflight(db, actor, args.action, **selection)
-        _emit(args, check.as_dict(), lambda _: _render_preflight(check))
+        emit(args, check.as_dict(), lambda _: _render_preflight(check))
         return
     job = jobs.enqueue(db, actor, args.action, reason=args.reason, **selection)
     failures: list[dict] = []
     if args.wait:
-        job = worker.run_job_here(db, job.id)
+        job = job_engine.run_job_here(db, job.id)
         if job.failed and not args.json:
             failures = jobs.job_failures(db, job.id, actor=actor, limit=10)
-    _emit(args, job.as_dict(), lambda _: _render_job(job, failures, waited=args.wait))
+    emit(args, job.as_dict(), lambda _: _render_job(job, failures, waited=args.wait))
 
 
 def _render_preflight(check: jobs.Preflight) -> str:
     lines = [check.summary()]
     if check.ineligible:
-        lines += ["", _table(["NOT ELIGIBLE", "ORDERS"],
+        lines += ["", table(["NOT ELIGIBLE", "ORDERS"],
                              [[reason, f"{n:,}"] for reason, n in check.ineligible.items()])]
     if check.unknown:
-        lines.append("Unknown order numbers: " + ", ".join(_cell(n) for n in check.unknown))
+        lines.append("Unknown order numbers: " + ", ".join(cell(n) for n in check.unknown))
     return "\n".join(lines)
 
 
-def _render_job(job: jobs.JobView, failures: list[dict] = (), *, waited: bool = False) -> str:
+def _render_job(job: jobs.JobView, failures: Sequence[dict] = (), *, waited: bool = False) -> str:
     lines = [f"Job #{job.id}  {job.action.capitalize()}  {job.status_label}"
              + ("  (cancel requested)" if job.cancel_requested and not job.finished else ""),
-             f"Selection: {_cell(job.selection)}",
+             f"Selection: {cell(job.selection)}",
              f"Orders:    {job.total:,} total, {job.succeeded:,} succeeded, {job.failed:,} "
              f"failed, {job.pending:,} pending",
-             f"Asked by:  {_cell(job.actor)} at {_time(job.created_at)}"]
+             f"Asked by:  {cell(job.actor)} at {_time(job.created_at)}"]
     if job.reason:
-        lines.append(f"Reason:    {_cell(job.reason)}")
+        lines.append(f"Reason:    {cell(job.reason)}")
     if job.started_at:
         lines.append(f"Started:   {_time(job.started_at)}")
     if job.finished_at:
@@ -107,12 +116,12 @@ def _render_job(job: jobs.JobView, failures: list[dict] = (), *, waited: bool = 
     if job.retry_of:
         lines.append(f"Retry of:  job #{job.retry_of}")
     if job.export_path:
-        lines.append(f"Export:    {_cell(job.export_path)} ({job.export_rows:,} rows, "
+        lines.append(f"Export:    {cell(job.export_path)} ({job.export_rows:,} rows, "
                      f"{job.export_bytes or 0:,} bytes)")
     if job.error:
-        lines.append(f"Error:     {_cell(job.error)}")
+        lines.append(f"Error:     {cell(job.error)}")
     if failures:
-        lines += ["", _table(["FAILED ORDER", "REASON"], [[f["order"], f["reason"]] for f in failures])]
+        lines += ["", table(["FAILED ORDER", "REASON"], [[f["order"], f["reason"]] for f in failures])]
         if job.failed > len(failures):
             lines.append(f"… and {job.failed - len(failures):,} more "
                          f"(python -m orders_core job {job.id})")
@@ -128,20 +137,20 @@ def _time(value) -> str:
 
 # -- jobs, job --------------------------------------------------------------------------------
 def args_jobs(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--limit", type=_whole("Limit", 1, 1000), default=20, metavar="N",
+    p.add_argument("--limit", type=whole_number_option("Limit", 1, 1000), default=20, metavar="N",
                    help="at most N jobs, newest first (default 20, max 1000)")
-    _add_json(p)
+    add_json(p)
 
 
 def cmd_jobs(args: argparse.Namespace) -> None:
-    listed = jobs.list_jobs(_db(), actor=SYSTEM, limit=args.limit)
-    _emit(args, [j.as_dict() for j in listed], lambda _: _render_jobs(listed))
+    listed = jobs.list_jobs(open_db(), actor=SYSTEM, limit=args.limit)
+    emit(args, [j.as_dict() for j in listed], lambda _: _render_jobs(listed))
 
 
 def _render_jobs(listed: list[jobs.JobView]) -> str:
     if not listed:
         return "No jobs yet."
-    return _table(["ID", "ACTION", "STATUS", "TOTAL", "SUCCEEDED", "FAILED", "PENDING", "CREATED",
+    return table(["ID", "ACTION", "STATUS", "TOTAL", "SUCCEEDED", "FAILED", "PENDING", "CREATED",
                    "BY", "SELECTION"],
                   [[j.id, j.action, j.status, j.total, j.succeeded, j.failed, j.pending,
                     _time(j.created_at), j.actor, j.selection[:60]] for j in listed])
@@ -154,16 +163,16 @@ def args_job(p: argparse.ArgumentParser) -> None:
                         help="cancel it: a queued job at once, a running one at its next chunk")
     change.add_argument("--retry-failed", action="store_true",
                         help="queue a new job of its failed orders only")
-    p.add_argument("--max-failures", type=_whole("Max failures", 0, 10_000_000),
+    p.add_argument("--max-failures", type=whole_number_option("Max failures", 0, 10_000_000),
                    default=MAX_LISTED_FAILURES, metavar="N",
                    help=f"list at most N failed orders (default {MAX_LISTED_FAILURES})")
-    _add_actor(p)
-    _add_json(p)
+    add_actor(p)
+    add_json(p)
 
 
 def cmd_job(args: argparse.Namespace) -> None:
-    db = _db()
-    actor = _actor(db, args)
+    db = open_db()
+    actor = acting_actor(db, args)
     if args.cancel:
         job = jobs.cancel_job(db, actor, args.job_id)
     elif args.retry_failed:
@@ -174,7 +183,7 @@ def cmd_job(args: argparse.Namespace) -> None:
     data = job.as_dict() | {"failures": failures}
     if job.action == jobs.JobAction.EXPORT.value:
         data["path"] = job.export_path
-    _emit(args, data, lambda _: _render_job(job, failures, waited=True))
+    emit(args, data, lambda _: _render_job(job, failures, waited=True))
 
 
 # -- worker -----------------------------------------------------------------------------------
@@ -185,15 +194,15 @@ def args_worker(p: argparse.ArgumentParser) -> None:
                    help="how often an idle worker looks for new jobs (default 1)")
     p.add_argument("--name", metavar="NAME", help="the worker's name in job records "
                                                   "(default: host:pid)")
-    _add_json(p)
+    add_json(p)
 
 
 def cmd_worker(args: argparse.Namespace) -> None:
     if not 0.05 <= args.poll <= 3600:
         args.parser.error("--poll must be between 0.05 and 3600 seconds")
-    db = _db()
+    db = open_db()
     stop = threading.Event()
-    runner = worker.Worker(db, name=args.name)
+    runner = job_engine.Worker(db, name=args.name)
 
     def on_signal(signum, _frame):  # finish the current chunk, release the lease, exit
         print(f"worker {runner.id}: {signal.Signals(signum).name}; stopping after the "
@@ -218,7 +227,7 @@ def cmd_worker(args: argparse.Namespace) -> None:
         for sig, previous_handler in previous.items():
             signal.signal(sig, previous_handler)
     result = {"worker": runner.id, "processed": runner.processed}
-    _emit(args, result, lambda r: f"worker {r['worker']}: processed {r['processed']:,} items")
+    emit(args, result, lambda r: f"worker {r['worker']}: processed {r['processed']:,} items")
 
 
 def _log_to_stderr() -> tuple[logging.Logger, logging.Handler]:
@@ -232,24 +241,12 @@ def _log_to_stderr() -> tuple[logging.Logger, logging.Handler]:
     return logger, handler
 
 
-# -- registration -----------------------------------------------------------------------------
 COMMANDS = (
-    ("bulk", "queue a mass Export, Fulfill, Cancel or Return of orders as a background job",
-     cmd_bulk, args_bulk),
-    ("jobs", "list recent bulk jobs, newest first", cmd_jobs, args_jobs),
-    ("job", "one bulk job: progress, failures with reasons, export file; cancel or retry it",
-     cmd_job, args_job),
-    ("worker", "run a worker that processes queued bulk jobs (SIGTERM stops it cleanly)",
-     cmd_worker, args_worker),
+    Command("bulk", "queue a mass Export, Fulfill, Cancel or Return of orders as a background "
+            "job", cmd_bulk, args_bulk),
+    Command("jobs", "list recent bulk jobs, newest first", cmd_jobs, args_jobs),
+    Command("job", "one bulk job: progress, failures with reasons, export file; cancel or "
+            "retry it", cmd_job, args_job),
+    Command("worker", "run a worker that processes queued bulk jobs (SIGTERM stops it "
+            "cleanly)", cmd_worker, args_worker),
 )
-
-
-def register(subparsers) -> None:
-    """Add bulk, jobs, job and worker to the CLI's subparsers (called by cli.py)."""
-    for name, help_text, run, arguments in COMMANDS:
-        p = subparsers.add_parser(name, help=help_text, description=help_text)
-        arguments(p)
-        p.set_defaults(run=run, parser=p)
-
-
-__all__ = ["register", "COMMANDS"]
