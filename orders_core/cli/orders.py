@@ -6,7 +6,8 @@ import argparse
 import dataclasses
 from collections.abc import Callable
 
-from .. import catalog, checkout, customers, lifecycle, queries
+from .. import catalog, checkout, customers, lifecycle, order_counts, queries
+from ..errors import OrdersError
 from ..staff import SYSTEM
 from .common import (
     Command,
@@ -213,8 +214,34 @@ cmd_cancel = _move(lifecycle.cancel_order)
 cmd_return = _move(lifecycle.return_order)
 
 
+def args_counts(p: argparse.ArgumentParser) -> None:
+    what = p.add_mutually_exclusive_group()
+    what.add_argument("--check", action="store_true",
+                      help="compare the kept counts with the orders (the default); exit 1 if they differ")
+    what.add_argument("--rebuild", action="store_true", help="recount them from the orders")
+    add_json(p)
+
+
+def cmd_counts(args: argparse.Namespace) -> None:
+    db = open_db()
+    if args.rebuild:
+        rows = order_counts.rebuild(db)
+        emit(args, {"rebuilt": rows}, lambda r: f"Recounted from the orders: {r['rebuilt']} rows.")
+        return
+    found = [{"day": m.day.isoformat(), "status": m.status, "currency": m.currency,
+              "kept": m.kept, "counted": m.counted} for m in order_counts.mismatches(db)]
+    emit(args, found, lambda rows: "The kept counts agree with the orders." if not rows else table(
+        ["DAY", "STATUS", "CURRENCY", "KEPT", "COUNTED"],
+        [[r["day"], r["status"], r["currency"], r["kept"], r["counted"]] for r in rows]))
+    if found:
+        raise OrdersError(f"{len(found)} kept counts differ from the orders; "
+                          "`python -m orders_core counts --rebuild` recounts them.")
+
+
 COMMANDS = (
     Command("migrate", "apply database migrations", cmd_migrate),
+    Command("counts", "check (or rebuild) the per-day order counts the orders page's tabs read",
+            cmd_counts, args_counts),
     Command("seed", "add the demo catalog, customers, staff and demo orders", cmd_seed, args_seed),
     Command("catalog", "list SKUs and prices", cmd_catalog, add_json),
     Command("orders", "list orders, newest first, with filters", cmd_orders, args_orders),

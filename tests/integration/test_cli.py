@@ -311,3 +311,23 @@ def test_an_operator_ends_a_staff_members_sessions_and_reads_the_audit_log(env):
         assert ("sign_in", True) in events and ("account_created", True) in events
     finally:
         orders_db.forget_databases()
+
+
+def test_the_kept_order_counts_are_checked_and_rebuilt_from_the_cli(env):
+    from sqlalchemy import update
+
+    from orders_core import db as orders_db
+    from orders_core.schema import order_day_counts
+
+    assert _json(env, "counts") == []
+    db = orders_db.open_database(env["ORDERS_DATABASE_URL"], run_migrations=False)
+    try:
+        with db.write() as conn:
+            conn.execute(update(order_day_counts).values(orders=order_day_counts.c.orders + 1))
+        differ = _run(env, "counts")  # the differing rows on stdout, why on stderr, exit 1
+        assert differ.returncode == 1 and "differ from the orders" in differ.stderr
+        assert "KEPT" in differ.stdout and "COUNTED" in differ.stdout
+        assert _json(env, "counts", "--rebuild")["rebuilt"] > 0
+        assert _json(env, "counts", "--check") == []
+    finally:
+        orders_db.forget_databases()

@@ -572,7 +572,7 @@ def test_an_export_held_by_a_worker_that_died_is_taken_over_and_its_file_written
     with pytest.raises(SimulatedCrash):
         dead.run_once()
     dead.close()  # its heartbeat stops; nobody releases its lease
-    held = jobs.get_job(db, job.id)
+    held = jobs.get_job(db, job.id, actor=SYSTEM)
     assert (held.status, held.lease_owner, held.pending) == ("running", dead.id, 3)
 
     monkeypatch.setattr(export, "export_orders", real_export)
@@ -582,7 +582,7 @@ def test_an_export_held_by_a_worker_that_died_is_taken_over_and_its_file_written
                      .values(lease_expires_at=dt.datetime(2000, 1, 1)))
     assert run(db) == 3
 
-    job = jobs.get_job(db, job.id)
+    job = jobs.get_job(db, job.id, actor=SYSTEM)
     assert (job.status, job.succeeded, job.failed, job.export_rows) == ("completed", 3, 0, 3)
     assert job.lease_owner is None
     [written] = list((tmp_path / "exports").iterdir())

@@ -385,7 +385,7 @@ def test_stripes_refusal_of_an_over_refund_fails_the_cancel_and_moves_no_money(
     shop = sqlite_shop
     gateways = stripe_gateways(shop.db, proxy.url, retries=2)
     number = paid_on_stripe(shop, gateways)
-    before = order_detail(shop.db, number)
+    before = order_detail(shop.db, number, actor=SYSTEM)
     proxy.fail_next(1, "POST", REFUNDS, status=400, error=ALREADY_REFUNDED)
 
     with pytest.raises(RefundFailed) as refused:
@@ -394,7 +394,7 @@ def test_stripes_refusal_of_an_over_refund_fails_the_cancel_and_moves_no_money(
     assert refused.value.code == "charge_already_refunded"
     assert f"order {number} failed" in str(refused.value) and "stays Paid" in str(refused.value)
     assert len(proxy.requests("POST", REFUNDS)) == 1  # a refusal is not retried
-    after = order_detail(shop.db, number)
+    after = order_detail(shop.db, number, actor=SYSTEM)
     assert (after["status"], after["refunded_amount"]) == ("paid", before["refunded_amount"])
     assert [(r["status"], r["amount"]) for r in after["refunds"]] == [("failed", 1000)]
     assert after["events"][-1]["action"] == "refund_failed"
