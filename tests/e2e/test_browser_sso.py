@@ -30,6 +30,7 @@ import secrets
 import shutil
 import signal
 import subprocess
+import sys
 import time
 import urllib.parse
 import urllib.request
@@ -46,7 +47,6 @@ from orders_core.schema import staff, staff_audit, staff_sessions
 from orders_core.sessions import token_hash
 from orders_core.staff import find_staff, set_staff_active
 from tests.support.app_server import (
-    ROOT,
     app_server,
     first_order,
     free_port,
@@ -58,7 +58,7 @@ from tests.support.app_server import (
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-OIDC_PROVIDER = ROOT / ".venv" / "bin" / "oidc-provider-mock"
+OIDC_PROVIDER = Path(sys.executable).parent / "oidc-provider-mock"  # installed beside our Python
 PROVIDER_START_SECONDS = 30
 ADMIN, OPS, SUPPORT = "admin@ordersdesk.test", "ops@ordersdesk.test", "support@ordersdesk.test"
 ANALYST = "analyst@ordersdesk.test"  # a staff account, but not a predefined provider user
