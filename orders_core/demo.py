@@ -47,6 +47,7 @@ from contextlib import AbstractContextManager as ContextManager
 
 from sqlalchemy import Connection, insert, select
 
+from .chunking import chunks
 from .clock import utcnow
 from .db import Database
 from .idempotency_keys import charge_key, refund_key
@@ -236,9 +237,9 @@ def ensure_demo_customers(db: Database, count: int = 200, random_seed: int = 7, 
             }], now - dt.timedelta(days=400)))
         keys = [email.lower() for email, _, _ in generated]
         existing: set[str] = set()
-        for start in range(0, len(keys), 500):
+        for chunk in chunks(keys, 500):
             existing.update(conn.execute(select(customers.c.email_key).where(
-                customers.c.email_key.in_(keys[start:start + 500]))).scalars())
+                customers.c.email_key.in_(chunk))).scalars())
         for index, (email, name, saved) in enumerate(generated):
             if email.lower() not in existing:
                 joined = now - dt.timedelta(days=185, seconds=(index * 7919) % (200 * 86400))
@@ -250,9 +251,9 @@ def ensure_demo_customers(db: Database, count: int = 200, random_seed: int = 7, 
              "created_at": joined} for email, name, pw, _, joined in wanted])
         new_keys = [email.lower() for email, *_ in wanted]
         ids: dict[str, int] = {}
-        for start in range(0, len(new_keys), 500):
+        for chunk in chunks(new_keys, 500):
             ids.update(conn.execute(select(customers.c.email_key, customers.c.id).where(
-                customers.c.email_key.in_(new_keys[start:start + 500]))).all())
+                customers.c.email_key.in_(chunk))).all())
         address_rows = [dict(a, customer_id=ids[email.lower()], created_at=joined)
                         for email, _, _, saved, joined in wanted for a in saved]
         if address_rows:
@@ -536,7 +537,7 @@ def _sqlite_statements(rows: dict[str, list[tuple]]) -> list[tuple[str, list[tup
         whole = len(data) - len(data) % per
         if per > 1 and whole:
             statements.append((head + ", ".join([one] * per),
-                               [tuple(chain(data[i:i + per])) for i in range(0, whole, per)]))
+                               [tuple(chain(group)) for group in chunks(data[:whole], per)]))
         else:
             whole = 0
         if whole < len(data):
