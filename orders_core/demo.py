@@ -16,7 +16,7 @@ from sqlalchemy import insert, select
 from .chunking import chunks
 from .clock import utcnow
 from .db import Database
-from .demo_orders import STATUSES, SeedStaff, append_orders
+from .demo_orders import STATUSES, SeedReport, SeedStaff, append_orders
 from .passwords import LOCKED, hash_password
 from .schema import addresses, customers, products, skus
 from .staff import Role, ensure_staff
@@ -229,25 +229,6 @@ def ensure_demo_staff(db: Database) -> None:
 
 
 # -- orders -----------------------------------------------------------------------------
-@dataclasses.dataclass
-class SeedReport:
-    orders: int
-    by_status: dict[str, int]
-    first_order_id: int | None
-    last_order_id: int | None
-    items: int
-    events: int
-    payments: int
-    refunds: int
-    elapsed_seconds: float
-
-    def summary(self) -> str:
-        statuses = ", ".join(f"{n} {s}" for s, n in self.by_status.items())
-        return (f"Seeded {self.orders} orders ({statuses}); {self.items} items, {self.events} "
-                f"events, {self.payments} payments, {self.refunds} refunds in "
-                f"{self.elapsed_seconds:.1f} s.")
-
-
 def seed(db: Database, *, orders: int = 2000, random_seed: int = 1,
          now: dt.datetime | None = None) -> SeedReport:
     """Ensure the demo catalog, customers and staff, then append `orders` orders."""
@@ -259,11 +240,9 @@ def seed(db: Database, *, orders: int = 2000, random_seed: int = 1,
     ensure_demo_customers(db, now=now)
     ensure_demo_staff(db)
     total = max(0, int(orders))
-    added = append_orders(db, total, random_seed=random_seed, now=now, staff=_SEED_STAFF,
-                          fallback_address=_made_up_shipping_address)
-    return SeedReport(total, added.by_status, added.first_order_id, added.last_order_id,
-                      added.items, added.events, added.payments, added.refunds,
-                      round(time.perf_counter() - started, 3))
+    report = append_orders(db, total, random_seed=random_seed, now=now, staff=_SEED_STAFF,
+                           fallback_address=_made_up_shipping_address)
+    return dataclasses.replace(report, elapsed_seconds=round(time.perf_counter() - started, 3))
 
 
 def _made_up_shipping_address(customer_id: int, name: str) -> tuple[str, ...]:

@@ -74,7 +74,9 @@ FallbackAddress = Callable[[int, str], tuple[str, ...]]
 
 
 @dataclasses.dataclass
-class AppendedOrders:
+class SeedReport:
+    """What a seed added; elapsed_seconds is filled in by whoever timed it."""
+    orders: int
     by_status: dict[str, int]
     first_order_id: int | None
     last_order_id: int | None
@@ -82,6 +84,13 @@ class AppendedOrders:
     events: int
     payments: int
     refunds: int
+    elapsed_seconds: float
+
+    def summary(self) -> str:
+        statuses = ", ".join(f"{n} {s}" for s, n in self.by_status.items())
+        return (f"Seeded {self.orders} orders ({statuses}); {self.items} items, {self.events} "
+                f"events, {self.payments} payments, {self.refunds} refunds in "
+                f"{self.elapsed_seconds:.1f} s.")
 
 
 STATUSES = ("created", "paid", "fulfilled", "canceled", "returned")
@@ -133,11 +142,11 @@ _WAL_RESTART_BATCHES = 4
 
 
 def append_orders(db: Database, total: int, *, random_seed: int, now: dt.datetime,
-                  staff: SeedStaff, fallback_address: FallbackAddress) -> AppendedOrders:
+                  staff: SeedStaff, fallback_address: FallbackAddress) -> SeedReport:
     """Append `total` generated orders (naive UTC `now`) for the customers and active
     SKUs already in the database."""
     by_status = dict.fromkeys(STATUSES, 0)
-    added = AppendedOrders(by_status, None, None, 0, 0, 0, 0)
+    added = SeedReport(total, by_status, None, None, 0, 0, 0, 0, 0.0)
     if total:
         gen = _Generator(db, total, random_seed, now, staff, fallback_address)
 
@@ -560,4 +569,4 @@ class _Generator:
                 "sim_refunds": sim_refund_rows}
 
 
-__all__ = ["append_orders", "AppendedOrders", "SeedStaff", "FallbackAddress", "STATUSES"]
+__all__ = ["append_orders", "SeedReport", "SeedStaff", "FallbackAddress", "STATUSES"]
