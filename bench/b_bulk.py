@@ -26,6 +26,7 @@ import time
 
 from sqlalchemy import delete, func, select, update
 
+from orders_core.chunking import ID_LIST_LIMIT, chunks
 from orders_core.config import load_settings
 from orders_core.db import Database
 from orders_core.payments import Gateways
@@ -62,15 +63,10 @@ def paid_orders(db: Database) -> list[tuple[int, str]]:
             orders.c.status == "paid").order_by(orders.c.id))]
 
 
-def _chunks(items, size=900):
-    for i in range(0, len(items), size):
-        yield items[i:i + size]
-
-
 def put_back_fulfilled(db: Database, ids: list[int]) -> None:
     """Untimed: fulfilled orders of `ids` become paid again, as the seed left them."""
     with db.write() as conn:
-        for chunk in _chunks(ids):
+        for chunk in chunks(ids, ID_LIST_LIMIT):
             conn.execute(update(orders).where(orders.c.id.in_(chunk),
                                               orders.c.status == "fulfilled")
                          .values(status="paid", fulfilled_at=None, updated_at=orders.c.paid_at))
@@ -82,7 +78,7 @@ def count_status(db: Database, ids: list[int], status: str) -> int:
     with db.read() as conn:
         return sum(conn.execute(select(func.count()).select_from(orders).where(
             orders.c.id.in_(chunk), orders.c.status == status)).scalar_one()
-            for chunk in _chunks(ids))
+            for chunk in chunks(ids, ID_LIST_LIMIT))
 
 
 def _engine():
@@ -284,7 +280,7 @@ def _refunded(db: Database, ids: list[int]) -> int:
     with db.read() as conn:
         return sum(conn.execute(select(func.count()).select_from(refunds).where(
             refunds.c.order_id.in_(chunk), refunds.c.status == "succeeded",
-            refunds.c.action == "cancel")).scalar_one() for chunk in _chunks(ids))
+            refunds.c.action == "cancel")).scalar_one() for chunk in chunks(ids, ID_LIST_LIMIT))
 
 
 def cancel(db: Database, backend: str, *, repeat: int, orders_total: int, sizes: Sizes,

@@ -18,10 +18,10 @@ import dataclasses
 import datetime as dt
 import enum
 import threading
-from collections.abc import Iterable
 
 from sqlalchemy import case, exists, func, insert, literal, select, update
 
+from .chunking import ID_LIST_LIMIT, chunks
 from .clock import utcnow
 from .db import Database
 from .errors import NotFound, OrdersError, ValidationError
@@ -35,7 +35,6 @@ from .status import BULK_SOURCE_STATUSES, Action, IllegalMove, Status, refunds_o
 from .validation import clean_text
 
 MAX_ORDER_NUMBERS = 1_000_000
-_ID_CHUNK = 900  # ids per IN (...) list: under SQLite's variable limit on every version
 
 
 class JobAction(str, enum.Enum):
@@ -295,7 +294,7 @@ def preflight(db: Database, actor: Actor, action, *, order_numbers: list[str] | 
             tally(conn, filters.conditions())
         else:
             known: set[int] = set()
-            for chunk in _chunks(sorted(ids), _ID_CHUNK):
+            for chunk in chunks(sorted(ids), ID_LIST_LIMIT):
                 tally(conn, [orders.c.id.in_(chunk)])
                 known.update(conn.execute(select(orders.c.id).where(orders.c.id.in_(chunk))).scalars())
             unknown += [number for order_id, number in ids.items() if order_id not in known]
@@ -430,7 +429,7 @@ def _freeze_filtered(conn, job_id: int, filters: OrderFilters) -> int:
 def _freeze_listed(conn, job_id: int, ids: dict[int, str], unparsed: list[str]) -> list[str]:
     """One job item per listed order, in the order given; their order numbers."""
     found: dict[int, str] = {}
-    for chunk in _chunks(list(ids), _ID_CHUNK):
+    for chunk in chunks(list(ids), ID_LIST_LIMIT):
         found.update((row.id, row.number) for row in conn.execute(
             select(orders.c.id, orders.c.number).where(orders.c.id.in_(chunk))))
     missing = unparsed + [number for order_id, number in ids.items() if order_id not in found]
@@ -442,7 +441,7 @@ def _freeze_listed(conn, job_id: int, ids: dict[int, str], unparsed: list[str]) 
     rows = [{"job_id": job_id, "seq": seq, "order_id": order_id, "order_number": found[order_id],
              "status": ITEM_PENDING, "attempts": 0}
             for seq, order_id in enumerate(ids, start=1)]
-    for chunk in _chunks(rows, 5000):
+    for chunk in chunks(rows, 5000):
         conn.execute(insert(job_items), chunk)
     return [row["order_number"] for row in rows]
 
@@ -544,11 +543,6 @@ def finish_if_done(db: Database, job_id: int, *, now: dt.datetime | None = None)
             status=JobStatus.CANCELED.value, finished_at=now, lease_owner=None,
             lease_expires_at=None).returning(jobs.c.status)).first()
         return canceled.status if canceled is not None else None
-
-
-def _chunks(items: list, size: int) -> Iterable[list]:
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
 
 
 __all__ = ["JobAction", "JobStatus", "JobView", "Preflight", "preflight", "enqueue",

@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterable, Sequence
 from sqlalchemy import bindparam, func, insert, select, update
 
 from .charging import recover_pending_payments
+from .chunking import ID_LIST_LIMIT, chunks
 from .clock import utcnow
 from .config import load_settings
 from .db import Database
@@ -259,7 +260,7 @@ def _in_flight(conn, order_ids: list[int], now: dt.datetime) -> dict[int, _Busy]
                                  (refunds, "refund", RefundStatus.PENDING)):
         action = refunds.c.action if kind == "refund" else None
         columns = [table.c.order_id, table.c.locked_until] + ([action] if action is not None else [])
-        for chunk in _chunks(order_ids, 900):
+        for chunk in chunks(order_ids, ID_LIST_LIMIT):
             for row in conn.execute(select(*columns).where(
                     table.c.order_id.in_(chunk), table.c.status == pending.value)):
                 locked = row.locked_until is not None and row.locked_until > now
@@ -272,16 +273,11 @@ def _in_flight(conn, order_ids: list[int], now: dt.datetime) -> dict[int, _Busy]
 def _recover_interrupted_payments(db, gateways, ids: list[int]) -> None:
     """Before moving an order, settle any charge an earlier crash left pending."""
     with db.read() as conn:
-        stuck = [r[0] for chunk in _chunks(ids, 900) for r in conn.execute(
+        stuck = [r[0] for chunk in chunks(ids, ID_LIST_LIMIT) for r in conn.execute(
             select(payments.c.order_id).where(payments.c.order_id.in_(chunk),
                                               payments.c.status == PaymentStatus.PENDING.value))]
     if stuck:
         recover_pending_payments(db, gateways, stuck)
-
-
-def _chunks(items: list, size: int):
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
 
 
 def _guarded_move(conn, ids: list[int], from_status: Status, to_status: Status,
@@ -291,7 +287,7 @@ def _guarded_move(conn, ids: list[int], from_status: Status, to_status: Status,
     if to_status in ENTERED_AT:
         values[ENTERED_AT[to_status]] = now
     moved: set[int] = set()
-    for chunk in _chunks(ids, 900):
+    for chunk in chunks(ids, ID_LIST_LIMIT):
         result = conn.execute(update(orders).where(
             orders.c.id.in_(chunk), orders.c.status == from_status.value)
             .values(**values).returning(orders.c.id))
@@ -309,7 +305,7 @@ def _claim_refunds(conn, candidates, action, actor, reason, job_id, now, lease,
     paid: dict[int, object] = {}
     earlier: dict[int, int] = {}
     resumable: dict[int, object] = {}
-    for chunk in _chunks(ids, 900):
+    for chunk in chunks(ids, ID_LIST_LIMIT):
         for p in conn.execute(select(payments.c.id, payments.c.order_id, payments.c.gateway,
                                      payments.c.gateway_payment_id, payments.c.amount,
                                      payments.c.currency)
@@ -357,7 +353,7 @@ def _claim_refunds(conn, candidates, action, actor, reason, job_id, now, lease,
         new_items.append(_PendingRefund(row.id, row.number, status, target, 0, key,
                                         payment.gateway, payment.gateway_payment_id, amount,
                                         payment.currency, fresh=True))
-    for chunk in _chunks(resumed_ids, 900):
+    for chunk in chunks(resumed_ids, ID_LIST_LIMIT):
         conn.execute(update(refunds).where(refunds.c.id.in_(chunk)).values(
             locked_until=now + lease, updated_at=now))
     if new_rows:
@@ -451,7 +447,7 @@ def _settle_refunds(db, actor, action, reason, job_id, pending, outcomes) -> Non
                                         item.from_status, None, message, at=now, job_id=job_id))
                 outcomes[item.order_id] = MoveOutcome(item.order_id, item.number, False,
                                                       RefundFailed(message, result.code))
-        for chunk in _chunks([p.refund_id for p in retry], 900):
+        for chunk in chunks([p.refund_id for p in retry], ID_LIST_LIMIT):
             # Transient or unknown: the refund stays pending for a retry with the same key.
             conn.execute(update(refunds).where(refunds.c.id.in_(chunk)).values(
                 locked_until=None, updated_at=now))
@@ -478,7 +474,7 @@ def _move_refunded(conn, done: list[_PendingRefund], now: dt.datetime) -> set[in
     for item in done:
         groups.setdefault((item.from_status, item.to_status), []).append(item)
     for (from_status, to_status), items in groups.items():
-        for chunk in _chunks(items, 450):
+        for chunk in chunks(items, ID_LIST_LIMIT // 2):  # two id lists per statement
             refund_ids = [i.refund_id for i in chunk]
             just_refunded = (select(func.coalesce(func.sum(refunds.c.amount), 0))
                              .where(refunds.c.order_id == orders.c.id, refunds.c.id.in_(refund_ids))

@@ -299,15 +299,19 @@ def shop(db, account) -> None:
         show_outcome()
 
 
-# -- page ----------------------------------------------------------------------------------
+# -- the page ----------------------------------------------------------------------------------
+def main() -> None:
+    st.title("Demo checkout")
+    st.caption("Test purchases as a customer would make them, paid with Stripe's test card tokens "
+               f"through the {resources.get_gateways().settings.gateway} payment gateway.")
+    db = resources.get_db()
+    customer = st.session_state.get(session.CUSTOMER_KEY)
+    if customer is None:
+        account_forms(db)
+    else:
+        account_bar(customer)
+        shop(db, customer)
 
-st.title("Demo checkout")
-st.caption("Test purchases as a customer would make them, paid with Stripe's test card tokens "
-           f"through the {resources.get_gateways().settings.gateway} payment gateway.")
-database = resources.get_db()
-customer = st.session_state.get(session.CUSTOMER_KEY)
-if customer is None:
-    account_forms(database)
-else:
-    account_bar(customer)
-    shop(database, customer)
+
+if __name__ == "__main__":
+    main()

@@ -18,11 +18,12 @@ import dataclasses
 import logging
 import threading
 import time
-from collections.abc import Iterator, Sequence
-from typing import Any, TypeVar
+from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import bindparam, select, update
 
+from ..chunking import ID_LIST_LIMIT, chunks
 from ..clock import utcnow
 from ..db import Database
 from ..errors import OrdersError, StaleOrder
@@ -39,12 +40,9 @@ MAX_ITEM_ATTEMPTS = 5
 REFUNDING = frozenset({Action.CANCEL, Action.RETURN})
 BACKOFF_BASE_SECONDS = 0.25
 BACKOFF_MAX_SECONDS = 5.0
-_ID_CHUNK = 900
 
 # {order id: (moved, why not)} for the orders of a chunk that are done with.
 Results = dict[int, tuple[bool, str | None]]
-
-T = TypeVar("T")
 
 
 @dataclasses.dataclass
@@ -135,7 +133,7 @@ def earlier_results(db: Database, job_id: int, move: Action, order_ids: list[int
     target = MOVES[(source, move)].value
     results: Results = {}
     with db.read() as conn:
-        for chunk in chunks(order_ids, _ID_CHUNK):
+        for chunk in chunks(order_ids, ID_LIST_LIMIT):
             for row in conn.execute(
                     select(order_events.c.order_id, order_events.c.action,
                            order_events.c.to_status, order_events.c.note)
@@ -168,7 +166,7 @@ def record_chunk(db: Database, worker_id: str, claim: Claim, done: Results,
     mine = (job_items.c.worker == worker_id) & (job_items.c.status == ITEM_PENDING)
     failed: list[int] = []
     with db.write() as conn:
-        for chunk in chunks(list(reasons), _ID_CHUNK):
+        for chunk in chunks(list(reasons), ID_LIST_LIMIT):
             failed += conn.execute(update(job_items).where(job_items.c.id.in_(chunk), mine)
                                    .values(status=ITEM_FAILED, finished_at=now,
                                            lease_expires_at=None)
@@ -177,7 +175,7 @@ def record_chunk(db: Database, worker_id: str, claim: Claim, done: Results,
             conn.execute(update(job_items).where(job_items.c.id == bindparam("b_id"))
                          .values(reason=bindparam("b_reason")),
                          [{"b_id": i, "b_reason": reasons[i]} for i in failed])
-        for chunk in chunks(handed_back, _ID_CHUNK):
+        for chunk in chunks(handed_back, ID_LIST_LIMIT):
             conn.execute(update(job_items).where(job_items.c.id.in_(chunk), mine)
                          .values(lease_expires_at=None))
         # What is left of the claim, still leased, is what succeeded: no list of ids
@@ -212,8 +210,3 @@ def backoff(tries: int, errors: Sequence[Any]) -> float:
     if hints:
         delay = max(delay, min(min(hints), 30.0))
     return delay
-
-
-def chunks(items: list[T], size: int) -> Iterator[list[T]]:
-    for start in range(0, len(items), size):
-        yield items[start:start + size]

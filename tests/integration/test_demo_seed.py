@@ -10,7 +10,7 @@ import shutil
 import pytest
 from sqlalchemy import func, insert, select
 
-from orders_core import demo
+from orders_core import demo, demo_orders
 from orders_core.authentication import sign_in_with_password
 from orders_core.clock import utcnow
 from orders_core.db import open_database
@@ -347,8 +347,8 @@ def test_an_order_written_by_someone_else_between_batches_is_stepped_around(db, 
     """Batches are generated ahead for the ids expected next; when another writer took
     ids in between, the batch is made again for the ids actually free."""
     demo.ensure_demo_customers(db, count=20)
-    monkeypatch.setattr(demo, "_BATCH", 100)
-    reserve, calls = demo._reserve_ids, []
+    monkeypatch.setattr(demo_orders, "_BATCH", 100)
+    reserve, calls = demo_orders._reserve_ids, []
 
     def reserve_after_a_checkout(db_, conn, n):
         calls.append(n)
@@ -360,7 +360,7 @@ def test_an_order_written_by_someone_else_between_batches_is_stepped_around(db, 
                 refunded_amount=0, item_count=0, created_at=utcnow(), updated_at=utcnow()))
         return reserve(db_, conn, n)
 
-    monkeypatch.setattr(demo, "_reserve_ids", reserve_after_a_checkout)
+    monkeypatch.setattr(demo_orders, "_reserve_ids", reserve_after_a_checkout)
     report = demo.seed(db, orders=350)
     assert calls == [100, 100, 100, 50]
     assert (report.first_order_id, report.last_order_id) == (1, 351)
