@@ -291,7 +291,7 @@ def preflight(db: Database, actor: Actor, action, *, order_numbers: list[str] | 
 
     with db.read() as conn:
         if use_filters:
-            tally(conn, filters.conditions())
+            tally(conn, filters.conditions(dialect=conn.dialect.name))
         else:
             known: set[int] = set()
             for chunk in chunks(sorted(ids), ID_LIST_LIMIT):
@@ -416,7 +416,8 @@ def job_actor(job) -> Actor:
 def _freeze_filtered(conn, job_id: int, filters: OrderFilters) -> int:
     """INSERT ... SELECT: one job item per matching order, in id order."""
     source = select(literal(job_id), orders.c.id, orders.c.id, orders.c.number,
-                    literal(ITEM_PENDING), literal(0)).where(*filters.conditions())
+                    literal(ITEM_PENDING), literal(0)).where(
+        *filters.conditions(dialect=conn.dialect.name))
     result = conn.execute(insert(job_items).from_select(
         ["job_id", "seq", "order_id", "order_number", "status", "attempts"], source))
     total = result.rowcount

@@ -91,3 +91,17 @@ def test_the_text_index_follows_a_changed_email_and_name(db, customer):
     with db.write() as conn:
         conn.execute(update(orders).values(customer_email="second@new.example", customer_name="New"))
     assert numbers(db, "old.example") == [] and numbers(db, "new.example") == [number]
+
+
+def test_a_bulk_selection_by_search_freezes_exactly_the_orders_the_list_shows(db, customer):
+    from orders_core import jobs
+
+    placed = [place_order(db, customer, items=[("PASS-USD", 1)], token="tok_visa")["number"]
+              for _ in range(4)]
+    with db.write() as conn:
+        conn.execute(update(orders).where(orders.c.number.in_(placed[:3])).values(
+            customer_name="Ottilie Brønsted"))
+    filters = OrderFilters.parse(search="brønst")
+    assert jobs.preflight(db, SYSTEM, "export", filters=filters).requested == 3
+    job = jobs.enqueue(db, SYSTEM, "export", filters=filters)
+    assert job.total == 3 == len(numbers(db, "brønst"))
