@@ -6,6 +6,7 @@ dashboard (streamlit_app.py) with the app's own HTTP routes and page gate beside
 `streamlit run` finds the `app` below and serves it with uvicorn; every page and
 Streamlit's own routes work as under `streamlit run streamlit_app.py`, plus
 /sign-in, /sign-out, /sign-in/sso, /healthz and /readyz (orders_web/)."""
+
 from __future__ import annotations
 
 import contextlib
@@ -37,5 +38,4 @@ async def lifespan(_app):
         stop_embedded_worker()
 
 
-app = st.App("streamlit_app.py", routes=routes(), middleware=[Middleware(PageGate)],
-             lifespan=lifespan)
+app = st.App("streamlit_app.py", routes=routes(), middleware=[Middleware(PageGate)], lifespan=lifespan)

@@ -4,6 +4,7 @@ Served by app.py (st.App): a browser without a session never reaches a staff pag
 (the page gate sends it to /sign-in first). Each run reads the session again, so a
 tab whose session ended since (signed out elsewhere, deactivated, a new role) shows
 why and the sign-in form at its next click, and nothing it clicked is done."""
+
 from __future__ import annotations
 
 from html import escape
@@ -41,17 +42,30 @@ HIDDEN_IN_MENU = {"order"}
 
 
 def checkout_page() -> st.Page:
-    return st.Page("pages/checkout_page.py", title="Demo checkout", icon=":material/shopping_cart:",
-                   url_path=PUBLIC_PAGES["checkout"])
+    return st.Page(
+        "pages/checkout_page.py",
+        title="Demo checkout",
+        icon=":material/shopping_cart:",
+        url_path=PUBLIC_PAGES["checkout"],
+    )
 
 
 def staff_pages(account) -> list[st.Page]:
     pages = []
     for key, (script, title, icon) in STAFF_PAGE_FILES.items():
         hidden = key in HIDDEN_IN_MENU or (
-            key == "staff" and not account.as_actor().can(Permission.MANAGE_STAFF))
-        pages.append(st.Page(script, title=title, icon=icon, url_path=STAFF_PAGES[key],
-                             default=key == "orders", visibility="hidden" if hidden else "visible"))
+            key == "staff" and not account.as_actor().can(Permission.MANAGE_STAFF)
+        )
+        pages.append(
+            st.Page(
+                script,
+                title=title,
+                icon=icon,
+                url_path=STAFF_PAGES[key],
+                default=key == "orders",
+                visibility="hidden" if hidden else "visible",
+            )
+        )
     return pages
 
 
@@ -60,11 +74,21 @@ def stand_in_pages(render, title: str) -> list[st.Page]:
     first), so a reload or a link keeps its URL and never shows "Page not found"."""
     pages = []
     for key in STAFF_PAGE_FILES:
+
         def view(render=render):
             render()
+
         view.__name__ = f"stand_in_{key}"
-        pages.append(st.Page(view, title=title, icon=":material/lock:", url_path=STAFF_PAGES[key],
-                             default=key == "orders", visibility="hidden" if key != "orders" else "visible"))
+        pages.append(
+            st.Page(
+                view,
+                title=title,
+                icon=":material/lock:",
+                url_path=STAFF_PAGES[key],
+                default=key == "orders",
+                visibility="hidden" if key != "orders" else "visible",
+            )
+        )
     return pages
 
 
@@ -72,8 +96,9 @@ def sign_in_again(state: SessionEnded | None) -> None:
     """The open tab of a session that has ended: why, and the sign-in form."""
     st.title("Orders Desk")
     if isinstance(state, SessionEnded):
-        st.error(f"Your session has ended: {display.escape_markdown(state.reason)}.",
-                 icon=":material/lock_clock:")
+        st.error(
+            f"Your session has ended: {display.escape_markdown(state.reason)}.", icon=":material/lock_clock:"
+        )
     else:
         st.info("Sign in to use Orders Desk.", icon=":material/login:")
     next_path = safe_next(session.current_path())
@@ -81,38 +106,51 @@ def sign_in_again(state: SessionEnded | None) -> None:
     if csrf and load_settings().password_sign_in:
         st.html(sign_in_form_html(csrf, next_path))
     for name, label in sso.providers():
-        st.link_button(f"Sign in with {label}",
-                       f"{SSO_START}?provider={_quote(name)}&next={_quote(next_path)}",
-                       icon=":material/key:")
-    st.link_button("Open the sign-in page", f"{SIGN_IN}?next={_quote(next_path)}",
-                   icon=":material/login:", type="tertiary")
+        st.link_button(
+            f"Sign in with {label}",
+            f"{SSO_START}?provider={_quote(name)}&next={_quote(next_path)}",
+            icon=":material/key:",
+        )
+    st.link_button(
+        "Open the sign-in page",
+        f"{SIGN_IN}?next={_quote(next_path)}",
+        icon=":material/login:",
+        type="tertiary",
+    )
 
 
 def sign_in_form_html(csrf: str, next_path: str) -> str:
     """The same form as /sign-in, posting there: the password never enters the script."""
-    field = ("display:block;width:100%;max-width:360px;box-sizing:border-box;padding:8px 10px;"
-             "margin:4px 0 12px;border:1px solid #d5d7de;border-radius:8px;font-size:1rem")
-    return (f'<form method="post" action="{SIGN_IN}" class="od-sign-in">'
-            f'<input type="hidden" name="csrf" value="{escape(csrf)}">'
-            f'<input type="hidden" name="next" value="{escape(next_path)}">'
-            f'<label for="od-email">Email</label><input id="od-email" type="email" name="email" '
-            f'required autocomplete="username" style="{field}">'
-            f'<label for="od-password">Password</label><input id="od-password" type="password" '
-            f'name="password" required autocomplete="current-password" style="{field}">'
-            '<button type="submit" style="padding:8px 18px;border-radius:8px;border:1px solid #ff4b4b;'
-            'background:#ff4b4b;color:#fff;font-size:1rem;cursor:pointer">Sign in</button></form>')
+    field = (
+        "display:block;width:100%;max-width:360px;box-sizing:border-box;padding:8px 10px;"
+        "margin:4px 0 12px;border:1px solid #d5d7de;border-radius:8px;font-size:1rem"
+    )
+    return (
+        f'<form method="post" action="{SIGN_IN}" class="od-sign-in">'
+        f'<input type="hidden" name="csrf" value="{escape(csrf)}">'
+        f'<input type="hidden" name="next" value="{escape(next_path)}">'
+        f'<label for="od-email">Email</label><input id="od-email" type="email" name="email" '
+        f'required autocomplete="username" style="{field}">'
+        f'<label for="od-password">Password</label><input id="od-password" type="password" '
+        f'name="password" required autocomplete="current-password" style="{field}">'
+        '<button type="submit" style="padding:8px 18px;border-radius:8px;border:1px solid #ff4b4b;'
+        'background:#ff4b4b;color:#fff;font-size:1rem;cursor:pointer">Sign in</button></form>'
+    )
 
 
 def sign_out_form_html(csrf: str) -> str:
-    return (f'<form method="post" action="{SIGN_OUT}">'
-            f'<input type="hidden" name="csrf" value="{escape(csrf)}">'
-            '<button type="submit" id="od-sign-out" style="padding:4px 12px;border-radius:8px;'
-            'border:1px solid #d5d7de;background:transparent;cursor:pointer;font-size:.9rem">'
-            'Sign out</button></form>')
+    return (
+        f'<form method="post" action="{SIGN_OUT}">'
+        f'<input type="hidden" name="csrf" value="{escape(csrf)}">'
+        '<button type="submit" id="od-sign-out" style="padding:4px 12px;border-radius:8px;'
+        'border:1px solid #d5d7de;background:transparent;cursor:pointer;font-size:.9rem">'
+        "Sign out</button></form>"
+    )
 
 
 def _quote(value: str) -> str:
     from urllib.parse import quote
+
     return quote(value, safe="")
 
 
@@ -133,12 +171,13 @@ def sidebar(signed_in: SignedIn) -> None:
 start_embedded_worker()
 state = session.sign_in_state()
 if not isinstance(state, SignedIn):
-    navigation = st.navigation(stand_in_pages(lambda: sign_in_again(state), "Sign in")
-                               + [checkout_page()])
+    navigation = st.navigation(stand_in_pages(lambda: sign_in_again(state), "Sign in") + [checkout_page()])
 elif state.account.password_must_change:
     sidebar(state)
-    navigation = st.navigation(stand_in_pages(lambda: account_page.must_change_password(state),
-                                              "Change your password") + [checkout_page()])
+    navigation = st.navigation(
+        stand_in_pages(lambda: account_page.must_change_password(state), "Change your password")
+        + [checkout_page()]
+    )
 else:
     st.session_state.pop(session.ENDED_RERUN_KEY, None)
     sidebar(state)

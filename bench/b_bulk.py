@@ -16,6 +16,7 @@ Which orders: the database's own paid orders (a quarter of all), by id.
 
 The timed span of a job is enqueue (which freezes the selection) plus the worker
 running it to the end; the figure's `extra` also has the worker's part alone."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -52,42 +53,62 @@ class Sizes:
     def for_orders(cls, orders: int) -> Sizes:
         fulfill = max(20, min(100_000, orders // 10))
         cancel = max(10, min(10_000, orders // 100))
-        return cls(fulfill=fulfill, orm=max(10, min(2_000, fulfill // 2)), cancel=cancel,
-                   cancel_baseline=max(5, min(500, cancel // 2)),
-                   rate_orders=max(10, min(2_000, orders // 500)))
+        return cls(
+            fulfill=fulfill,
+            orm=max(10, min(2_000, fulfill // 2)),
+            cancel=cancel,
+            cancel_baseline=max(5, min(500, cancel // 2)),
+            rate_orders=max(10, min(2_000, orders // 500)),
+        )
 
 
 def paid_orders(db: Database) -> list[tuple[int, str]]:
     with db.read() as conn:
-        return [tuple(r) for r in conn.execute(select(orders.c.id, orders.c.number).where(
-            orders.c.status == "paid").order_by(orders.c.id))]
+        return [
+            tuple(r)
+            for r in conn.execute(
+                select(orders.c.id, orders.c.number).where(orders.c.status == "paid").order_by(orders.c.id)
+            )
+        ]
 
 
 def put_back_fulfilled(db: Database, ids: list[int]) -> None:
     """Untimed: fulfilled orders of `ids` become paid again, as the seed left them."""
     with db.write() as conn:
         for chunk in chunks(ids, ID_LIST_LIMIT):
-            conn.execute(update(orders).where(orders.c.id.in_(chunk),
-                                              orders.c.status == "fulfilled")
-                         .values(status="paid", fulfilled_at=None, updated_at=orders.c.paid_at))
-            conn.execute(delete(order_events).where(order_events.c.order_id.in_(chunk),
-                                                    order_events.c.action == "fulfill"))
+            conn.execute(
+                update(orders)
+                .where(orders.c.id.in_(chunk), orders.c.status == "fulfilled")
+                .values(status="paid", fulfilled_at=None, updated_at=orders.c.paid_at)
+            )
+            conn.execute(
+                delete(order_events).where(
+                    order_events.c.order_id.in_(chunk), order_events.c.action == "fulfill"
+                )
+            )
 
 
 def count_status(db: Database, ids: list[int], status: str) -> int:
     with db.read() as conn:
-        return sum(conn.execute(select(func.count()).select_from(orders).where(
-            orders.c.id.in_(chunk), orders.c.status == status)).scalar_one()
-            for chunk in chunks(ids, ID_LIST_LIMIT))
+        return sum(
+            conn.execute(
+                select(func.count())
+                .select_from(orders)
+                .where(orders.c.id.in_(chunk), orders.c.status == status)
+            ).scalar_one()
+            for chunk in chunks(ids, ID_LIST_LIMIT)
+        )
 
 
 def _engine():
     from orders_core import job_engine, jobs
+
     return jobs, job_engine
 
 
-def run_job(db: Database, actor: Actor, action: str, numbers: list[str], *,
-            gateways=None, settings=None) -> tuple[float, float, object]:
+def run_job(
+    db: Database, actor: Actor, action: str, numbers: list[str], *, gateways=None, settings=None
+) -> tuple[float, float, object]:
     """Enqueue a job over `numbers` and run it here to the end:
     (total seconds, worker seconds, the finished job)."""
     jobs, job_engine = _engine()
@@ -126,8 +147,9 @@ def _worker_process(url: str, job_id: int) -> None:
         worker.close()
 
 
-def run_job_in_processes(db: Database, url: str, actor: Actor, action: str,
-                         numbers: list[str], processes: int) -> tuple[float, object]:
+def run_job_in_processes(
+    db: Database, url: str, actor: Actor, action: str, numbers: list[str], processes: int
+) -> tuple[float, object]:
     """Enqueue, then `processes` worker processes share the job; this process then
     finishes whatever they left (nothing, normally). Process start-up is timed."""
     import multiprocessing
@@ -136,8 +158,7 @@ def run_job_in_processes(db: Database, url: str, actor: Actor, action: str,
     context = multiprocessing.get_context("spawn")
     start = time.perf_counter()
     job = jobs.enqueue(db, actor, action, order_numbers=numbers)
-    children = [context.Process(target=_worker_process, args=(url, job.id))
-                for _ in range(processes)]
+    children = [context.Process(target=_worker_process, args=(url, job.id)) for _ in range(processes)]
     for child in children:
         child.start()
     for child in children:
@@ -146,15 +167,24 @@ def run_job_in_processes(db: Database, url: str, actor: Actor, action: str,
     return time.perf_counter() - start, finished
 
 
-def fulfill_processes(db: Database, url: str, backend: str, *, repeat: int, orders_total: int,
-                      sizes: Sizes, paid: list[tuple[int, str]], processes: int = 2) -> Figure:
+def fulfill_processes(
+    db: Database,
+    url: str,
+    backend: str,
+    *,
+    repeat: int,
+    orders_total: int,
+    sizes: Sizes,
+    paid: list[tuple[int, str]],
+    processes: int = 2,
+) -> Figure:
     """#3 again with `processes` worker processes on the job (the way to use both
     cores, and what PostgreSQL's SKIP LOCKED claims are for); process start-up is
     inside the timed span. Same orders and ORM baseline as `fulfill`."""
-    targets = paid[:sizes.fulfill]
+    targets = paid[: sizes.fulfill]
     ids = [i for i, _ in targets]
     numbers = [n for _, n in targets]
-    orm_ids = [i for i, _ in paid[sizes.fulfill:sizes.fulfill + sizes.orm]]
+    orm_ids = [i for i, _ in paid[sizes.fulfill : sizes.fulfill + sizes.orm]]
     rates, orm_rates, failures = [], [], 0
     for i in range(repeat):
         total, job = run_job_in_processes(db, url, OPS, "fulfill", numbers, processes)
@@ -167,8 +197,10 @@ def fulfill_processes(db: Database, url: str, backend: str, *, repeat: int, orde
             done = baselines.orm_fulfill_loop(db, orm_ids, OPS.label)
         orm_rates.append(done / elapsed())
         put_back_fulfilled(db, orm_ids)
-        log(f"fulfill, {processes} worker processes: repeat {i + 1}/{repeat}: "
-            f"{rates[-1]:,.0f} orders/s (ORM loop {orm_rates[-1]:,.0f}/s)")
+        log(
+            f"fulfill, {processes} worker processes: repeat {i + 1}/{repeat}: "
+            f"{rates[-1]:,.0f} orders/s (ORM loop {orm_rates[-1]:,.0f}/s)"
+        )
     value = Stats.of(rates, "orders/s")
     baseline = Stats.of(orm_rates, "orders/s")
     need = 8_000 if backend == "sqlite" else 12_000
@@ -178,18 +210,24 @@ def fulfill_processes(db: Database, url: str, backend: str, *, repeat: int, orde
     return Figure(
         key=f"bulk_fulfill_{processes}p.{backend}",
         title=f"Bulk Fulfill of {len(ids):,} paid orders, {processes} worker processes",
-        backend=backend, value=value, better="higher", baseline=baseline,
+        backend=backend,
+        value=value,
+        better="higher",
+        baseline=baseline,
         baseline_title=f"per-order ORM loop ({len(orm_ids):,} orders)",
-        target=f"≥ {need:,} orders/s and ≥ 10× baseline", met=met,
-        extra={"orders": len(ids), "processes": processes, "failed_repeats": failures})
+        target=f"≥ {need:,} orders/s and ≥ 10× baseline",
+        met=met,
+        extra={"orders": len(ids), "processes": processes, "failed_repeats": failures},
+    )
 
 
-def fulfill(db: Database, backend: str, *, repeat: int, orders_total: int,
-            sizes: Sizes, paid: list[tuple[int, str]]) -> Figure:
-    targets = paid[:sizes.fulfill]
+def fulfill(
+    db: Database, backend: str, *, repeat: int, orders_total: int, sizes: Sizes, paid: list[tuple[int, str]]
+) -> Figure:
+    targets = paid[: sizes.fulfill]
     ids = [i for i, _ in targets]
     numbers = [n for _, n in targets]
-    orm_ids = [i for i, _ in paid[sizes.fulfill:sizes.fulfill + sizes.orm]]
+    orm_ids = [i for i, _ in paid[sizes.fulfill : sizes.fulfill + sizes.orm]]
     rates, worker_rates, orm_rates, enqueue_s = [], [], [], []
     failures = 0
     for i in range(repeat):
@@ -198,8 +236,10 @@ def fulfill(db: Database, backend: str, *, repeat: int, orders_total: int,
         moved = count_status(db, ids, "fulfilled")
         if moved != len(ids) or ok != len(ids):
             failures += 1
-            log(f"fulfill: WARNING job #{job.id} {job.status}: {ok} succeeded, {failed} failed, "
-                f"{moved} of {len(ids)} orders fulfilled")
+            log(
+                f"fulfill: WARNING job #{job.id} {job.status}: {ok} succeeded, {failed} failed, "
+                f"{moved} of {len(ids)} orders fulfilled"
+            )
         rates.append(len(ids) / total)
         worker_rates.append(len(ids) / working)
         enqueue_s.append(total - working)
@@ -208,8 +248,10 @@ def fulfill(db: Database, backend: str, *, repeat: int, orders_total: int,
             done = baselines.orm_fulfill_loop(db, orm_ids, OPS.label)
         orm_rates.append(done / elapsed())
         put_back_fulfilled(db, orm_ids)
-        log(f"fulfill: repeat {i + 1}/{repeat}: {rates[-1]:,.0f} orders/s "
-            f"(worker alone {worker_rates[-1]:,.0f}/s; ORM loop {orm_rates[-1]:,.0f}/s)")
+        log(
+            f"fulfill: repeat {i + 1}/{repeat}: {rates[-1]:,.0f} orders/s "
+            f"(worker alone {worker_rates[-1]:,.0f}/s; ORM loop {orm_rates[-1]:,.0f}/s)"
+        )
     value = Stats.of(rates, "orders/s")
     baseline = Stats.of(orm_rates, "orders/s")
     need = 8_000 if backend == "sqlite" else 12_000
@@ -220,12 +262,21 @@ def fulfill(db: Database, backend: str, *, repeat: int, orders_total: int,
     return Figure(
         key=f"bulk_fulfill.{backend}",
         title=f"Bulk Fulfill of {len(ids):,} paid orders via the job engine, events included",
-        backend=backend, value=value, better="higher", baseline=baseline,
+        backend=backend,
+        value=value,
+        better="higher",
+        baseline=baseline,
         baseline_title=f"per-order ORM loop ({len(orm_ids):,} orders)",
-        target=f"≥ {need:,} orders/s and ≥ 10× baseline", met=met,
-        extra={"orders": len(ids), "worker_only": Stats.of(worker_rates, "orders/s").as_dict(),
-               "enqueue_seconds": Stats.of(enqueue_s, "s").as_dict(),
-               "chunk_size": load_settings().job_chunk_size, "failed_repeats": failures})
+        target=f"≥ {need:,} orders/s and ≥ 10× baseline",
+        met=met,
+        extra={
+            "orders": len(ids),
+            "worker_only": Stats.of(worker_rates, "orders/s").as_dict(),
+            "enqueue_seconds": Stats.of(enqueue_s, "s").as_dict(),
+            "chunk_size": load_settings().job_chunk_size,
+            "failed_repeats": failures,
+        },
+    )
 
 
 # -- #4 -------------------------------------------------------------------------------------
@@ -278,20 +329,29 @@ def window_rates(calls: list[float], width: float = 1.0) -> tuple[float, float, 
 
 def _refunded(db: Database, ids: list[int]) -> int:
     with db.read() as conn:
-        return sum(conn.execute(select(func.count()).select_from(refunds).where(
-            refunds.c.order_id.in_(chunk), refunds.c.status == "succeeded",
-            refunds.c.action == "cancel")).scalar_one() for chunk in chunks(ids, ID_LIST_LIMIT))
+        return sum(
+            conn.execute(
+                select(func.count())
+                .select_from(refunds)
+                .where(
+                    refunds.c.order_id.in_(chunk),
+                    refunds.c.status == "succeeded",
+                    refunds.c.action == "cancel",
+                )
+            ).scalar_one()
+            for chunk in chunks(ids, ID_LIST_LIMIT)
+        )
 
 
-def cancel(db: Database, backend: str, *, repeat: int, orders_total: int, sizes: Sizes,
-           paid: list[tuple[int, str]]) -> list[Figure]:
+def cancel(
+    db: Database, backend: str, *, repeat: int, orders_total: int, sizes: Sizes, paid: list[tuple[int, str]]
+) -> list[Figure]:
     from orders_core.lifecycle import cancel_order
 
-    pool = list(reversed(paid[sizes.fulfill + sizes.orm:]))
+    pool = list(reversed(paid[sizes.fulfill + sizes.orm :]))
     need = repeat * (sizes.cancel + sizes.cancel_baseline + 2 * sizes.rate_orders)
     if len(pool) < need:
-        raise RuntimeError(f"not enough paid orders for the cancel measurements "
-                           f"({len(pool)} < {need})")
+        raise RuntimeError(f"not enough paid orders for the cancel measurements ({len(pool)} < {need})")
     take = iter(range(len(pool)))
 
     def slice_of(n: int) -> list[tuple[int, str]]:
@@ -303,8 +363,9 @@ def cancel(db: Database, backend: str, *, repeat: int, orders_total: int, sizes:
         chosen = slice_of(sizes.cancel)
         ids = [o for o, _ in chosen]
         counting = CountingGateway(Gateways(db).named("simulated"))
-        total, working, job = run_job(db, SUPPORT, "cancel", [n for _, n in chosen],
-                                      gateways=Gateways(db).use(counting))
+        total, working, job = run_job(
+            db, SUPPORT, "cancel", [n for _, n in chosen], gateways=Gateways(db).use(counting)
+        )
         request_rates.append(len(counting.calls) / working)
         calls_per_order.append(len(counting.calls) / len(ids))
         ok, failed = _job_counts(job)
@@ -319,20 +380,30 @@ def cancel(db: Database, backend: str, *, repeat: int, orders_total: int, sizes:
             for _, number in single:
                 cancel_order(db, SUPPORT, number, gateways=gateways)
         base_rates.append(len(single) / elapsed())
-        log(f"cancel: repeat {i + 1}/{repeat}: {rates[-1]:,.0f} orders/s "
-            f"(worker alone {worker_rates[-1]:,.0f}/s; one at a time {base_rates[-1]:,.0f}/s)")
+        log(
+            f"cancel: repeat {i + 1}/{repeat}: {rates[-1]:,.0f} orders/s "
+            f"(worker alone {worker_rates[-1]:,.0f}/s; one at a time {base_rates[-1]:,.0f}/s)"
+        )
     value = Stats.of(rates, "orders/s")
     at_scale = orders_total >= 1_000_000
     cancel_figure = Figure(
         key=f"bulk_cancel.{backend}",
         title=f"Bulk Cancel with refunds of {sizes.cancel:,} paid orders (simulated gateway)",
-        backend=backend, value=value, better="higher", baseline=Stats.of(base_rates, "orders/s"),
+        backend=backend,
+        value=value,
+        better="higher",
+        baseline=Stats.of(base_rates, "orders/s"),
         baseline_title=f"lifecycle.cancel_order one by one ({sizes.cancel_baseline:,} orders)",
-        target="≥ 1,500 orders/s", met=(value.median >= 1500 and not problems) if at_scale else None,
+        target="≥ 1,500 orders/s",
+        met=(value.median >= 1500 and not problems) if at_scale else None,
         notes="; ".join(problems),
-        extra={"orders": sizes.cancel, "worker_only": Stats.of(worker_rates, "orders/s").as_dict(),
-               "gateway_requests_per_order": round(statistics.median(calls_per_order), 2),
-               "refund_concurrency": load_settings().refund_concurrency})
+        extra={
+            "orders": sizes.cancel,
+            "worker_only": Stats.of(worker_rates, "orders/s").as_dict(),
+            "gateway_requests_per_order": round(statistics.median(calls_per_order), 2),
+            "refund_concurrency": load_settings().refund_concurrency,
+        },
+    )
 
     # The rate limiter, through the same engine, at two limits: 25/s (Stripe's
     # test-mode limit, the default for the stripe gateway) and 40 % of the request rate
@@ -350,39 +421,51 @@ def cancel(db: Database, backend: str, *, repeat: int, orders_total: int, sizes:
             chosen = slice_of(per_repeat)
             counting = CountingGateway(Gateways(db, settings).named("simulated"))
             gateways = Gateways(db, settings).use(counting)
-            run_job(db, SUPPORT, "cancel", [n for _, n in chosen], gateways=gateways,
-                    settings=settings)
+            run_job(db, SUPPORT, "cancel", [n for _, n in chosen], gateways=gateways, settings=settings)
             typical, peak, mean = window_rates(counting.calls)
             m["typical"].append(typical)
             m["busiest"].append(peak)
             m["overall"].append(mean)
             m["error"].append(max(abs(typical - rps), max(0.0, peak - rps)) / rps * 100)
-            log(f"rate limiter: limit {rps:g}/s, repeat {i + 1}/{repeat}: {len(counting.calls)} "
+            log(
+                f"rate limiter: limit {rps:g}/s, repeat {i + 1}/{repeat}: {len(counting.calls)} "
                 f"requests, {typical:,.1f}/s in a typical second, {peak:,.1f}/s in the "
-                f"busiest, {mean:,.1f}/s overall")
+                f"busiest, {mean:,.1f}/s overall"
+            )
     stripe, high = measured["stripe"], measured["high"]
     # Held: never above the limit (+5 %) at either limit, and at 25/s also reached
     # (-5 %). At the high limit a shortfall is the worker's pause between chunks, not
     # the limiter: reported, not judged.
-    over = max((max(m["busiest"]) - limits[label]) / limits[label] * 100
-               for label, m in measured.items())
+    over = max((max(m["busiest"]) - limits[label]) / limits[label] * 100 for label, m in measured.items())
     under = (limits["stripe"] - min(stripe["typical"])) / limits["stripe"] * 100
     worst = max(over, under)
     rate_figure = Figure(
         key=f"rate_limiter.{backend}",
         title="Gateway rate limiter during a bulk Cancel (ORDERS_GATEWAY_RPS=25)",
-        backend=backend, value=Stats.of(stripe["typical"], "requests/s"), better="higher",
-        target="never > limit + 5 %; at 25/s within 5 %", met=worst <= 5.0,
-        notes=(f"requests counted as they reach the gateway, in one-second windows (the value: "
-               f"the median window at 25/s; busiest {max(stripe['busiest']):,.1f}/s). At "
-               f"{limits['high']:g}/s (40 % of the {unthrottled:,.0f}/s the gateway took "
-               f"unthrottled): median window {statistics.median(high['typical']):,.1f}/s, "
-               f"busiest {max(high['busiest']):,.1f}/s, overall "
-               f"{statistics.median(high['overall']):,.1f}/s (the worker makes no requests "
-               f"while it records a chunk, so it reaches less than the limit there); at most "
-               f"{max(over, 0):.1f} % above a limit, {max(under, 0):.1f} % below 25/s"),
-        extra={"limits": limits, "gateway_requests_per_order": round(per_order, 2),
-               "unthrottled_requests_per_second": round(unthrottled, 1),
-               **{f"{label}_{k}": Stats.of(v, "requests/s" if k != "error" else "%").as_dict()
-                  for label, m in measured.items() for k, v in m.items()}})
+        backend=backend,
+        value=Stats.of(stripe["typical"], "requests/s"),
+        better="higher",
+        target="never > limit + 5 %; at 25/s within 5 %",
+        met=worst <= 5.0,
+        notes=(
+            f"requests counted as they reach the gateway, in one-second windows (the value: "
+            f"the median window at 25/s; busiest {max(stripe['busiest']):,.1f}/s). At "
+            f"{limits['high']:g}/s (40 % of the {unthrottled:,.0f}/s the gateway took "
+            f"unthrottled): median window {statistics.median(high['typical']):,.1f}/s, "
+            f"busiest {max(high['busiest']):,.1f}/s, overall "
+            f"{statistics.median(high['overall']):,.1f}/s (the worker makes no requests "
+            f"while it records a chunk, so it reaches less than the limit there); at most "
+            f"{max(over, 0):.1f} % above a limit, {max(under, 0):.1f} % below 25/s"
+        ),
+        extra={
+            "limits": limits,
+            "gateway_requests_per_order": round(per_order, 2),
+            "unthrottled_requests_per_second": round(unthrottled, 1),
+            **{
+                f"{label}_{k}": Stats.of(v, "requests/s" if k != "error" else "%").as_dict()
+                for label, m in measured.items()
+                for k, v in m.items()
+            },
+        },
+    )
     return [cancel_figure, rate_figure]

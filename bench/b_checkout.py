@@ -11,6 +11,7 @@ Baseline, same run: the smallest write transaction through the same Database (on
 row inserted into a scratch table, BEGIN IMMEDIATE ... COMMIT). A checkout is several
 such transactions by design (crash safety commits between gateway calls), so the
 ratio (<1) says how many of them it costs."""
+
 from __future__ import annotations
 
 from sqlalchemy import select
@@ -24,8 +25,13 @@ from orders_core.schema import skus
 
 from .common import Figure, Stats, log, timer
 
-CARTS = ([("TOTE-USD", 1)], [("PASS-DAY-USD", 2)], [("BOX-MONTHLY-USD", 1), ("TOTE-USD", 1)],
-         [("COFFEE-SAMPLER-USD", 1)], [("PASS-ANNUAL-USD", 1), ("PASS-DAY-USD", 1)])
+CARTS = (
+    [("TOTE-USD", 1)],
+    [("PASS-DAY-USD", 2)],
+    [("BOX-MONTHLY-USD", 1), ("TOTE-USD", 1)],
+    [("COFFEE-SAMPLER-USD", 1)],
+    [("PASS-ANNUAL-USD", 1), ("PASS-DAY-USD", 1)],
+)
 
 
 def count_for(orders: int) -> int:
@@ -55,16 +61,29 @@ def run(db: Database, backend: str, *, repeat: int, orders: int) -> Figure:
     for i in range(repeat):
         with timer() as elapsed:
             for k in range(n):
-                place_order(db, customer, items=carts[k % len(carts)], token="tok_visa",
-                            address_id=address, gateways=gateways)
+                place_order(
+                    db,
+                    customer,
+                    items=carts[k % len(carts)],
+                    token="tok_visa",
+                    address_id=address,
+                    gateways=gateways,
+                )
         rates.append(n / elapsed())
         floors.append(floor_rate(db, n))
-        log(f"checkout: repeat {i + 1}/{repeat}: {rates[-1]:,.0f} orders/s "
-            f"(one-row write transactions: {floors[-1]:,.0f}/s)")
+        log(
+            f"checkout: repeat {i + 1}/{repeat}: {rates[-1]:,.0f} orders/s "
+            f"(one-row write transactions: {floors[-1]:,.0f}/s)"
+        )
     return Figure(
-        key=f"checkout.{backend}", title=f"Checkout, place_order with the simulated gateway "
-                                         f"({n:,} orders, one process)",
-        backend=backend, value=Stats.of(rates, "orders/s"), better="higher",
+        key=f"checkout.{backend}",
+        title=f"Checkout, place_order with the simulated gateway ({n:,} orders, one process)",
+        backend=backend,
+        value=Stats.of(rates, "orders/s"),
+        better="higher",
         baseline=Stats.of(floors, "transactions/s"),
-        baseline_title="one-row write transaction", target="", met=None,
-        extra={"orders_per_repeat": n})
+        baseline_title="one-row write transaction",
+        target="",
+        met=None,
+        extra={"orders_per_repeat": n},
+    )

@@ -9,6 +9,7 @@ counted from every dataframe element the run produced.
 
 Baseline, same run: a rerun of a trivial app that shows one page (50 rows) of a
 prepared DataFrame: the framework's own floor."""
+
 from __future__ import annotations
 
 import os
@@ -18,13 +19,13 @@ from orders_core.config import reload_settings
 
 from .common import REPO_ROOT, WORK_DIR, Figure, Stats, log
 
-TRIVIAL_APP = '''
+TRIVIAL_APP = """
 import pandas as pd
 import streamlit as st
 st.title("Orders")
 st.dataframe(pd.DataFrame({"number": [f"ORD-{i:010d}" for i in range(50)],
                            "total": list(range(50))}), hide_index=True)
-'''
+"""
 
 
 def _walk(node):
@@ -97,20 +98,33 @@ def _run(url: str, backend: str, *, repeat: int, orders: int) -> list[Figure]:
     floor = AppTest.from_file(str(trivial), default_timeout=60)
     floor.run()
     floor_ms = _rerun_ms(floor, reruns)
-    log(f"dashboard: rerun {sorted(page_ms)[len(page_ms) // 2]:.0f} ms, {sent} rows sent "
-        f"(trivial app {sorted(floor_ms)[len(floor_ms) // 2]:.0f} ms)")
+    log(
+        f"dashboard: rerun {sorted(page_ms)[len(page_ms) // 2]:.0f} ms, {sent} rows sent "
+        f"(trivial app {sorted(floor_ms)[len(floor_ms) // 2]:.0f} ms)"
+    )
     at_scale = orders >= 1_000_000 and backend == "sqlite"
     value = Stats.of(page_ms, "ms")
     return [
-        Figure(key=f"dashboard_rerun.{backend}",
-               title=f"Orders page rerun, server side (AppTest, {orders:,} orders)",
-               backend=backend, value=value, better="lower",
-               baseline=Stats.of(floor_ms, "ms"), baseline_title="trivial one-table app",
-               target="≤ 300 ms" if backend == "sqlite" else "",
-               met=(value.median <= 300) if at_scale else None,
-               extra={"reruns": reruns}),
-        Figure(key=f"dashboard_rows.{backend}", title="Orders page: rows sent to the browser",
-               backend=backend, value=Stats.of([float(sent)], "rows"), better="lower",
-               target="≤ 200 (one page)", met=sent <= 200,
-               extra={"rows": sent}),
+        Figure(
+            key=f"dashboard_rerun.{backend}",
+            title=f"Orders page rerun, server side (AppTest, {orders:,} orders)",
+            backend=backend,
+            value=value,
+            better="lower",
+            baseline=Stats.of(floor_ms, "ms"),
+            baseline_title="trivial one-table app",
+            target="≤ 300 ms" if backend == "sqlite" else "",
+            met=(value.median <= 300) if at_scale else None,
+            extra={"reruns": reruns},
+        ),
+        Figure(
+            key=f"dashboard_rows.{backend}",
+            title="Orders page: rows sent to the browser",
+            backend=backend,
+            value=Stats.of([float(sent)], "rows"),
+            better="lower",
+            target="≤ 200 (one page)",
+            met=sent <= 200,
+            extra={"rows": sent},
+        ),
     ]

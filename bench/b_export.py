@@ -10,6 +10,7 @@ Peak memory: each way once in a fresh child process (python -m bench.memprobe), 
 the child's peak resident set size (VmHWM), which includes the interpreter and
 imports, plus the peak of the export's helper process where it has one (SQLite reads
 through ADBC in a helper process); export.export_orders is called directly there."""
+
 from __future__ import annotations
 
 import csv
@@ -44,8 +45,9 @@ def export_via_job(db: Database, parts: dict | None = None) -> tuple[Path, int]:
         parts["enqueue"] = queued - start
         parts["run"] = time.perf_counter() - queued
     if not getattr(done, "export_path", None):
-        raise RuntimeError(f"export job #{job.id} ended {done.status} without a file: "
-                           f"{getattr(done, 'error', '')}")
+        raise RuntimeError(
+            f"export job #{job.id} ended {done.status} without a file: {getattr(done, 'error', '')}"
+        )
     return Path(done.export_path), int(getattr(done, "export_rows", 0) or 0)
 
 
@@ -69,9 +71,14 @@ def baseline_columns(header: list[str]) -> list[str]:
 
 def memprobe(kind: str, url: str, destination: Path, columns: list[str]) -> dict:
     env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), ORDERS_EMBEDDED_WORKER="0")
-    out = subprocess.run([sys.executable, "-m", "bench.memprobe", kind, url, str(destination),
-                          ",".join(columns)], cwd=REPO_ROOT, env=env, capture_output=True,
-                         text=True, timeout=1800)
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.memprobe", kind, url, str(destination), ",".join(columns)],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
     if out.returncode != 0:
         raise RuntimeError(f"memprobe {kind} failed: {out.stderr[-2000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -108,8 +115,10 @@ def run(db: Database, backend: str, url: str, *, repeat: int, orders: int) -> Fi
             base_rows = baselines.pandas_export(db, target, columns)
         base_s.append(elapsed())
         _rm(target)
-        log(f"export: repeat {i + 1}/{repeat}: job {job_s[-1]:.2f} s, direct {direct_s[-1]:.2f} s "
-            f"({rows:,} rows, {size / 1e6:,.0f} MB); pandas {base_s[-1]:.2f} s ({base_rows:,} rows)")
+        log(
+            f"export: repeat {i + 1}/{repeat}: job {job_s[-1]:.2f} s, direct {direct_s[-1]:.2f} s "
+            f"({rows:,} rows, {size / 1e6:,.0f} MB); pandas {base_s[-1]:.2f} s ({base_rows:,} rows)"
+        )
     log("export: peak memory, in child processes")
     probe = memprobe("export", url, out_dir / "probe.csv", columns)
     _rm(out_dir / "probe.csv")
@@ -121,29 +130,47 @@ def run(db: Database, backend: str, url: str, *, repeat: int, orders: int) -> Fi
     # The export's own process plus its helper process (SQLite), both at their peaks.
     peak_mb = probe["peak_mb"] + probe.get("helper_peak_mb", 0.0)
     figure = Figure(
-        key=f"export.{backend}", title=f"Export all {orders:,} orders to CSV via the export job",
-        backend=backend, value=value, better="lower", baseline=baseline,
+        key=f"export.{backend}",
+        title=f"Export all {orders:,} orders to CSV via the export job",
+        backend=backend,
+        value=value,
+        better="lower",
+        baseline=baseline,
         baseline_title="pandas.read_sql + to_csv",
         target="≤ 4 s, ≥ 6× baseline, peak ≤ 1.5 GB" if backend == "sqlite" else "",
         met=(value.median <= 4.0 and baseline.median / value.median >= 6.0 and peak_mb <= 1536)
-        if at_scale else None,
-        extra={"rows": rows, "direct_export_orders": Stats.of(direct_s, "s").as_dict(),
-               "enqueue_seconds": Stats.of(enqueue_s, "s").as_dict(),
-               "peak_rss_mb": peak_mb, "rss_before_mb": probe["start_mb"],
-               "process_peak_rss_mb": probe["peak_mb"],
-               "helper_peak_rss_mb": probe.get("helper_peak_mb", 0.0),
-               "baseline_peak_rss_mb": probe_base["peak_mb"], "baseline_columns": columns})
+        if at_scale
+        else None,
+        extra={
+            "rows": rows,
+            "direct_export_orders": Stats.of(direct_s, "s").as_dict(),
+            "enqueue_seconds": Stats.of(enqueue_s, "s").as_dict(),
+            "peak_rss_mb": peak_mb,
+            "rss_before_mb": probe["start_mb"],
+            "process_peak_rss_mb": probe["peak_mb"],
+            "helper_peak_rss_mb": probe.get("helper_peak_mb", 0.0),
+            "baseline_peak_rss_mb": probe_base["peak_mb"],
+            "baseline_columns": columns,
+        },
+    )
     return figure
 
 
 def memory_figure(export: Figure) -> Figure:
     e = export.extra
     return Figure(
-        key=f"export_memory.{export.backend}", title="Export: peak memory (its process + helper process)",
-        backend=export.backend, value=Stats.of([e["peak_rss_mb"]], "MB"), better="lower",
+        key=f"export_memory.{export.backend}",
+        title="Export: peak memory (its process + helper process)",
+        backend=export.backend,
+        value=Stats.of([e["peak_rss_mb"]], "MB"),
+        better="lower",
         baseline=Stats.of([e["baseline_peak_rss_mb"]], "MB"),
-        baseline_title="pandas.read_sql + to_csv", target="≤ 1.5 GB" if export.backend == "sqlite" else "",
+        baseline_title="pandas.read_sql + to_csv",
+        target="≤ 1.5 GB" if export.backend == "sqlite" else "",
         met=(e["peak_rss_mb"] <= 1536) if export.met is not None else None,
-        notes=(f"the export's process peaked at {e.get('process_peak_rss_mb', 0):,.0f} MB (it held "
-               f"{e['rss_before_mb']:,.0f} MB before the export began) and its helper process at "
-               f"{e.get('helper_peak_rss_mb', 0):,.0f} MB; the value is their sum"))
+        notes=(
+            f"the export's process peaked at {e.get('process_peak_rss_mb', 0):,.0f} MB (it held "
+            f"{e['rss_before_mb']:,.0f} MB before the export began) and its helper process at "
+            f"{e.get('helper_peak_rss_mb', 0):,.0f} MB; the value is their sum"
+        ),
+    )

@@ -4,6 +4,7 @@ A figure is one measured quantity (say "bulk fulfill rate on SQLite") with the
 median, min and max of its repeats, the same for its baseline measured in the same
 process on the same data, their ratio, the target and whether it was met, and, when
 it was not, what limits it (from profiling)."""
+
 from __future__ import annotations
 
 import contextlib
@@ -32,6 +33,7 @@ def log(message: str) -> None:
 @dataclasses.dataclass
 class Stats:
     """Median, min and max of the repeats of one measurement, in `unit`."""
+
     median: float
     min: float
     max: float
@@ -45,8 +47,13 @@ class Stats:
         return cls(statistics.median(samples), min(samples), max(samples), list(samples), unit)
 
     def as_dict(self) -> dict:
-        return {"median": _round(self.median), "min": _round(self.min), "max": _round(self.max),
-                "samples": [_round(s) for s in self.samples], "unit": self.unit}
+        return {
+            "median": _round(self.median),
+            "min": _round(self.min),
+            "max": _round(self.max),
+            "samples": [_round(s) for s in self.samples],
+            "unit": self.unit,
+        }
 
     @classmethod
     def from_dict(cls, d: dict | None) -> Stats | None:
@@ -117,16 +124,16 @@ class PeakRss:
 # -- figures ---------------------------------------------------------------------------------
 @dataclasses.dataclass
 class Figure:
-    key: str                 # stable id, e.g. "bulk_fulfill.sqlite"
-    title: str               # what the table's first column says
-    backend: str             # sqlite or postgresql
-    value: Stats             # the measured quantity
-    better: str              # "higher" (a rate) or "lower" (a time)
-    target: str = ""         # in words, e.g. "≥ 8,000 orders/s and ≥ 10× baseline"
+    key: str  # stable id, e.g. "bulk_fulfill.sqlite"
+    title: str  # what the table's first column says
+    backend: str  # sqlite or postgresql
+    value: Stats  # the measured quantity
+    better: str  # "higher" (a rate) or "lower" (a time)
+    target: str = ""  # in words, e.g. "≥ 8,000 orders/s and ≥ 10× baseline"
     met: bool | None = None  # None: no target
     baseline: Stats | None = None
     baseline_title: str = ""
-    limits: str = ""         # what limits it, when a target is missed
+    limits: str = ""  # what limits it, when a target is missed
     notes: str = ""
     extra: dict = dataclasses.field(default_factory=dict)
 
@@ -147,22 +154,40 @@ class Figure:
 
     def as_dict(self) -> dict:
         ratio = self.ratio
-        return {"key": self.key, "title": self.title, "backend": self.backend,
-                "value": self.value.as_dict(), "better": self.better, "target": self.target,
-                "met": self.met,
-                "baseline": None if self.baseline is None else dict(
-                    self.baseline.as_dict(), title=self.baseline_title),
-                "ratio": None if ratio is None else ratio.as_dict(),
-                "limits": self.limits, "notes": self.notes, "extra": self.extra}
+        return {
+            "key": self.key,
+            "title": self.title,
+            "backend": self.backend,
+            "value": self.value.as_dict(),
+            "better": self.better,
+            "target": self.target,
+            "met": self.met,
+            "baseline": None
+            if self.baseline is None
+            else dict(self.baseline.as_dict(), title=self.baseline_title),
+            "ratio": None if ratio is None else ratio.as_dict(),
+            "limits": self.limits,
+            "notes": self.notes,
+            "extra": self.extra,
+        }
 
     @classmethod
     def from_dict(cls, d: dict) -> Figure:
         baseline = d.get("baseline")
-        return cls(key=d["key"], title=d["title"], backend=d["backend"],
-                   value=Stats.from_dict(d["value"]), better=d["better"], target=d["target"],
-                   met=d["met"], baseline=Stats.from_dict(baseline),
-                   baseline_title=(baseline or {}).get("title", ""), limits=d.get("limits", ""),
-                   notes=d.get("notes", ""), extra=d.get("extra", {}))
+        return cls(
+            key=d["key"],
+            title=d["title"],
+            backend=d["backend"],
+            value=Stats.from_dict(d["value"]),
+            better=d["better"],
+            target=d["target"],
+            met=d["met"],
+            baseline=Stats.from_dict(baseline),
+            baseline_title=(baseline or {}).get("title", ""),
+            limits=d.get("limits", ""),
+            notes=d.get("notes", ""),
+            extra=d.get("extra", {}),
+        )
 
 
 def fmt(x: float, unit: str) -> str:
@@ -186,15 +211,19 @@ def fmt_stats(s: Stats) -> str:
 
 
 def markdown_table(figures: list[Figure]) -> str:
-    lines = ["| # | measurement | backend | median (min–max) | baseline, same run: median (min–max) "
-             "| vs baseline | target | met? |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| # | measurement | backend | median (min–max) | baseline, same run: median (min–max) "
+        "| vs baseline | target | met? |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for n, f in enumerate(figures, start=1):
         ratio = f.ratio
         met = "—" if f.met is None else ("yes" if f.met else "**no**")
         baseline = "—" if f.baseline is None else f"{f.baseline_title}: {fmt_stats(f.baseline)}"
-        lines.append(f"| {n} | {f.title} | {f.backend} | {fmt_stats(f.value)} | {baseline} | "
-                     f"{'—' if ratio is None else fmt(ratio.median, '×')} | {f.target or '—'} | {met} |")
+        lines.append(
+            f"| {n} | {f.title} | {f.backend} | {fmt_stats(f.value)} | {baseline} | "
+            f"{'—' if ratio is None else fmt(ratio.median, '×')} | {f.target or '—'} | {met} |"
+        )
     limits = [(n, f) for n, f in enumerate(figures, start=1) if f.limits]
     notes = [(n, f) for n, f in enumerate(figures, start=1) if f.notes]
     if limits:
@@ -210,9 +239,13 @@ def markdown_table(figures: list[Figure]) -> str:
 def machine_info() -> dict:
     import sqlite3
 
-    info = {"python": platform.python_version(), "platform": platform.platform(),
-            "cpu_count": os.cpu_count(), "sqlite": sqlite3.sqlite_version,
-            "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
+    info = {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpu_count": os.cpu_count(),
+        "sqlite": sqlite3.sqlite_version,
+        "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
@@ -223,16 +256,22 @@ def machine_info() -> dict:
             info["memory_gb"] = round(int(f.readline().split()[1]) / 1024 / 1024, 1)
     except OSError:
         pass
-    for module in ("pandas", "duckdb", "pyarrow", "sqlalchemy", "streamlit", "polars",
-                   "adbc_driver_sqlite"):
+    for module in ("pandas", "duckdb", "pyarrow", "sqlalchemy", "streamlit", "polars", "adbc_driver_sqlite"):
         try:
             info[module] = __import__(module).__version__
         except Exception:  # noqa: BLE001 - not installed, or no __version__
             pass
     try:
-        info["git_commit"] = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True,
-            text=True, timeout=10).stdout.strip() or None
+        info["git_commit"] = (
+            subprocess.run(
+                ["git", "rev-parse", "--short", "HEAD"],
+                cwd=REPO_ROOT,
+                capture_output=True,
+                text=True,
+                timeout=10,
+            ).stdout.strip()
+            or None
+        )
     except (OSError, subprocess.SubprocessError):
         info["git_commit"] = None
     return info

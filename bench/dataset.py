@@ -9,6 +9,7 @@ rebuilt otherwise (or with --rebuild). Destructive measurements run on a file co
 PostgreSQL (when ORDERS_DATABASE_URL names one): the cache is the database
 "<that database>_bench_<N>_s<seed>" on the same server, with the same facts in a
 bench_meta table; the scratch copy is CREATE DATABASE ... TEMPLATE of it."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -30,8 +31,8 @@ from .common import WORK_DIR, log, timer
 
 @dataclasses.dataclass
 class Dataset:
-    backend: str            # sqlite or postgresql
-    url: str                # the cached, read-only-by-convention database
+    backend: str  # sqlite or postgresql
+    url: str  # the cached, read-only-by-convention database
     orders: int
     random_seed: int
     seed_seconds: float | None  # when this run built it: the seed's wall time
@@ -46,8 +47,7 @@ def head_revision() -> str:
 
 
 def _meta(orders: int, random_seed: int) -> dict:
-    return {"orders": orders, "random_seed": random_seed, "revision": head_revision(),
-            "format": 1}
+    return {"orders": orders, "random_seed": random_seed, "revision": head_revision(), "format": 1}
 
 
 def forget(url: str) -> None:
@@ -85,8 +85,9 @@ def checkpoint_sqlite(path: Path) -> None:
         conn.close()
 
 
-def sqlite_dataset(orders: int, random_seed: int, *, work_dir: Path = WORK_DIR,
-                   rebuild: bool = False) -> Dataset:
+def sqlite_dataset(
+    orders: int, random_seed: int, *, work_dir: Path = WORK_DIR, rebuild: bool = False
+) -> Dataset:
     work_dir.mkdir(parents=True, exist_ok=True)
     path = work_dir / f"orders-{orders}-s{random_seed}.db"
     sidecar = path.with_suffix(".json")
@@ -143,8 +144,9 @@ def postgres_url() -> str | None:
 
 
 def _pg_admin(url: str):
-    return create_engine(make_url(url).set(database="postgres"), poolclass=NullPool,
-                         isolation_level="AUTOCOMMIT")
+    return create_engine(
+        make_url(url).set(database="postgres"), poolclass=NullPool, isolation_level="AUTOCOMMIT"
+    )
 
 
 def _pg_exists(url: str) -> bool:
@@ -152,8 +154,10 @@ def _pg_exists(url: str) -> bool:
     engine = _pg_admin(url)
     try:
         with engine.connect() as conn:
-            return conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"),
-                                {"n": name}).first() is not None
+            return (
+                conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).first()
+                is not None
+            )
     finally:
         engine.dispose()
 
@@ -164,8 +168,9 @@ def _pg_create(url: str, template: str | None = None) -> None:
     try:
         with engine.connect() as conn:
             conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}"'
-                                 + (f' TEMPLATE "{template}"' if template else ""))
+            conn.exec_driver_sql(
+                f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else "")
+            )
     finally:
         engine.dispose()
 
@@ -180,19 +185,21 @@ def _pg_drop(url: str) -> None:
         engine.dispose()
 
 
-def postgres_dataset(base_url: str, orders: int, random_seed: int, *,
-                     rebuild: bool = False) -> Dataset:
+def postgres_dataset(base_url: str, orders: int, random_seed: int, *, rebuild: bool = False) -> Dataset:
     base = make_url(base_url)
     url = base.set(database=f"{base.database}_bench_{orders}_s{random_seed}").render_as_string(
-        hide_password=False)
+        hide_password=False
+    )
     want = _meta(orders, random_seed)
     if not rebuild and _pg_exists(url):
         engine = create_engine(url, poolclass=NullPool)
         try:
             with engine.connect() as conn:
-                row = conn.execute(text(
-                    "SELECT value FROM bench_meta WHERE key = 'meta'")).scalar_one_or_none() \
-                    if conn.dialect.has_table(conn, "bench_meta") else None
+                row = (
+                    conn.execute(text("SELECT value FROM bench_meta WHERE key = 'meta'")).scalar_one_or_none()
+                    if conn.dialect.has_table(conn, "bench_meta")
+                    else None
+                )
         finally:
             engine.dispose()
         have = json.loads(row) if row else {}
@@ -208,8 +215,10 @@ def postgres_dataset(base_url: str, orders: int, random_seed: int, *,
     try:
         with engine.begin() as conn:
             conn.exec_driver_sql("CREATE TABLE bench_meta (key text PRIMARY KEY, value text)")
-            conn.execute(text("INSERT INTO bench_meta VALUES ('meta', :v)"),
-                         {"v": json.dumps(dict(want, seed_seconds=round(seconds, 3)))})
+            conn.execute(
+                text("INSERT INTO bench_meta VALUES ('meta', :v)"),
+                {"v": json.dumps(dict(want, seed_seconds=round(seconds, 3)))},
+            )
     finally:
         engine.dispose()
     log(f"PostgreSQL: seeded in {seconds:.1f} s")

@@ -3,6 +3,7 @@ python -m bench.memprobe {job|export|pandas} DATABASE_URL DESTINATION COLUMNS
 prints {"peak_mb": ..., "start_mb": ..., "seconds": ...} as its last line: the peak
 resident set size of the process (VmHWM, interpreter and imports included), and its
 resident set size before the export began."""
+
 from __future__ import annotations
 
 import json
@@ -42,8 +43,16 @@ def main() -> None:
     # the fork, which Linux carries over).
     with open("/proc/self/status") as f:
         peak_kb = next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
-    print(json.dumps({"peak_mb": round(peak_kb / 1024, 1), "start_mb": round(start / 2**20, 1),
-                      "helper_peak_mb": round(helper_mb, 1), "seconds": round(seconds, 3)}))
+    print(
+        json.dumps(
+            {
+                "peak_mb": round(peak_kb / 1024, 1),
+                "start_mb": round(start / 2**20, 1),
+                "helper_peak_mb": round(helper_mb, 1),
+                "seconds": round(seconds, 3),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

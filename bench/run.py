@@ -9,6 +9,7 @@ Measurements (--only takes these names): queries, dashboard, export, fulfill, ca
 checkout, seed. See each bench/b_*.py for exactly what is timed and against which
 baseline. Every figure is the median, min and max of --repeat runs, beside a
 baseline measured in the same process on the same data."""
+
 from __future__ import annotations
 
 import argparse
@@ -25,31 +26,48 @@ FULL_SIZE = 1_000_000
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.run", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--orders", type=int, default=FULL_SIZE, help="orders in the database")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each measurement")
-    parser.add_argument("--seed-repeat", type=int, default=1,
-                        help="seeds to time (one is the cache build when it happens)")
+    parser.add_argument(
+        "--seed-repeat", type=int, default=1, help="seeds to time (one is the cache build when it happens)"
+    )
     parser.add_argument("--random-seed", type=int, default=1)
-    parser.add_argument("--only", nargs="+", choices=NAMES, metavar="NAME",
-                        help=f"only these: {', '.join(NAMES)}")
-    parser.add_argument("--backend", choices=("auto", "sqlite", "postgresql"), default="auto",
-                        help="auto: SQLite, plus PostgreSQL when ORDERS_DATABASE_URL names one")
+    parser.add_argument(
+        "--only", nargs="+", choices=NAMES, metavar="NAME", help=f"only these: {', '.join(NAMES)}"
+    )
+    parser.add_argument(
+        "--backend",
+        choices=("auto", "sqlite", "postgresql"),
+        default="auto",
+        help="auto: SQLite, plus PostgreSQL when ORDERS_DATABASE_URL names one",
+    )
     parser.add_argument("--out", type=Path, help="where to write the JSON results")
-    parser.add_argument("--work-dir", type=Path, default=WORK_DIR,
-                        help="cached databases and scratch files (git-ignored)")
+    parser.add_argument(
+        "--work-dir", type=Path, default=WORK_DIR, help="cached databases and scratch files (git-ignored)"
+    )
     parser.add_argument("--rebuild", action="store_true", help="seed again even if cached")
-    parser.add_argument("--throwaway-postgres", action="store_true",
-                        help="start the test suite's throwaway PostgreSQL 15 server "
-                             "(tests/support/postgres.py: durability off) for this run and "
-                             "measure on it too")
-    parser.add_argument("--retable", action="store_true",
-                        help="measure nothing: rewrite the table (and what limits each missed "
-                             "target, from bench/limits.py) of the results in --out")
-    parser.add_argument("--merge", action="store_true",
-                        help="keep the figures already in --out (default, at 1M orders: "
-                             "bench/results/latest.json) that this run does not measure")
+    parser.add_argument(
+        "--throwaway-postgres",
+        action="store_true",
+        help="start the test suite's throwaway PostgreSQL 15 server "
+        "(tests/support/postgres.py: durability off) for this run and "
+        "measure on it too",
+    )
+    parser.add_argument(
+        "--retable",
+        action="store_true",
+        help="measure nothing: rewrite the table (and what limits each missed "
+        "target, from bench/limits.py) of the results in --out",
+    )
+    parser.add_argument(
+        "--merge",
+        action="store_true",
+        help="keep the figures already in --out (default, at 1M orders: "
+        "bench/results/latest.json) that this run does not measure",
+    )
     return parser.parse_args(argv)
 
 
@@ -69,8 +87,7 @@ def run_backend(backend: str, args, wanted: set[str], figures: list[Figure], err
         except Exception as error:  # noqa: BLE001 - recorded; the other measurements go on
             log(f"{name} ({backend}) FAILED: {type(error).__name__}: {error}")
             traceback.print_exc()
-            errors.append({"name": name, "backend": backend,
-                           "error": f"{type(error).__name__}: {error}"})
+            errors.append({"name": name, "backend": backend, "error": f"{type(error).__name__}: {error}"})
             return None
         if isinstance(result, Figure):
             figures.append(result)
@@ -97,23 +114,42 @@ def run_backend(backend: str, args, wanted: set[str], figures: list[Figure], err
             work = ds.orders_db.open_database(scratch)
             if "export" in wanted:
                 log(f"== #2 export ({backend})")
-                export = attempt("export", lambda: b_export.run(work, backend, scratch,
-                                                                repeat=repeat, orders=n))
+                export = attempt(
+                    "export", lambda: b_export.run(work, backend, scratch, repeat=repeat, orders=n)
+                )
                 if export is not None:
                     figures.append(b_export.memory_figure(export))
             sizes = b_bulk.Sizes.for_orders(n)
             paid = b_bulk.paid_orders(work) if wanted & {"fulfill", "cancel"} else []
             if "fulfill" in wanted:
                 log(f"== #3 bulk fulfill ({backend})")
-                attempt("fulfill", lambda: b_bulk.fulfill(work, backend, repeat=repeat,
-                                                          orders_total=n, sizes=sizes, paid=paid))
-                attempt("fulfill", lambda: b_bulk.fulfill_processes(
-                    work, scratch, backend, repeat=repeat, orders_total=n, sizes=sizes,
-                    paid=paid, processes=2))
+                attempt(
+                    "fulfill",
+                    lambda: b_bulk.fulfill(
+                        work, backend, repeat=repeat, orders_total=n, sizes=sizes, paid=paid
+                    ),
+                )
+                attempt(
+                    "fulfill",
+                    lambda: b_bulk.fulfill_processes(
+                        work,
+                        scratch,
+                        backend,
+                        repeat=repeat,
+                        orders_total=n,
+                        sizes=sizes,
+                        paid=paid,
+                        processes=2,
+                    ),
+                )
             if "cancel" in wanted:
                 log(f"== #4 bulk cancel and the rate limiter ({backend})")
-                attempt("cancel", lambda: b_bulk.cancel(work, backend, repeat=repeat,
-                                                        orders_total=n, sizes=sizes, paid=paid))
+                attempt(
+                    "cancel",
+                    lambda: b_bulk.cancel(
+                        work, backend, repeat=repeat, orders_total=n, sizes=sizes, paid=paid
+                    ),
+                )
             if "checkout" in wanted:
                 log(f"== #5 checkout ({backend})")
                 attempt("checkout", lambda: b_checkout.run(work, backend, repeat=repeat, orders=n))
@@ -125,9 +161,19 @@ def run_backend(backend: str, args, wanted: set[str], figures: list[Figure], err
         attempt("seed", lambda: b_seed.run(data, repeat=max(1, args.seed_repeat), orders=n))
 
 
-ORDER = ("orders_page_bundle", "export", "export_memory", "bulk_fulfill", "bulk_fulfill_2p",
-         "bulk_cancel",
-         "rate_limiter", "checkout", "seed", "dashboard_rerun", "dashboard_rows")
+ORDER = (
+    "orders_page_bundle",
+    "export",
+    "export_memory",
+    "bulk_fulfill",
+    "bulk_fulfill_2p",
+    "bulk_cancel",
+    "rate_limiter",
+    "checkout",
+    "seed",
+    "dashboard_rerun",
+    "dashboard_rows",
+)
 
 
 def main(argv=None) -> int:
@@ -171,33 +217,44 @@ def _main(args, argv) -> int:
     backends = ["sqlite"]
     if args.backend == "postgresql" or (args.backend == "auto" and ds.postgres_url()):
         if not ds.postgres_url():
-            print("--backend postgresql needs ORDERS_DATABASE_URL=postgresql+psycopg://...",
-                  file=sys.stderr)
+            print("--backend postgresql needs ORDERS_DATABASE_URL=postgresql+psycopg://...", file=sys.stderr)
             return 2
         backends = ["postgresql"] if args.backend == "postgresql" else ["sqlite", "postgresql"]
     figures: list[Figure] = []
     errors: list[dict] = []
     load_start = os.getloadavg()
-    log(f"orders {args.orders:,}, repeat {args.repeat}, backends {', '.join(backends)}, "
-        f"measuring {', '.join(n for n in NAMES if n in wanted)}")
+    log(
+        f"orders {args.orders:,}, repeat {args.repeat}, backends {', '.join(backends)}, "
+        f"measuring {', '.join(n for n in NAMES if n in wanted)}"
+    )
     for backend in backends:
         run_backend(backend, args, wanted, figures, errors)
 
     from orders_core.config import load_settings
+
     settings = load_settings()
     meta = machine_info()
-    meta.update({"orders": args.orders, "repeat": args.repeat, "random_seed": args.random_seed,
-                 "backends": backends, "measured": sorted(wanted),
-                 "settings": {"job_chunk_size": settings.job_chunk_size,
-                              "refund_concurrency": settings.refund_concurrency},
-                 "migration": ds.head_revision(),
-                 "postgres_server_settings": json.loads(
-                     os.environ.get("BENCH_POSTGRES_SETTINGS", "null")),
-                 # Other work on this shared machine while it ran (1, 5, 15 minutes).
-                 "load_average": {"start": [round(x, 1) for x in load_start],
-                                  "end": [round(x, 1) for x in os.getloadavg()]},
-                 "command": "python -m bench.run " + " ".join(argv if argv is not None
-                                                               else sys.argv[1:])})
+    meta.update(
+        {
+            "orders": args.orders,
+            "repeat": args.repeat,
+            "random_seed": args.random_seed,
+            "backends": backends,
+            "measured": sorted(wanted),
+            "settings": {
+                "job_chunk_size": settings.job_chunk_size,
+                "refund_concurrency": settings.refund_concurrency,
+            },
+            "migration": ds.head_revision(),
+            "postgres_server_settings": json.loads(os.environ.get("BENCH_POSTGRES_SETTINGS", "null")),
+            # Other work on this shared machine while it ran (1, 5, 15 minutes).
+            "load_average": {
+                "start": [round(x, 1) for x in load_start],
+                "end": [round(x, 1) for x in os.getloadavg()],
+            },
+            "command": "python -m bench.run " + " ".join(argv if argv is not None else sys.argv[1:]),
+        }
+    )
     out = args.out
     if out is None:
         full = args.orders == FULL_SIZE and (not args.only or args.merge)
@@ -207,29 +264,44 @@ def _main(args, argv) -> int:
         fresh = {f.key for f in figures}
         kept = [Figure.from_dict(f) for f in earlier["figures"] if f["key"] not in fresh]
         figures = kept + figures
-        errors = [e for e in earlier.get("errors", [])
-                  if not (e["backend"] in backends and e["name"] in wanted)] + errors
-        meta = dict(earlier["meta"], **{k: v for k, v in meta.items() if k != "backends"},
-                    backends=sorted(set(earlier["meta"].get("backends", [])) | set(backends)),
-                    runs=earlier["meta"].get("runs", [earlier["meta"].get("command")])
-                    + [meta["command"]])
-    figures.sort(key=lambda f: (ORDER.index(f.key.split(".")[0]) if f.key.split(".")[0] in ORDER
-                                else 99, f.backend != "sqlite"))
+        errors = [
+            e for e in earlier.get("errors", []) if not (e["backend"] in backends and e["name"] in wanted)
+        ] + errors
+        meta = dict(
+            earlier["meta"],
+            **{k: v for k, v in meta.items() if k != "backends"},
+            backends=sorted(set(earlier["meta"].get("backends", [])) | set(backends)),
+            runs=earlier["meta"].get("runs", [earlier["meta"].get("command")]) + [meta["command"]],
+        )
+    figures.sort(
+        key=lambda f: (
+            ORDER.index(f.key.split(".")[0]) if f.key.split(".")[0] in ORDER else 99,
+            f.backend != "sqlite",
+        )
+    )
     from .limits import attach
+
     attach(figures)
     table = markdown_table(figures)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"meta": meta, "figures": [f.as_dict() for f in figures],
-                               "errors": errors, "table": table}, indent=2, ensure_ascii=False)
-                   + "\n")
+    out.write_text(
+        json.dumps(
+            {"meta": meta, "figures": [f.as_dict() for f in figures], "errors": errors, "table": table},
+            indent=2,
+            ensure_ascii=False,
+        )
+        + "\n"
+    )
     out.with_suffix(".md").write_text(table + "\n")
     print()
     print(table)
     print()
     log(f"results: {out}")
     if errors:
-        log(f"{len(errors)} measurement(s) failed: "
-            + ", ".join(f"{e['name']} ({e['backend']})" for e in errors))
+        log(
+            f"{len(errors)} measurement(s) failed: "
+            + ", ".join(f"{e['name']} ({e['backend']})" for e in errors)
+        )
         return 1
     return 0
 

@@ -2,6 +2,7 @@
 (status tabs, date ranges, amounts, SKUs, searches by number, email and name, and
 combinations), sorts and pages. Built from the data itself (its dates, customers,
 SKUs and order numbers), so they make sense at any size."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -23,8 +24,7 @@ class View:
 
 
 def _dates(conn):
-    low, high = conn.execute(select(func.min(orders.c.created_at),
-                                    func.max(orders.c.created_at))).one()
+    low, high = conn.execute(select(func.min(orders.c.created_at), func.max(orders.c.created_at))).one()
     if isinstance(low, str):  # pragma: no cover - SQLAlchemy parses them on both backends
         low, high = dt.datetime.fromisoformat(low), dt.datetime.fromisoformat(high)
     return low.date(), high.date()
@@ -35,9 +35,12 @@ def build_views(db) -> list[View]:
         first, last = _dates(conn)
         codes = list(conn.execute(select(skus.c.code).order_by(skus.c.id)).scalars())
         total_orders = conn.execute(select(func.count()).select_from(orders)).scalar_one()
-        sample = conn.execute(select(orders.c.number, orders.c.customer_email,
-                                     orders.c.customer_name).order_by(orders.c.id)
-                              .limit(1).offset(max(0, total_orders // 3))).one()
+        sample = conn.execute(
+            select(orders.c.number, orders.c.customer_email, orders.c.customer_name)
+            .order_by(orders.c.id)
+            .limit(1)
+            .offset(max(0, total_orders // 3))
+        ).one()
     number, email, name = sample
     local = email.split("@", 1)[0]
     surname = name.split()[-1]
@@ -88,8 +91,7 @@ def build_views(db) -> list[View]:
         View(f"SKU {sku_b}", F(sku=sku_b)),
         View(f"SKU {sku_c}, paid", F(sku=sku_c, status="paid")),
         View(f"SKU {sku_a}, last 7 days", F(sku=sku_a, created_from=ago(7))),
-        View(f"SKU {sku_b}, last 30 days, fulfilled", F(sku=sku_b, created_from=ago(30),
-                                                        status="fulfilled")),
+        View(f"SKU {sku_b}, last 30 days, fulfilled", F(sku=sku_b, created_from=ago(30), status="fulfilled")),
         View("SKU not sold", F(sku="NO-SUCH-SKU")),
         # searches: order number, email, name (substring, any case)
         View("search: an order number", F(search=number)),
@@ -102,17 +104,19 @@ def build_views(db) -> list[View]:
         View("search: a surname, paid", F(search=surname, status="paid")),
         View("search: a surname, last 30 days", F(search=surname, created_from=ago(30))),
         # combinations
-        View("paid, last 30 days, total ≥ 20.00", F(status="paid", created_from=ago(30),
-                                                     min_total=2000)),
-        View(f"fulfilled, SKU {sku_c}, total ≤ 100.00", F(status="fulfilled", sku=sku_c,
-                                                          max_total=10000)),
-        View("returned, one month mid-range, by total",
-             F(status="returned", created_from=mid, created_to=mid + dt.timedelta(days=30)),
-             sort="total_amount"),
-        View("last 90 days, total 10.00–40.00, page 5", F(created_from=ago(90), min_total=1000,
-                                                          max_total=4000), page=5),
-        View("created, last 7 days, by total", F(status="created", created_from=ago(7)),
-             sort="total_amount"),
+        View("paid, last 30 days, total ≥ 20.00", F(status="paid", created_from=ago(30), min_total=2000)),
+        View(f"fulfilled, SKU {sku_c}, total ≤ 100.00", F(status="fulfilled", sku=sku_c, max_total=10000)),
+        View(
+            "returned, one month mid-range, by total",
+            F(status="returned", created_from=mid, created_to=mid + dt.timedelta(days=30)),
+            sort="total_amount",
+        ),
+        View(
+            "last 90 days, total 10.00–40.00, page 5",
+            F(created_from=ago(90), min_total=1000, max_total=4000),
+            page=5,
+        ),
+        View("created, last 7 days, by total", F(status="created", created_from=ago(7)), sort="total_amount"),
         View("all, page 2,000", F(), page=2000),
     ]
     assert len(views) == 50, len(views)

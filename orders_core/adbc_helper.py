@@ -22,6 +22,7 @@ answer is one line "OK <json>" or "ERR <json message>", and after an OK to a que
 an Arrow IPC stream of the rows. The helper's own stdout is moved to stderr, so
 nothing printed by a library can get into the answer.
 """
+
 from __future__ import annotations
 
 import atexit
@@ -48,8 +49,9 @@ class HelperUnavailable(Exception):
 
 def read_arrow(path: str, sql: str, params: list) -> pa.Table:
     """The rows of `sql` over the SQLite file `path`, opened read-only."""
-    return _Helpers.ask({"kind": "query", "path": os.path.abspath(path), "sql": sql,
-                         "params": params}, with_rows=True)[1]
+    return _Helpers.ask(
+        {"kind": "query", "path": os.path.abspath(path), "sql": sql, "params": params}, with_rows=True
+    )[1]
 
 
 def run_export(job: dict) -> dict:
@@ -102,18 +104,23 @@ class _Helpers:
     @staticmethod
     def _start() -> subprocess.Popen:
         env = dict(os.environ, PYTHONWARNINGS="ignore")
-        env["PYTHONPATH"] = os.pathsep.join(
-            p for p in (str(PROJECT_ROOT), os.environ.get("PYTHONPATH")) if p)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(PROJECT_ROOT), os.environ.get("PYTHONPATH")) if p)
         try:
-            return subprocess.Popen([sys.executable, "-m", "orders_core.adbc_helper"],
-                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env,
-                                    cwd=str(PROJECT_ROOT), close_fds=True)
+            return subprocess.Popen(
+                [sys.executable, "-m", "orders_core.adbc_helper"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                env=env,
+                cwd=str(PROJECT_ROOT),
+                close_fds=True,
+            )
         except OSError as error:
             raise HelperUnavailable(f"cannot start the ADBC helper: {error}") from error
 
     @staticmethod
-    def _exchange(helper: subprocess.Popen, line: bytes,
-                  with_rows: bool) -> tuple[dict, pa.Table | None] | None:
+    def _exchange(
+        helper: subprocess.Popen, line: bytes, with_rows: bool
+    ) -> tuple[dict, pa.Table | None] | None:
         """The helper's answer; None if it is gone."""
         try:
             helper.stdin.write(line)

@@ -18,6 +18,7 @@ Definitions (also shown on the page):
 Money stays in integer minor units of each currency; amounts in different
 currencies are never added together.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -46,20 +47,36 @@ MAX_STALE_DAYS = 3650
 DEFAULT_STALE_DAYS = 3
 UNFULFILLED_LIMIT = 500
 
-ORDER_SCHEMA = pa.schema([
-    ("id", pa.int64()), ("status", pa.string()), ("currency", pa.string()),
-    ("total_amount", pa.int64()), ("refunded_amount", pa.int64()),
-    ("created_s", pa.int64()), ("paid_s", pa.int64()), ("fulfilled_s", pa.int64()),
-    ("canceled_s", pa.int64()), ("returned_s", pa.int64()),
-])
-ITEM_SCHEMA = pa.schema([
-    ("order_id", pa.int64()), ("sku_id", pa.int64()), ("quantity", pa.int64()),
-    ("amount", pa.int64()),
-])
-SKU_SCHEMA = pa.schema([
-    ("sku_id", pa.int64()), ("sku", pa.string()), ("name", pa.string()),
-    ("product", pa.string()),
-])
+ORDER_SCHEMA = pa.schema(
+    [
+        ("id", pa.int64()),
+        ("status", pa.string()),
+        ("currency", pa.string()),
+        ("total_amount", pa.int64()),
+        ("refunded_amount", pa.int64()),
+        ("created_s", pa.int64()),
+        ("paid_s", pa.int64()),
+        ("fulfilled_s", pa.int64()),
+        ("canceled_s", pa.int64()),
+        ("returned_s", pa.int64()),
+    ]
+)
+ITEM_SCHEMA = pa.schema(
+    [
+        ("order_id", pa.int64()),
+        ("sku_id", pa.int64()),
+        ("quantity", pa.int64()),
+        ("amount", pa.int64()),
+    ]
+)
+SKU_SCHEMA = pa.schema(
+    [
+        ("sku_id", pa.int64()),
+        ("sku", pa.string()),
+        ("name", pa.string()),
+        ("product", pa.string()),
+    ]
+)
 
 STATUS_ORDER = ("created", "paid", "fulfilled", "canceled", "returned")
 FUNNEL_STAGES = ("Placed", "Paid", "Fulfilled", "Kept (not returned)")
@@ -68,6 +85,7 @@ FUNNEL_STAGES = ("Placed", "Paid", "Fulfilled", "Kept (not returned)")
 @dataclasses.dataclass(frozen=True)
 class FulfillmentTime:
     """Time from payment to fulfilment, over the orders that have both."""
+
     orders: int
     median_hours: float | None
     p90_hours: float | None
@@ -104,6 +122,7 @@ class AnalyticsReport:
 
 # -- loading -----------------------------------------------------------------------
 
+
 def _epoch(column, db: Database):
     """Whole seconds since 1970-01-01 UTC (timestamps are stored as naive UTC)."""
     if db.is_sqlite:
@@ -113,7 +132,10 @@ def _epoch(column, db: Database):
 
 def orders_query(db: Database, filters: OrderFilters):
     return select(
-        orders.c.id, orders.c.status, orders.c.currency, orders.c.total_amount,
+        orders.c.id,
+        orders.c.status,
+        orders.c.currency,
+        orders.c.total_amount,
         orders.c.refunded_amount,
         _epoch(orders.c.created_at, db).label("created_s"),
         _epoch(orders.c.paid_at, db).label("paid_s"),
@@ -124,8 +146,7 @@ def orders_query(db: Database, filters: OrderFilters):
 
 
 def items_query(filters: OrderFilters):
-    query = select(order_items.c.order_id, order_items.c.sku_id, order_items.c.quantity,
-                   order_items.c.amount)
+    query = select(order_items.c.order_id, order_items.c.sku_id, order_items.c.quantity, order_items.c.amount)
     conditions = filters.conditions()
     if conditions:
         query = query.where(order_items.c.order_id.in_(select(orders.c.id).where(*conditions)))
@@ -133,9 +154,9 @@ def items_query(filters: OrderFilters):
 
 
 def skus_query():
-    return (select(skus.c.id.label("sku_id"), skus.c.code.label("sku"), skus.c.name,
-                   products.c.name.label("product"))
-            .join(products, products.c.id == skus.c.product_id))
+    return select(
+        skus.c.id.label("sku_id"), skus.c.code.label("sku"), skus.c.name, products.c.name.label("product")
+    ).join(products, products.c.id == skus.c.product_id)
 
 
 def load_orders(db: Database, filters: OrderFilters) -> pa.Table:
@@ -169,17 +190,20 @@ def _fetch_adbc_sqlite(db: Database, path: str, query, schema: pa.Schema) -> pa.
 def _fetch_batches(db: Database, query, schema: pa.Schema) -> pa.Table:
     batches = []
     with db.read() as conn:
-        result = conn.execution_options(stream_results=True, max_row_buffer=BATCH_ROWS) \
-            .execute(query)
+        result = conn.execution_options(stream_results=True, max_row_buffer=BATCH_ROWS).execute(query)
         for rows in result.partitions(BATCH_ROWS):
             columns = list(zip(*rows)) if rows else [()] * len(schema)
-            batches.append(pa.record_batch(
-                [pa.array(list(values), type=field.type) for values, field in zip(columns, schema)],
-                schema=schema))
+            batches.append(
+                pa.record_batch(
+                    [pa.array(list(values), type=field.type) for values, field in zip(columns, schema)],
+                    schema=schema,
+                )
+            )
     return pa.Table.from_batches(batches, schema=schema)
 
 
 # -- computing ----------------------------------------------------------------------
+
 
 def parse_stale_days(value) -> int:
     if value in (None, ""):
@@ -187,9 +211,16 @@ def parse_stale_days(value) -> int:
     return whole_number(value, "Days", minimum=0, maximum=MAX_STALE_DAYS)
 
 
-def build_report(db: Database, filters: OrderFilters, *, actor: Actor,
-                 stale_days=DEFAULT_STALE_DAYS, top: int = 10, now: dt.datetime | None = None,
-                 unfulfilled_limit: int = UNFULFILLED_LIMIT) -> AnalyticsReport:
+def build_report(
+    db: Database,
+    filters: OrderFilters,
+    *,
+    actor: Actor,
+    stale_days=DEFAULT_STALE_DAYS,
+    top: int = 10,
+    now: dt.datetime | None = None,
+    unfulfilled_limit: int = UNFULFILLED_LIMIT,
+) -> AnalyticsReport:
     """Every figure of the analytics page for the orders matching `filters`."""
     authorize(db, actor, Permission.VIEW)
     stale_days = parse_stale_days(stale_days)
@@ -214,10 +245,19 @@ def build_report(db: Database, filters: OrderFilters, *, actor: Actor,
         cutoff = now_s - stale_days * 86400
         stale_total, stale_ids = _stale(con, cutoff, unfulfilled_limit)
     return AnalyticsReport(
-        filters=filters, stale_days=stale_days, generated_at=now, orders=int(total),
-        tiles=tiles, daily=daily, statuses=statuses, funnel=funnel, top_skus=top_skus,
-        fulfillment=fulfillment, unfulfilled=_unfulfilled_rows(db, stale_ids, now),
-        unfulfilled_total=stale_total)
+        filters=filters,
+        stale_days=stale_days,
+        generated_at=now,
+        orders=int(total),
+        tiles=tiles,
+        daily=daily,
+        statuses=statuses,
+        funnel=funnel,
+        top_skus=top_skus,
+        fulfillment=fulfillment,
+        unfulfilled=_unfulfilled_rows(db, stale_ids, now),
+        unfulfilled_total=stale_total,
+    )
 
 
 def _tiles(con) -> pd.DataFrame:
@@ -235,8 +275,19 @@ def _tiles(con) -> pd.DataFrame:
     frame["refund_rate"] = (frame["refunds"] / gross).astype("float64")
     paid = frame["paid_orders"].where(frame["paid_orders"] > 0)
     frame["average_order_value"] = (frame["gross"] / paid).round().astype("Int64")
-    return frame[["currency", "orders", "paid_orders", "refunded_orders", "gross", "refunds",
-                  "net", "refund_rate", "average_order_value"]]
+    return frame[
+        [
+            "currency",
+            "orders",
+            "paid_orders",
+            "refunded_orders",
+            "gross",
+            "refunds",
+            "net",
+            "refund_rate",
+            "average_order_value",
+        ]
+    ]
 
 
 def _daily(con) -> pd.DataFrame:
@@ -253,10 +304,13 @@ def _daily(con) -> pd.DataFrame:
 def _statuses(con, total: int) -> pd.DataFrame:
     counts = dict(con.execute("SELECT status, count(*) FROM o GROUP BY status").fetchall())
     known = [s for s in STATUS_ORDER] + sorted(set(counts) - set(STATUS_ORDER))
-    rows = [{"status": s, "orders": int(counts.get(s, 0)),
-             "share": (counts.get(s, 0) / total) if total else 0.0} for s in known]
+    rows = [
+        {"status": s, "orders": int(counts.get(s, 0)), "share": (counts.get(s, 0) / total) if total else 0.0}
+        for s in known
+    ]
     return pd.DataFrame(rows, columns=["status", "orders", "share"]).astype(
-        {"orders": "int64", "share": "float64"})
+        {"orders": "int64", "share": "float64"}
+    )
 
 
 def _funnel(con) -> pd.DataFrame:
@@ -269,15 +323,20 @@ def _funnel(con) -> pd.DataFrame:
     rows = []
     for index, (stage, value) in enumerate(zip(FUNNEL_STAGES, values)):
         previous = values[index - 1] if index else placed
-        rows.append({"stage": stage, "orders": int(value),
-                     "share_of_placed": value / placed if placed else 0.0,
-                     "share_of_previous": value / previous if previous else 0.0})
-    return pd.DataFrame(rows, columns=["stage", "orders", "share_of_placed",
-                                       "share_of_previous"])
+        rows.append(
+            {
+                "stage": stage,
+                "orders": int(value),
+                "share_of_placed": value / placed if placed else 0.0,
+                "share_of_previous": value / previous if previous else 0.0,
+            }
+        )
+    return pd.DataFrame(rows, columns=["stage", "orders", "share_of_placed", "share_of_previous"])
 
 
 def _top_skus(con, top: int) -> pd.DataFrame:
-    return con.execute("""
+    return con.execute(
+        """
         SELECT coalesce(s.sku, '#' || i.sku_id::VARCHAR) AS sku,
                coalesce(s.name, '') AS name, coalesce(s.product, '') AS product,
                o.currency,
@@ -288,7 +347,9 @@ def _top_skus(con, top: int) -> pd.DataFrame:
         GROUP BY ALL
         ORDER BY units DESC, revenue DESC, sku
         LIMIT ?
-    """, [top]).df()
+    """,
+        [top],
+    ).df()
 
 
 def _fulfillment(con) -> FulfillmentTime:
@@ -297,20 +358,32 @@ def _fulfillment(con) -> FulfillmentTime:
                quantile_cont(fulfilled_s - paid_s, 0.9) / 3600.0
         FROM o WHERE paid_s IS NOT NULL AND fulfilled_s IS NOT NULL
     """).fetchone()
-    return FulfillmentTime(int(count), None if median is None else float(median),
-                           None if p90 is None else float(p90))
+    return FulfillmentTime(
+        int(count), None if median is None else float(median), None if p90 is None else float(p90)
+    )
 
 
 def _stale(con, cutoff: int, limit: int) -> tuple[int, list[int]]:
     where = "status = 'paid' AND fulfilled_s IS NULL AND paid_s IS NOT NULL AND paid_s <= ?"
     total = con.execute(f"SELECT count(*) FROM o WHERE {where}", [cutoff]).fetchone()[0]
-    ids = [r[0] for r in con.execute(
-        f"SELECT id FROM o WHERE {where} ORDER BY paid_s, id LIMIT ?", [cutoff, limit]).fetchall()]
+    ids = [
+        r[0]
+        for r in con.execute(
+            f"SELECT id FROM o WHERE {where} ORDER BY paid_s, id LIMIT ?", [cutoff, limit]
+        ).fetchall()
+    ]
     return int(total), ids
 
 
-UNFULFILLED_COLUMNS = ["number", "customer_name", "customer_email", "currency", "total_amount",
-                       "paid_at", "days_waiting"]
+UNFULFILLED_COLUMNS = [
+    "number",
+    "customer_name",
+    "customer_email",
+    "currency",
+    "total_amount",
+    "paid_at",
+    "days_waiting",
+]
 
 
 def _unfulfilled_rows(db: Database, ids: Iterable[int], now: dt.datetime) -> pd.DataFrame:
@@ -318,21 +391,36 @@ def _unfulfilled_rows(db: Database, ids: Iterable[int], now: dt.datetime) -> pd.
     rows = []
     if ids:
         with db.read() as conn:
-            found = conn.execute(select(
-                orders.c.id, orders.c.number, orders.c.customer_name, orders.c.customer_email,
-                orders.c.currency, orders.c.total_amount, orders.c.paid_at)
-                .where(orders.c.id.in_(ids))).all()
+            found = conn.execute(
+                select(
+                    orders.c.id,
+                    orders.c.number,
+                    orders.c.customer_name,
+                    orders.c.customer_email,
+                    orders.c.currency,
+                    orders.c.total_amount,
+                    orders.c.paid_at,
+                ).where(orders.c.id.in_(ids))
+            ).all()
         position = {order_id: index for index, order_id in enumerate(ids)}
         for row in sorted(found, key=lambda r: position[r.id]):
-            rows.append({"number": row.number, "customer_name": row.customer_name,
-                         "customer_email": row.customer_email, "currency": row.currency,
-                         "total_amount": row.total_amount, "paid_at": row.paid_at,
-                         "days_waiting": round((now - row.paid_at).total_seconds() / 86400, 1)})
+            rows.append(
+                {
+                    "number": row.number,
+                    "customer_name": row.customer_name,
+                    "customer_email": row.customer_email,
+                    "currency": row.currency,
+                    "total_amount": row.total_amount,
+                    "paid_at": row.paid_at,
+                    "days_waiting": round((now - row.paid_at).total_seconds() / 86400, 1),
+                }
+            )
     frame = pd.DataFrame(rows, columns=UNFULFILLED_COLUMNS)
     return frame.astype({"total_amount": "int64", "days_waiting": "float64"})
 
 
 # -- CSV ---------------------------------------------------------------------------------
+
 
 def report_csv(db: Database, frame: pd.DataFrame, *, actor: Actor) -> bytes:
     """One of the report's tables as a CSV download: an export, so EXPORT is asked."""
@@ -340,17 +428,30 @@ def report_csv(db: Database, frame: pd.DataFrame, *, actor: Actor) -> bytes:
     return csv_bytes(frame)
 
 
-def major_units(frame: pd.DataFrame, columns: Iterable[str], *,
-                currency_column: str = "currency") -> pd.DataFrame:
+def major_units(
+    frame: pd.DataFrame, columns: Iterable[str], *, currency_column: str = "currency"
+) -> pd.DataFrame:
     """A copy with the money `columns` turned from minor units into exact decimal text
     in each row's currency (1999 usd -> "19.99"), for CSV files."""
     out = frame.copy()
     for column in columns:
-        out[column] = [None if pd.isna(amount) else str(to_major(int(amount), currency))
-                       for amount, currency in zip(frame[column], frame[currency_column])]
+        out[column] = [
+            None if pd.isna(amount) else str(to_major(int(amount), currency))
+            for amount, currency in zip(frame[column], frame[currency_column])
+        ]
     return out
 
 
-__all__ = ["AnalyticsReport", "FulfillmentTime", "build_report", "load_orders", "load_items",
-           "fetch_arrow", "parse_stale_days", "report_csv", "major_units", "DEFAULT_STALE_DAYS",
-           "MAX_STALE_DAYS"]
+__all__ = [
+    "AnalyticsReport",
+    "FulfillmentTime",
+    "build_report",
+    "load_orders",
+    "load_items",
+    "fetch_arrow",
+    "parse_stale_days",
+    "report_csv",
+    "major_units",
+    "DEFAULT_STALE_DAYS",
+    "MAX_STALE_DAYS",
+]

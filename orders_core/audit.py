@@ -3,6 +3,7 @@ role changes, deactivations and password changes: who, when, what, from where.
 
 Entries are written in the caller's transaction, so an account change and its entry
 commit together."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -48,13 +49,28 @@ class AuditEntry:
     client_address: str
 
 
-def record(conn: Connection, event: AuditEvent, *, actor: str, subject: str,
-           success: bool = True, detail: str = "", client_address: str = "",
-           at: dt.datetime | None = None) -> None:
-    conn.execute(insert(staff_audit).values(
-        at=at or utcnow(), event=event.value, actor=(actor or "")[:320],
-        subject_key=(subject or "").strip().lower()[:320], success=success,
-        detail=(detail or "")[:MAX_DETAIL], client_address=(client_address or "")[:MAX_ADDRESS]))
+def record(
+    conn: Connection,
+    event: AuditEvent,
+    *,
+    actor: str,
+    subject: str,
+    success: bool = True,
+    detail: str = "",
+    client_address: str = "",
+    at: dt.datetime | None = None,
+) -> None:
+    conn.execute(
+        insert(staff_audit).values(
+            at=at or utcnow(),
+            event=event.value,
+            actor=(actor or "")[:320],
+            subject_key=(subject or "").strip().lower()[:320],
+            success=success,
+            detail=(detail or "")[:MAX_DETAIL],
+            client_address=(client_address or "")[:MAX_ADDRESS],
+        )
+    )
 
 
 def recent_entries(db: Database, *, subject: str | None = None, limit: int = 200) -> list[AuditEntry]:
@@ -63,5 +79,16 @@ def recent_entries(db: Database, *, subject: str | None = None, limit: int = 200
     if subject:
         query = query.where(staff_audit.c.subject_key == subject.strip().lower())
     with db.read() as conn:
-        return [AuditEntry(r.id, r.at, AuditEvent(r.event), r.actor, r.subject_key, bool(r.success),
-                           r.detail, r.client_address) for r in conn.execute(query)]
+        return [
+            AuditEntry(
+                r.id,
+                r.at,
+                AuditEvent(r.event),
+                r.actor,
+                r.subject_key,
+                bool(r.success),
+                r.detail,
+                r.client_address,
+            )
+            for r in conn.execute(query)
+        ]

@@ -11,6 +11,7 @@
 - Either way the result is a new server-side session (orders_core.sessions), and
   `current_session` reads the session and the account again on every request.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -39,6 +40,7 @@ _NOBODY_HASH = hash_password("no account has this password")
 @dataclasses.dataclass(frozen=True)
 class SignedIn:
     """A browser's valid session and the account as the database has it now."""
+
     account: StaffAccount
     session: StaffSession
     token: str | None = None  # only when the session was just made (for the cookie)
@@ -48,6 +50,7 @@ class SignedIn:
 class SessionEnded:
     """The cookie names a session that is over; `reason` completes "Your session has
     ended: ..."."""
+
     reason: str
 
 
@@ -61,27 +64,44 @@ def _lockout(settings: Settings) -> dt.timedelta:
 
 def _failures_since(conn, since: dt.datetime, *, subject: str | None, address: str) -> list[dt.datetime]:
     """Failed password sign-ins in the window, newest first, after the pair's last success."""
-    where = [staff_audit.c.event == AuditEvent.SIGN_IN.value, staff_audit.c.at >= since,
-             staff_audit.c.client_address == address]
+    where = [
+        staff_audit.c.event == AuditEvent.SIGN_IN.value,
+        staff_audit.c.at >= since,
+        staff_audit.c.client_address == address,
+    ]
     if subject is not None:
         where.append(staff_audit.c.subject_key == subject)
-        last_success = conn.execute(select(func.max(staff_audit.c.at)).where(
-            *where, staff_audit.c.success.is_(True))).scalar()
+        last_success = conn.execute(
+            select(func.max(staff_audit.c.at)).where(*where, staff_audit.c.success.is_(True))
+        ).scalar()
         if last_success is not None:
             where.append(staff_audit.c.at > last_success)
-    return list(conn.execute(select(staff_audit.c.at).where(*where, staff_audit.c.success.is_(False))
-                             .order_by(staff_audit.c.at.desc())).scalars())
+    return list(
+        conn.execute(
+            select(staff_audit.c.at)
+            .where(*where, staff_audit.c.success.is_(False))
+            .order_by(staff_audit.c.at.desc())
+        ).scalars()
+    )
 
 
-def locked_until(db: Database, email: str, client_address: str, *, settings: Settings | None = None,
-                 now: dt.datetime | None = None) -> dt.datetime | None:
+def locked_until(
+    db: Database,
+    email: str,
+    client_address: str,
+    *,
+    settings: Settings | None = None,
+    now: dt.datetime | None = None,
+) -> dt.datetime | None:
     """When this account-and-address pair (or this address) may try again, or None."""
     settings = settings or load_settings()
     now = now or utcnow()
     window = _lockout(settings)
     subject = (email or "").strip().lower()[:MAX_EMAIL]
-    limits = ((subject, settings.sign_in_max_failures),
-              (None, settings.sign_in_max_failures * ADDRESS_FAILURE_FACTOR))
+    limits = (
+        (subject, settings.sign_in_max_failures),
+        (None, settings.sign_in_max_failures * ADDRESS_FAILURE_FACTOR),
+    )
     with db.read() as conn:
         for who, limit in limits:
             failures = _failures_since(conn, now - window, subject=who, address=client_address)
@@ -90,8 +110,15 @@ def locked_until(db: Database, email: str, client_address: str, *, settings: Set
     return None
 
 
-def sign_in_with_password(db: Database, email: str, password: str, *, client_address: str = "",
-                          user_agent: str = "", settings: Settings | None = None) -> SignedIn:
+def sign_in_with_password(
+    db: Database,
+    email: str,
+    password: str,
+    *,
+    client_address: str = "",
+    user_agent: str = "",
+    settings: Settings | None = None,
+) -> SignedIn:
     settings = settings or load_settings()
     if not settings.password_sign_in:
         raise AuthenticationError("Password sign-in is turned off here; use single sign-on.")
@@ -100,35 +127,67 @@ def sign_in_with_password(db: Database, email: str, password: str, *, client_add
     retry_at = locked_until(db, subject, client_address, settings=settings, now=now)
     if retry_at is not None:
         with db.write() as conn:
-            audit.record(conn, AuditEvent.SIGN_IN_THROTTLED, actor=subject, subject=subject,
-                         success=False, detail="too many failed sign-ins", client_address=client_address)
+            audit.record(
+                conn,
+                AuditEvent.SIGN_IN_THROTTLED,
+                actor=subject,
+                subject=subject,
+                success=False,
+                detail="too many failed sign-ins",
+                client_address=client_address,
+            )
         minutes = max(1, int((retry_at - now).total_seconds() // 60) + 1)
         raise SignInLocked(
             f"Too many failed sign-ins for this account from your address. Try again after "
-            f"{retry_at:%H:%M} UTC (in about {minutes} minute{'s' if minutes != 1 else ''}).", retry_at)
+            f"{retry_at:%H:%M} UTC (in about {minutes} minute{'s' if minutes != 1 else ''}).",
+            retry_at,
+        )
 
     with db.read() as conn:
-        row = (conn.execute(select(staff).where(staff.c.email_key == subject)).one_or_none()
-               if subject else None)
-    password_ok = verify_password(row.password_hash if row is not None else _NOBODY_HASH,
-                                  password if isinstance(password, str) else "")
+        row = (
+            conn.execute(select(staff).where(staff.c.email_key == subject)).one_or_none() if subject else None
+        )
+    password_ok = verify_password(
+        row.password_hash if row is not None else _NOBODY_HASH, password if isinstance(password, str) else ""
+    )
     if row is None or not password_ok:
         with db.write() as conn:
-            audit.record(conn, AuditEvent.SIGN_IN, actor=subject, subject=subject, success=False,
-                         detail="unknown account" if row is None else "wrong password",
-                         client_address=client_address)
+            audit.record(
+                conn,
+                AuditEvent.SIGN_IN,
+                actor=subject,
+                subject=subject,
+                success=False,
+                detail="unknown account" if row is None else "wrong password",
+                client_address=client_address,
+            )
         raise AuthenticationError(WRONG_CREDENTIALS)
     if not row.active:
         with db.write() as conn:
-            audit.record(conn, AuditEvent.SIGN_IN, actor=subject, subject=subject, success=False,
-                         detail="account deactivated", client_address=client_address)
+            audit.record(
+                conn,
+                AuditEvent.SIGN_IN,
+                actor=subject,
+                subject=subject,
+                success=False,
+                detail="account deactivated",
+                client_address=client_address,
+            )
         raise AccountDeactivated(f"The staff account {row.email} is deactivated; ask an admin.")
     return _start(db, _account(row), "password", client_address, user_agent, settings)
 
 
-def sign_in_with_identity(db: Database, *, email: str | None, email_verified: bool, provider: str,
-                          provider_label: str | None = None, client_address: str = "",
-                          user_agent: str = "", settings: Settings | None = None) -> SignedIn:
+def sign_in_with_identity(
+    db: Database,
+    *,
+    email: str | None,
+    email_verified: bool,
+    provider: str,
+    provider_label: str | None = None,
+    client_address: str = "",
+    user_agent: str = "",
+    settings: Settings | None = None,
+) -> SignedIn:
     """Single sign-on: the provider vouched for `email`; Orders Desk decides the rest.
     `provider` is its name in the configuration (recorded); `provider_label` is what
     people call it (in messages)."""
@@ -139,39 +198,62 @@ def sign_in_with_identity(db: Database, *, email: str | None, email_verified: bo
 
     def refuse(detail: str, message: str):
         with db.write() as conn:
-            audit.record(conn, AuditEvent.SIGN_IN, actor=subject or f"({provider})", subject=subject,
-                         success=False, detail=f"{method}: {detail}", client_address=client_address)
+            audit.record(
+                conn,
+                AuditEvent.SIGN_IN,
+                actor=subject or f"({provider})",
+                subject=subject,
+                success=False,
+                detail=f"{method}: {detail}",
+                client_address=client_address,
+            )
         raise AuthenticationError(message)
 
     if not subject:
         refuse("no email in the identity", f"{label} did not tell us your email address.")
     if not email_verified:
-        refuse("email not verified", f"{label} has not verified {subject}; Orders Desk accepts "
-                                     "only verified email addresses.")
+        refuse(
+            "email not verified",
+            f"{label} has not verified {subject}; Orders Desk accepts only verified email addresses.",
+        )
     with db.read() as conn:
         row = conn.execute(select(staff).where(staff.c.email_key == subject)).one_or_none()
     if row is None:
-        refuse("no staff account", f"{subject} has no Orders Desk staff account; ask an admin "
-                                   "to add you.")
+        refuse("no staff account", f"{subject} has no Orders Desk staff account; ask an admin to add you.")
     if not row.active:
         refuse("account deactivated", f"The staff account {row.email} is deactivated; ask an admin.")
     return _start(db, _account(row), method, client_address, user_agent, settings)
 
 
-def _start(db: Database, account: StaffAccount, method: str, client_address: str, user_agent: str,
-           settings: Settings) -> SignedIn:
+def _start(
+    db: Database, account: StaffAccount, method: str, client_address: str, user_agent: str, settings: Settings
+) -> SignedIn:
     with db.write() as conn:
-        token, session_id = sessions.create(conn, account.id, _policy(settings), method=method,
-                                            user_agent=user_agent, client_address=client_address)
-        audit.record(conn, AuditEvent.SIGN_IN, actor=account.email, subject=account.email,
-                     detail=method, client_address=client_address)
-        session = conn.execute(select(sessions.staff_sessions).where(
-            sessions.staff_sessions.c.id == session_id)).one()
+        token, session_id = sessions.create(
+            conn,
+            account.id,
+            _policy(settings),
+            method=method,
+            user_agent=user_agent,
+            client_address=client_address,
+        )
+        audit.record(
+            conn,
+            AuditEvent.SIGN_IN,
+            actor=account.email,
+            subject=account.email,
+            detail=method,
+            client_address=client_address,
+        )
+        session = conn.execute(
+            select(sessions.staff_sessions).where(sessions.staff_sessions.c.id == session_id)
+        ).one()
     return SignedIn(account, sessions._session(session), token)
 
 
-def current_session(db: Database, token: str | None, *, settings: Settings | None = None,
-                    touch: bool = True) -> SignedIn | SessionEnded | None:
+def current_session(
+    db: Database, token: str | None, *, settings: Settings | None = None, touch: bool = True
+) -> SignedIn | SessionEnded | None:
     """What a cookie's token means now: signed in (with the account re-read), a
     session that has ended and why, or None (no cookie, or not a token of ours)."""
     session = sessions.find(db, token)
@@ -200,6 +282,11 @@ def sign_out(db: Database, token: str | None, *, client_address: str = "") -> bo
         ended = sessions.revoke(conn, session.id, "you signed out")
         account = staff_by_id(conn, session.staff_id)
         if ended and account is not None:
-            audit.record(conn, AuditEvent.SIGN_OUT, actor=account.email, subject=account.email,
-                         client_address=client_address)
+            audit.record(
+                conn,
+                AuditEvent.SIGN_OUT,
+                actor=account.email,
+                subject=account.email,
+                client_address=client_address,
+            )
     return ended

@@ -1,4 +1,5 @@
 """Products and SKUs: what can be bought, at what price, and whether it ships."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -22,16 +23,29 @@ class SkuListing:
     active: bool  # false when the SKU or its product is retired
 
     def as_dict(self) -> dict:
-        return {"code": self.code, "name": self.name, "product": self.product,
-                "shippable": self.shippable, "unit_amount": self.unit_amount,
-                "currency": self.currency, "active": self.active}
+        return {
+            "code": self.code,
+            "name": self.name,
+            "product": self.product,
+            "shippable": self.shippable,
+            "unit_amount": self.unit_amount,
+            "currency": self.currency,
+            "active": self.active,
+        }
 
 
 def _listing_query():
-    return (select(skus.c.id, skus.c.code, skus.c.name, products.c.name.label("product"),
-                   products.c.id.label("product_id"), products.c.shippable, skus.c.unit_amount,
-                   skus.c.currency, (skus.c.active & products.c.active).label("active"))
-            .join(products, products.c.id == skus.c.product_id))
+    return select(
+        skus.c.id,
+        skus.c.code,
+        skus.c.name,
+        products.c.name.label("product"),
+        products.c.id.label("product_id"),
+        products.c.shippable,
+        skus.c.unit_amount,
+        skus.c.currency,
+        (skus.c.active & products.c.active).label("active"),
+    ).join(products, products.c.id == skus.c.product_id)
 
 
 def list_skus(db: Database, *, active_only: bool = False) -> list[SkuListing]:
@@ -48,5 +62,14 @@ def skus_by_code(conn, codes: list[str]) -> dict[str, SkuListing]:
 
 
 def _listing(row) -> SkuListing:
-    return SkuListing(row.id, row.code, row.name, row.product, row.product_id, bool(row.shippable),
-                      row.unit_amount, row.currency, bool(row.active))
+    return SkuListing(
+        row.id,
+        row.code,
+        row.name,
+        row.product,
+        row.product_id,
+        bool(row.shippable),
+        row.unit_amount,
+        row.currency,
+        bool(row.active),
+    )

@@ -6,6 +6,7 @@ submitted again with the same key (a double click, a rerun, a retry with another
 card after a decline, a second process racing the first) goes through
 `submit_checkout`, the one policy the pages and the CLI share.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -62,14 +63,21 @@ def check_card_token(token) -> str:
         raise InvalidToken("A card token is required (for example tok_visa).", "token_missing")
     token = token.strip()
     if token.startswith(_SECRET_PREFIXES):
-        raise InvalidToken("That is an API key, not a card token. Never paste keys into a "
-                           "checkout; use a card token such as tok_visa.", "secret_key_as_token")
+        raise InvalidToken(
+            "That is an API key, not a card token. Never paste keys into a "
+            "checkout; use a card token such as tok_visa.",
+            "secret_key_as_token",
+        )
     if re.fullmatch(r"[\d\s-]{12,30}", token):
-        raise InvalidToken("That looks like a card number. Enter a card token (for example "
-                           "tok_visa), never the card number itself.", "card_number_as_token")
+        raise InvalidToken(
+            "That looks like a card number. Enter a card token (for example "
+            "tok_visa), never the card number itself.",
+            "card_number_as_token",
+        )
     if not _TOKEN.fullmatch(token):
-        raise InvalidToken("The card token is malformed; tokens look like tok_visa or pm_card_visa.",
-                           "token_malformed")
+        raise InvalidToken(
+            "The card token is malformed; tokens look like tok_visa or pm_card_visa.", "token_malformed"
+        )
     return token
 
 
@@ -97,15 +105,25 @@ def _clean_items(items) -> list[CartItem]:
 
 
 def _fingerprint(items: list[CartItem], address_id, address) -> str:
-    payload = {"items": sorted((i.sku_code, i.quantity) for i in items),
-               "address_id": address_id,
-               "address": dataclasses.asdict(address) if address else None}
+    payload = {
+        "items": sorted((i.sku_code, i.quantity) for i in items),
+        "address_id": address_id,
+        "address": dataclasses.asdict(address) if address else None,
+    }
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def place_order(db: Database, customer: CustomerAccount | None, *, items, token: str,
-                address_id: int | None = None, address: AddressInput | None = None,
-                checkout_key: str | None = None, gateways: Gateways | None = None) -> dict:
+def place_order(
+    db: Database,
+    customer: CustomerAccount | None,
+    *,
+    items,
+    token: str,
+    address_id: int | None = None,
+    address: AddressInput | None = None,
+    checkout_key: str | None = None,
+    gateways: Gateways | None = None,
+) -> dict:
     """Create an order for a signed-in customer and charge the card.
 
     Returns the order detail; raises CardDeclined (the order stays created, the decline
@@ -116,8 +134,9 @@ def place_order(db: Database, customer: CustomerAccount | None, *, items, token:
         raise AuthenticationError("Sign in to place an order.")
     cart = _clean_items(items)
     token = check_card_token(token)
-    if checkout_key is not None and (not isinstance(checkout_key, str)
-                                     or not _CHECKOUT_KEY.fullmatch(checkout_key)):
+    if checkout_key is not None and (
+        not isinstance(checkout_key, str) or not _CHECKOUT_KEY.fullmatch(checkout_key)
+    ):
         raise ValidationError("The checkout key is malformed.")
     if address_id is not None:
         address_id = whole_number(address_id, "Address id", minimum=1, maximum=2**31 - 1)
@@ -129,12 +148,17 @@ def place_order(db: Database, customer: CustomerAccount | None, *, items, token:
 
     if checkout_key is not None:
         with db.read() as conn:
-            earlier = conn.execute(select(orders.c.number, orders.c.checkout_fingerprint).where(
-                orders.c.customer_id == customer.id, orders.c.checkout_key == checkout_key)).first()
+            earlier = conn.execute(
+                select(orders.c.number, orders.c.checkout_fingerprint).where(
+                    orders.c.customer_id == customer.id, orders.c.checkout_key == checkout_key
+                )
+            ).first()
         if earlier is not None:
             if earlier.checkout_fingerprint != fingerprint:
-                raise ValidationError(f"This checkout was already submitted as order "
-                                      f"{earlier.number} with different items or address.")
+                raise ValidationError(
+                    f"This checkout was already submitted as order "
+                    f"{earlier.number} with different items or address."
+                )
             return read_order(db, earlier.number)
 
     with db.write() as conn:
@@ -148,37 +172,65 @@ def place_order(db: Database, customer: CustomerAccount | None, *, items, token:
                 raise ValidationError(f"SKU {item.sku_code} is no longer for sale.")
         currencies = sorted({listings[i.sku_code].currency for i in cart})
         if len(currencies) > 1:
-            raise ValidationError("All items of an order must be in one currency; this cart has "
-                                  + " and ".join(c.upper() for c in currencies) + ".")
+            raise ValidationError(
+                "All items of an order must be in one currency; this cart has "
+                + " and ".join(c.upper() for c in currencies)
+                + "."
+            )
         currency = currencies[0]
         total = sum(listings[i.sku_code].unit_amount * i.quantity for i in cart)
         if total <= 0 or total > MAX_AMOUNT:
-            raise ValidationError(f"The order total must be between {format_money(1, currency)} "
-                                  f"and {format_money(MAX_AMOUNT, currency)}.")
+            raise ValidationError(
+                f"The order total must be between {format_money(1, currency)} "
+                f"and {format_money(MAX_AMOUNT, currency)}."
+            )
         shipping = _shipping_address(conn, customer, cart, listings, address_id, clean_address)
 
-        order_id = conn.execute(insert(orders).values(
-            number=f"new-{uuid.uuid4().hex[:24]}",  # replaced by ORD-… once the id is known
-            customer_id=customer.id, customer_email=customer.email, customer_name=customer.name,
-            status=Status.CREATED.value, currency=currency, total_amount=total, refunded_amount=0,
-            item_count=len(cart), checkout_key=checkout_key, checkout_fingerprint=fingerprint,
-            created_at=now, updated_at=now,
-            **({f"ship_{k}": v for k, v in dataclasses.asdict(shipping).items()} if shipping else {}),
-        )).inserted_primary_key[0]
+        order_id = conn.execute(
+            insert(orders).values(
+                number=f"new-{uuid.uuid4().hex[:24]}",  # replaced by ORD-… once the id is known
+                customer_id=customer.id,
+                customer_email=customer.email,
+                customer_name=customer.name,
+                status=Status.CREATED.value,
+                currency=currency,
+                total_amount=total,
+                refunded_amount=0,
+                item_count=len(cart),
+                checkout_key=checkout_key,
+                checkout_fingerprint=fingerprint,
+                created_at=now,
+                updated_at=now,
+                **({f"ship_{k}": v for k, v in dataclasses.asdict(shipping).items()} if shipping else {}),
+            )
+        ).inserted_primary_key[0]
         number = format_order_number(order_id)
         conn.execute(update(orders).where(orders.c.id == order_id).values(number=number))
-        conn.execute(insert(order_items), [
-            {"order_id": order_id, "sku_id": listings[i.sku_code].id, "sku_code": i.sku_code,
-             "name": listings[i.sku_code].name, "product_name": listings[i.sku_code].product,
-             "quantity": i.quantity, "unit_amount": listings[i.sku_code].unit_amount,
-             "amount": listings[i.sku_code].unit_amount * i.quantity} for i in cart])
-        write_events(conn, [event_row(order_id, customer.email, EventKind.CREATE, None,
-                                      Status.CREATED, "Checkout", at=now)])
-        payment_id, key = insert_pending_payment(conn, order_id, number, gateway.name, total,
-                                                 currency, now, settings.payment_lease_seconds)
+        conn.execute(
+            insert(order_items),
+            [
+                {
+                    "order_id": order_id,
+                    "sku_id": listings[i.sku_code].id,
+                    "sku_code": i.sku_code,
+                    "name": listings[i.sku_code].name,
+                    "product_name": listings[i.sku_code].product,
+                    "quantity": i.quantity,
+                    "unit_amount": listings[i.sku_code].unit_amount,
+                    "amount": listings[i.sku_code].unit_amount * i.quantity,
+                }
+                for i in cart
+            ],
+        )
+        write_events(
+            conn,
+            [event_row(order_id, customer.email, EventKind.CREATE, None, Status.CREATED, "Checkout", at=now)],
+        )
+        payment_id, key = insert_pending_payment(
+            conn, order_id, number, gateway.name, total, currency, now, settings.payment_lease_seconds
+        )
 
-    charge_card(db, gateway, customer.email, order_id, number, payment_id, key, total, currency,
-                token)
+    charge_card(db, gateway, customer.email, order_id, number, payment_id, key, total, currency, token)
     return read_order(db, number)
 
 
@@ -189,17 +241,24 @@ def _shipping_address(conn, customer, cart, listings, address_id, clean_address)
         row = conn.execute(select(addresses).where(addresses.c.id == address_id)).first()
         if row is None or row.customer_id != customer.id:
             raise ValidationError(f"Address {address_id} is not one of your saved addresses.")
-        return AddressInput(name=row.name, line1=row.line1, line2=row.line2 or "", city=row.city,
-                            region=row.region or "", postal_code=row.postal_code,
-                            country=row.country)
+        return AddressInput(
+            name=row.name,
+            line1=row.line1,
+            line2=row.line2 or "",
+            city=row.city,
+            region=row.region or "",
+            postal_code=row.postal_code,
+            country=row.country,
+        )
     if clean_address is None:
         raise ValidationError("A shipping address is required: this order has items that ship.")
     insert_address(conn, customer.id, clean_address)
     return clean_address
 
 
-def pay_order(db: Database, actor: Actor, number: str, *, token: str,
-              gateways: Gateways | None = None) -> dict:
+def pay_order(
+    db: Database, actor: Actor, number: str, *, token: str, gateways: Gateways | None = None
+) -> dict:
     """Charge the card for an order still Created (a retry after a decline)."""
     actor = authorize(db, actor, Permission.PAY)
     token = check_card_token(token)
@@ -221,22 +280,49 @@ def pay_order(db: Database, actor: Actor, number: str, *, token: str,
             query = query.with_for_update()
         order = conn.execute(query).one()
         next_status(order.number, Status(order.status), Action.PAY)
-        busy = conn.execute(select(payments.c.id).where(
-            payments.c.order_id == order_id,
-            payments.c.status == PaymentStatus.PENDING.value)).first()
+        busy = conn.execute(
+            select(payments.c.id).where(
+                payments.c.order_id == order_id, payments.c.status == PaymentStatus.PENDING.value
+            )
+        ).first()
         if busy is not None:
             raise InProgress(f"A payment for order {order.number} is in progress; try again shortly.")
-        payment_id, key = insert_pending_payment(conn, order_id, order.number, gateway.name,
-                                                 order.total_amount, order.currency, now,
-                                                 settings.payment_lease_seconds)
-    charge_card(db, gateway, actor.label, order_id, order.number, payment_id, key,
-                order.total_amount, order.currency, token)
+        payment_id, key = insert_pending_payment(
+            conn,
+            order_id,
+            order.number,
+            gateway.name,
+            order.total_amount,
+            order.currency,
+            now,
+            settings.payment_lease_seconds,
+        )
+    charge_card(
+        db,
+        gateway,
+        actor.label,
+        order_id,
+        order.number,
+        payment_id,
+        key,
+        order.total_amount,
+        order.currency,
+        token,
+    )
     return read_order(db, order.number)
 
 
-def submit_checkout(db: Database, customer: CustomerAccount | None, *, items, token: str,
-                    address_id: int | None = None, address: AddressInput | None = None,
-                    checkout_key: str | None = None, gateways: Gateways | None = None) -> dict:
+def submit_checkout(
+    db: Database,
+    customer: CustomerAccount | None,
+    *,
+    items,
+    token: str,
+    address_id: int | None = None,
+    address: AddressInput | None = None,
+    checkout_key: str | None = None,
+    gateways: Gateways | None = None,
+) -> dict:
     """Place an order, or resume the one this checkout key already made.
 
     The page and the CLI both submit through here. With a key seen before (same cart
@@ -251,18 +337,35 @@ def submit_checkout(db: Database, customer: CustomerAccount | None, *, items, to
     returns it as it is then."""
     gateways = gateways or Gateways(db)
     try:
-        order = place_order(db, customer, items=items, token=token, address_id=address_id,
-                            address=address, checkout_key=checkout_key, gateways=gateways)
+        order = place_order(
+            db,
+            customer,
+            items=items,
+            token=token,
+            address_id=address_id,
+            address=address,
+            checkout_key=checkout_key,
+            gateways=gateways,
+        )
     except IntegrityError:
         if checkout_key is None:
             raise  # not a duplicate checkout: nothing of ours to read back
-        order = place_order(db, customer, items=items, token=token, address_id=address_id,
-                            address=address, checkout_key=checkout_key, gateways=gateways)
+        order = place_order(
+            db,
+            customer,
+            items=items,
+            token=token,
+            address_id=address_id,
+            address=address,
+            checkout_key=checkout_key,
+            gateways=gateways,
+        )
     if order["status"] != Status.CREATED.value or payment_in_flight(order):
         return order
     try:
-        return pay_order(db, customer_actor(customer.id, customer.email), order["number"],
-                         token=token, gateways=gateways)
+        return pay_order(
+            db, customer_actor(customer.id, customer.email), order["number"], token=token, gateways=gateways
+        )
     except (IllegalMove, InProgress):
         # A concurrent submit of this checkout paid it, or is paying it, since we read it.
         return read_order(db, order["number"])
@@ -274,6 +377,15 @@ def payment_in_flight(order: dict) -> bool:
     return bool(attempts) and attempts[-1]["status"] == PaymentStatus.PENDING.value
 
 
-__all__ = ["CartItem", "place_order", "pay_order", "submit_checkout", "payment_in_flight",
-           "recover_pending_payments", "check_card_token", "customer_actor", "NotFound",
-           "OrdersError"]
+__all__ = [
+    "CartItem",
+    "place_order",
+    "pay_order",
+    "submit_checkout",
+    "payment_in_flight",
+    "recover_pending_payments",
+    "check_card_token",
+    "customer_actor",
+    "NotFound",
+    "OrdersError",
+]

@@ -3,6 +3,7 @@
 Set-based SQL sends ids as `IN (...)` lists, one bound variable per id; SQLite refuses
 a statement with more variables than its limit, so long lists go in chunks.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -16,4 +17,4 @@ ID_LIST_LIMIT = 900  # ids per IN (...) list: under SQLite's variable limit on e
 def chunks(items: list[T], size: int) -> Iterator[list[T]]:
     """The items in order, `size` at a time; the last chunk holds what is left."""
     for start in range(0, len(items), size):
-        yield items[start:start + size]
+        yield items[start : start + size]

@@ -1,4 +1,5 @@
 """One source of 'now': naive UTC datetimes, the way every timestamp is stored."""
+
 from __future__ import annotations
 
 import datetime as dt

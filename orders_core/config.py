@@ -3,6 +3,7 @@
 Read once per process (`load_settings()` is cached): a changed variable takes effect
 at the next start. Tests that change the environment call `reload_settings()`.
 """
+
 from __future__ import annotations
 
 import dataclasses

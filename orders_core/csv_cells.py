@@ -10,6 +10,7 @@ Numbers are never escaped: -1 stays a number.
 
 Imports nothing: the export's helper process uses the SQL form, the pages the rest.
 """
+
 from __future__ import annotations
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
@@ -30,8 +31,10 @@ def spreadsheet_safe_sql(expression: str) -> str:
     (ascii(x): the code point of x's first character)."""
     codes = ", ".join(str(ord(c)) for c in ESCAPED_PREFIXES)
     quoted_escape = "'" + ESCAPE.replace("'", "''") + "'"
-    return (f"CASE WHEN ascii({expression}) IN ({codes}) "
-            f"THEN {quoted_escape} || {expression} ELSE {expression} END")
+    return (
+        f"CASE WHEN ascii({expression}) IN ({codes}) "
+        f"THEN {quoted_escape} || {expression} ELSE {expression} END"
+    )
 
 
 def csv_bytes(frame) -> bytes:

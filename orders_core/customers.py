@@ -1,4 +1,5 @@
 """Customer accounts (sign-up, sign-in) and their saved addresses."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -56,15 +57,21 @@ class SavedAddress(AddressInput):
 def sign_up(db: Database, *, email: str, name: str, password: str) -> CustomerAccount:
     email = clean_email(email)
     name = clean_text(name, "Name", max_length=200)
-    if (problem := check_new_password(password)):
+    if problem := check_new_password(password):
         raise ValidationError(problem)
     password_hash = hash_password(password)
     with db.write() as conn:
         if conn.execute(select(customers.c.id).where(customers.c.email_key == email.lower())).first():
             raise ValidationError(f"An account for {email} already exists; sign in instead.")
-        new_id = conn.execute(insert(customers).values(
-            email=email, email_key=email.lower(), name=name, password_hash=password_hash,
-            created_at=utcnow())).inserted_primary_key[0]
+        new_id = conn.execute(
+            insert(customers).values(
+                email=email,
+                email_key=email.lower(),
+                name=name,
+                password_hash=password_hash,
+                created_at=utcnow(),
+            )
+        ).inserted_primary_key[0]
     return CustomerAccount(new_id, email, name)
 
 
@@ -86,18 +93,27 @@ def add_address(db: Database, customer: CustomerAccount, address: AddressInput) 
 
 
 def insert_address(conn, customer_id: int, clean: AddressInput) -> int:
-    return conn.execute(insert(addresses).values(
-        customer_id=customer_id, created_at=utcnow(), **dataclasses.asdict(clean))).inserted_primary_key[0]
+    return conn.execute(
+        insert(addresses).values(customer_id=customer_id, created_at=utcnow(), **dataclasses.asdict(clean))
+    ).inserted_primary_key[0]
 
 
 def list_addresses(db: Database, customer: CustomerAccount) -> list[SavedAddress]:
     with db.read() as conn:
-        rows = conn.execute(select(addresses).where(addresses.c.customer_id == customer.id)
-                            .order_by(addresses.c.id)).all()
+        rows = conn.execute(
+            select(addresses).where(addresses.c.customer_id == customer.id).order_by(addresses.c.id)
+        ).all()
     return [_saved(r) for r in rows]
 
 
 def _saved(row) -> SavedAddress:
-    return SavedAddress(id=row.id, name=row.name, line1=row.line1, line2=row.line2 or "",
-                        city=row.city, region=row.region or "", postal_code=row.postal_code,
-                        country=row.country)
+    return SavedAddress(
+        id=row.id,
+        name=row.name,
+        line1=row.line1,
+        line2=row.line2 or "",
+        city=row.city,
+        region=row.region or "",
+        postal_code=row.postal_code,
+        country=row.country,
+    )

@@ -5,6 +5,7 @@ keys on, a busy timeout, and every write transaction opened with BEGIN IMMEDIATE
 two writers queue for the lock instead of failing half-way with "database is locked".
 PostgreSQL is selected by ORDERS_DATABASE_URL.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -84,8 +85,9 @@ def create_database_engine(url: str) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000,
-                                                  "check_same_thread": False})
+        engine = create_engine(
+            url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}
+        )
         _configure_sqlite(engine)
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
@@ -121,11 +123,13 @@ def _alembic_config():
 
 def head_revision() -> str:
     from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(_alembic_config()).get_current_head()
 
 
 def current_revision(engine: Engine) -> str | None:
     from sqlalchemy import inspect, text
+
     with engine.connect() as conn:
         if not inspect(conn).has_table("alembic_version"):
             return None

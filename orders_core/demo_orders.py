@@ -34,6 +34,7 @@ The catalog, customers and staff the orders refer to are demo.py's; this module
 reads the SKUs and customers from the database and is handed the staff, and where
 a customer with no saved address ships to.
 """
+
 from __future__ import annotations
 
 import calendar
@@ -63,6 +64,7 @@ from .timeline import charged_note, refunded_note
 @dataclasses.dataclass(frozen=True)
 class SeedStaff:
     """The staff emails that act on seeded orders (fulfil, cancel, return)."""
+
     admin: str
     ops: str
     support: str
@@ -76,6 +78,7 @@ FallbackAddress = Callable[[int, str], tuple[str, ...]]
 @dataclasses.dataclass
 class SeedReport:
     """What a seed added; elapsed_seconds is filled in by whoever timed it."""
+
     orders: int
     by_status: dict[str, int]
     first_order_id: int | None
@@ -88,9 +91,11 @@ class SeedReport:
 
     def summary(self) -> str:
         statuses = ", ".join(f"{n} {s}" for s, n in self.by_status.items())
-        return (f"Seeded {self.orders} orders ({statuses}); {self.items} items, {self.events} "
-                f"events, {self.payments} payments, {self.refunds} refunds in "
-                f"{self.elapsed_seconds:.1f} s.")
+        return (
+            f"Seeded {self.orders} orders ({statuses}); {self.items} items, {self.events} "
+            f"events, {self.payments} payments, {self.refunds} refunds in "
+            f"{self.elapsed_seconds:.1f} s."
+        )
 
 
 STATUSES = ("created", "paid", "fulfilled", "canceled", "returned")
@@ -104,36 +109,113 @@ _OLDER_MIX = (26, 18, 233, 467, 49, 102, 105)
 _CURRENCY_MIX = (("usd", 60), ("eur", 20), ("gbp", 12), ("jpy", 8))
 _CARD_BRANDS = ("visa",) * 6 + ("mastercard",) * 3 + ("amex",)
 _DECLINES = ("insufficient_funds", "insufficient_funds", "generic_decline", "expired_card")
-_CANCEL_REASONS = ("Customer request", "Customer request", "Duplicate order", "Ordered by mistake",
-                   "Out of stock", "Suspected fraud")
-_RETURN_REASONS = ("Customer request", "Damaged in transit", "Wrong item received",
-                   "Not as described", "No longer needed")
+_CANCEL_REASONS = (
+    "Customer request",
+    "Customer request",
+    "Duplicate order",
+    "Ordered by mistake",
+    "Out of stock",
+    "Suspected fraud",
+)
+_RETURN_REASONS = (
+    "Customer request",
+    "Damaged in transit",
+    "Wrong item received",
+    "Not as described",
+    "No longer needed",
+)
 _SPAN = 180 * 86400
 _CART_POOL = 1024
 _BATCH = 50_000
 
-_ORDER_COLUMNS = ("id", "number", "customer_id", "customer_email", "customer_name", "status",
-                  "currency", "total_amount", "refunded_amount", "item_count",
-                  "created_at", "updated_at", "paid_at", "fulfilled_at", "canceled_at",
-                  "returned_at", "ship_name", "ship_line1", "ship_line2", "ship_city",
-                  "ship_region", "ship_postal_code", "ship_country")
-_ITEM_COLUMNS = ("id", "order_id", "sku_id", "sku_code", "name", "product_name", "quantity",
-                 "unit_amount", "amount")
+_ORDER_COLUMNS = (
+    "id",
+    "number",
+    "customer_id",
+    "customer_email",
+    "customer_name",
+    "status",
+    "currency",
+    "total_amount",
+    "refunded_amount",
+    "item_count",
+    "created_at",
+    "updated_at",
+    "paid_at",
+    "fulfilled_at",
+    "canceled_at",
+    "returned_at",
+    "ship_name",
+    "ship_line1",
+    "ship_line2",
+    "ship_city",
+    "ship_region",
+    "ship_postal_code",
+    "ship_country",
+)
+_ITEM_COLUMNS = (
+    "id",
+    "order_id",
+    "sku_id",
+    "sku_code",
+    "name",
+    "product_name",
+    "quantity",
+    "unit_amount",
+    "amount",
+)
 _EVENT_COLUMNS = ("id", "order_id", "at", "actor", "action", "from_status", "to_status", "note")
-_PAYMENT_COLUMNS = ("id", "order_id", "gateway", "gateway_payment_id", "amount", "currency",
-                    "status", "idempotency_key", "failure_code", "failure_message",
-                    "created_at", "updated_at")
-_CHARGE_COLUMNS = ("id", "amount", "currency", "status", "card_brand", "decline_code",
-                   "reference", "created_at")
-_REFUND_COLUMNS = ("id", "order_id", "payment_id", "gateway", "gateway_refund_id", "amount",
-                   "currency", "status", "idempotency_key", "action", "actor", "reason",
-                   "created_at", "updated_at")
+_PAYMENT_COLUMNS = (
+    "id",
+    "order_id",
+    "gateway",
+    "gateway_payment_id",
+    "amount",
+    "currency",
+    "status",
+    "idempotency_key",
+    "failure_code",
+    "failure_message",
+    "created_at",
+    "updated_at",
+)
+_CHARGE_COLUMNS = (
+    "id",
+    "amount",
+    "currency",
+    "status",
+    "card_brand",
+    "decline_code",
+    "reference",
+    "created_at",
+)
+_REFUND_COLUMNS = (
+    "id",
+    "order_id",
+    "payment_id",
+    "gateway",
+    "gateway_refund_id",
+    "amount",
+    "currency",
+    "status",
+    "idempotency_key",
+    "action",
+    "actor",
+    "reason",
+    "created_at",
+    "updated_at",
+)
 _SIM_REFUND_COLUMNS = ("id", "charge_id", "amount", "currency", "reference", "created_at")
 # Parents before children (PostgreSQL checks the foreign keys as rows arrive).
-_TABLES = (("orders", _ORDER_COLUMNS), ("order_items", _ITEM_COLUMNS),
-           ("order_events", _EVENT_COLUMNS), ("sim_charges", _CHARGE_COLUMNS),
-           ("payments", _PAYMENT_COLUMNS), ("refunds", _REFUND_COLUMNS),
-           ("sim_refunds", _SIM_REFUND_COLUMNS))
+_TABLES = (
+    ("orders", _ORDER_COLUMNS),
+    ("order_items", _ITEM_COLUMNS),
+    ("order_events", _EVENT_COLUMNS),
+    ("sim_charges", _CHARGE_COLUMNS),
+    ("payments", _PAYMENT_COLUMNS),
+    ("refunds", _REFUND_COLUMNS),
+    ("sim_refunds", _SIM_REFUND_COLUMNS),
+)
 _ID_TABLES = ("orders", "order_items", "order_events", "payments", "refunds")
 # Generate the next batch in a thread while the last one is written (the database
 # driver lets go of the GIL while the database works).
@@ -141,8 +223,15 @@ _PREFETCH = True
 _WAL_RESTART_BATCHES = 4
 
 
-def append_orders(db: Database, total: int, *, random_seed: int, now: dt.datetime,
-                  staff: SeedStaff, fallback_address: FallbackAddress) -> SeedReport:
+def append_orders(
+    db: Database,
+    total: int,
+    *,
+    random_seed: int,
+    now: dt.datetime,
+    staff: SeedStaff,
+    fallback_address: FallbackAddress,
+) -> SeedReport:
     """Append `total` generated orders (naive UTC `now`) for the customers and active
     SKUs already in the database."""
     by_status = dict.fromkeys(STATUSES, 0)
@@ -155,8 +244,10 @@ def append_orders(db: Database, total: int, *, random_seed: int, now: dt.datetim
             statuses = collections.Counter(row[5] for row in rows["orders"])
             return starts, rows, None if db.is_postgres else _sqlite_statements(rows), statuses
 
-        with _bulk_transactions(db) as transaction, \
-                concurrent.futures.ThreadPoolExecutor(1, "demo-seed") as pool:
+        with (
+            _bulk_transactions(db) as transaction,
+            concurrent.futures.ThreadPoolExecutor(1, "demo-seed") as pool,
+        ):
             done, ahead = 0, None
             while done < total:
                 n = min(_BATCH, total - done)
@@ -194,8 +285,8 @@ def append_orders(db: Database, total: int, *, random_seed: int, now: dt.datetim
     if db.is_postgres and total:
         with db.engine.connect() as conn:  # fresh planner statistics for the big tables
             conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql(
-                "ANALYZE orders, order_items, order_events, payments, refunds, "
-                "sim_charges, sim_refunds")
+                "ANALYZE orders, order_items, order_events, payments, refunds, sim_charges, sim_refunds"
+            )
     return added
 
 
@@ -213,8 +304,10 @@ def _bulk_transactions(db: Database) -> Iterator[Callable[[], ContextManager[Con
     if not db.is_sqlite:
         yield db.write
         return
-    with db.engine.connect() as conn, \
-            concurrent.futures.ThreadPoolExecutor(1, "demo-seed-checkpoint") as checkpointer:
+    with (
+        db.engine.connect() as conn,
+        concurrent.futures.ThreadPoolExecutor(1, "demo-seed-checkpoint") as checkpointer,
+    ):
         raw = conn.connection.driver_connection
         (autocheckpoint,) = raw.execute("PRAGMA wal_autocheckpoint").fetchone()
         raw.execute("PRAGMA foreign_keys=OFF")
@@ -273,21 +366,21 @@ def _reserve_ids(db: Database, conn, n: int) -> dict[str, int]:
     if db.is_postgres:
         conn.exec_driver_sql(f"LOCK TABLE {', '.join(_ID_TABLES)} IN EXCLUSIVE MODE")
         for table in _ID_TABLES:
-            seq = conn.exec_driver_sql(
-                f"SELECT pg_get_serial_sequence('{table}', 'id')").scalar_one()
+            seq = conn.exec_driver_sql(f"SELECT pg_get_serial_sequence('{table}', 'id')").scalar_one()
             starts[table] = conn.exec_driver_sql(
                 f"SELECT GREATEST((SELECT COALESCE(MAX(id), 0) FROM {table}), "
                 f"(SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END "
-                f"FROM {seq})) + 1").scalar_one()
+                f"FROM {seq})) + 1"
+            ).scalar_one()
     else:
         for table in _ID_TABLES:
-            starts[table] = conn.exec_driver_sql(
-                f"SELECT COALESCE(MAX(id), 0) + 1 FROM {table}").scalar_one()
+            starts[table] = conn.exec_driver_sql(f"SELECT COALESCE(MAX(id), 0) + 1 FROM {table}").scalar_one()
     return starts
 
 
-def _insert(db: Database, conn, rows: dict[str, list[tuple]],
-            statements: list[tuple[str, list[tuple]]] | None) -> None:
+def _insert(
+    db: Database, conn, rows: dict[str, list[tuple]], statements: list[tuple[str, list[tuple]]] | None
+) -> None:
     raw = conn.connection.driver_connection
     if db.is_postgres:
         with raw.cursor() as cur:
@@ -300,9 +393,11 @@ def _insert(db: Database, conn, rows: dict[str, list[tuple]],
                         write_row(row)
             for table in _ID_TABLES:
                 if rows[table]:  # the serial must not hand out the ids just used
-                    cur.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-                                f"GREATEST(%s, nextval(pg_get_serial_sequence('{table}', 'id'))))",
-                                (rows[table][-1][0],))
+                    cur.execute(
+                        f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                        f"GREATEST(%s, nextval(pg_get_serial_sequence('{table}', 'id'))))",
+                        (rows[table][-1][0],),
+                    )
         return
     cur = raw.cursor()
     try:
@@ -315,8 +410,13 @@ def _insert(db: Database, conn, rows: dict[str, list[tuple]],
 # SQLite: rows per INSERT statement. Several rows per statement measured a third
 # faster for the narrow tables, but slower for orders and order_items (their many
 # indexes), which therefore go one row per statement.
-_ROWS_PER_STATEMENT = {"order_events": 20, "payments": 20, "sim_charges": 20, "refunds": 20,
-                       "sim_refunds": 20}
+_ROWS_PER_STATEMENT = {
+    "order_events": 20,
+    "payments": 20,
+    "sim_charges": 20,
+    "refunds": 20,
+    "sim_refunds": 20,
+}
 
 
 def _sqlite_statements(rows: dict[str, list[tuple]]) -> list[tuple[str, list[tuple]]]:
@@ -330,8 +430,9 @@ def _sqlite_statements(rows: dict[str, list[tuple]]) -> list[tuple[str, list[tup
         per = _ROWS_PER_STATEMENT.get(table, 1)
         whole = len(data) - len(data) % per
         if per > 1 and whole:
-            statements.append((head + ", ".join([one] * per),
-                               [tuple(chain(group)) for group in chunks(data[:whole], per)]))
+            statements.append(
+                (head + ", ".join([one] * per), [tuple(chain(group)) for group in chunks(data[:whole], per)])
+            )
         else:
             whole = 0
         if whole < len(data):
@@ -348,8 +449,15 @@ def _time_strings() -> list[str]:
 class _Generator:
     """Makes batches of consistent order rows from precomputed pools."""
 
-    def __init__(self, db: Database, total: int, random_seed: int, now: dt.datetime,
-                 staff: SeedStaff, fallback_address: FallbackAddress):
+    def __init__(
+        self,
+        db: Database,
+        total: int,
+        random_seed: int,
+        now: dt.datetime,
+        staff: SeedStaff,
+        fallback_address: FallbackAddress,
+    ):
         self.total = total
         self.random_seed = random_seed
         self.fulfillers = (staff.ops,) * 4 + (staff.admin,)
@@ -364,28 +472,43 @@ class _Generator:
         self.now_t = calendar.timegm(now.timetuple()) - base
         self.start_t = self.now_t - _SPAN
         days = self.now_t // 86400 + 2
-        self.day_strings = [(first_day + dt.timedelta(days=d)).strftime("%Y-%m-%d ")
-                            for d in range(days)]
+        self.day_strings = [(first_day + dt.timedelta(days=d)).strftime("%Y-%m-%d ") for d in range(days)]
         self.time_strings = _time_strings()
         self._load(db)
 
     def _load(self, db: Database) -> None:
         with db.read() as conn:
             listing = conn.execute(
-                select(skus.c.id, skus.c.code, skus.c.name, products.c.name, skus.c.unit_amount,
-                       skus.c.currency, products.c.shippable)
+                select(
+                    skus.c.id,
+                    skus.c.code,
+                    skus.c.name,
+                    products.c.name,
+                    skus.c.unit_amount,
+                    skus.c.currency,
+                    products.c.shippable,
+                )
                 .join(products, products.c.id == skus.c.product_id)
                 .where(skus.c.active.is_(True), products.c.active.is_(True))
-                .order_by(skus.c.id)).all()
-            people = conn.execute(select(customers.c.id, customers.c.email, customers.c.name)
-                                  .order_by(customers.c.id)).all()
+                .order_by(skus.c.id)
+            ).all()
+            people = conn.execute(
+                select(customers.c.id, customers.c.email, customers.c.name).order_by(customers.c.id)
+            ).all()
             saved: dict[int, list[tuple]] = {}
-            for a in conn.execute(select(
-                    addresses.c.customer_id, addresses.c.name, addresses.c.line1,
-                    addresses.c.line2, addresses.c.city, addresses.c.region,
-                    addresses.c.postal_code, addresses.c.country).order_by(addresses.c.id)):
-                saved.setdefault(a[0], []).append(tuple(
-                    "" if v is None else v for v in a[1:]))
+            for a in conn.execute(
+                select(
+                    addresses.c.customer_id,
+                    addresses.c.name,
+                    addresses.c.line1,
+                    addresses.c.line2,
+                    addresses.c.city,
+                    addresses.c.region,
+                    addresses.c.postal_code,
+                    addresses.c.country,
+                ).order_by(addresses.c.id)
+            ):
+                saved.setdefault(a[0], []).append(tuple("" if v is None else v for v in a[1:]))
         self.by_currency: dict[str, list[tuple]] = {}
         for row in listing:
             self.by_currency.setdefault(row[5], []).append(tuple(row))
@@ -401,8 +524,7 @@ class _Generator:
     def start(self, first_order_id: int) -> None:
         # The first order id is part of the seed: seeding again with the same
         # random_seed appends different orders rather than copies.
-        self.rng = rng = random.Random(
-            f"orders-desk-demo-orders:{self.random_seed}:{first_order_id}")
+        self.rng = rng = random.Random(f"orders-desk-demo-orders:{self.random_seed}:{first_order_id}")
         self.currencies = [c for c, w in _CURRENCY_MIX for _ in range(w) if c in self.by_currency]
         if not self.currencies:
             self.currencies = sorted(self.by_currency)
@@ -410,8 +532,10 @@ class _Generator:
         self.carts = {c: [self._cart(rng, c) for _ in range(_CART_POOL)] for c in self.by_currency}
         self.recent_kinds = [k for k, w in enumerate(_RECENT_MIX) for _ in range(w)]
         self.older_kinds = [k for k, w in enumerate(_OLDER_MIX) for _ in range(w)]
-        self.declines = [(code, f"Card declined: {code} — {DECLINE_MESSAGES[code]}",
-                          DECLINE_MESSAGES[code]) for code in _DECLINES]
+        self.declines = [
+            (code, f"Card declined: {code} — {DECLINE_MESSAGES[code]}", DECLINE_MESSAGES[code])
+            for code in _DECLINES
+        ]
 
     def _cart(self, rng: random.Random, currency: str) -> tuple:
         listing = self.by_currency[currency]
@@ -457,8 +581,12 @@ class _Generator:
         add_refund, add_sim_refund = refund_rows.append, sim_refund_rows.append
 
         oid0 = starts["orders"]
-        iid, eid, pid, rid = (starts["order_items"], starts["order_events"], starts["payments"],
-                              starts["refunds"])
+        iid, eid, pid, rid = (
+            starts["order_items"],
+            starts["order_events"],
+            starts["payments"],
+            starts["refunds"],
+        )
         for k in range(n):
             oid = oid0 + k
             number = number_of(oid)
@@ -490,8 +618,22 @@ class _Generator:
                 # keeps the ledger's primary key index cheap to fill), 14 random ones.
                 pi = "pi_sim_%010x%014x" % (oid, bits(56))
                 add_charge((pi, total, cur, "requires_payment_method", "visa", code, number, failed_at))
-                add_payment((pid, oid, "simulated", pi, total, cur, "failed", charge_key(number, 1),
-                             code, message, failed_at, failed_at))
+                add_payment(
+                    (
+                        pid,
+                        oid,
+                        "simulated",
+                        pi,
+                        total,
+                        cur,
+                        "failed",
+                        charge_key(number, 1),
+                        code,
+                        message,
+                        failed_at,
+                        failed_at,
+                    )
+                )
                 pid += 1
                 add_event((eid, oid, failed_at, email, "payment_failed", "created", None, note))
                 eid += 1
@@ -501,8 +643,18 @@ class _Generator:
                 lim = (now_t - t) * 0.45
                 t += g if g < lim else int(lim) or 1
                 updated = canceled = D[t // 86400] + T[t % 86400]
-                add_event((eid, oid, canceled, cancelers[int(r() * ncn)], "cancel", "created",
-                           "canceled", cancel_reasons[int(r() * ncr)]))
+                add_event(
+                    (
+                        eid,
+                        oid,
+                        canceled,
+                        cancelers[int(r() * ncn)],
+                        "cancel",
+                        "created",
+                        "canceled",
+                        cancel_reasons[int(r() * ncr)],
+                    )
+                )
                 eid += 1
             else:
                 # paid first
@@ -513,11 +665,26 @@ class _Generator:
                 pi = "pi_sim_%010x%014x" % (oid, bits(56))
                 add_charge((pi, total, cur, "succeeded", brands[int(r() * nb)], None, number, paid))
                 payment_id = pid
-                add_payment((pid, oid, "simulated", pi, total, cur, "succeeded", charge_key(number, 1),
-                             None, None, paid, paid))
+                add_payment(
+                    (
+                        pid,
+                        oid,
+                        "simulated",
+                        pi,
+                        total,
+                        cur,
+                        "succeeded",
+                        charge_key(number, 1),
+                        None,
+                        None,
+                        paid,
+                        paid,
+                    )
+                )
                 pid += 1
-                add_event((eid, oid, paid, email, "pay", "created", "paid",
-                           charged_note(money, "simulated", pi)))
+                add_event(
+                    (eid, oid, paid, email, "pay", "created", "paid", charged_note(money, "simulated", pi))
+                )
                 eid += 1
                 if kind == 2:
                     status = "paid"
@@ -533,8 +700,18 @@ class _Generator:
                         lim = (now_t - t) * 0.45
                         t += g if g < lim else int(lim) or 1
                         updated = fulfilled = D[t // 86400] + T[t % 86400]
-                        add_event((eid, oid, fulfilled, fulfillers[int(r() * nf)], "fulfill",
-                                   "paid", "fulfilled", ""))
+                        add_event(
+                            (
+                                eid,
+                                oid,
+                                fulfilled,
+                                fulfillers[int(r() * nf)],
+                                "fulfill",
+                                "paid",
+                                "fulfilled",
+                                "",
+                            )
+                        )
                         eid += 1
                         if kind == 3:
                             status = "fulfilled"
@@ -555,18 +732,60 @@ class _Generator:
                         refunded = total
                         re = "re_sim_%010x%014x" % (oid, bits(56))
                         key = refund_key(number, 1)
-                        add_refund((rid, oid, payment_id, "simulated", re, total, cur, "succeeded",
-                                    key, action, actor, reason, at, at))
+                        add_refund(
+                            (
+                                rid,
+                                oid,
+                                payment_id,
+                                "simulated",
+                                re,
+                                total,
+                                cur,
+                                "succeeded",
+                                key,
+                                action,
+                                actor,
+                                reason,
+                                at,
+                                at,
+                            )
+                        )
                         rid += 1
                         add_sim_refund((re, pi, total, cur, key, at))
-                        add_event((eid, oid, at, actor, action, source, status,
-                                   refunded_note(money, re, reason)))
+                        add_event(
+                            (eid, oid, at, actor, action, source, status, refunded_note(money, re, reason))
+                        )
                         eid += 1
-            add_order((oid, number, cid, email, cname, status, cur, total, refunded, count,
-                       created, updated, paid, fulfilled, canceled, returned) + ship)
-        return {"orders": order_rows, "order_items": item_rows, "order_events": event_rows,
-                "sim_charges": charge_rows, "payments": payment_rows, "refunds": refund_rows,
-                "sim_refunds": sim_refund_rows}
+            add_order(
+                (
+                    oid,
+                    number,
+                    cid,
+                    email,
+                    cname,
+                    status,
+                    cur,
+                    total,
+                    refunded,
+                    count,
+                    created,
+                    updated,
+                    paid,
+                    fulfilled,
+                    canceled,
+                    returned,
+                )
+                + ship
+            )
+        return {
+            "orders": order_rows,
+            "order_items": item_rows,
+            "order_events": event_rows,
+            "sim_charges": charge_rows,
+            "payments": payment_rows,
+            "refunds": refund_rows,
+            "sim_refunds": sim_refund_rows,
+        }
 
 
 __all__ = ["append_orders", "SeedReport", "SeedStaff", "FallbackAddress", "STATUSES"]

@@ -1,5 +1,6 @@
 """Errors a caller can act on. Every refusal of a business rule is an OrdersError,
 so the CLI maps them to exit code 1 and the pages show their message as is."""
+
 from __future__ import annotations
 
 
@@ -58,8 +59,7 @@ class PaymentError(OrdersError):
     `order_number` the order it was for, when one is known (a decline at checkout
     names the order that was created and stays unpaid)."""
 
-    def __init__(self, message: str, code: str | None = None, *,
-                 order_number: str | None = None):
+    def __init__(self, message: str, code: str | None = None, *, order_number: str | None = None):
         super().__init__(message)
         self.code = code
         self.order_number = order_number
@@ -76,16 +76,20 @@ class InvalidToken(PaymentError):
 class GatewayUnavailable(PaymentError):
     """A transient failure (network, 5xx, rate limit): safe to retry with the same key."""
 
-    def __init__(self, message: str, code: str | None = None,
-                 retry_after: float | None = None, *, order_number: str | None = None):
+    def __init__(
+        self,
+        message: str,
+        code: str | None = None,
+        retry_after: float | None = None,
+        *,
+        order_number: str | None = None,
+    ):
         super().__init__(message, code, order_number=order_number)
         self.retry_after = retry_after
 
 
 class RefundFailed(PaymentError):
     pass
-
-
 
 
 class ExportFailed(OrdersError):

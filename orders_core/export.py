@@ -57,6 +57,7 @@ The file is written under a temporary name in the destination folder and renamed
 into place when complete: a reader never sees half a file, and a failed export
 leaves whatever file was there before.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -95,9 +96,15 @@ class ExportResult:
     helper_peak_rss_mb: float | None = None
 
 
-def export_orders(db: Database, destination: Path, *, actor: Actor,
-                  filters: OrderFilters | None = None, order_ids: Sequence[int] | None = None,
-                  job_id: int | None = None) -> ExportResult:
+def export_orders(
+    db: Database,
+    destination: Path,
+    *,
+    actor: Actor,
+    filters: OrderFilters | None = None,
+    order_ids: Sequence[int] | None = None,
+    job_id: int | None = None,
+) -> ExportResult:
     """Write the selected orders to `destination` as CSV (see the module docstring),
     replacing any file there once the new one is complete; creates the folder.
     `actor` is who the file is for (an export job's: whoever asked for it).
@@ -120,25 +127,35 @@ def export_orders(db: Database, destination: Path, *, actor: Actor,
         elif db.is_postgres:
             rows = _export_postgres(db, where, temporary)
         else:
-            raise ValidationError(f"The CSV export supports SQLite and PostgreSQL, "
-                                  f"not {db.engine.dialect.name}.")
+            raise ValidationError(
+                f"The CSV export supports SQLite and PostgreSQL, not {db.engine.dialect.name}."
+            )
         os.replace(temporary, destination)
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
-    return ExportResult(path=destination, rows=rows, bytes=destination.stat().st_size,
-                        seconds=round(time.perf_counter() - started, 3),
-                        helper_peak_rss_mb=helper_peak)
+    return ExportResult(
+        path=destination,
+        rows=rows,
+        bytes=destination.stat().st_size,
+        seconds=round(time.perf_counter() - started, 3),
+        helper_peak_rss_mb=helper_peak,
+    )
 
 
 # -- which orders ------------------------------------------------------------------------------
 def _selection(db: Database, filters, order_ids, job_id) -> tuple:
     """(WHERE over orders, WHERE over order_items); None: every row."""
-    given = [name for name, value in (("filters", filters), ("order_ids", order_ids),
-                                      ("job_id", job_id)) if value is not None]
+    given = [
+        name
+        for name, value in (("filters", filters), ("order_ids", order_ids), ("job_id", job_id))
+        if value is not None
+    ]
     if len(given) != 1:
-        raise ValidationError("Select the orders to export with exactly one of filters, "
-                              f"order_ids or job_id (got {', '.join(given) or 'none'}).")
+        raise ValidationError(
+            "Select the orders to export with exactly one of filters, "
+            f"order_ids or job_id (got {', '.join(given) or 'none'})."
+        )
     if filters is not None:
         if not isinstance(filters, OrderFilters):
             raise ValidationError("filters must be an OrderFilters.")
@@ -152,9 +169,11 @@ def _selection(db: Database, filters, order_ids, job_id) -> tuple:
         with db.read() as conn:
             if conn.execute(select(jobs.c.id).where(jobs.c.id == job_id)).first() is None:
                 raise NotFound(f"No job #{job_id}.")
+
         # Both straight from the job's (job_id, order_id) index, in order id order.
         def chosen(column):
             return column.in_(select(job_items.c.order_id).where(job_items.c.job_id == job_id))
+
         return chosen(orders.c.id), chosen(order_items.c.order_id)
     if isinstance(order_ids, (str, bytes)) or not hasattr(order_ids, "__iter__"):
         raise ValidationError("order_ids must be a sequence of order ids.")
@@ -164,12 +183,15 @@ def _selection(db: Database, filters, order_ids, job_id) -> tuple:
             raise ValidationError(f"Order ids are whole numbers, not {value!r}.")
         ids.append(int(value))
     if db.is_postgres:
+
         def chosen(column):
             return column == any_(bindparam("export_ids", ids, type_=ARRAY(BigInteger)))
     else:  # one JSON parameter however many ids (SQLite limits the number of parameters)
+
         def chosen(column):
             listed = func.json_each(bindparam("export_ids", json.dumps(ids))).table_valued("value")
             return column.in_(select(listed.c.value))
+
     return chosen(orders.c.id), chosen(order_items.c.order_id)
 
 
@@ -178,22 +200,40 @@ def _order_query(db: Database, where):
     o = orders
     empty = literal_column("''")
     if db.is_postgres:
+
         def text_time(column):
-            return func.coalesce(func.to_char(column, literal_column("'YYYY-MM-DD HH24:MI:SS'")),
-                                 empty)
+            return func.coalesce(func.to_char(column, literal_column("'YYYY-MM-DD HH24:MI:SS'")), empty)
     else:  # SQLAlchemy keeps SQLite times as text: "YYYY-MM-DD HH:MM:SS.ffffff"
+
         def text_time(column):
             return func.coalesce(column, empty)
-    address = func.concat_ws(literal_column(f"'{ADDRESS_SEPARATOR}'"), *(
-        func.nullif(column, empty) for column in (
-            o.c.ship_name, o.c.ship_line1, o.c.ship_line2, o.c.ship_city, o.c.ship_region,
-            o.c.ship_postal_code, o.c.ship_country)))
+
+    address = func.concat_ws(
+        literal_column(f"'{ADDRESS_SEPARATOR}'"),
+        *(
+            func.nullif(column, empty)
+            for column in (
+                o.c.ship_name,
+                o.c.ship_line1,
+                o.c.ship_line2,
+                o.c.ship_city,
+                o.c.ship_region,
+                o.c.ship_postal_code,
+                o.c.ship_country,
+            )
+        ),
+    )
     query = select(
-        o.c.id.label("id"), o.c.number.label("number"),
-        text_time(o.c.created_at).label("created_at"), o.c.status.label("status"),
-        o.c.customer_email.label("customer_email"), o.c.customer_name.label("customer_name"),
-        o.c.total_amount.label("total_amount"), o.c.currency.label("currency"),
-        text_time(o.c.paid_at).label("paid_at"), text_time(o.c.fulfilled_at).label("fulfilled_at"),
+        o.c.id.label("id"),
+        o.c.number.label("number"),
+        text_time(o.c.created_at).label("created_at"),
+        o.c.status.label("status"),
+        o.c.customer_email.label("customer_email"),
+        o.c.customer_name.label("customer_name"),
+        o.c.total_amount.label("total_amount"),
+        o.c.currency.label("currency"),
+        text_time(o.c.paid_at).label("paid_at"),
+        text_time(o.c.fulfilled_at).label("fulfilled_at"),
         text_time(o.c.canceled_at).label("canceled_at"),
         text_time(o.c.returned_at).label("returned_at"),
         func.coalesce(o.c.refunded_amount, 0).label("refunded_amount"),
@@ -205,9 +245,12 @@ def _order_query(db: Database, where):
 def _item_query(where):
     """The items stream (export_engine.ITEM_SOURCE), ordered by order id and item id."""
     i = order_items
-    query = select(i.c.order_id.label("order_id"), i.c.sku_code.label("sku_code"),
-                   i.c.product_name.label("product_name"), i.c.quantity.label("quantity")
-                   ).order_by(i.c.order_id, i.c.id)
+    query = select(
+        i.c.order_id.label("order_id"),
+        i.c.sku_code.label("sku_code"),
+        i.c.product_name.label("product_name"),
+        i.c.quantity.label("quantity"),
+    ).order_by(i.c.order_id, i.c.id)
     return query if where is None else query.where(where)
 
 
@@ -223,10 +266,16 @@ def _export_sqlite(db: Database, where, output: Path) -> tuple[int, float | None
         raise ValidationError("The CSV export needs the SQLite database in a plain file.")
     orders_sql, orders_params = sqlite_statement(db, _order_query(db, where[0]))
     items_sql, items_params = sqlite_statement(db, _item_query(where[1]))
-    job = {"database": path, "output": str(output),
-           "orders_sql": orders_sql, "orders_params": orders_params,
-           "items_sql": items_sql, "items_params": items_params,
-           "zero_decimal": sorted(ZERO_DECIMAL), "three_decimal": sorted(THREE_DECIMAL)}
+    job = {
+        "database": path,
+        "output": str(output),
+        "orders_sql": orders_sql,
+        "orders_params": orders_params,
+        "items_sql": items_sql,
+        "items_params": items_params,
+        "zero_decimal": sorted(ZERO_DECIMAL),
+        "three_decimal": sorted(THREE_DECIMAL),
+    }
     report = adbc_helper.run_export(job)
     if "rows" in report:
         return int(report["rows"]), report.get("peak_rss_mb")
@@ -240,7 +289,10 @@ def _export_postgres(db: Database, where, output: Path) -> int:
     return engine.write_csv(
         _postgres_producer(db, orders_sql, orders_params, engine.ORDER_SOURCE),
         _postgres_producer(db, items_sql, items_params, engine.ITEM_SOURCE),
-        str(output), zero_decimal=ZERO_DECIMAL, three_decimal=THREE_DECIMAL)
+        str(output),
+        zero_decimal=ZERO_DECIMAL,
+        three_decimal=THREE_DECIMAL,
+    )
 
 
 def _postgres_producer(db: Database, sql: str, params: dict, schema) -> engine.Producer:
@@ -257,12 +309,16 @@ def _postgres_producer(db: Database, sql: str, params: dict, schema) -> engine.P
                     return  # no rows (pyarrow refuses an empty CSV)
                 reader = pacsv.open_csv(
                     data,
-                    read_options=pacsv.ReadOptions(column_names=schema.names, block_size=4 << 20,
-                                                   use_threads=False),
+                    read_options=pacsv.ReadOptions(
+                        column_names=schema.names, block_size=4 << 20, use_threads=False
+                    ),
                     parse_options=pacsv.ParseOptions(newlines_in_values=True),
                     convert_options=pacsv.ConvertOptions(
                         column_types={field.name: field.type for field in schema},
-                        strings_can_be_null=False, quoted_strings_can_be_null=False))
+                        strings_can_be_null=False,
+                        quoted_strings_can_be_null=False,
+                    ),
+                )
                 for batch in reader:
                     if batch.num_rows and not put(engine.conform(batch, schema)):
                         conn.cancel_safe()  # stop the server's COPY rather than read it all
@@ -270,6 +326,7 @@ def _postgres_producer(db: Database, sql: str, params: dict, schema) -> engine.P
             conn.rollback()
         finally:
             raw.close()
+
     return produce
 
 

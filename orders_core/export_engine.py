@@ -7,6 +7,7 @@ this module runs in the ADBC helper process (orders_core/adbc_helper.py, `run_jo
 because the SQLite inside the ADBC driver and the one inside Python's sqlite3 module
 must never open the same database file in one process.
 """
+
 from __future__ import annotations
 
 import os
@@ -21,9 +22,24 @@ import pyarrow.compute as pc
 
 from .csv_cells import spreadsheet_safe_sql
 
-COLUMNS = ("order_number", "created_at", "status", "customer_email", "customer_name",
-           "sku_codes", "product_names", "quantities", "total", "currency", "paid_at",
-           "fulfilled_at", "canceled_at", "returned_at", "refunded", "shipping_address")
+COLUMNS = (
+    "order_number",
+    "created_at",
+    "status",
+    "customer_email",
+    "customer_name",
+    "sku_codes",
+    "product_names",
+    "quantities",
+    "total",
+    "currency",
+    "paid_at",
+    "fulfilled_at",
+    "canceled_at",
+    "returned_at",
+    "refunded",
+    "shipping_address",
+)
 ITEM_SEPARATOR = "; "
 
 BATCH_ROWS = 65_536
@@ -32,20 +48,40 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 # The two streams as the DuckDB query expects them. Times are text shaped like
 # "2026-11-26 23:21:14[.ffffff]", "" when not set; no column is NULL.
-ORDER_SOURCE = pa.schema([
-    ("id", pa.int64()), ("number", pa.string()), ("created_at", pa.string()),
-    ("status", pa.string()), ("customer_email", pa.string()), ("customer_name", pa.string()),
-    ("total_amount", pa.int64()), ("currency", pa.string()), ("paid_at", pa.string()),
-    ("fulfilled_at", pa.string()), ("canceled_at", pa.string()), ("returned_at", pa.string()),
-    ("refunded_amount", pa.int64()), ("shipping_address", pa.string()),
-])
-ITEM_SOURCE = pa.schema([
-    ("order_id", pa.int64()), ("sku_code", pa.string()), ("product_name", pa.string()),
-    ("quantity", pa.int64()),
-])
-EXPORT_SOURCE = pa.schema(list(ORDER_SOURCE) + [
-    pa.field("sku_codes", pa.string()), pa.field("product_names", pa.string()),
-    pa.field("quantities", pa.string())])
+ORDER_SOURCE = pa.schema(
+    [
+        ("id", pa.int64()),
+        ("number", pa.string()),
+        ("created_at", pa.string()),
+        ("status", pa.string()),
+        ("customer_email", pa.string()),
+        ("customer_name", pa.string()),
+        ("total_amount", pa.int64()),
+        ("currency", pa.string()),
+        ("paid_at", pa.string()),
+        ("fulfilled_at", pa.string()),
+        ("canceled_at", pa.string()),
+        ("returned_at", pa.string()),
+        ("refunded_amount", pa.int64()),
+        ("shipping_address", pa.string()),
+    ]
+)
+ITEM_SOURCE = pa.schema(
+    [
+        ("order_id", pa.int64()),
+        ("sku_code", pa.string()),
+        ("product_name", pa.string()),
+        ("quantity", pa.int64()),
+    ]
+)
+EXPORT_SOURCE = pa.schema(
+    list(ORDER_SOURCE)
+    + [
+        pa.field("sku_codes", pa.string()),
+        pa.field("product_names", pa.string()),
+        pa.field("quantities", pa.string()),
+    ]
+)
 
 # A producer reads one stream: produce(put, started) calls started() once its query
 # holds its snapshot and put(batch) for each batch; put returns False when the
@@ -113,11 +149,13 @@ def conform(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
     if batch.schema.equals(schema):
         return batch
     return pa.RecordBatch.from_arrays(
-        [column.cast(field.type) for column, field in zip(batch.columns, schema)], schema=schema)
+        [column.cast(field.type) for column, field in zip(batch.columns, schema)], schema=schema
+    )
 
 
 def sqlite_producer(path: str, sql: str, params: list, schema: pa.Schema) -> Producer:
     """Rows of `sql` from the SQLite file `path` through ADBC, straight into Arrow."""
+
     def produce(put, started) -> None:
         import adbc_driver_sqlite
         import adbc_driver_sqlite.dbapi
@@ -125,8 +163,9 @@ def sqlite_producer(path: str, sql: str, params: list, schema: pa.Schema) -> Pro
         with adbc_driver_sqlite.dbapi.connect(path) as conn, conn.cursor() as cur:
             cur.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
             cur.fetchall()
-            cur.adbc_statement.set_options(**{
-                adbc_driver_sqlite.StatementOptions.BATCH_ROWS.value: str(BATCH_ROWS)})
+            cur.adbc_statement.set_options(
+                **{adbc_driver_sqlite.StatementOptions.BATCH_ROWS.value: str(BATCH_ROWS)}
+            )
             cur.execute(sql, tuple(params))
             reader = cur.fetch_record_batch()
             try:
@@ -137,6 +176,7 @@ def sqlite_producer(path: str, sql: str, params: list, schema: pa.Schema) -> Pro
             finally:
                 reader.close()
                 conn.rollback()  # only ever read
+
     return produce
 
 
@@ -152,8 +192,9 @@ class ItemCursor:
     def through(self, last_order_id: int) -> pa.Table:
         """Every item with order_id <= last_order_id not handed out before."""
         parts = [self._held]
-        while not self._exhausted and (parts[-1].num_rows == 0 or
-                                       parts[-1].column(0)[-1].as_py() <= last_order_id):
+        while not self._exhausted and (
+            parts[-1].num_rows == 0 or parts[-1].column(0)[-1].as_py() <= last_order_id
+        ):
             batch = next(self._batches, None)
             if batch is None:
                 self._exhausted = True
@@ -180,8 +221,11 @@ def with_items(order_batches, item_batches) -> Iterator[pa.RecordBatch]:
         np.cumsum(lengths, out=offsets[1:])
         # Leave out items of orders that are not in the batch (orders that arrived
         # after the orders stream took its snapshot).
-        indices = None if offsets[-1] == len(item_order_ids) else pa.array(
-            np.repeat(start - offsets[:-1], lengths) + np.arange(offsets[-1]))
+        indices = (
+            None
+            if offsets[-1] == len(item_order_ids)
+            else pa.array(np.repeat(start - offsets[:-1], lengths) + np.arange(offsets[-1]))
+        )
         joined = []
         for name in ("sku_code", "product_name", "quantity"):
             values = taken.column(name).combine_chunks()
@@ -200,9 +244,11 @@ def sql_text(value: str) -> str:
 
 
 def _macros(zero_decimal, three_decimal) -> tuple[str, ...]:
-    places = {0: "amount::VARCHAR",  # exact: DECIMAL arithmetic, 1999 * 0.01 = 19.99
-              2: "(amount::DECIMAL(18, 0) * 0.01)::VARCHAR",
-              3: "(amount::DECIMAL(18, 0) * 0.001)::VARCHAR"}
+    places = {
+        0: "amount::VARCHAR",  # exact: DECIMAL arithmetic, 1999 * 0.01 = 19.99
+        2: "(amount::DECIMAL(18, 0) * 0.01)::VARCHAR",
+        3: "(amount::DECIMAL(18, 0) * 0.001)::VARCHAR",
+    }
     return (
         # A text cell, safe for spreadsheets: orders_core.csv_cells.
         f"CREATE TEMP MACRO csv_text(x) AS {spreadsheet_safe_sql('x')}",
@@ -215,7 +261,8 @@ def _macros(zero_decimal, three_decimal) -> tuple[str, ...]:
         "ELSE 2 END",
         # Minor units as an exact number in major units: (1999, 2) → 19.99.
         "CREATE TEMP MACRO major_units(amount, places) AS CASE places "
-        + " ".join(f"WHEN {p} THEN {expression}" for p, expression in places.items()) + " END",
+        + " ".join(f"WHEN {p} THEN {expression}" for p, expression in places.items())
+        + " END",
         # "2026-11-26 23:21:14[.ffffff]" → "2026-11-26T23:21:14Z"; NULL for "".
         "CREATE TEMP MACRO utc_time(x) AS CASE WHEN x = '' THEN NULL "
         "ELSE concat(left(x, 10), 'T', substr(x, 12, 8), 'Z') END",
@@ -242,15 +289,18 @@ SELECT_LIST = (
     ("csv_text_or_null(shipping_address)", "shipping_address"),
 )
 assert tuple(name for _, name in SELECT_LIST) == COLUMNS
-QUERY = ("SELECT " + ", ".join(f"{expression} AS {name}" for expression, name in SELECT_LIST)
-         + " FROM export_source")
+QUERY = (
+    "SELECT "
+    + ", ".join(f"{expression} AS {name}" for expression, name in SELECT_LIST)
+    + " FROM export_source"
+)
 # RFC 4180 with CRLF line ends (a real CR LF inside the SQL string); NULL → empty cell.
-COPY_OPTIONS = ("FORMAT csv, HEADER true, DELIMITER ',', QUOTE '\"', ESCAPE '\"', NULLSTR '', "
-                "NEW_LINE '\r\n'")
+COPY_OPTIONS = "FORMAT csv, HEADER true, DELIMITER ',', QUOTE '\"', ESCAPE '\"', NULLSTR '', NEW_LINE '\r\n'"
 
 
-def write_csv(orders: Producer, items: Producer, path: str, *, zero_decimal, three_decimal,
-              threads: int | None = None) -> int:
+def write_csv(
+    orders: Producer, items: Producer, path: str, *, zero_decimal, three_decimal, threads: int | None = None
+) -> int:
     """Read both streams, write the CSV to `path`; the number of rows written. A
     failure to read is raised as itself (not wrapped in DuckDB's error).
 
@@ -264,24 +314,25 @@ def write_csv(orders: Producer, items: Producer, path: str, *, zero_decimal, thr
         for batch in with_items(order_stream, item_stream):
             if not put(batch):
                 return
+
     joined = Stream("join", join)
     try:
         import duckdb  # imported while the streams already read
 
-        con = duckdb.connect(config={
-            "threads": threads or max(1, min(4, os.cpu_count() or 1)),
-            "memory_limit": "1GB",
-            "temp_directory": os.path.join(tempfile.gettempdir(), "orders-export-duckdb"),
-            "preserve_insertion_order": True,  # the rows stay in order id order
-        })
+        con = duckdb.connect(
+            config={
+                "threads": threads or max(1, min(4, os.cpu_count() or 1)),
+                "memory_limit": "1GB",
+                "temp_directory": os.path.join(tempfile.gettempdir(), "orders-export-duckdb"),
+                "preserve_insertion_order": True,  # the rows stay in order id order
+            }
+        )
         try:
             for macro in _macros(zero_decimal, three_decimal):
                 con.execute(macro)
-            con.register("export_source", pa.RecordBatchReader.from_batches(
-                EXPORT_SOURCE, joined))
+            con.register("export_source", pa.RecordBatchReader.from_batches(EXPORT_SOURCE, joined))
             try:
-                result = con.execute(
-                    f"COPY ({QUERY}) TO {sql_text(path)} ({COPY_OPTIONS})").fetchone()
+                result = con.execute(f"COPY ({QUERY}) TO {sql_text(path)} ({COPY_OPTIONS})").fetchone()
             except duckdb.Error as error:
                 failure = order_stream.error or item_stream.error or joined.error
                 if failure is not None:
@@ -303,7 +354,10 @@ def run_job(job: dict) -> dict:
         rows = write_csv(
             sqlite_producer(job["database"], job["orders_sql"], job["orders_params"], ORDER_SOURCE),
             sqlite_producer(job["database"], job["items_sql"], job["items_params"], ITEM_SOURCE),
-            job["output"], zero_decimal=job["zero_decimal"], three_decimal=job["three_decimal"])
+            job["output"],
+            zero_decimal=job["zero_decimal"],
+            three_decimal=job["three_decimal"],
+        )
     except Exception as error:  # noqa: BLE001 - reported to the parent
         return {"error": f"{type(error).__name__}: {error}"}
     return {"rows": rows, "peak_rss_mb": _peak_rss_mb()}
@@ -317,4 +371,3 @@ def _peak_rss_mb() -> float | None:
     except (OSError, StopIteration, ValueError):
         return None
     return round(kb / 1024, 1)
-

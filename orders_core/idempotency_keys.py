@@ -1,6 +1,7 @@
 """The idempotency keys of charges and refunds: "<order number>:charge:<attempt>" and
 "<order number>:refund:<attempt>". The gateway deduplicates on them and the stored
 rows keep them, so checkout, lifecycle and the demo seed build them here alike."""
+
 from __future__ import annotations
 
 

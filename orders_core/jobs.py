@@ -12,6 +12,7 @@ reason and the others go on.
 Every function here re-reads the database: the job's state lives in the `jobs` and
 `job_items` tables, never in a page's session.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -63,8 +64,11 @@ class JobAction(str, enum.Enum):
         try:
             return cls(str(value).strip().lower())
         except ValueError:
-            raise ValidationError(f"Unknown bulk action {str(value)[:40]!r}; use one of "
-                                  + ", ".join(a.value for a in cls) + ".") from None
+            raise ValidationError(
+                f"Unknown bulk action {str(value)[:40]!r}; use one of "
+                + ", ".join(a.value for a in cls)
+                + "."
+            ) from None
 
 
 class JobStatus(str, enum.Enum):
@@ -130,28 +134,57 @@ class JobView:
         return JobStatus(self.status).label
 
     def as_dict(self) -> dict:
-        return {"id": self.id, "action": self.action, "status": self.status,
-                "actor": self.actor, "selection": self.selection, "reason": self.reason,
-                "total": self.total, "succeeded": self.succeeded, "failed": self.failed,
-                "pending": self.pending, "progress": round(self.progress, 4),
-                "finished": self.finished, "created_at": iso(self.created_at),
-                "started_at": iso(self.started_at), "finished_at": iso(self.finished_at),
-                "export_path": self.export_path, "export_rows": self.export_rows,
-                "export_bytes": self.export_bytes, "error": self.error,
-                "retry_of": self.retry_of, "cancel_requested": self.cancel_requested,
-                "lease_owner": self.lease_owner, "lease_expires_at": iso(self.lease_expires_at)}
+        return {
+            "id": self.id,
+            "action": self.action,
+            "status": self.status,
+            "actor": self.actor,
+            "selection": self.selection,
+            "reason": self.reason,
+            "total": self.total,
+            "succeeded": self.succeeded,
+            "failed": self.failed,
+            "pending": self.pending,
+            "progress": round(self.progress, 4),
+            "finished": self.finished,
+            "created_at": iso(self.created_at),
+            "started_at": iso(self.started_at),
+            "finished_at": iso(self.finished_at),
+            "export_path": self.export_path,
+            "export_rows": self.export_rows,
+            "export_bytes": self.export_bytes,
+            "error": self.error,
+            "retry_of": self.retry_of,
+            "cancel_requested": self.cancel_requested,
+            "lease_owner": self.lease_owner,
+            "lease_expires_at": iso(self.lease_expires_at),
+        }
 
 
 def _view(row) -> JobView:
     return JobView(
-        id=row.id, action=row.action, status=row.status, actor=row.actor,
-        selection=row.selection or "", total=row.total, succeeded=row.succeeded,
-        failed=row.failed, pending=max(0, row.total - row.succeeded - row.failed),
-        created_at=row.created_at, started_at=row.started_at, finished_at=row.finished_at,
-        export_path=row.export_path, export_rows=row.export_rows,
-        export_bytes=row.export_bytes, error=row.error, retry_of=row.retry_of,
-        cancel_requested=bool(row.cancel_requested), reason=row.reason or "",
-        lease_owner=row.lease_owner, lease_expires_at=row.lease_expires_at)
+        id=row.id,
+        action=row.action,
+        status=row.status,
+        actor=row.actor,
+        selection=row.selection or "",
+        total=row.total,
+        succeeded=row.succeeded,
+        failed=row.failed,
+        pending=max(0, row.total - row.succeeded - row.failed),
+        created_at=row.created_at,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        export_path=row.export_path,
+        export_rows=row.export_rows,
+        export_bytes=row.export_bytes,
+        error=row.error,
+        retry_of=row.retry_of,
+        cancel_requested=bool(row.cancel_requested),
+        reason=row.reason or "",
+        lease_owner=row.lease_owner,
+        lease_expires_at=row.lease_expires_at,
+    )
 
 
 def list_jobs(db: Database, *, actor: Actor, limit: int = 50) -> list[JobView]:
@@ -159,8 +192,7 @@ def list_jobs(db: Database, *, actor: Actor, limit: int = 50) -> list[JobView]:
     authorize(db, actor, Permission.VIEW)
     limit = max(1, min(int(limit), 1000))
     with db.read() as conn:
-        return [_view(r) for r in conn.execute(
-            select(jobs).order_by(jobs.c.id.desc()).limit(limit))]
+        return [_view(r) for r in conn.execute(select(jobs).order_by(jobs.c.id.desc()).limit(limit))]
 
 
 def get_job(db: Database, job_id: int, *, actor: Actor) -> JobView:
@@ -179,14 +211,15 @@ def read_job(db: Database, job_id: int) -> JobView:
     return _view(row)
 
 
-def job_failures(db: Database, job_id: int, *, actor: Actor,
-                 limit: int | None = None) -> list[dict]:
+def job_failures(db: Database, job_id: int, *, actor: Actor, limit: int | None = None) -> list[dict]:
     """The failed orders of a job, in selection order: [{order, reason}]."""
     authorize(db, actor, Permission.VIEW)
     job_id = _job_id(job_id)
-    query = (select(job_items.c.order_number, job_items.c.reason)
-             .where(job_items.c.job_id == job_id, job_items.c.status == ITEM_FAILED)
-             .order_by(job_items.c.seq))
+    query = (
+        select(job_items.c.order_number, job_items.c.reason)
+        .where(job_items.c.job_id == job_id, job_items.c.status == ITEM_FAILED)
+        .order_by(job_items.c.seq)
+    )
     if limit is not None:
         query = query.limit(max(0, int(limit)))
     with db.read() as conn:
@@ -224,22 +257,30 @@ class Preflight:
         if self.requested == 0:
             return "Select at least one order: the selection is empty."
         if self.eligible == self.requested:
-            head = (f"{action.label}: all {self.requested:,} selected orders are eligible"
-                    if self.requested > 1 else f"{action.label}: the selected order is eligible")
+            head = (
+                f"{action.label}: all {self.requested:,} selected orders are eligible"
+                if self.requested > 1
+                else f"{action.label}: the selected order is eligible"
+            )
         else:
             reasons = "; ".join(f"{n:,} {reason}" for reason, n in self.ineligible.items())
             others = self.requested - self.eligible
-            head = (f"{action.label}: {self.eligible:,} of {self.requested:,} selected "
-                    f"order{'s' if self.requested != 1 else ''} "
-                    f"{'are' if self.eligible != 1 else 'is'} eligible; {others:,} "
-                    f"{'are' if others != 1 else 'is'} not ({reasons})")
+            head = (
+                f"{action.label}: {self.eligible:,} of {self.requested:,} selected "
+                f"order{'s' if self.requested != 1 else ''} "
+                f"{'are' if self.eligible != 1 else 'is'} eligible; {others:,} "
+                f"{'are' if others != 1 else 'is'} not ({reasons})"
+            )
         if self.refund_totals:
             head += ", refunding " + " and ".join(
-                format_money(amount, currency) for currency, amount in self.refund_totals.items())
+                format_money(amount, currency) for currency, amount in self.refund_totals.items()
+            )
         parts = [head]
         if self.duplicates:
-            parts.append(f"{self.duplicates:,} duplicate order number"
-                         f"{'s' if self.duplicates != 1 else ''} counted once")
+            parts.append(
+                f"{self.duplicates:,} duplicate order number"
+                f"{'s' if self.duplicates != 1 else ''} counted once"
+            )
         if self.unknown:
             parts.append("unknown order numbers must be removed before queueing")
         return "; ".join(parts) + "."
@@ -264,29 +305,42 @@ def ineligible_reason(status: Status, action: JobAction) -> str | None:
     return f"{refusal.status.label} — {refusal.reason}"
 
 
-def preflight(db: Database, actor: Actor, action, *, order_numbers: list[str] | None = None,
-              filters: OrderFilters | None = None) -> Preflight:
+def preflight(
+    db: Database,
+    actor: Actor,
+    action,
+    *,
+    order_numbers: list[str] | None = None,
+    filters: OrderFilters | None = None,
+) -> Preflight:
     """What `enqueue` would queue and what would happen to it, without queueing."""
     action = JobAction.parse(action)
     actor = authorize(db, actor, action.permission)
     ids, duplicates, unknown, use_filters = _selection(order_numbers, filters)
     # Two grouped queries: orders per status (an index-only scan at a million orders),
     # and what the refunding moves would pay back per currency (the eligible rows only).
-    refunding = sorted(s.value for s in Status if ineligible_reason(s, action) is None
-                       and action.move is not None and refunds_on(s, action.move))
+    refunding = sorted(
+        s.value
+        for s in Status
+        if ineligible_reason(s, action) is None and action.move is not None and refunds_on(s, action.move)
+    )
     by_status: dict[str, int] = {}
     refunds: dict[str, int] = {}
-    outstanding = func.coalesce(func.sum(
-        refundable_amount_sql(orders.c.total_amount, orders.c.refunded_amount)), 0)
+    outstanding = func.coalesce(
+        func.sum(refundable_amount_sql(orders.c.total_amount, orders.c.refunded_amount)), 0
+    )
 
     def tally(conn, where) -> None:
-        for status, count in conn.execute(select(orders.c.status, func.count())
-                                          .where(*where).group_by(orders.c.status)):
+        for status, count in conn.execute(
+            select(orders.c.status, func.count()).where(*where).group_by(orders.c.status)
+        ):
             by_status[status] = by_status.get(status, 0) + count
         if refunding:
             for currency, amount in conn.execute(
-                    select(orders.c.currency, outstanding)
-                    .where(*where, orders.c.status.in_(refunding)).group_by(orders.c.currency)):
+                select(orders.c.currency, outstanding)
+                .where(*where, orders.c.status.in_(refunding))
+                .group_by(orders.c.currency)
+            ):
                 refunds[currency] = refunds.get(currency, 0) + int(amount or 0)
 
     with db.read() as conn:
@@ -310,8 +364,7 @@ def preflight(db: Database, actor: Actor, action, *, order_numbers: list[str] | 
     requested = sum(by_status.values()) + len(unknown)
     ineligible = dict(sorted(ineligible.items(), key=lambda kv: (-kv[1], kv[0])))
     refunds = {currency: amount for currency, amount in sorted(refunds.items()) if amount > 0}
-    return Preflight(action.value, requested, duplicates, eligible, ineligible, refunds,
-                     unknown=unknown[:20])
+    return Preflight(action.value, requested, duplicates, eligible, ineligible, refunds, unknown=unknown[:20])
 
 
 def _selection(order_numbers, filters):
@@ -326,8 +379,7 @@ def _selection(order_numbers, filters):
         order_numbers = [order_numbers]
     numbers = [str(n).strip() for n in order_numbers if str(n).strip()]
     if len(numbers) > MAX_ORDER_NUMBERS:
-        raise ValidationError(f"At most {MAX_ORDER_NUMBERS:,} order numbers at once; "
-                              f"use filters for more.")
+        raise ValidationError(f"At most {MAX_ORDER_NUMBERS:,} order numbers at once; use filters for more.")
     ids: dict[int, str] = {}
     unknown: list[str] = []
     duplicates = 0
@@ -350,9 +402,16 @@ def _selection(order_numbers, filters):
 
 
 # -- asking for a job -----------------------------------------------------------------------
-def enqueue(db: Database, actor: Actor, action, *, order_numbers: list[str] | None = None,
-            filters: OrderFilters | None = None, selection_label: str = "",
-            reason: str = "") -> JobView:
+def enqueue(
+    db: Database,
+    actor: Actor,
+    action,
+    *,
+    order_numbers: list[str] | None = None,
+    filters: OrderFilters | None = None,
+    selection_label: str = "",
+    reason: str = "",
+) -> JobView:
     """Queue a job of `action` over the selection, frozen now; returns it at once.
 
     Orders that are not eligible are queued too and fail at run time with the reason
@@ -361,35 +420,42 @@ def enqueue(db: Database, actor: Actor, action, *, order_numbers: list[str] | No
     action = JobAction.parse(action)
     actor = authorize(db, actor, action.permission)
     reason = clean_text(reason, "Reason", max_length=1000, required=False, multiline=True)
-    label = clean_text(selection_label, "Selection", max_length=2000, required=False,
-                       multiline=True)
+    label = clean_text(selection_label, "Selection", max_length=2000, required=False, multiline=True)
     ids, duplicates, unparsed, use_filters = _selection(order_numbers, filters)
     if not use_filters and not ids and not unparsed:
         raise ValidationError("Select at least one order: no order numbers were given.")
     now = utcnow()
     role = _actor_role(actor)
     with db.write() as conn:
-        job_id = conn.execute(insert(jobs).values(
-            action=action.value, status=JobStatus.QUEUED.value, actor=actor.label,
-            actor_role=role, selection="", reason=reason, total=0, succeeded=0, failed=0,
-            created_at=now, cancel_requested=False)).inserted_primary_key[0]
+        job_id = conn.execute(
+            insert(jobs).values(
+                action=action.value,
+                status=JobStatus.QUEUED.value,
+                actor=actor.label,
+                actor_role=role,
+                selection="",
+                reason=reason,
+                total=0,
+                succeeded=0,
+                failed=0,
+                created_at=now,
+                cancel_requested=False,
+            )
+        ).inserted_primary_key[0]
         if use_filters:
             total = _freeze_filtered(conn, job_id, filters)
             if total == 0:
-                raise ValidationError(
-                    f"Select at least one order: no orders match ({filters.describe()}).")
+                raise ValidationError(f"Select at least one order: no orders match ({filters.describe()}).")
             selection = label or f"Orders matching: {filters.describe()}"
         else:
             numbers = _freeze_listed(conn, job_id, ids, unparsed)
             total = len(numbers)
             shown = ", ".join(numbers[:5])
             more = f" and {len(ids) - 5:,} more" if len(ids) > 5 else ""
-            selection = label or (f"{len(ids):,} order number{'s' if len(ids) != 1 else ''}: "
-                                  f"{shown}{more}")
+            selection = label or (f"{len(ids):,} order number{'s' if len(ids) != 1 else ''}: {shown}{more}")
             if duplicates:
                 selection += f" ({duplicates:,} duplicate{'s' if duplicates != 1 else ''} counted once)"
-        conn.execute(update(jobs).where(jobs.c.id == job_id).values(
-            total=total, selection=selection))
+        conn.execute(update(jobs).where(jobs.c.id == job_id).values(total=total, selection=selection))
         row = conn.execute(select(jobs).where(jobs.c.id == job_id)).one()
     job_queued.set()
     return _view(row)
@@ -415,15 +481,19 @@ def job_actor(job) -> Actor:
 
 def _freeze_filtered(conn, job_id: int, filters: OrderFilters) -> int:
     """INSERT ... SELECT: one job item per matching order, in id order."""
-    source = select(literal(job_id), orders.c.id, orders.c.id, orders.c.number,
-                    literal(ITEM_PENDING), literal(0)).where(
-        *filters.conditions(dialect=conn.dialect.name))
-    result = conn.execute(insert(job_items).from_select(
-        ["job_id", "seq", "order_id", "order_number", "status", "attempts"], source))
+    source = select(
+        literal(job_id), orders.c.id, orders.c.id, orders.c.number, literal(ITEM_PENDING), literal(0)
+    ).where(*filters.conditions(dialect=conn.dialect.name))
+    result = conn.execute(
+        insert(job_items).from_select(
+            ["job_id", "seq", "order_id", "order_number", "status", "attempts"], source
+        )
+    )
     total = result.rowcount
     if total is None or total < 0:
-        total = conn.execute(select(func.count()).select_from(job_items).where(
-            job_items.c.job_id == job_id)).scalar_one()
+        total = conn.execute(
+            select(func.count()).select_from(job_items).where(job_items.c.job_id == job_id)
+        ).scalar_one()
     return total
 
 
@@ -431,17 +501,26 @@ def _freeze_listed(conn, job_id: int, ids: dict[int, str], unparsed: list[str]) 
     """One job item per listed order, in the order given; their order numbers."""
     found: dict[int, str] = {}
     for chunk in chunks(list(ids), ID_LIST_LIMIT):
-        found.update((row.id, row.number) for row in conn.execute(
-            select(orders.c.id, orders.c.number).where(orders.c.id.in_(chunk))))
+        found.update(
+            (row.id, row.number)
+            for row in conn.execute(select(orders.c.id, orders.c.number).where(orders.c.id.in_(chunk)))
+        )
     missing = unparsed + [number for order_id, number in ids.items() if order_id not in found]
     if missing:
         shown = ", ".join(repr(n) if parse_order_number(n) is None else n for n in missing[:10])
         more = f" and {len(missing) - 10:,} more" if len(missing) > 10 else ""
-        raise NotFound(f"No such order{'s' if len(missing) != 1 else ''}: {shown}{more}. "
-                       f"Nothing was queued.")
-    rows = [{"job_id": job_id, "seq": seq, "order_id": order_id, "order_number": found[order_id],
-             "status": ITEM_PENDING, "attempts": 0}
-            for seq, order_id in enumerate(ids, start=1)]
+        raise NotFound(f"No such order{'s' if len(missing) != 1 else ''}: {shown}{more}. Nothing was queued.")
+    rows = [
+        {
+            "job_id": job_id,
+            "seq": seq,
+            "order_id": order_id,
+            "order_number": found[order_id],
+            "status": ITEM_PENDING,
+            "attempts": 0,
+        }
+        for seq, order_id in enumerate(ids, start=1)
+    ]
     for chunk in chunks(rows, 5000):
         conn.execute(insert(job_items), chunk)
     return [row["order_number"] for row in rows]
@@ -454,21 +533,27 @@ def cancel_job(db: Database, actor: Actor, job_id: int) -> JobView:
     actor = authorize(db, actor, Permission.MANAGE_JOBS)
     job = read_job(db, job_id)
     if job.finished:
-        raise ValidationError(f"Job #{job.id} is already {job.status_label.lower()}; "
-                              f"there is nothing to cancel.")
+        raise ValidationError(
+            f"Job #{job.id} is already {job.status_label.lower()}; there is nothing to cancel."
+        )
     now = utcnow()
     with db.write() as conn:
-        recorded = conn.execute(update(jobs).where(
-            jobs.c.id == job.id, jobs.c.status.in_(ACTIVE_STATUSES)).values(
-            cancel_requested=True)).rowcount
-        conn.execute(update(jobs).where(jobs.c.id == job.id,
-                                        jobs.c.status == JobStatus.QUEUED.value)
-                     .values(status=JobStatus.CANCELED.value, finished_at=now))
+        recorded = conn.execute(
+            update(jobs)
+            .where(jobs.c.id == job.id, jobs.c.status.in_(ACTIVE_STATUSES))
+            .values(cancel_requested=True)
+        ).rowcount
+        conn.execute(
+            update(jobs)
+            .where(jobs.c.id == job.id, jobs.c.status == JobStatus.QUEUED.value)
+            .values(status=JobStatus.CANCELED.value, finished_at=now)
+        )
     if not recorded:  # it finished between our read and the write: say so, never "canceled"
         done = read_job(db, job.id)
         raise ValidationError(
             f"Job #{done.id} had already finished ({done.status_label}: {done.succeeded:,} "
-            f"succeeded, {done.failed:,} failed); nothing was canceled.")
+            f"succeeded, {done.failed:,} failed); nothing was canceled."
+        )
     finish_if_done(db, job.id)  # a running job nobody works on any more stops now
     return read_job(db, job.id)
 
@@ -480,29 +565,56 @@ def retry_failed(db: Database, actor: Actor, job_id: int) -> JobView:
     action = JobAction(job.action)
     actor = authorize(db, actor, action.permission)
     if not job.finished:
-        raise ValidationError(f"Job #{job.id} is still {job.status_label.lower()}; "
-                              f"retry its failures when it has finished.")
+        raise ValidationError(
+            f"Job #{job.id} is still {job.status_label.lower()}; retry its failures when it has finished."
+        )
     if job.failed == 0:
         raise ValidationError(f"Job #{job.id} has no failed orders to retry.")
     now = utcnow()
     with db.write() as conn:
-        new_id = conn.execute(insert(jobs).values(
-            action=action.value, status=JobStatus.QUEUED.value, actor=actor.label,
-            actor_role=_actor_role(actor), selection="", reason=job.reason, total=0,
-            succeeded=0, failed=0, created_at=now, cancel_requested=False,
-            retry_of=job.id)).inserted_primary_key[0]
-        source = (select(literal(new_id), job_items.c.seq, job_items.c.order_id,
-                         job_items.c.order_number, literal(ITEM_PENDING), literal(0))
-                  .where(job_items.c.job_id == job.id, job_items.c.status == ITEM_FAILED))
-        conn.execute(insert(job_items).from_select(
-            ["job_id", "seq", "order_id", "order_number", "status", "attempts"], source))
-        total = conn.execute(select(func.count()).select_from(job_items).where(
-            job_items.c.job_id == new_id)).scalar_one()
+        new_id = conn.execute(
+            insert(jobs).values(
+                action=action.value,
+                status=JobStatus.QUEUED.value,
+                actor=actor.label,
+                actor_role=_actor_role(actor),
+                selection="",
+                reason=job.reason,
+                total=0,
+                succeeded=0,
+                failed=0,
+                created_at=now,
+                cancel_requested=False,
+                retry_of=job.id,
+            )
+        ).inserted_primary_key[0]
+        source = select(
+            literal(new_id),
+            job_items.c.seq,
+            job_items.c.order_id,
+            job_items.c.order_number,
+            literal(ITEM_PENDING),
+            literal(0),
+        ).where(job_items.c.job_id == job.id, job_items.c.status == ITEM_FAILED)
+        conn.execute(
+            insert(job_items).from_select(
+                ["job_id", "seq", "order_id", "order_number", "status", "attempts"], source
+            )
+        )
+        total = conn.execute(
+            select(func.count()).select_from(job_items).where(job_items.c.job_id == new_id)
+        ).scalar_one()
         if total == 0:
             raise ValidationError(f"Job #{job.id} has no failed orders to retry.")
-        conn.execute(update(jobs).where(jobs.c.id == new_id).values(
-            total=total, selection=f"The {total:,} failed order{'s' if total != 1 else ''} "
-                                   f"of job #{job.id} ({job.selection})"[:2000]))
+        conn.execute(
+            update(jobs)
+            .where(jobs.c.id == new_id)
+            .values(
+                total=total,
+                selection=f"The {total:,} failed order{'s' if total != 1 else ''} "
+                f"of job #{job.id} ({job.selection})"[:2000],
+            )
+        )
         row = conn.execute(select(jobs).where(jobs.c.id == new_id)).one()
     job_queued.set()
     return _view(row)
@@ -515,37 +627,82 @@ def finish_if_done(db: Database, job_id: int, *, now: dt.datetime | None = None)
     now = now or utcnow()
     pending = exists().where(job_items.c.job_id == job_id, job_items.c.status == ITEM_PENDING)
     with db.read() as conn:  # the common case, a job under way, costs one read
-        state = conn.execute(select(jobs.c.status, jobs.c.cancel_requested,
-                                    pending.label("pending")).where(jobs.c.id == job_id)).first()
-    if state is None or state.status not in ACTIVE_STATUSES or (
-            state.pending and not state.cancel_requested):
+        state = conn.execute(
+            select(jobs.c.status, jobs.c.cancel_requested, pending.label("pending")).where(
+                jobs.c.id == job_id
+            )
+        ).first()
+    if state is None or state.status not in ACTIVE_STATUSES or (state.pending and not state.cancel_requested):
         return None
-    count = lambda status: (select(func.count()).select_from(job_items)  # noqa: E731
-                            .where(job_items.c.job_id == job_id, job_items.c.status == status)
-                            .scalar_subquery())
+
+    def count(status: str):
+        return (
+            select(func.count())
+            .select_from(job_items)
+            .where(job_items.c.job_id == job_id, job_items.c.status == status)
+            .scalar_subquery()
+        )
+
     with db.write() as conn:
-        done = conn.execute(update(jobs).where(
-            jobs.c.id == job_id, jobs.c.status.in_(ACTIVE_STATUSES), ~pending).values(
-            succeeded=count(ITEM_SUCCEEDED), failed=count(ITEM_FAILED),
-            status=case((count(ITEM_FAILED) == 0, JobStatus.COMPLETED.value),
-                        (count(ITEM_SUCCEEDED) == 0, JobStatus.FAILED.value),
-                        else_=JobStatus.COMPLETED_WITH_FAILURES.value),
-            started_at=func.coalesce(jobs.c.started_at, now), finished_at=now,
-            lease_owner=None, lease_expires_at=None).returning(jobs.c.status)).first()
+        done = conn.execute(
+            update(jobs)
+            .where(jobs.c.id == job_id, jobs.c.status.in_(ACTIVE_STATUSES), ~pending)
+            .values(
+                succeeded=count(ITEM_SUCCEEDED),
+                failed=count(ITEM_FAILED),
+                status=case(
+                    (count(ITEM_FAILED) == 0, JobStatus.COMPLETED.value),
+                    (count(ITEM_SUCCEEDED) == 0, JobStatus.FAILED.value),
+                    else_=JobStatus.COMPLETED_WITH_FAILURES.value,
+                ),
+                started_at=func.coalesce(jobs.c.started_at, now),
+                finished_at=now,
+                lease_owner=None,
+                lease_expires_at=None,
+            )
+            .returning(jobs.c.status)
+        ).first()
         if done is not None:
             return done.status
-        held = exists().where(job_items.c.job_id == job_id, job_items.c.status == ITEM_PENDING,
-                              job_items.c.lease_expires_at > now)
-        export_held = ((jobs.c.action == JobAction.EXPORT.value)
-                       & jobs.c.lease_expires_at.is_not(None) & (jobs.c.lease_expires_at > now))
-        canceled = conn.execute(update(jobs).where(
-            jobs.c.id == job_id, jobs.c.status.in_(ACTIVE_STATUSES),
-            jobs.c.cancel_requested.is_(True), ~held, ~export_held).values(
-            status=JobStatus.CANCELED.value, finished_at=now, lease_owner=None,
-            lease_expires_at=None).returning(jobs.c.status)).first()
+        held = exists().where(
+            job_items.c.job_id == job_id,
+            job_items.c.status == ITEM_PENDING,
+            job_items.c.lease_expires_at > now,
+        )
+        export_held = (
+            (jobs.c.action == JobAction.EXPORT.value)
+            & jobs.c.lease_expires_at.is_not(None)
+            & (jobs.c.lease_expires_at > now)
+        )
+        canceled = conn.execute(
+            update(jobs)
+            .where(
+                jobs.c.id == job_id,
+                jobs.c.status.in_(ACTIVE_STATUSES),
+                jobs.c.cancel_requested.is_(True),
+                ~held,
+                ~export_held,
+            )
+            .values(status=JobStatus.CANCELED.value, finished_at=now, lease_owner=None, lease_expires_at=None)
+            .returning(jobs.c.status)
+        ).first()
         return canceled.status if canceled is not None else None
 
 
-__all__ = ["JobAction", "JobStatus", "JobView", "Preflight", "preflight", "enqueue",
-           "list_jobs", "get_job", "read_job", "job_failures", "cancel_job", "retry_failed",
-           "finish_if_done", "ineligible_reason", "job_actor"]
+__all__ = [
+    "JobAction",
+    "JobStatus",
+    "JobView",
+    "Preflight",
+    "preflight",
+    "enqueue",
+    "list_jobs",
+    "get_job",
+    "read_job",
+    "job_failures",
+    "cancel_job",
+    "retry_failed",
+    "finish_if_done",
+    "ineligible_reason",
+    "job_actor",
+]

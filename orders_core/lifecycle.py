@@ -17,6 +17,7 @@ of orders:
 A crash anywhere leaves a pending refund row that the next attempt resumes, so no
 order is ever refunded twice and none is moved without its refund.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -105,18 +106,21 @@ class _PendingRefund:
 
 
 # -- public actions on one order -----------------------------------------------------
-def fulfill_order(db: Database, actor: Actor, number: str, *, reason: str = "",
-                  gateways: Gateways | None = None):
+def fulfill_order(
+    db: Database, actor: Actor, number: str, *, reason: str = "", gateways: Gateways | None = None
+):
     return _single(db, actor, number, Action.FULFILL, reason, gateways)
 
 
-def cancel_order(db: Database, actor: Actor, number: str, *, reason: str = "",
-                 gateways: Gateways | None = None):
+def cancel_order(
+    db: Database, actor: Actor, number: str, *, reason: str = "", gateways: Gateways | None = None
+):
     return _single(db, actor, number, Action.CANCEL, reason, gateways)
 
 
-def return_order(db: Database, actor: Actor, number: str, *, reason: str = "",
-                 gateways: Gateways | None = None):
+def return_order(
+    db: Database, actor: Actor, number: str, *, reason: str = "", gateways: Gateways | None = None
+):
     return _single(db, actor, number, Action.RETURN, reason, gateways)
 
 
@@ -147,10 +151,18 @@ def _run_sequentially(call, pending):
         call(item)
 
 
-def apply_moves(db: Database, actor: Actor, action: Action, order_ids: Iterable[int], *,
-                reason: str = "", gateways: Gateways | None = None, job_id: int | None = None,
-                bulk: bool = False, run_gateway_calls: GatewayRunner = _run_sequentially,
-                ) -> list[MoveOutcome]:
+def apply_moves(
+    db: Database,
+    actor: Actor,
+    action: Action,
+    order_ids: Iterable[int],
+    *,
+    reason: str = "",
+    gateways: Gateways | None = None,
+    job_id: int | None = None,
+    bulk: bool = False,
+    run_gateway_calls: GatewayRunner = _run_sequentially,
+) -> list[MoveOutcome]:
     """Move each order by `action`; one outcome per order id, in the order given.
 
     `bulk` applies the narrower source statuses of mass actions. `run_gateway_calls`
@@ -171,8 +183,14 @@ def apply_moves(db: Database, actor: Actor, action: Action, order_ids: Iterable[
 
     with db.write() as conn:
         now = utcnow()
-        query = select(orders.c.id, orders.c.number, orders.c.status, orders.c.total_amount,
-                       orders.c.refunded_amount, orders.c.currency).where(orders.c.id.in_(ids))
+        query = select(
+            orders.c.id,
+            orders.c.number,
+            orders.c.status,
+            orders.c.total_amount,
+            orders.c.refunded_amount,
+            orders.c.currency,
+        ).where(orders.c.id.in_(ids))
         if db.is_postgres:
             query = query.order_by(orders.c.id).with_for_update()
         rows = {r.id: r for r in conn.execute(query)}
@@ -183,32 +201,36 @@ def apply_moves(db: Database, actor: Actor, action: Action, order_ids: Iterable[
         for order_id in ids:
             row = rows.get(order_id)
             if row is None:
-                outcomes[order_id] = MoveOutcome(order_id, f"#{order_id}", False,
-                                                 NotFound(f"No order with id {order_id}."))
+                outcomes[order_id] = MoveOutcome(
+                    order_id, f"#{order_id}", False, NotFound(f"No order with id {order_id}.")
+                )
                 continue
             status = Status(row.status)
             try:
                 target = (check_bulk_move if bulk else next_status)(row.number, status, action)
                 busy = in_flight.get(order_id)
                 if busy is not None and (busy.locked or busy.kind == "payment"):
-                    raise InProgress(f"A {busy.kind} for order {row.number} is in progress; "
-                                     f"try again in {busy.seconds_left(now)} s.",
-                                     retry_after=busy.seconds_left(now))
+                    raise InProgress(
+                        f"A {busy.kind} for order {row.number} is in progress; "
+                        f"try again in {busy.seconds_left(now)} s.",
+                        retry_after=busy.seconds_left(now),
+                    )
                 if busy is not None and busy.action != action.value:
-                    raise OrdersError(f"Order {row.number} has an unfinished refund from an "
-                                      f"interrupted {busy.action.capitalize()}; run "
-                                      f"{busy.action.capitalize()} again to finish it.")
+                    raise OrdersError(
+                        f"Order {row.number} has an unfinished refund from an "
+                        f"interrupted {busy.action.capitalize()}; run "
+                        f"{busy.action.capitalize()} again to finish it."
+                    )
             except OrdersError as error:
-                outcomes[order_id] = MoveOutcome(order_id, row.number, False, error,
-                                                 transient=isinstance(error, InProgress))
+                outcomes[order_id] = MoveOutcome(
+                    order_id, row.number, False, error, transient=isinstance(error, InProgress)
+                )
                 continue
-            if refunds_on(status, action) and refundable_amount(row.total_amount,
-                                                                row.refunded_amount) > 0:
+            if refunds_on(status, action) and refundable_amount(row.total_amount, row.refunded_amount) > 0:
                 refunding.append((row, status, target))
             else:
                 plain_moves.setdefault(status, []).append(row)
-        pending = _claim_refunds(conn, refunding, action, actor, reason, job_id, now, lease,
-                                 outcomes)
+        pending = _claim_refunds(conn, refunding, action, actor, reason, job_id, now, lease, outcomes)
 
         events = []
         for status, moving in plain_moves.items():
@@ -217,11 +239,25 @@ def apply_moves(db: Database, actor: Actor, action: Action, order_ids: Iterable[
             for row in moving:
                 if row.id in moved:
                     outcomes[row.id] = MoveOutcome(row.id, row.number, True)
-                    events.append(event_row(row.id, actor.label, EventKind.of_move(action),
-                                            status, target, reason, at=now, job_id=job_id))
+                    events.append(
+                        event_row(
+                            row.id,
+                            actor.label,
+                            EventKind.of_move(action),
+                            status,
+                            target,
+                            reason,
+                            at=now,
+                            job_id=job_id,
+                        )
+                    )
                 else:
-                    outcomes[row.id] = MoveOutcome(row.id, row.number, False, StaleOrder(
-                        f"Order {row.number} changed meanwhile; reload it and try again."))
+                    outcomes[row.id] = MoveOutcome(
+                        row.id,
+                        row.number,
+                        False,
+                        StaleOrder(f"Order {row.number} changed meanwhile; reload it and try again."),
+                    )
         write_events(conn, events)
 
     if pending:
@@ -256,47 +292,60 @@ def _in_flight(conn, order_ids: list[int], now: dt.datetime) -> dict[int, _Busy]
     busy: dict[int, _Busy] = {}
     if not order_ids:
         return busy
-    for table, kind, pending in ((payments, "payment", PaymentStatus.PENDING),
-                                 (refunds, "refund", RefundStatus.PENDING)):
+    for table, kind, pending in (
+        (payments, "payment", PaymentStatus.PENDING),
+        (refunds, "refund", RefundStatus.PENDING),
+    ):
         action = refunds.c.action if kind == "refund" else None
         columns = [table.c.order_id, table.c.locked_until] + ([action] if action is not None else [])
         for chunk in chunks(order_ids, ID_LIST_LIMIT):
-            for row in conn.execute(select(*columns).where(
-                    table.c.order_id.in_(chunk), table.c.status == pending.value)):
+            for row in conn.execute(
+                select(*columns).where(table.c.order_id.in_(chunk), table.c.status == pending.value)
+            ):
                 locked = row.locked_until is not None and row.locked_until > now
                 if row.order_id not in busy or locked:
-                    busy[row.order_id] = _Busy(kind, row.locked_until, locked,
-                                               row.action if kind == "refund" else None)
+                    busy[row.order_id] = _Busy(
+                        kind, row.locked_until, locked, row.action if kind == "refund" else None
+                    )
     return busy
 
 
 def _recover_interrupted_payments(db, gateways, ids: list[int]) -> None:
     """Before moving an order, settle any charge an earlier crash left pending."""
     with db.read() as conn:
-        stuck = [r[0] for chunk in chunks(ids, ID_LIST_LIMIT) for r in conn.execute(
-            select(payments.c.order_id).where(payments.c.order_id.in_(chunk),
-                                              payments.c.status == PaymentStatus.PENDING.value))]
+        stuck = [
+            r[0]
+            for chunk in chunks(ids, ID_LIST_LIMIT)
+            for r in conn.execute(
+                select(payments.c.order_id).where(
+                    payments.c.order_id.in_(chunk), payments.c.status == PaymentStatus.PENDING.value
+                )
+            )
+        ]
     if stuck:
         recover_pending_payments(db, gateways, stuck)
 
 
-def _guarded_move(conn, ids: list[int], from_status: Status, to_status: Status,
-                  now: dt.datetime) -> set[int]:
+def _guarded_move(conn, ids: list[int], from_status: Status, to_status: Status, now: dt.datetime) -> set[int]:
     """Set-based status update that only touches orders still in `from_status`."""
     values = {"status": to_status.value, "updated_at": now}
     if to_status in ENTERED_AT:
         values[ENTERED_AT[to_status]] = now
     moved: set[int] = set()
     for chunk in chunks(ids, ID_LIST_LIMIT):
-        result = conn.execute(update(orders).where(
-            orders.c.id.in_(chunk), orders.c.status == from_status.value)
-            .values(**values).returning(orders.c.id))
+        result = conn.execute(
+            update(orders)
+            .where(orders.c.id.in_(chunk), orders.c.status == from_status.value)
+            .values(**values)
+            .returning(orders.c.id)
+        )
         moved.update(r[0] for r in result)
     return moved
 
 
-def _claim_refunds(conn, candidates, action, actor, reason, job_id, now, lease,
-                   outcomes) -> list[_PendingRefund]:
+def _claim_refunds(
+    conn, candidates, action, actor, reason, job_id, now, lease, outcomes
+) -> list[_PendingRefund]:
     """Commit a pending refund row (or resume an interrupted one) for each order, with
     a lease; a handful of statements for the whole batch, not a few per order."""
     if not candidates:
@@ -306,16 +355,28 @@ def _claim_refunds(conn, candidates, action, actor, reason, job_id, now, lease,
     earlier: dict[int, int] = {}
     resumable: dict[int, object] = {}
     for chunk in chunks(ids, ID_LIST_LIMIT):
-        for p in conn.execute(select(payments.c.id, payments.c.order_id, payments.c.gateway,
-                                     payments.c.gateway_payment_id, payments.c.amount,
-                                     payments.c.currency)
-                              .where(payments.c.order_id.in_(chunk),
-                                     payments.c.status == PaymentStatus.SUCCEEDED.value)
-                              .order_by(payments.c.id)):
+        for p in conn.execute(
+            select(
+                payments.c.id,
+                payments.c.order_id,
+                payments.c.gateway,
+                payments.c.gateway_payment_id,
+                payments.c.amount,
+                payments.c.currency,
+            )
+            .where(payments.c.order_id.in_(chunk), payments.c.status == PaymentStatus.SUCCEEDED.value)
+            .order_by(payments.c.id)
+        ):
             paid[p.order_id] = p  # the latest successful charge
-        for r in conn.execute(select(refunds.c.id, refunds.c.order_id, refunds.c.status,
-                                     refunds.c.idempotency_key, refunds.c.amount)
-                              .where(refunds.c.order_id.in_(chunk))):
+        for r in conn.execute(
+            select(
+                refunds.c.id,
+                refunds.c.order_id,
+                refunds.c.status,
+                refunds.c.idempotency_key,
+                refunds.c.amount,
+            ).where(refunds.c.order_id.in_(chunk))
+        ):
             earlier[r.order_id] = earlier.get(r.order_id, 0) + 1
             if r.status == RefundStatus.PENDING.value:
                 resumable[r.order_id] = r
@@ -327,38 +388,83 @@ def _claim_refunds(conn, candidates, action, actor, reason, job_id, now, lease,
     for row, status, target in candidates:
         payment = paid.get(row.id)
         if payment is None:
-            outcomes[row.id] = MoveOutcome(row.id, row.number, False, RefundFailed(
-                f"Order {row.number} has no successful payment to refund.", "no_payment"))
+            outcomes[row.id] = MoveOutcome(
+                row.id,
+                row.number,
+                False,
+                RefundFailed(f"Order {row.number} has no successful payment to refund.", "no_payment"),
+            )
             continue
         existing = resumable.get(row.id)
         if existing is not None:
             # An earlier attempt stopped half-way: resume it with the same key.
             resumed_ids.append(existing.id)
-            pending.append(_PendingRefund(row.id, row.number, status, target, existing.id,
-                                          existing.idempotency_key, payment.gateway,
-                                          payment.gateway_payment_id, existing.amount,
-                                          payment.currency))
+            pending.append(
+                _PendingRefund(
+                    row.id,
+                    row.number,
+                    status,
+                    target,
+                    existing.id,
+                    existing.idempotency_key,
+                    payment.gateway,
+                    payment.gateway_payment_id,
+                    existing.amount,
+                    payment.currency,
+                )
+            )
             continue
         amount = refundable_amount(row.total_amount, row.refunded_amount, paid=payment.amount)
         if amount <= 0:
-            outcomes[row.id] = MoveOutcome(row.id, row.number, False, RefundFailed(
-                f"Order {row.number} has nothing left to refund.", "nothing_to_refund"))
+            outcomes[row.id] = MoveOutcome(
+                row.id,
+                row.number,
+                False,
+                RefundFailed(f"Order {row.number} has nothing left to refund.", "nothing_to_refund"),
+            )
             continue
         key = refund_key(row.number, earlier.get(row.id, 0) + 1)
-        new_rows.append(dict(
-            order_id=row.id, payment_id=payment.id, gateway=payment.gateway, amount=amount,
-            currency=payment.currency, status=RefundStatus.PENDING.value, idempotency_key=key,
-            action=action.value, actor=actor.label, reason=reason, locked_until=now + lease,
-            job_id=job_id, created_at=now, updated_at=now))
-        new_items.append(_PendingRefund(row.id, row.number, status, target, 0, key,
-                                        payment.gateway, payment.gateway_payment_id, amount,
-                                        payment.currency, fresh=True))
+        new_rows.append(
+            dict(
+                order_id=row.id,
+                payment_id=payment.id,
+                gateway=payment.gateway,
+                amount=amount,
+                currency=payment.currency,
+                status=RefundStatus.PENDING.value,
+                idempotency_key=key,
+                action=action.value,
+                actor=actor.label,
+                reason=reason,
+                locked_until=now + lease,
+                job_id=job_id,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        new_items.append(
+            _PendingRefund(
+                row.id,
+                row.number,
+                status,
+                target,
+                0,
+                key,
+                payment.gateway,
+                payment.gateway_payment_id,
+                amount,
+                payment.currency,
+                fresh=True,
+            )
+        )
     for chunk in chunks(resumed_ids, ID_LIST_LIMIT):
-        conn.execute(update(refunds).where(refunds.c.id.in_(chunk)).values(
-            locked_until=now + lease, updated_at=now))
+        conn.execute(
+            update(refunds).where(refunds.c.id.in_(chunk)).values(locked_until=now + lease, updated_at=now)
+        )
     if new_rows:
-        inserted = conn.execute(insert(refunds).returning(refunds.c.id, sort_by_parameter_order=True),
-                                new_rows)
+        inserted = conn.execute(
+            insert(refunds).returning(refunds.c.id, sort_by_parameter_order=True), new_rows
+        )
         for item, refund_id in zip(new_items, inserted.scalars()):
             item.refund_id = refund_id
         pending.extend(new_items)
@@ -372,8 +478,9 @@ def _call_refund(gateways: Gateways, item: _PendingRefund) -> None:
         if item.fresh:
             # A brand-new key: nothing to look up. The gateway itself refuses to refund
             # more than the charge, as Stripe does.
-            item.result = gateway.refund(item.gateway_payment_id, amount=item.amount,
-                                         idempotency_key=item.key, reference=item.key)
+            item.result = gateway.refund(
+                item.gateway_payment_id, amount=item.amount, idempotency_key=item.key, reference=item.key
+            )
             return
         existing = gateway.list_refunds(item.gateway_payment_id)
         mine = [r for r in existing if r.reference == item.key and r.status != "failed"]
@@ -386,10 +493,12 @@ def _call_refund(gateways: Gateways, item: _PendingRefund) -> None:
             item.result = RefundFailed(
                 f"The gateway already holds refunds of {format_money(refunded, item.currency)} "
                 f"for order {item.number}'s payment; refusing to refund more than was paid.",
-                "already_refunded")
+                "already_refunded",
+            )
             return
-        item.result = gateway.refund(item.gateway_payment_id, amount=item.amount,
-                                     idempotency_key=item.key, reference=item.key)
+        item.result = gateway.refund(
+            item.gateway_payment_id, amount=item.amount, idempotency_key=item.key, reference=item.key
+        )
     except Exception as error:  # recorded per order; a crash (BaseException) propagates
         item.result = error
 
@@ -398,71 +507,132 @@ def _settle_refunds(db, actor, action, reason, job_id, pending, outcomes) -> Non
     """Record every answer of the batch in one transaction: refunds that went through
     move their orders (guarded by status), refusals stay on record, outages stay pending."""
     done = [p for p in pending if isinstance(p.result, GatewayRefund)]
-    refused = [p for p in pending if isinstance(p.result, PaymentError)
-               and not isinstance(p.result, GatewayUnavailable)]
+    refused = [
+        p
+        for p in pending
+        if isinstance(p.result, PaymentError) and not isinstance(p.result, GatewayUnavailable)
+    ]
     answered = {id(p) for p in done} | {id(p) for p in refused}
     retry = [p for p in pending if id(p) not in answered]
     with db.write() as conn:
         now = utcnow()
         events = []
         if done:
-            conn.execute(update(refunds).where(refunds.c.id == bindparam("b_refund"))
-                         .values(status=RefundStatus.SUCCEEDED.value,
-                                 gateway_refund_id=bindparam("b_gateway_id"),
-                                 locked_until=None, updated_at=now),
-                         [{"b_refund": p.refund_id, "b_gateway_id": p.result.refund_id} for p in done])
+            conn.execute(
+                update(refunds)
+                .where(refunds.c.id == bindparam("b_refund"))
+                .values(
+                    status=RefundStatus.SUCCEEDED.value,
+                    gateway_refund_id=bindparam("b_gateway_id"),
+                    locked_until=None,
+                    updated_at=now,
+                ),
+                [{"b_refund": p.refund_id, "b_gateway_id": p.result.refund_id} for p in done],
+            )
             moved = _move_refunded(conn, done, now)
             for item in done:
-                note = refunded_note(format_money(item.amount, item.currency),
-                                     item.result.refund_id, reason)
+                note = refunded_note(format_money(item.amount, item.currency), item.result.refund_id, reason)
                 if item.order_id in moved:
-                    events.append(event_row(item.order_id, actor.label, EventKind.of_move(action),
-                                            item.from_status, item.to_status, note,
-                                            at=now, job_id=job_id))
+                    events.append(
+                        event_row(
+                            item.order_id,
+                            actor.label,
+                            EventKind.of_move(action),
+                            item.from_status,
+                            item.to_status,
+                            note,
+                            at=now,
+                            job_id=job_id,
+                        )
+                    )
                     outcomes[item.order_id] = MoveOutcome(item.order_id, item.number, True)
                     continue
                 # The money went back but the order moved elsewhere meanwhile (a lease
                 # expired under a very slow gateway): keep the books true and say so.
-                conn.execute(update(orders).where(orders.c.id == item.order_id).values(
-                    refunded_amount=orders.c.refunded_amount + item.amount, updated_at=now))
-                current = conn.execute(select(orders.c.status).where(
-                    orders.c.id == item.order_id)).scalar_one()
-                events.append(event_row(item.order_id, actor.label, EventKind.REFUND, current, None,
-                                        note, at=now, job_id=job_id))
-                outcomes[item.order_id] = MoveOutcome(item.order_id, item.number, False, StaleOrder(
-                    f"Order {item.number} changed meanwhile; its refund was recorded."))
+                conn.execute(
+                    update(orders)
+                    .where(orders.c.id == item.order_id)
+                    .values(refunded_amount=orders.c.refunded_amount + item.amount, updated_at=now)
+                )
+                current = conn.execute(
+                    select(orders.c.status).where(orders.c.id == item.order_id)
+                ).scalar_one()
+                events.append(
+                    event_row(
+                        item.order_id,
+                        actor.label,
+                        EventKind.REFUND,
+                        current,
+                        None,
+                        note,
+                        at=now,
+                        job_id=job_id,
+                    )
+                )
+                outcomes[item.order_id] = MoveOutcome(
+                    item.order_id,
+                    item.number,
+                    False,
+                    StaleOrder(f"Order {item.number} changed meanwhile; its refund was recorded."),
+                )
         if refused:
-            conn.execute(update(refunds).where(refunds.c.id == bindparam("b_refund"))
-                         .values(status=RefundStatus.FAILED.value, failure_code=bindparam("b_code"),
-                                 failure_message=bindparam("b_message"), locked_until=None,
-                                 updated_at=now),
-                         [{"b_refund": p.refund_id, "b_code": p.result.code,
-                           "b_message": str(p.result)} for p in refused])
+            conn.execute(
+                update(refunds)
+                .where(refunds.c.id == bindparam("b_refund"))
+                .values(
+                    status=RefundStatus.FAILED.value,
+                    failure_code=bindparam("b_code"),
+                    failure_message=bindparam("b_message"),
+                    locked_until=None,
+                    updated_at=now,
+                ),
+                [
+                    {"b_refund": p.refund_id, "b_code": p.result.code, "b_message": str(p.result)}
+                    for p in refused
+                ],
+            )
             for item in refused:
                 result = item.result
-                message = (f"Refund of {format_money(item.amount, item.currency)} for order "
-                           f"{item.number} failed: {result}" + (f" ({result.code})" if result.code else "")
-                           + f"; the order stays {item.from_status.label}.")
-                events.append(event_row(item.order_id, actor.label, EventKind.REFUND_FAILED,
-                                        item.from_status, None, message, at=now, job_id=job_id))
-                outcomes[item.order_id] = MoveOutcome(item.order_id, item.number, False,
-                                                      RefundFailed(message, result.code))
+                message = (
+                    f"Refund of {format_money(item.amount, item.currency)} for order "
+                    f"{item.number} failed: {result}"
+                    + (f" ({result.code})" if result.code else "")
+                    + f"; the order stays {item.from_status.label}."
+                )
+                events.append(
+                    event_row(
+                        item.order_id,
+                        actor.label,
+                        EventKind.REFUND_FAILED,
+                        item.from_status,
+                        None,
+                        message,
+                        at=now,
+                        job_id=job_id,
+                    )
+                )
+                outcomes[item.order_id] = MoveOutcome(
+                    item.order_id, item.number, False, RefundFailed(message, result.code)
+                )
         for chunk in chunks([p.refund_id for p in retry], ID_LIST_LIMIT):
             # Transient or unknown: the refund stays pending for a retry with the same key.
-            conn.execute(update(refunds).where(refunds.c.id.in_(chunk)).values(
-                locked_until=None, updated_at=now))
+            conn.execute(
+                update(refunds).where(refunds.c.id.in_(chunk)).values(locked_until=None, updated_at=now)
+            )
         for item in retry:
             result = item.result
             if isinstance(result, GatewayUnavailable):
                 error = GatewayUnavailable(
                     f"The payment gateway is unavailable for order {item.number}: {result}; "
                     f"nothing was refunded twice and the order is unchanged. Try again.",
-                    result.code, result.retry_after)
+                    result.code,
+                    result.retry_after,
+                )
             else:
                 error = GatewayUnavailable(
-                    f"The payment gateway did not answer for order {item.number}: {result}")
-            outcomes[item.order_id] = MoveOutcome(item.order_id, item.number, False, error,
-                                                  transient=True)
+                    f"The payment gateway did not answer for order {item.number}: {result}"
+                )
+            outcomes[item.order_id] = MoveOutcome(item.order_id, item.number, False, error, transient=True)
         write_events(conn, events)
 
 
@@ -476,14 +646,22 @@ def _move_refunded(conn, done: list[_PendingRefund], now: dt.datetime) -> set[in
     for (from_status, to_status), items in groups.items():
         for chunk in chunks(items, ID_LIST_LIMIT // 2):  # two id lists per statement
             refund_ids = [i.refund_id for i in chunk]
-            just_refunded = (select(func.coalesce(func.sum(refunds.c.amount), 0))
-                             .where(refunds.c.order_id == orders.c.id, refunds.c.id.in_(refund_ids))
-                             .scalar_subquery())
-            result = conn.execute(update(orders).where(
-                orders.c.id.in_([i.order_id for i in chunk]), orders.c.status == from_status.value)
-                .values(status=to_status.value, updated_at=now, **{ENTERED_AT[to_status]: now},
-                        refunded_amount=orders.c.refunded_amount + just_refunded)
-                .returning(orders.c.id))
+            just_refunded = (
+                select(func.coalesce(func.sum(refunds.c.amount), 0))
+                .where(refunds.c.order_id == orders.c.id, refunds.c.id.in_(refund_ids))
+                .scalar_subquery()
+            )
+            result = conn.execute(
+                update(orders)
+                .where(orders.c.id.in_([i.order_id for i in chunk]), orders.c.status == from_status.value)
+                .values(
+                    status=to_status.value,
+                    updated_at=now,
+                    **{ENTERED_AT[to_status]: now},
+                    refunded_amount=orders.c.refunded_amount + just_refunded,
+                )
+                .returning(orders.c.id)
+            )
             moved.update(r[0] for r in result)
     return moved
 
@@ -491,10 +669,14 @@ def _move_refunded(conn, done: list[_PendingRefund], now: dt.datetime) -> set[in
 def _release_leases(db: Database, pending: list[_PendingRefund]) -> None:
     try:
         with db.write() as conn:
-            conn.execute(update(refunds).where(
-                refunds.c.id.in_([p.refund_id for p in pending]),
-                refunds.c.status == RefundStatus.PENDING.value)
-                .values(locked_until=None))
+            conn.execute(
+                update(refunds)
+                .where(
+                    refunds.c.id.in_([p.refund_id for p in pending]),
+                    refunds.c.status == RefundStatus.PENDING.value,
+                )
+                .values(locked_until=None)
+            )
     except Exception:
         pass  # the lease expires by itself
 
@@ -506,9 +688,17 @@ def add_note(db: Database, actor: Actor, number: str, text: str) -> None:
     note = clean_text(text, "Note", max_length=4000, multiline=True)
     order_id = resolve_order_id(db, number)
     with db.write() as conn:
-        write_events(conn, [event_row(order_id, actor.label, EventKind.NOTE, None, None, note,
-                                      at=utcnow())])
+        write_events(conn, [event_row(order_id, actor.label, EventKind.NOTE, None, None, note, at=utcnow())])
 
 
-__all__ = ["apply_moves", "fulfill_order", "cancel_order", "return_order", "add_note",
-           "MoveOutcome", "resolve_order_id", "IllegalMove", "PermissionDenied"]
+__all__ = [
+    "apply_moves",
+    "fulfill_order",
+    "cancel_order",
+    "return_order",
+    "add_note",
+    "MoveOutcome",
+    "resolve_order_id",
+    "IllegalMove",
+    "PermissionDenied",
+]

@@ -1,4 +1,5 @@
 """Money as integer minor units plus an ISO 4217 currency code, never floats."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -7,8 +8,24 @@ from decimal import Decimal
 
 # Stripe's zero-decimal currencies; everything else we sell in has two decimals.
 ZERO_DECIMAL = frozenset(
-    ["bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg", "rwf", "ugx", "vnd", "vuv",
-     "xaf", "xof", "xpf"]
+    [
+        "bif",
+        "clp",
+        "djf",
+        "gnf",
+        "jpy",
+        "kmf",
+        "krw",
+        "mga",
+        "pyg",
+        "rwf",
+        "ugx",
+        "vnd",
+        "vuv",
+        "xaf",
+        "xof",
+        "xpf",
+    ]
 )
 THREE_DECIMAL = frozenset(["bhd", "jod", "kwd", "omr", "tnd"])
 SYMBOLS = {"usd": "$", "eur": "€", "gbp": "£", "jpy": "¥", "cad": "CA$", "aud": "A$"}

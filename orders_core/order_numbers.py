@@ -1,4 +1,5 @@
 """Human order numbers: ORD-000123 is the order with id 123."""
+
 from __future__ import annotations
 
 import re

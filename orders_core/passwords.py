@@ -1,4 +1,5 @@
 """Passwords are stored only as salted argon2id hashes."""
+
 from __future__ import annotations
 
 from argon2 import PasswordHasher

@@ -4,6 +4,7 @@ order's full detail. Filtering, sorting and paging all happen in SQL.
 The list, the counts and the detail are read services: each asks
 `staff.authorize(db, actor, Permission.VIEW)` first. `read_order` is the detail without
 that check, for services that have authorized their own actor (a customer paying)."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -20,14 +21,19 @@ from .status import Status
 from .validation import clean_text, whole_number
 
 MAX_PAGE_SIZE = 500
-SORTABLE = {"created_at": orders.c.created_at, "total_amount": orders.c.total_amount,
-            "number": orders.c.id, "status": orders.c.status}
+SORTABLE = {
+    "created_at": orders.c.created_at,
+    "total_amount": orders.c.total_amount,
+    "number": orders.c.id,
+    "status": orders.c.status,
+}
 
 
 @dataclasses.dataclass(frozen=True)
 class OrderFilters:
     """What narrows the order list. Every entry point builds one through `parse`, so
     bad input is refused the same way everywhere."""
+
     status: Status | None = None
     created_from: dt.date | None = None
     created_to: dt.date | None = None  # inclusive
@@ -37,24 +43,42 @@ class OrderFilters:
     max_total: int | None = None
 
     @classmethod
-    def parse(cls, *, status=None, created_from=None, created_to=None, search=None, sku=None,
-              min_total=None, max_total=None) -> OrderFilters:
+    def parse(
+        cls,
+        *,
+        status=None,
+        created_from=None,
+        created_to=None,
+        search=None,
+        sku=None,
+        min_total=None,
+        max_total=None,
+    ) -> OrderFilters:
         parsed_status = None
         if status not in (None, "", "all"):
             try:
                 parsed_status = Status(str(status).strip().lower())
             except ValueError:
-                raise ValidationError(f"Unknown status {str(status)[:40]!r}; use one of "
-                                      + ", ".join(s.value for s in Status) + ".") from None
+                raise ValidationError(
+                    f"Unknown status {str(status)[:40]!r}; use one of "
+                    + ", ".join(s.value for s in Status)
+                    + "."
+                ) from None
         start, end = _date(created_from, "From date"), _date(created_to, "To date")
         if start and end and start > end:
             raise ValidationError(f"The From date {start} is after the To date {end}.")
         text = clean_text(search, "Search", max_length=200, required=False) or None
         code = clean_text(sku, "SKU", max_length=64, required=False) or None
-        low = None if min_total in (None, "") else whole_number(min_total, "Minimum total",
-                                                                  minimum=0, maximum=10**12)
-        high = None if max_total in (None, "") else whole_number(max_total, "Maximum total",
-                                                                   minimum=0, maximum=10**12)
+        low = (
+            None
+            if min_total in (None, "")
+            else whole_number(min_total, "Minimum total", minimum=0, maximum=10**12)
+        )
+        high = (
+            None
+            if max_total in (None, "")
+            else whole_number(max_total, "Maximum total", minimum=0, maximum=10**12)
+        )
         if low is not None and high is not None and low > high:
             raise ValidationError("The minimum total is above the maximum total.")
         return cls(parsed_status, start, end, text, code, low, high)
@@ -88,8 +112,14 @@ class OrderFilters:
         """The WHERE terms; with the database's `dialect`, a search uses its text index."""
         return self._conditions(include_status=include_status, dialect=dialect)
 
-    def _conditions(self, *, include_status: bool = True, amounts_by_index: bool = True,
-                    sku_by_index: bool = True, dialect: str | None = None) -> list:
+    def _conditions(
+        self,
+        *,
+        include_status: bool = True,
+        amounts_by_index: bool = True,
+        sku_by_index: bool = True,
+        dialect: str | None = None,
+    ) -> list:
         """The WHERE terms. On SQLite, which has no statistics to plan by, the list's
         own queries can turn two indexes off where they would mislead the planner:
         `amounts_by_index=False` keeps ix_orders_total out of a page not sorted by total
@@ -103,17 +133,22 @@ class OrderFilters:
         if self.created_from:
             where.append(orders.c.created_at >= dt.datetime.combine(self.created_from, dt.time()))
         if self.created_to:
-            where.append(orders.c.created_at < dt.datetime.combine(
-                self.created_to + dt.timedelta(days=1), dt.time()))
+            where.append(
+                orders.c.created_at < dt.datetime.combine(self.created_to + dt.timedelta(days=1), dt.time())
+            )
         if self.search:
             where.append(_search_condition(self.search, dialect))
         if self.sku:
             # The orders that have an item of the SKU, found from the SKU's side through
             # ix_order_items_sku_order (a correlated EXISTS probed every order instead).
             order_id = orders.c.id if sku_by_index else orders.c.id + 0
-            where.append(order_id.in_(
-                select(order_items.c.order_id).where(order_items.c.sku_id.in_(
-                    select(skus.c.id).where(skus.c.code == self.sku)))))
+            where.append(
+                order_id.in_(
+                    select(order_items.c.order_id).where(
+                        order_items.c.sku_id.in_(select(skus.c.id).where(skus.c.code == self.sku))
+                    )
+                )
+            )
         total = orders.c.total_amount if amounts_by_index else orders.c.total_amount + 0
         if self.min_total is not None:
             where.append(total >= self.min_total)
@@ -121,14 +156,17 @@ class OrderFilters:
             where.append(total <= self.max_total)
         return where
 
-    def _planned(self, db: Database, *, include_status: bool = True,
-                 sorted_by_total: bool = False) -> list:
+    def _planned(self, db: Database, *, include_status: bool = True, sorted_by_total: bool = False) -> list:
         """conditions() shaped for SQLite's planner (see _conditions)."""
         if not db.is_sqlite:
             return self._conditions(include_status=include_status, dialect=db.engine.dialect.name)
         dated = bool(self.created_from or self.created_to)
-        return self._conditions(include_status=include_status, amounts_by_index=sorted_by_total,
-                                sku_by_index=not dated, dialect="sqlite")
+        return self._conditions(
+            include_status=include_status,
+            amounts_by_index=sorted_by_total,
+            sku_by_index=not dated,
+            dialect="sqlite",
+        )
 
 
 def _date(value, field: str) -> dt.date | None:
@@ -165,19 +203,34 @@ def _search_condition(text: str, dialect: str | None = None):
     if order_id is not None:
         return orders.c.id == order_id
     pattern = f"%{_escape_like(text.lower())}%"
-    matches = or_(func.lower(orders.c.customer_email).like(pattern, escape="\\"),
-                  func.lower(orders.c.customer_name).like(pattern, escape="\\"))
+    matches = or_(
+        func.lower(orders.c.customer_email).like(pattern, escape="\\"),
+        func.lower(orders.c.customer_name).like(pattern, escape="\\"),
+    )
     if dialect != "sqlite" or len(text) < TRIGRAM:
         return matches
     phrase = '"' + text.replace('"', '""') + '"'
-    candidates = select(literal_column("rowid")).select_from(table("orders_search")).where(
-        literal_column("orders_search").op("MATCH")(phrase))
+    candidates = (
+        select(literal_column("rowid"))
+        .select_from(table("orders_search"))
+        .where(literal_column("orders_search").op("MATCH")(phrase))
+    )
     return and_(orders.c.id.in_(candidates), matches)
 
 
-LIST_COLUMNS = (orders.c.id, orders.c.number, orders.c.status, orders.c.customer_email,
-                orders.c.customer_name, orders.c.total_amount, orders.c.refunded_amount,
-                orders.c.currency, orders.c.item_count, orders.c.created_at, orders.c.updated_at)
+LIST_COLUMNS = (
+    orders.c.id,
+    orders.c.number,
+    orders.c.status,
+    orders.c.customer_email,
+    orders.c.customer_name,
+    orders.c.total_amount,
+    orders.c.refunded_amount,
+    orders.c.currency,
+    orders.c.item_count,
+    orders.c.created_at,
+    orders.c.updated_at,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -192,9 +245,17 @@ class OrderPage:
         return max(1, -(-self.total // self.page_size))
 
 
-def list_orders(db: Database, filters: OrderFilters, *, actor: Actor, page: int = 1,
-                page_size: int = 50, sort: str = "created_at", descending: bool = True,
-                with_total: bool = True) -> OrderPage:
+def list_orders(
+    db: Database,
+    filters: OrderFilters,
+    *,
+    actor: Actor,
+    page: int = 1,
+    page_size: int = 50,
+    sort: str = "created_at",
+    descending: bool = True,
+    with_total: bool = True,
+) -> OrderPage:
     authorize(db, actor, Permission.VIEW)
     page = whole_number(page, "Page", minimum=1, maximum=10**7)
     page_size = whole_number(page_size, "Page size", minimum=1, maximum=MAX_PAGE_SIZE)
@@ -203,8 +264,13 @@ def list_orders(db: Database, filters: OrderFilters, *, actor: Actor, page: int 
     column = SORTABLE[sort]
     order_by = [column.desc(), orders.c.id.desc()] if descending else [column.asc(), orders.c.id.asc()]
     where = filters._planned(db, sorted_by_total=sort == "total_amount")
-    query = (select(*LIST_COLUMNS).where(*where).order_by(*order_by)
-             .limit(page_size).offset((page - 1) * page_size))
+    query = (
+        select(*LIST_COLUMNS)
+        .where(*where)
+        .order_by(*order_by)
+        .limit(page_size)
+        .offset((page - 1) * page_size)
+    )
     with db.read() as conn:
         rows = [_list_row(r) for r in conn.execute(query)]
         dated = filters.created_from or filters.created_to
@@ -213,27 +279,36 @@ def list_orders(db: Database, filters: OrderFilters, *, actor: Actor, page: int 
             total = len(rows)
         elif filters.counted_by_day:
             total = sum(_day_counts(conn, filters, status=filters.status).values())
-        elif (filters.status is None and not filters.search and not filters.sku
-              and dated and amounts):
+        elif filters.status is None and not filters.search and not filters.sku and dated and amounts:
             # Dates and amounts together: no one index covers both but the status one,
             # so the sum of the tabs' counts (each a range of it) is the cheapest.
             total = sum(_per_status_counts(conn, db, filters).values())
         else:
             # Without a status: COUNT(*) of the whole table, or of one covering range
             # (ix_orders_created for dates, ix_orders_total for amounts).
-            planned = (filters._planned(db) if filters.status is not None
-                       else filters._planned(db, sorted_by_total=True))
-            total = conn.execute(select(func.count()).select_from(orders).where(
-                *planned)).scalar_one()
+            planned = (
+                filters._planned(db)
+                if filters.status is not None
+                else filters._planned(db, sorted_by_total=True)
+            )
+            total = conn.execute(select(func.count()).select_from(orders).where(*planned)).scalar_one()
     return OrderPage(rows, total, page, page_size)
 
 
 def _list_row(row) -> dict:
-    return {"id": row.id, "number": row.number, "status": row.status,
-            "customer_email": row.customer_email, "customer_name": row.customer_name,
-            "total_amount": row.total_amount, "refunded_amount": row.refunded_amount,
-            "currency": row.currency, "item_count": row.item_count,
-            "created_at": iso(row.created_at), "updated_at": iso(row.updated_at)}
+    return {
+        "id": row.id,
+        "number": row.number,
+        "status": row.status,
+        "customer_email": row.customer_email,
+        "customer_name": row.customer_name,
+        "total_amount": row.total_amount,
+        "refunded_amount": row.refunded_amount,
+        "currency": row.currency,
+        "item_count": row.item_count,
+        "created_at": iso(row.created_at),
+        "updated_at": iso(row.updated_at),
+    }
 
 
 def count_by_status(db: Database, filters: OrderFilters, *, actor: Actor) -> dict[str, int]:
@@ -266,8 +341,11 @@ def _day_counts(conn, filters: OrderFilters, *, status: Status | None = None) ->
         where.append(order_day_counts.c.day <= filters.created_to)
     if status is not None:
         where.append(order_day_counts.c.status == status.value)
-    query = (select(order_day_counts.c.status, func.sum(order_day_counts.c.orders))
-             .where(*where).group_by(order_day_counts.c.status))
+    query = (
+        select(order_day_counts.c.status, func.sum(order_day_counts.c.orders))
+        .where(*where)
+        .group_by(order_day_counts.c.status)
+    )
     return {status: int(n or 0) for status, n in conn.execute(query)}
 
 
@@ -276,11 +354,20 @@ def _per_status_counts(conn, db: Database, filters: OrderFilters) -> dict[str, i
         return _day_counts(conn, filters)
     where = filters._planned(db, include_status=False)
     if not filters.search and not filters.sku:
-        query = union_all(*(select(literal(s.value), func.count()).select_from(orders)
-                            .where(orders.c.status == s.value, *where) for s in Status))
+        query = union_all(
+            *(
+                select(literal(s.value), func.count())
+                .select_from(orders)
+                .where(orders.c.status == s.value, *where)
+                for s in Status
+            )
+        )
         return {status: n for status, n in conn.execute(query)}
-    query = select(*(func.count(case((orders.c.status == s.value, 1))) for s in Status)
-                   ).select_from(orders).where(*where)
+    query = (
+        select(*(func.count(case((orders.c.status == s.value, 1))) for s in Status))
+        .select_from(orders)
+        .where(*where)
+    )
     return dict(zip((s.value for s in Status), conn.execute(query).one()))
 
 
@@ -306,34 +393,56 @@ def read_order(db: Database, number: str) -> dict:
     its actor returns (a customer may pay for an order, not browse orders)."""
     order_id = parse_order_number(number) if isinstance(number, str) else None
     with db.read() as conn:
-        order = conn.execute(select(orders).where(orders.c.id == order_id)).one_or_none() \
-            if order_id is not None else None
+        order = (
+            conn.execute(select(orders).where(orders.c.id == order_id)).one_or_none()
+            if order_id is not None
+            else None
+        )
         if order is None:
             raise NotFound(f"No order {str(number)[:40]!r}.")
-        items = conn.execute(select(order_items).where(order_items.c.order_id == order.id)
-                             .order_by(order_items.c.id)).all()
-        payment_rows = conn.execute(select(payments).where(payments.c.order_id == order.id)
-                                    .order_by(payments.c.id)).all()
-        refund_rows = conn.execute(select(refunds).where(refunds.c.order_id == order.id)
-                                   .order_by(refunds.c.id)).all()
-        events = conn.execute(select(order_events).where(order_events.c.order_id == order.id)
-                              .order_by(order_events.c.id)).all()
+        items = conn.execute(
+            select(order_items).where(order_items.c.order_id == order.id).order_by(order_items.c.id)
+        ).all()
+        payment_rows = conn.execute(
+            select(payments).where(payments.c.order_id == order.id).order_by(payments.c.id)
+        ).all()
+        refund_rows = conn.execute(
+            select(refunds).where(refunds.c.order_id == order.id).order_by(refunds.c.id)
+        ).all()
+        events = conn.execute(
+            select(order_events).where(order_events.c.order_id == order.id).order_by(order_events.c.id)
+        ).all()
     succeeded = [p for p in payment_rows if p.status == "succeeded"]
     shown_payment = succeeded[-1] if succeeded else (payment_rows[-1] if payment_rows else None)
     return {
         "number": order.number,
         "status": order.status,
         "customer": {"id": order.customer_id, "email": order.customer_email, "name": order.customer_name},
-        "items": [{"sku": i.sku_code, "name": i.name, "product": i.product_name,
-                   "quantity": i.quantity, "unit_amount": i.unit_amount, "amount": i.amount}
-                  for i in items],
+        "items": [
+            {
+                "sku": i.sku_code,
+                "name": i.name,
+                "product": i.product_name,
+                "quantity": i.quantity,
+                "unit_amount": i.unit_amount,
+                "amount": i.amount,
+            }
+            for i in items
+        ],
         "total_amount": order.total_amount,
         "currency": order.currency,
         "refunded_amount": order.refunded_amount,
-        "shipping_address": None if order.ship_line1 is None else {
-            "name": order.ship_name, "line1": order.ship_line1, "line2": order.ship_line2 or "",
-            "city": order.ship_city, "region": order.ship_region or "",
-            "postal_code": order.ship_postal_code, "country": order.ship_country},
+        "shipping_address": None
+        if order.ship_line1 is None
+        else {
+            "name": order.ship_name,
+            "line1": order.ship_line1,
+            "line2": order.ship_line2 or "",
+            "city": order.ship_city,
+            "region": order.ship_region or "",
+            "postal_code": order.ship_postal_code,
+            "country": order.ship_country,
+        },
         "created_at": iso(order.created_at),
         "paid_at": iso(order.paid_at),
         "fulfilled_at": iso(order.fulfilled_at),
@@ -341,19 +450,46 @@ def read_order(db: Database, number: str) -> dict:
         "returned_at": iso(order.returned_at),
         "payment": None if shown_payment is None else _payment(shown_payment),
         "payment_attempts": [_payment(p) for p in payment_rows],
-        "refunds": [{"id": r.id, "amount": r.amount, "currency": r.currency, "status": r.status,
-                     "gateway": r.gateway, "gateway_refund_id": r.gateway_refund_id,
-                     "action": r.action, "actor": r.actor, "failure_code": r.failure_code,
-                     "failure_message": r.failure_message, "created_at": iso(r.created_at)}
-                    for r in refund_rows],
-        "events": [{"at": iso(e.at), "actor": e.actor, "action": e.action,
-                    "from_status": e.from_status, "to_status": e.to_status, "note": e.note,
-                    "job_id": e.job_id} for e in events],
+        "refunds": [
+            {
+                "id": r.id,
+                "amount": r.amount,
+                "currency": r.currency,
+                "status": r.status,
+                "gateway": r.gateway,
+                "gateway_refund_id": r.gateway_refund_id,
+                "action": r.action,
+                "actor": r.actor,
+                "failure_code": r.failure_code,
+                "failure_message": r.failure_message,
+                "created_at": iso(r.created_at),
+            }
+            for r in refund_rows
+        ],
+        "events": [
+            {
+                "at": iso(e.at),
+                "actor": e.actor,
+                "action": e.action,
+                "from_status": e.from_status,
+                "to_status": e.to_status,
+                "note": e.note,
+                "job_id": e.job_id,
+            }
+            for e in events
+        ],
     }
 
 
 def _payment(p) -> dict:
-    return {"id": p.id, "gateway": p.gateway, "gateway_payment_id": p.gateway_payment_id,
-            "amount": p.amount, "currency": p.currency, "status": p.status,
-            "failure_code": p.failure_code, "failure_message": p.failure_message,
-            "created_at": iso(p.created_at)}
+    return {
+        "id": p.id,
+        "gateway": p.gateway,
+        "gateway_payment_id": p.gateway_payment_id,
+        "amount": p.amount,
+        "currency": p.currency,
+        "status": p.status,
+        "failure_code": p.failure_code,
+        "failure_message": p.failure_message,
+        "created_at": iso(p.created_at),
+    }

@@ -6,6 +6,7 @@ the order page all ask here: `refundable_amount` in Python, and
 `refundable_amount_sql` for set-based queries, the same rule as a SQL expression.
 Pure: no database, no I/O (sqlalchemy only builds the expression).
 """
+
 from __future__ import annotations
 
 from sqlalchemy import case

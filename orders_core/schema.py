@@ -1,6 +1,7 @@
 """The tables, as SQLAlchemy 2.x typed models. Money columns are integers in minor
 units; timestamps are naive UTC. Services mostly use these through Core
 (`Order.__table__`) so that work on many rows stays set-based."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -82,14 +83,14 @@ class StaffMember(Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime)
     # A temporary password set by an admin must be replaced at the next sign-in.
-    password_must_change: Mapped[bool] = mapped_column(Boolean, default=False,
-                                                       server_default=false())
+    password_must_change: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     password_changed_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
 
 
 class StaffSession(Base):
     """A signed-in browser. The cookie holds a random token; only its SHA-256 is
     stored, so a copy of this table signs nobody in (migration 0004)."""
+
     __tablename__ = "staff_sessions"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
@@ -109,6 +110,7 @@ class StaffSession(Base):
 
 class StaffAuditEntry(Base):
     """Who signed in or out, failed to, or changed an account: the staff audit log."""
+
     __tablename__ = "staff_audit"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     at: Mapped[dt.datetime] = mapped_column(DateTime)
@@ -170,6 +172,7 @@ class Order(Base):
 class OrderDayCount(Base):
     """Orders per creation day, status and currency, kept by triggers on `orders` in the
     same transaction as every change (migration 0005): the tab counts never count rows."""
+
     __tablename__ = "order_day_counts"
     day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
     status: Mapped[str] = mapped_column(String(16), primary_key=True)
@@ -194,6 +197,7 @@ class OrderItem(Base):
 
 class OrderEvent(Base):
     """The order's timeline: every change, who made it, when and why."""
+
     __tablename__ = "order_events"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"))
@@ -211,6 +215,7 @@ class OrderEvent(Base):
 class Payment(Base):
     """One charge attempt at the gateway, success or failure. A pending row is
     committed before the gateway is called, so a crash leaves a trace to resolve."""
+
     __tablename__ = "payments"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
@@ -230,6 +235,7 @@ class Payment(Base):
 class Refund(Base):
     """One refund attempt. Pending is committed before the gateway call; its key is
     reused by every retry, and the gateway is asked first what it already did."""
+
     __tablename__ = "refunds"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
@@ -286,6 +292,7 @@ class SimIdempotencyKey(Base):
 class Job(Base):
     """A mass action: durable, re-read on every page load, run by workers
     (orders_core/jobs.py asks for it, orders_core/job_engine/ runs it)."""
+
     __tablename__ = "jobs"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     action: Mapped[str] = mapped_column(String(16))  # export, fulfill, cancel, return
@@ -318,6 +325,7 @@ class Job(Base):
 
 class JobItem(Base):
     """One order of a job, frozen when the job was asked for."""
+
     __tablename__ = "job_items"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     # No foreign key on purpose (migration 0002): a million items are frozen in one

@@ -10,6 +10,7 @@
 
 Who may sign in, and the account behind a session, are orders_core.authentication's.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -46,8 +47,10 @@ class SessionPolicy:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SessionPolicy:
-        return cls(idle=dt.timedelta(minutes=settings.session_idle_minutes),
-                   max_age=dt.timedelta(days=settings.session_max_days))
+        return cls(
+            idle=dt.timedelta(minutes=settings.session_idle_minutes),
+            max_age=dt.timedelta(days=settings.session_max_days),
+        )
 
     def idle_text(self) -> str:
         return _duration(self.idle)
@@ -93,22 +96,49 @@ class StaffSession:
 
 
 def _session(row: Row[Any]) -> StaffSession:
-    return StaffSession(row.id, row.staff_id, row.method, row.created_at, row.last_seen_at,
-                        row.idle_expires_at, row.expires_at, row.user_agent, row.client_address,
-                        row.revoked_at, row.revoked_reason)
+    return StaffSession(
+        row.id,
+        row.staff_id,
+        row.method,
+        row.created_at,
+        row.last_seen_at,
+        row.idle_expires_at,
+        row.expires_at,
+        row.user_agent,
+        row.client_address,
+        row.revoked_at,
+        row.revoked_reason,
+    )
 
 
-def create(conn: Connection, staff_id: int, policy: SessionPolicy, *, method: str,
-           user_agent: str = "", client_address: str = "",
-           now: dt.datetime | None = None) -> tuple[str, int]:
+def create(
+    conn: Connection,
+    staff_id: int,
+    policy: SessionPolicy,
+    *,
+    method: str,
+    user_agent: str = "",
+    client_address: str = "",
+    now: dt.datetime | None = None,
+) -> tuple[str, int]:
     """A new session for `staff_id`: (the token for the cookie, the session's id)."""
     now = now or utcnow()
     token = new_token()
-    key = conn.execute(insert(staff_sessions).values(
-        token_hash=token_hash(token), staff_id=staff_id, method=method, created_at=now,
-        last_seen_at=now, idle_expires_at=now + policy.idle, expires_at=now + policy.max_age,
-        user_agent=(user_agent or "")[:MAX_USER_AGENT], client_address=(client_address or "")[:64],
-        revoked_at=None, revoked_reason=None)).inserted_primary_key
+    key = conn.execute(
+        insert(staff_sessions).values(
+            token_hash=token_hash(token),
+            staff_id=staff_id,
+            method=method,
+            created_at=now,
+            last_seen_at=now,
+            idle_expires_at=now + policy.idle,
+            expires_at=now + policy.max_age,
+            user_agent=(user_agent or "")[:MAX_USER_AGENT],
+            client_address=(client_address or "")[:64],
+            revoked_at=None,
+            revoked_reason=None,
+        )
+    ).inserted_primary_key
     assert key is not None  # an INSERT of one row always has its key
     return token, int(key[0])
 
@@ -118,37 +148,47 @@ def find(db: Database, token: str | None) -> StaffSession | None:
     if not token or not isinstance(token, str) or len(token) > MAX_TOKEN_LENGTH:
         return None
     with db.read() as conn:
-        row = conn.execute(select(staff_sessions).where(
-            staff_sessions.c.token_hash == token_hash(token))).one_or_none()
+        row = conn.execute(
+            select(staff_sessions).where(staff_sessions.c.token_hash == token_hash(token))
+        ).one_or_none()
     return _session(row) if row is not None else None
 
 
-def touch(db: Database, session: StaffSession, policy: SessionPolicy,
-          now: dt.datetime | None = None) -> None:
+def touch(db: Database, session: StaffSession, policy: SessionPolicy, now: dt.datetime | None = None) -> None:
     """Record activity: pushes the idle expiry on, at most once per TOUCH_EVERY."""
     now = now or utcnow()
     if now - session.last_seen_at < TOUCH_EVERY:
         return
     with db.write() as conn:
-        conn.execute(update(staff_sessions)
-                     .where(staff_sessions.c.id == session.id, staff_sessions.c.revoked_at.is_(None))
-                     .values(last_seen_at=now,
-                             idle_expires_at=min(now + policy.idle, session.expires_at)))
+        conn.execute(
+            update(staff_sessions)
+            .where(staff_sessions.c.id == session.id, staff_sessions.c.revoked_at.is_(None))
+            .values(last_seen_at=now, idle_expires_at=min(now + policy.idle, session.expires_at))
+        )
 
 
 def revoke(conn: Connection, session_id: int, reason: str, now: dt.datetime | None = None) -> bool:
     """End one session; False when it had already ended."""
-    result = conn.execute(update(staff_sessions)
-                          .where(staff_sessions.c.id == session_id, staff_sessions.c.revoked_at.is_(None))
-                          .values(revoked_at=now or utcnow(), revoked_reason=reason))
+    result = conn.execute(
+        update(staff_sessions)
+        .where(staff_sessions.c.id == session_id, staff_sessions.c.revoked_at.is_(None))
+        .values(revoked_at=now or utcnow(), revoked_reason=reason)
+    )
     return result.rowcount > 0
 
 
-def revoke_all(conn: Connection, staff_id: int, reason: str, *, keep_session_id: int | None = None,
-               now: dt.datetime | None = None) -> int:
+def revoke_all(
+    conn: Connection,
+    staff_id: int,
+    reason: str,
+    *,
+    keep_session_id: int | None = None,
+    now: dt.datetime | None = None,
+) -> int:
     """End every open session of a staff member (but `keep_session_id`); how many."""
-    query = update(staff_sessions).where(staff_sessions.c.staff_id == staff_id,
-                                         staff_sessions.c.revoked_at.is_(None))
+    query = update(staff_sessions).where(
+        staff_sessions.c.staff_id == staff_id, staff_sessions.c.revoked_at.is_(None)
+    )
     if keep_session_id is not None:
         query = query.where(staff_sessions.c.id != keep_session_id)
     return conn.execute(query.values(revoked_at=now or utcnow(), revoked_reason=reason)).rowcount
@@ -156,8 +196,14 @@ def revoke_all(conn: Connection, staff_id: int, reason: str, *, keep_session_id:
 
 def open_sessions(conn: Connection, staff_id: int, now: dt.datetime) -> list[StaffSession]:
     """The staff member's sessions that are still valid, newest activity first."""
-    rows = conn.execute(select(staff_sessions).where(
-        staff_sessions.c.staff_id == staff_id, staff_sessions.c.revoked_at.is_(None),
-        staff_sessions.c.expires_at > now, staff_sessions.c.idle_expires_at > now)
-        .order_by(staff_sessions.c.last_seen_at.desc()))
+    rows = conn.execute(
+        select(staff_sessions)
+        .where(
+            staff_sessions.c.staff_id == staff_id,
+            staff_sessions.c.revoked_at.is_(None),
+            staff_sessions.c.expires_at > now,
+            staff_sessions.c.idle_expires_at > now,
+        )
+        .order_by(staff_sessions.c.last_seen_at.desc())
+    )
     return [_session(r) for r in rows]

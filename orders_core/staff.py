@@ -4,6 +4,7 @@ The roles nest: analyst < support < ops < admin. Each service asks `authorize(db
 actor, permission)`, which reads the account again, so a page that forgets to hide a
 button, or a tab left open by someone since deactivated, still cannot do harm.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -75,6 +76,7 @@ class Actor:
     """Who is acting: a staff member, a customer (own orders only), or the system
     (the CLI run by an operator on the server, the seed). For a staff member this is
     a claim, not proof: `authorize` checks it against the staff table every time."""
+
     email: str
     role: Role | None = None
     kind: ActorKind = ActorKind.STAFF
@@ -126,8 +128,9 @@ def authorize(db: Database, actor: Actor, permission: Permission) -> Actor:
         if actor.staff_id is not None:
             row = conn.execute(select(staff).where(staff.c.id == actor.staff_id)).one_or_none()
         else:
-            row = conn.execute(select(staff).where(
-                staff.c.email_key == (actor.email or "").strip().lower())).one_or_none()
+            row = conn.execute(
+                select(staff).where(staff.c.email_key == (actor.email or "").strip().lower())
+            ).one_or_none()
     if row is None:
         raise AccessWithdrawn(f"The staff account {actor.email} no longer exists.")
     if not row.active:
@@ -154,8 +157,9 @@ class StaffAccount:
 
 
 def _account(row) -> StaffAccount:
-    return StaffAccount(row.id, row.email, row.name, Role(row.role), bool(row.active),
-                        bool(row.password_must_change))
+    return StaffAccount(
+        row.id, row.email, row.name, Role(row.role), bool(row.active), bool(row.password_must_change)
+    )
 
 
 def parse_role(value: str) -> Role:
@@ -163,16 +167,23 @@ def parse_role(value: str) -> Role:
         return Role(str(value).strip().lower())
     except ValueError:
         raise ValidationError(
-            f"Unknown role {value!r}; use one of {', '.join(r.value for r in Role)}") from None
+            f"Unknown role {value!r}; use one of {', '.join(r.value for r in Role)}"
+        ) from None
 
 
-def create_staff(db: Database, actor: Actor, *, email: str, name: str, role: str,
-                 password: str) -> StaffAccount:
+def create_staff(
+    db: Database, actor: Actor, *, email: str, name: str, role: str, password: str
+) -> StaffAccount:
     actor = authorize(db, actor, Permission.MANAGE_STAFF)
     account = _insert_staff(db, email=email, name=name, role=role, password=password)
     with db.write() as conn:
-        audit.record(conn, AuditEvent.ACCOUNT_CREATED, actor=actor.label, subject=account.email,
-                     detail=f"role {account.role.label}")
+        audit.record(
+            conn,
+            AuditEvent.ACCOUNT_CREATED,
+            actor=actor.label,
+            subject=account.email,
+            detail=f"role {account.role.label}",
+        )
     return account
 
 
@@ -180,17 +191,26 @@ def _insert_staff(db: Database, *, email: str, name: str, role: str, password: s
     email = clean_email(email)
     name = clean_text(name, "Name", max_length=200)
     parsed_role = parse_role(role)
-    if (problem := check_new_password(password)):
+    if problem := check_new_password(password):
         raise ValidationError(problem)
     with db.write() as conn:
         exists = conn.execute(select(staff.c.id).where(staff.c.email_key == email.lower())).first()
         if exists:
             raise ValidationError(f"A staff account for {email} already exists.")
         now = utcnow()
-        new_id = conn.execute(insert(staff).values(
-            email=email, email_key=email.lower(), name=name, role=parsed_role.value, active=True,
-            password_hash=hash_password(password), created_at=now, password_must_change=False,
-            password_changed_at=now)).inserted_primary_key[0]
+        new_id = conn.execute(
+            insert(staff).values(
+                email=email,
+                email_key=email.lower(),
+                name=name,
+                role=parsed_role.value,
+                active=True,
+                password_hash=hash_password(password),
+                created_at=now,
+                password_must_change=False,
+                password_changed_at=now,
+            )
+        ).inserted_primary_key[0]
     return StaffAccount(new_id, email, name, parsed_role, True)
 
 
@@ -204,8 +224,9 @@ def ensure_staff(db: Database, *, email: str, name: str, role: str, password: st
 
 def find_staff(db: Database, email: str) -> StaffAccount:
     with db.read() as conn:
-        row = conn.execute(select(staff).where(
-            staff.c.email_key == (email or "").strip().lower())).one_or_none()
+        row = conn.execute(
+            select(staff).where(staff.c.email_key == (email or "").strip().lower())
+        ).one_or_none()
     if row is None:
         raise NotFound(f"No staff account for {email!r}.")
     return _account(row)
@@ -230,8 +251,9 @@ def list_staff(db: Database, actor: Actor) -> list[StaffAccount]:
         return [_account(r) for r in conn.execute(select(staff).order_by(staff.c.email_key))]
 
 
-def set_staff_role(db: Database, actor: Actor, email: str, role: str, *,
-                   client_address: str = "") -> StaffAccount:
+def set_staff_role(
+    db: Database, actor: Actor, email: str, role: str, *, client_address: str = ""
+) -> StaffAccount:
     """A new role; every session of that person ends (they sign in again with it)."""
     actor = authorize(db, actor, Permission.MANAGE_STAFF)
     parsed = parse_role(role)
@@ -242,15 +264,27 @@ def set_staff_role(db: Database, actor: Actor, email: str, role: str, *,
         return account
     with db.write() as conn:
         conn.execute(update(staff).where(staff.c.id == account.id).values(role=parsed.value))
-        audit.record(conn, AuditEvent.ROLE_CHANGED, actor=actor.label, subject=account.email,
-                     detail=f"{account.role.label} → {parsed.label}", client_address=client_address)
-        _revoke_everywhere(conn, account, f"your role was changed to {parsed.label} by {actor.label}",
-                           actor=actor.label, client_address=client_address)
+        audit.record(
+            conn,
+            AuditEvent.ROLE_CHANGED,
+            actor=actor.label,
+            subject=account.email,
+            detail=f"{account.role.label} → {parsed.label}",
+            client_address=client_address,
+        )
+        _revoke_everywhere(
+            conn,
+            account,
+            f"your role was changed to {parsed.label} by {actor.label}",
+            actor=actor.label,
+            client_address=client_address,
+        )
     return dataclasses.replace(account, role=parsed)
 
 
-def set_staff_active(db: Database, actor: Actor, email: str, active: bool, *,
-                     client_address: str = "") -> StaffAccount:
+def set_staff_active(
+    db: Database, actor: Actor, email: str, active: bool, *, client_address: str = ""
+) -> StaffAccount:
     """Deactivating ends every session of that person at once."""
     actor = authorize(db, actor, Permission.MANAGE_STAFF)
     account = find_staff(db, email)
@@ -260,67 +294,128 @@ def set_staff_active(db: Database, actor: Actor, email: str, active: bool, *,
         return account
     with db.write() as conn:
         conn.execute(update(staff).where(staff.c.id == account.id).values(active=bool(active)))
-        audit.record(conn, AuditEvent.REACTIVATED if active else AuditEvent.DEACTIVATED,
-                     actor=actor.label, subject=account.email, client_address=client_address)
+        audit.record(
+            conn,
+            AuditEvent.REACTIVATED if active else AuditEvent.DEACTIVATED,
+            actor=actor.label,
+            subject=account.email,
+            client_address=client_address,
+        )
         if not active:
-            _revoke_everywhere(conn, account, f"your account was deactivated by {actor.label}",
-                               actor=actor.label, client_address=client_address)
+            _revoke_everywhere(
+                conn,
+                account,
+                f"your account was deactivated by {actor.label}",
+                actor=actor.label,
+                client_address=client_address,
+            )
     return dataclasses.replace(account, active=bool(active))
 
 
-def reset_staff_password(db: Database, actor: Actor, email: str, temporary_password: str, *,
-                         client_address: str = "") -> StaffAccount:
+def reset_staff_password(
+    db: Database, actor: Actor, email: str, temporary_password: str, *, client_address: str = ""
+) -> StaffAccount:
     """An admin sets a temporary password, which must be changed at the next sign-in;
     every session of that person ends."""
     actor = authorize(db, actor, Permission.MANAGE_STAFF)
     account = find_staff(db, email)
-    if (problem := check_new_password(temporary_password)):
+    if problem := check_new_password(temporary_password):
         raise ValidationError(problem)
     with db.write() as conn:
-        conn.execute(update(staff).where(staff.c.id == account.id).values(
-            password_hash=hash_password(temporary_password), password_must_change=True,
-            password_changed_at=utcnow()))
-        audit.record(conn, AuditEvent.PASSWORD_RESET, actor=actor.label, subject=account.email,
-                     detail="temporary password set", client_address=client_address)
-        _revoke_everywhere(conn, account, f"your password was reset by {actor.label}",
-                           actor=actor.label, client_address=client_address)
+        conn.execute(
+            update(staff)
+            .where(staff.c.id == account.id)
+            .values(
+                password_hash=hash_password(temporary_password),
+                password_must_change=True,
+                password_changed_at=utcnow(),
+            )
+        )
+        audit.record(
+            conn,
+            AuditEvent.PASSWORD_RESET,
+            actor=actor.label,
+            subject=account.email,
+            detail="temporary password set",
+            client_address=client_address,
+        )
+        _revoke_everywhere(
+            conn,
+            account,
+            f"your password was reset by {actor.label}",
+            actor=actor.label,
+            client_address=client_address,
+        )
     return dataclasses.replace(account, password_must_change=True)
 
 
-def change_own_password(db: Database, actor: Actor, current_password: str, new_password: str, *,
-                        keep_session_id: int | None = None, client_address: str = "") -> StaffAccount:
+def change_own_password(
+    db: Database,
+    actor: Actor,
+    current_password: str,
+    new_password: str,
+    *,
+    keep_session_id: int | None = None,
+    client_address: str = "",
+) -> StaffAccount:
     """A staff member replaces their own password (the current one proves it is them).
     Their other sessions end; the one they are using (`keep_session_id`) stays."""
     if actor is None or not isinstance(actor, Actor) or actor.kind != ActorKind.STAFF:
         raise PermissionDenied("Sign in as a staff member first.")
     with db.read() as conn:
-        row = conn.execute(select(staff).where(
-            staff.c.email_key == actor.email.strip().lower())).one_or_none()
+        row = conn.execute(
+            select(staff).where(staff.c.email_key == actor.email.strip().lower())
+        ).one_or_none()
     if row is None or not row.active:
         raise AccessWithdrawn(f"The staff account {actor.email} is deactivated.")
     if not verify_password(row.password_hash, current_password or ""):
         with db.write() as conn:
-            audit.record(conn, AuditEvent.PASSWORD_CHANGED, actor=row.email, subject=row.email,
-                         success=False, detail="current password wrong", client_address=client_address)
+            audit.record(
+                conn,
+                AuditEvent.PASSWORD_CHANGED,
+                actor=row.email,
+                subject=row.email,
+                success=False,
+                detail="current password wrong",
+                client_address=client_address,
+            )
         raise ValidationError("The current password is not right.")
-    if (problem := check_new_password(new_password)):
+    if problem := check_new_password(new_password):
         raise ValidationError(problem)
     if new_password == current_password:
         raise ValidationError("Choose a new password that differs from the current one.")
     account = _account(row)
     with db.write() as conn:
-        conn.execute(update(staff).where(staff.c.id == row.id).values(
-            password_hash=hash_password(new_password), password_must_change=False,
-            password_changed_at=utcnow()))
-        audit.record(conn, AuditEvent.PASSWORD_CHANGED, actor=row.email, subject=row.email,
-                     client_address=client_address)
-        _revoke_everywhere(conn, account, "your password was changed", actor=row.email,
-                           client_address=client_address, keep_session_id=keep_session_id)
+        conn.execute(
+            update(staff)
+            .where(staff.c.id == row.id)
+            .values(
+                password_hash=hash_password(new_password),
+                password_must_change=False,
+                password_changed_at=utcnow(),
+            )
+        )
+        audit.record(
+            conn,
+            AuditEvent.PASSWORD_CHANGED,
+            actor=row.email,
+            subject=row.email,
+            client_address=client_address,
+        )
+        _revoke_everywhere(
+            conn,
+            account,
+            "your password was changed",
+            actor=row.email,
+            client_address=client_address,
+            keep_session_id=keep_session_id,
+        )
     return dataclasses.replace(account, password_must_change=False)
 
 
-def sign_out_everywhere(db: Database, actor: Actor, email: str, *, keep_session_id: int | None = None,
-                        client_address: str = "") -> int:
+def sign_out_everywhere(
+    db: Database, actor: Actor, email: str, *, keep_session_id: int | None = None, client_address: str = ""
+) -> int:
     """End every session of `email` (an admin for anyone; a person for themselves,
     keeping the one they use). Returns how many ended."""
     own = _is_self(actor, email)
@@ -329,27 +424,47 @@ def sign_out_everywhere(db: Database, actor: Actor, email: str, *, keep_session_
     else:
         actor = authorize(db, actor, Permission.MANAGE_STAFF)
     account = find_staff(db, email)
-    reason = ("you signed out everywhere" if own
-              else f"{actor.label} signed you out everywhere")
+    reason = "you signed out everywhere" if own else f"{actor.label} signed you out everywhere"
     with db.write() as conn:
-        return _revoke_everywhere(conn, account, reason, actor=actor.label, client_address=client_address,
-                                  keep_session_id=keep_session_id if own else None)
+        return _revoke_everywhere(
+            conn,
+            account,
+            reason,
+            actor=actor.label,
+            client_address=client_address,
+            keep_session_id=keep_session_id if own else None,
+        )
 
 
-def _revoke_everywhere(conn, account: StaffAccount, reason: str, *, actor: str, client_address: str,
-                       keep_session_id: int | None = None) -> int:
+def _revoke_everywhere(
+    conn,
+    account: StaffAccount,
+    reason: str,
+    *,
+    actor: str,
+    client_address: str,
+    keep_session_id: int | None = None,
+) -> int:
     ended = sessions.revoke_all(conn, account.id, reason, keep_session_id=keep_session_id)
     if ended:
-        audit.record(conn, AuditEvent.SESSIONS_REVOKED, actor=actor, subject=account.email,
-                     detail=f"{ended} session{'s' if ended != 1 else ''}: {reason}",
-                     client_address=client_address)
+        audit.record(
+            conn,
+            AuditEvent.SESSIONS_REVOKED,
+            actor=actor,
+            subject=account.email,
+            detail=f"{ended} session{'s' if ended != 1 else ''}: {reason}",
+            client_address=client_address,
+        )
     return ended
 
 
 def _is_self(actor: Actor | None, email: str | None) -> bool:
     """The staff member acting on their own account."""
-    return (actor is not None and actor.kind == ActorKind.STAFF
-            and actor.email.lower() == (email or "").strip().lower())
+    return (
+        actor is not None
+        and actor.kind == ActorKind.STAFF
+        and actor.email.lower() == (email or "").strip().lower()
+    )
 
 
 def staff_sessions_of(db: Database, actor: Actor, email: str) -> list[sessions.StaffSession]:
@@ -361,8 +476,9 @@ def staff_sessions_of(db: Database, actor: Actor, email: str) -> list[sessions.S
         return sessions.open_sessions(conn, account.id, utcnow())
 
 
-def audit_log(db: Database, actor: Actor, *, subject: str | None = None,
-              limit: int = 200) -> list[audit.AuditEntry]:
+def audit_log(
+    db: Database, actor: Actor, *, subject: str | None = None, limit: int = 200
+) -> list[audit.AuditEntry]:
     authorize(db, actor, Permission.MANAGE_STAFF)
     return audit.recent_entries(db, subject=subject, limit=limit)
 

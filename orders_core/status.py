@@ -1,6 +1,7 @@
 """The order statuses, the actions staff and customers take, and the one table of
 legal status moves that every path (single order, bulk job, CLI) consults; also the
 states of a charge attempt and of a refund."""
+
 from __future__ import annotations
 
 import enum
@@ -33,6 +34,7 @@ class Action(str, enum.Enum):
 
 class PaymentStatus(str, enum.Enum):
     """A charge attempt in our books (payments.status): pending while it is under way."""
+
     PENDING = "pending"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
@@ -40,6 +42,7 @@ class PaymentStatus(str, enum.Enum):
 
 class RefundStatus(str, enum.Enum):
     """A refund in our books (refunds.status): pending while it is under way."""
+
     PENDING = "pending"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
@@ -73,16 +76,18 @@ BULK_SOURCE_STATUSES: dict[Action, frozenset[Status]] = {
 class IllegalMove(OrdersError):
     """An action that does not apply to an order in its current status."""
 
-    def __init__(self, order_number: str, status: Status, action: Action,
-                 allowed_from: frozenset[Status] | None = None):
+    def __init__(
+        self, order_number: str, status: Status, action: Action, allowed_from: frozenset[Status] | None = None
+    ):
         self.order_number = order_number
         self.status = Status(status)
         self.action = Action(action)
         allowed = allowed_from if allowed_from is not None else statuses_allowing(action)
         self.allowed_from = allowed
         # Why, without naming the order: "Cancel applies to Paid orders only".
-        self.reason = (f"{self.action.label} applies to {_describe(allowed)} orders"
-                       + (" only" if len(allowed) == 1 else ""))
+        self.reason = f"{self.action.label} applies to {_describe(allowed)} orders" + (
+            " only" if len(allowed) == 1 else ""
+        )
         super().__init__(f"Order {order_number} is {self.status.label}; {self.reason}")
 
 

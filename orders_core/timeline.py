@@ -5,6 +5,7 @@ Checkout, lifecycle and the demo seed all write the timeline, so the kinds of ev
 and the notes ("Charged $5.00 via simulated (pi_…)", "Refunded $5.00 (re_…)") are
 built here and nowhere else.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -18,6 +19,7 @@ from .status import Action
 
 class EventKind(str, enum.Enum):
     """What an order_events row records (its `action` column)."""
+
     CREATE = "create"
     PAY = "pay"
     PAYMENT_RECEIVED = "payment_received"  # money arrived after the order had moved on
@@ -46,11 +48,27 @@ def refunded_note(amount_text: str, gateway_refund_id: str, reason: str = "") ->
     return f"{reason}\n{note}" if reason else note
 
 
-def event_row(order_id: int, actor: str, kind: EventKind | Action | str, from_status, to_status,
-              note: str = "", *, at: dt.datetime, job_id: int | None = None) -> dict:
-    return {"order_id": order_id, "at": at, "actor": actor, "action": EventKind(_value(kind)).value,
-            "from_status": _value(from_status), "to_status": _value(to_status),
-            "note": note or "", "job_id": job_id}
+def event_row(
+    order_id: int,
+    actor: str,
+    kind: EventKind | Action | str,
+    from_status,
+    to_status,
+    note: str = "",
+    *,
+    at: dt.datetime,
+    job_id: int | None = None,
+) -> dict:
+    return {
+        "order_id": order_id,
+        "at": at,
+        "actor": actor,
+        "action": EventKind(_value(kind)).value,
+        "from_status": _value(from_status),
+        "to_status": _value(to_status),
+        "note": note or "",
+        "job_id": job_id,
+    }
 
 
 def write_events(conn, rows: list[dict]) -> None:

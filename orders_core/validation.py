@@ -1,5 +1,6 @@
 """Pure input checks shared by every entry point: each returns the cleaned value or
 raises ValidationError with a message a person can act on."""
+
 from __future__ import annotations
 
 import re
@@ -13,8 +14,9 @@ _SECRET = re.compile(r"\b(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{6,}|\bwhsec_[A-Za-z
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{2,63}$")
 
 
-def clean_text(value: object, field: str, *, max_length: int, required: bool = True,
-               multiline: bool = False) -> str:
+def clean_text(
+    value: object, field: str, *, max_length: int, required: bool = True, multiline: bool = False
+) -> str:
     if value is None:
         value = ""
     if not isinstance(value, str):
@@ -41,13 +43,13 @@ def clean_text(value: object, field: str, *, max_length: int, required: bool = T
 def refuse_card_data(text: str, field: str) -> None:
     """Card numbers and API secrets must never be stored: refuse free text holding one."""
     if _SECRET.search(text):
-        raise ValidationError(f"{field} contains what looks like a secret API key; "
-                              "never paste keys here.")
+        raise ValidationError(f"{field} contains what looks like a secret API key; never paste keys here.")
     for match in _CARD_NUMBER.finditer(text):
         digits = re.sub(r"[ -]", "", match.group())
         if 13 <= len(digits) <= 19 and _luhn_valid(digits):
-            raise ValidationError(f"{field} contains what looks like a card number; "
-                                  "never write card numbers into Orders Desk.")
+            raise ValidationError(
+                f"{field} contains what looks like a card number; never write card numbers into Orders Desk."
+            )
 
 
 def _luhn_valid(digits: str) -> bool:

@@ -6,6 +6,7 @@
 - od_next: where to go after single sign-on (a same-site path), for ten minutes.
 - od_flash: one message for the sign-in page (why an SSO sign-in was refused).
 """
+
 from __future__ import annotations
 
 import hmac
@@ -37,15 +38,22 @@ def secure(request: Request, settings: Settings) -> bool:
     return is_https(request)
 
 
-def set_cookie(response: Response, request: Request, settings: Settings, name: str, value: str,
-               max_age: int | None) -> None:
-    response.set_cookie(name, value, max_age=max_age, path="/", httponly=True, samesite="lax",
-                        secure=secure(request, settings))
+def set_cookie(
+    response: Response, request: Request, settings: Settings, name: str, value: str, max_age: int | None
+) -> None:
+    response.set_cookie(
+        name,
+        value,
+        max_age=max_age,
+        path="/",
+        httponly=True,
+        samesite="lax",
+        secure=secure(request, settings),
+    )
 
 
 def clear_cookie(response: Response, request: Request, settings: Settings, name: str) -> None:
-    response.delete_cookie(name, path="/", httponly=True, samesite="lax",
-                           secure=secure(request, settings))
+    response.delete_cookie(name, path="/", httponly=True, samesite="lax", secure=secure(request, settings))
 
 
 def set_session(response: Response, request: Request, settings: Settings, token: str) -> None:

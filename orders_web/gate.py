@@ -9,6 +9,7 @@
 Only GET and HEAD of page paths are looked at; Streamlit's websocket, static files
 and its own routes pass untouched. The script still checks the session on every run:
 this gate only spares a signed-out visitor a page they cannot use."""
+
 from __future__ import annotations
 
 import logging
@@ -54,11 +55,13 @@ class PageGate:
         if page_segment(path) == DEFAULT_PAGE_ALIAS:
             query = scope.get("query_string", b"").decode("latin-1")
             await RedirectResponse("/" + (f"?{query}" if query else ""), status_code=302)(
-                scope, receive, send)
+                scope, receive, send
+            )
             return
         request = Request(scope)
-        state = await run_in_threadpool(authentication.current_session, database(),
-                                        request.cookies.get(cookies.SESSION), touch=False)
+        state = await run_in_threadpool(
+            authentication.current_session, database(), request.cookies.get(cookies.SESSION), touch=False
+        )
         signed_in = isinstance(state, authentication.SignedIn)
         if not signed_in:
             identity = sso.identity(request)
@@ -87,12 +90,16 @@ class PageGate:
         settings = load_settings()
         try:
             signed_in = await run_in_threadpool(
-                authentication.sign_in_with_identity, database(), email=identity.get("email"),
+                authentication.sign_in_with_identity,
+                database(),
+                email=identity.get("email"),
                 email_verified=sso.email_verified(identity),
                 provider=str(identity.get("provider") or "sso"),
                 provider_label=dict(sso.providers()).get(str(identity.get("provider"))),
                 client_address=request.client.host if request.client else "",
-                user_agent=request.headers.get("user-agent", ""), settings=settings)
+                user_agent=request.headers.get("user-agent", ""),
+                settings=settings,
+            )
         except AuthenticationError as error:
             log.info("single sign-on refused: %s", error)
             response = RedirectResponse(SIGN_IN, status_code=303)

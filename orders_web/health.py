@@ -1,6 +1,7 @@
 """/healthz says the process answers; /readyz whether it should get traffic: the
 database answers, its schema is at the newest migration, and the embedded job
 worker (when this server runs one) looked for work recently."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -43,6 +44,8 @@ def readiness(database_url: str | None = None) -> Readiness:
 
         age = embedded_worker_heartbeat_age(database_url)
         checks["embedded_worker"] = (
-            {"ok": False, "error": "not running"} if age is None
-            else {"ok": age <= WORKER_STALE_SECONDS, "seconds_since_heartbeat": round(age, 1)})
+            {"ok": False, "error": "not running"}
+            if age is None
+            else {"ok": age <= WORKER_STALE_SECONDS, "seconds_since_heartbeat": round(age, 1)}
+        )
     return Readiness(checks)

@@ -2,13 +2,20 @@
 
 Pure: no I/O. streamlit_app.py takes its page paths from here, so the page gate and
 the navigation never disagree."""
+
 from __future__ import annotations
 
 from urllib.parse import quote, urlsplit
 
 # st.Page url_path of each page; "" is the default page (the orders list).
-STAFF_PAGES = {"orders": "orders", "order": "order", "jobs": "jobs", "analytics": "analytics",
-               "staff": "staff", "account": "account"}
+STAFF_PAGES = {
+    "orders": "orders",
+    "order": "order",
+    "jobs": "jobs",
+    "analytics": "analytics",
+    "staff": "staff",
+    "account": "account",
+}
 PUBLIC_PAGES = {"checkout": "checkout"}
 STAFF_PAGE_PATHS = frozenset({""} | set(STAFF_PAGES.values()))
 # The default page (the orders list) lives at "/": Streamlit gives the default page no

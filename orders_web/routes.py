@@ -2,6 +2,7 @@
 
 Database work runs in Starlette's thread pool (the endpoints are plain functions), so
 a slow database never blocks the event loop that carries every page's websocket."""
+
 from __future__ import annotations
 
 import logging
@@ -31,9 +32,16 @@ def client_address(request: Request) -> str:
 
 def _html(request: Request, view: SignInView, status: int = 200, *, csrf_is_new: bool) -> HTMLResponse:
     settings = load_settings()
-    response = HTMLResponse(render(view), status_code=status, headers={
-        "Content-Security-Policy": CONTENT_SECURITY_POLICY, "X-Frame-Options": "DENY",
-        "Cache-Control": "no-store", "Referrer-Policy": "same-origin"})
+    response = HTMLResponse(
+        render(view),
+        status_code=status,
+        headers={
+            "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+            "X-Frame-Options": "DENY",
+            "Cache-Control": "no-store",
+            "Referrer-Policy": "same-origin",
+        },
+    )
     if csrf_is_new:
         cookies.set_cookie(response, request, settings, cookies.CSRF, view.csrf, None)
     return response
@@ -47,8 +55,9 @@ def _csrf(request: Request) -> tuple[str, bool]:
 def _view(request: Request, **fields) -> tuple[SignInView, bool]:
     settings = load_settings()
     csrf, new = _csrf(request)
-    return SignInView(csrf=csrf, password_sign_in=settings.password_sign_in,
-                      providers=sso.providers(), **fields), new
+    return SignInView(
+        csrf=csrf, password_sign_in=settings.password_sign_in, providers=sso.providers(), **fields
+    ), new
 
 
 def sign_in_form(request: Request) -> Response:
@@ -56,8 +65,7 @@ def sign_in_form(request: Request) -> Response:
     An ended session's cookie says why it ended, once, and is cleared."""
     settings = load_settings()
     next_path = safe_next(request.query_params.get("next"))
-    state = authentication.current_session(database(), request.cookies.get(cookies.SESSION),
-                                           touch=False)
+    state = authentication.current_session(database(), request.cookies.get(cookies.SESSION), touch=False)
     if isinstance(state, authentication.SignedIn):
         return RedirectResponse(next_path, status_code=303)
     notice, error = "", ""
@@ -109,15 +117,21 @@ async def sign_in_submit(request: Request) -> Response:
     next_path = safe_next(form.get("next"))
     email = (form.get("email") or "")[:320]
     if not cookies.csrf_matches(request, form.get("csrf")):
-        view, new = _view(request, next_path=next_path, email=email,
-                          error="This form had expired; please sign in again.")
+        view, new = _view(
+            request, next_path=next_path, email=email, error="This form had expired; please sign in again."
+        )
         return _html(request, view, 403, csrf_is_new=new)
     settings = load_settings()
     try:
         signed_in = await run_in_threadpool(
-            authentication.sign_in_with_password, database(), email, form.get("password") or "",
+            authentication.sign_in_with_password,
+            database(),
+            email,
+            form.get("password") or "",
             client_address=client_address(request),
-            user_agent=request.headers.get("user-agent", ""), settings=settings)
+            user_agent=request.headers.get("user-agent", ""),
+            settings=settings,
+        )
     except SignInLocked as error:
         view, new = _view(request, next_path=next_path, email=email, error=str(error))
         response = _html(request, view, 429, csrf_is_new=new)
@@ -138,8 +152,12 @@ async def sign_out(request: Request) -> Response:
     form = await _form(request)
     if form is None or not cookies.csrf_matches(request, form.get("csrf")):
         return Response("Sign-out needs the form of an Orders Desk page.", 403)
-    await run_in_threadpool(authentication.sign_out, database(), request.cookies.get(cookies.SESSION),
-                            client_address=client_address(request))
+    await run_in_threadpool(
+        authentication.sign_out,
+        database(),
+        request.cookies.get(cookies.SESSION),
+        client_address=client_address(request),
+    )
     # The cookie stays until /sign-in has read it: the revoked session says "signed out".
     return RedirectResponse(SIGN_IN, status_code=303)
 

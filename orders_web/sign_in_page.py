@@ -1,5 +1,6 @@
 """The sign-in page: plain HTML from the server, so a password only ever travels in a
 POST body to /sign-in and the session cookie is set by that response."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -7,8 +8,10 @@ from html import escape
 
 from .paths import SIGN_IN, SSO_START
 
-CONTENT_SECURITY_POLICY = ("default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
-                           "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,36 +47,43 @@ footer{margin-top:22px;font-size:.85rem;color:#6b6f7b}footer a{color:#6b6f7b}
 
 
 def render(view: SignInView) -> str:
-    parts = ['<!doctype html><html lang="en"><head><meta charset="utf-8">',
-             '<meta name="viewport" content="width=device-width, initial-scale=1">',
-             '<title>Sign in · Orders Desk</title>',
-             f"<style>{_STYLE}</style></head><body><main>",
-             "<h1>Orders Desk</h1><p class=caption>Staff sign-in</p>"]
+    parts = [
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        "<title>Sign in · Orders Desk</title>",
+        f"<style>{_STYLE}</style></head><body><main>",
+        "<h1>Orders Desk</h1><p class=caption>Staff sign-in</p>",
+    ]
     if view.notice:
-        parts.append(f'<p class=notice role=status id=notice>{escape(view.notice)}</p>')
+        parts.append(f"<p class=notice role=status id=notice>{escape(view.notice)}</p>")
     if view.error:
-        parts.append(f'<p class=error role=alert id=error>{escape(view.error)}</p>')
+        parts.append(f"<p class=error role=alert id=error>{escape(view.error)}</p>")
     if view.password_sign_in:
         parts.append(
             f'<form method=post action="{SIGN_IN}" autocomplete=on>'
             f'<input type=hidden name=csrf value="{escape(view.csrf)}">'
             f'<input type=hidden name=next value="{escape(view.next_path)}">'
-            '<label for=email>Email</label>'
-            f'<input type=email id=email name=email required maxlength=320 autocomplete=username '
+            "<label for=email>Email</label>"
+            f"<input type=email id=email name=email required maxlength=320 autocomplete=username "
             f'value="{escape(view.email)}"{"" if view.email else " autofocus"}>'
-            '<label for=password>Password</label>'
-            '<input type=password id=password name=password required maxlength=1024 '
-            f'autocomplete=current-password{" autofocus" if view.email else ""}>'
-            '<button type=submit id=sign-in>Sign in</button></form>')
+            "<label for=password>Password</label>"
+            "<input type=password id=password name=password required maxlength=1024 "
+            f"autocomplete=current-password{' autofocus' if view.email else ''}>"
+            "<button type=submit id=sign-in>Sign in</button></form>"
+        )
     for index, (name, label) in enumerate(view.providers):
         if index == 0 and view.password_sign_in:
-            parts.append('<p class=or>or</p>')
-        parts.append(f'<a class="button sso" id="sso-{escape(name)}" '
-                     f'href="{SSO_START}?provider={escape(name)}&amp;next={escape(_q(view.next_path))}">'
-                     f'Sign in with {escape(label)}</a>')
+            parts.append("<p class=or>or</p>")
+        parts.append(
+            f'<a class="button sso" id="sso-{escape(name)}" '
+            f'href="{SSO_START}?provider={escape(name)}&amp;next={escape(_q(view.next_path))}">'
+            f"Sign in with {escape(label)}</a>"
+        )
     if not view.password_sign_in and not view.providers:
-        parts.append('<p class=error>No way to sign in is configured: set ORDERS_PASSWORD_SIGN_IN=1 '
-                     'or configure [auth] in .streamlit/secrets.toml.</p>')
+        parts.append(
+            "<p class=error>No way to sign in is configured: set ORDERS_PASSWORD_SIGN_IN=1 "
+            "or configure [auth] in .streamlit/secrets.toml.</p>"
+        )
     parts.append('<footer>Testing the shop? <a href="/checkout">Demo checkout</a></footer>')
     parts.append("</main></body></html>")
     return "".join(parts)
@@ -81,4 +91,5 @@ def render(view: SignInView) -> str:
 
 def _q(value: str) -> str:
     from urllib.parse import quote
+
     return quote(value, safe="")

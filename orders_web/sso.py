@@ -16,6 +16,7 @@ The few Streamlit functions used to read and clear its identity cookie are inter
 Streamlit 1.67 (pinned in requirements.txt); tests/e2e/test_browser_sso.py drives the
 whole flow against a real OpenID provider, so an upgrade that moves them fails there.
 """
+
 from __future__ import annotations
 
 import json
@@ -32,8 +33,15 @@ from .paths import SIGN_IN, safe_next
 log = logging.getLogger("orders_web.sso")
 
 NEXT_MAX_AGE = 600
-_LABELS = {"google": "Google", "microsoft": "Microsoft", "okta": "Okta", "auth0": "Auth0",
-           "keycloak": "Keycloak", "entra": "Microsoft Entra ID", "azure": "Microsoft"}
+_LABELS = {
+    "google": "Google",
+    "microsoft": "Microsoft",
+    "okta": "Okta",
+    "auth0": "Auth0",
+    "keycloak": "Keycloak",
+    "entra": "Microsoft Entra ID",
+    "azure": "Microsoft",
+}
 _PROVIDER_KEYS = {"client_id", "client_secret", "server_metadata_url"}
 
 
@@ -72,10 +80,15 @@ def start(request: Request) -> Response:
     known = dict(providers())
     if name not in known:
         return RedirectResponse(SIGN_IN, status_code=303)
-    response = RedirectResponse(f"/auth/login?provider={encode_provider_token(name)}",
-                                status_code=303)
-    cookies.set_cookie(response, request, load_settings(), cookies.NEXT,
-                       safe_next(request.query_params.get("next")), NEXT_MAX_AGE)
+    response = RedirectResponse(f"/auth/login?provider={encode_provider_token(name)}", status_code=303)
+    cookies.set_cookie(
+        response,
+        request,
+        load_settings(),
+        cookies.NEXT,
+        safe_next(request.query_params.get("next")),
+        NEXT_MAX_AGE,
+    )
     return response
 
 

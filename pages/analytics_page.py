@@ -2,6 +2,7 @@
 page, plus ?days= for the unfulfilled list). The figures come from
 orders_core.analytics (DuckDB), cached for a minute per filter set; the charts are
 Altair through st.altair_chart; every table can be downloaded as CSV."""
+
 from __future__ import annotations
 
 import altair as alt
@@ -25,11 +26,14 @@ K_CURRENCY = "analytics_currency"
 K_GRAIN = "analytics_grain"
 NOTICES = "analytics_notices"
 
-STATUS_SCALE = alt.Scale(domain=[statuses.status_label(s) for s in statuses.STATUS_LOOKS],
-                         range=[look.chart_color for look in statuses.STATUS_LOOKS.values()])
+STATUS_SCALE = alt.Scale(
+    domain=[statuses.status_label(s) for s in statuses.STATUS_LOOKS],
+    range=[look.chart_color for look in statuses.STATUS_LOOKS.values()],
+)
 
 
 # -- the URL ---------------------------------------------------------------------------------
+
 
 def url_params() -> dict[str, str]:
     return {k: v for k, v in st.query_params.to_dict().items() if k in FILTER_PARAMS}
@@ -66,9 +70,9 @@ def on_days_change() -> None:
 
 # -- computing ----------------------------------------------------------------------------------
 
+
 @st.cache_data(ttl=CACHE_SECONDS, show_spinner=False, max_entries=32)
-def cached_report(database_url: str, actor: Actor, params: tuple,
-                  days: int) -> analytics.AnalyticsReport:
+def cached_report(database_url: str, actor: Actor, params: tuple, days: int) -> analytics.AnalyticsReport:
     """The report for one filter set; `database_url` keeps databases apart, `actor`
     keeps people apart (each is authorized by build_report, at least once a minute)."""
     view, _ = orders_view.parse_orders_params(dict(params))
@@ -76,6 +80,7 @@ def cached_report(database_url: str, actor: Actor, params: tuple,
 
 
 # -- formatting ---------------------------------------------------------------------------------
+
 
 def hours_text(hours: float | None) -> str:
     if hours is None:
@@ -95,48 +100,73 @@ def csv_button(label: str, frame: pd.DataFrame, file_name: str, key: str) -> Non
     if not session.can(Permission.EXPORT):
         return
     data = analytics.report_csv(resources.get_db(), frame, actor=session.current_actor())
-    st.download_button(label, data=data, file_name=file_name, mime="text/csv", key=key,
-                       icon=":material/download:", on_click="ignore", type="tertiary")
+    st.download_button(
+        label,
+        data=data,
+        file_name=file_name,
+        mime="text/csv",
+        key=key,
+        icon=":material/download:",
+        on_click="ignore",
+        type="tertiary",
+    )
 
 
 # -- sections -----------------------------------------------------------------------------------
 
+
 def key_figures(report) -> None:
     st.subheader("Key figures", anchor=False)
-    st.caption("Per currency; amounts are never converted. Gross revenue counts every order "
-               "that was paid (later refunds included); net revenue subtracts the refunds.")
+    st.caption(
+        "Per currency; amounts are never converted. Gross revenue counts every order "
+        "that was paid (later refunds included); net revenue subtracts the refunds."
+    )
     tiles = report.tiles
     for row in tiles.itertuples(index=False):
         currency = row.currency
         with st.container(border=True, key=f"analytics_tiles_{currency}"):
             st.markdown(f"**{currency.upper()}**")
             cols = st.columns(6)
-            cols[0].metric("Orders", f"{row.orders:,}",
-                           help=f"{row.paid_orders:,} of them paid")
+            cols[0].metric("Orders", f"{row.orders:,}", help=f"{row.paid_orders:,} of them paid")
             cols[1].metric("Gross revenue", display.money(int(row.gross), currency))
-            cols[2].metric("Refunds", display.money(int(row.refunds), currency),
-                           help=f"{row.refunded_orders:,} refunded orders")
+            cols[2].metric(
+                "Refunds",
+                display.money(int(row.refunds), currency),
+                help=f"{row.refunded_orders:,} refunded orders",
+            )
             cols[3].metric("Net revenue", display.money(int(row.net), currency))
-            cols[4].metric("Refund rate", percent(row.refund_rate),
-                           help="Refunds as a share of gross revenue")
+            cols[4].metric(
+                "Refund rate", percent(row.refund_rate), help="Refunds as a share of gross revenue"
+            )
             aov = row.average_order_value
-            cols[5].metric("Average order value",
-                           "—" if pd.isna(aov) else display.money(int(aov), currency),
-                           help="Gross revenue per paid order")
+            cols[5].metric(
+                "Average order value",
+                "—" if pd.isna(aov) else display.money(int(aov), currency),
+                help="Gross revenue per paid order",
+            )
     frame = analytics.major_units(tiles, ["gross", "refunds", "net", "average_order_value"])
     csv_button("Key figures CSV", frame, "key-figures.csv", "analytics_csv_tiles")
 
 
-GRAINS = {"day": ("yearmonthdate", "Day"), "week": ("yearweek", "Week"),
-          "month": ("yearmonth", "Month")}
+GRAINS = {"day": ("yearmonthdate", "Day"), "week": ("yearweek", "Week"), "month": ("yearmonth", "Month")}
 
 
 def per_day(report) -> None:
     head_col, grain_col = st.columns([4, 2], vertical_alignment="bottom")
     head_col.subheader("Over time", anchor=False)
-    grain = grain_col.segmented_control(
-        "Group by", list(GRAINS), format_func=lambda g: GRAINS[g][1], key=K_GRAIN,
-        default="day", required=True, label_visibility="collapsed", width="stretch") or "day"
+    grain = (
+        grain_col.segmented_control(
+            "Group by",
+            list(GRAINS),
+            format_func=lambda g: GRAINS[g][1],
+            key=K_GRAIN,
+            default="day",
+            required=True,
+            label_visibility="collapsed",
+            width="stretch",
+        )
+        or "day"
+    )
     unit, word = GRAINS[grain]
     daily = report.daily.copy()
     daily["status_label"] = daily["status"].map(statuses.status_label)
@@ -145,15 +175,23 @@ def per_day(report) -> None:
     orders_col, revenue_col = st.columns(2, gap="large")
     with orders_col:
         st.markdown(f"**Orders per {word.lower()}, by status**")
-        chart = alt.Chart(daily).mark_bar(width=bar).encode(
-            x=x,
-            y=alt.Y("sum(orders):Q", title="Orders", stack="zero",
-                    axis=alt.Axis(format="d", tickMinStep=1)),
-            color=alt.Color("status_label:N", title="Status", scale=STATUS_SCALE),
-            order=alt.Order("status_label:N"),
-            tooltip=[alt.Tooltip(f"{unit}(day):T", title=word),
-                     alt.Tooltip("status_label:N", title="Status"),
-                     alt.Tooltip("sum(orders):Q", title="Orders", format=",")])
+        chart = (
+            alt.Chart(daily)
+            .mark_bar(width=bar)
+            .encode(
+                x=x,
+                y=alt.Y(
+                    "sum(orders):Q", title="Orders", stack="zero", axis=alt.Axis(format="d", tickMinStep=1)
+                ),
+                color=alt.Color("status_label:N", title="Status", scale=STATUS_SCALE),
+                order=alt.Order("status_label:N"),
+                tooltip=[
+                    alt.Tooltip(f"{unit}(day):T", title=word),
+                    alt.Tooltip("status_label:N", title="Status"),
+                    alt.Tooltip("sum(orders):Q", title="Orders", format=","),
+                ],
+            )
+        )
         st.altair_chart(chart, width="stretch", key="analytics_chart_orders")
     with revenue_col:
         currencies = list(report.tiles["currency"])
@@ -161,20 +199,31 @@ def per_day(report) -> None:
         title_col.markdown(f"**Gross revenue per {word.lower()}, by status now**")
         if st.session_state.get(K_CURRENCY) not in currencies:
             st.session_state[K_CURRENCY] = currencies[0]
-        currency = pick_col.selectbox("Currency", currencies, key=K_CURRENCY,
-                                      format_func=str.upper, label_visibility="collapsed")
+        currency = pick_col.selectbox(
+            "Currency", currencies, key=K_CURRENCY, format_func=str.upper, label_visibility="collapsed"
+        )
         money = daily[(daily["currency"] == currency) & (daily["revenue"] > 0)].copy()
         money["amount"] = money["revenue"] / (10 ** exponent(currency))
-        chart = alt.Chart(money).mark_bar(width=bar).encode(
-            x=x,
-            y=alt.Y("sum(amount):Q", title=f"Gross revenue ({currency.upper()})", stack="zero"),
-            color=alt.Color("status_label:N", title="Status now", scale=STATUS_SCALE),
-            order=alt.Order("status_label:N"),
-            tooltip=[alt.Tooltip(f"{unit}(day):T", title=word),
-                     alt.Tooltip("status_label:N", title="Status now"),
-                     alt.Tooltip("sum(amount):Q", title=f"Revenue ({currency.upper()})",
-                                 format=",.2f" if exponent(currency) else ",.0f"),
-                     alt.Tooltip("sum(orders):Q", title="Orders", format=",")])
+        chart = (
+            alt.Chart(money)
+            .mark_bar(width=bar)
+            .encode(
+                x=x,
+                y=alt.Y("sum(amount):Q", title=f"Gross revenue ({currency.upper()})", stack="zero"),
+                color=alt.Color("status_label:N", title="Status now", scale=STATUS_SCALE),
+                order=alt.Order("status_label:N"),
+                tooltip=[
+                    alt.Tooltip(f"{unit}(day):T", title=word),
+                    alt.Tooltip("status_label:N", title="Status now"),
+                    alt.Tooltip(
+                        "sum(amount):Q",
+                        title=f"Revenue ({currency.upper()})",
+                        format=",.2f" if exponent(currency) else ",.0f",
+                    ),
+                    alt.Tooltip("sum(orders):Q", title="Orders", format=","),
+                ],
+            )
+        )
         st.altair_chart(chart, width="stretch", key="analytics_chart_revenue")
     frame = analytics.major_units(report.daily, ["revenue"])
     frame["day"] = frame["day"].dt.strftime("%Y-%m-%d")
@@ -187,22 +236,33 @@ def funnel(report) -> None:
     with chart_col:
         data = report.funnel.copy()
         data["label"] = [f"{n:,} · {s:.0%}" for n, s in zip(data["orders"], data["share_of_placed"])]
-        bars = alt.Chart(data).mark_bar(color="#4e79a7", cornerRadiusEnd=3).encode(
-            y=alt.Y("stage:N", sort=list(analytics.FUNNEL_STAGES), title=None),
-            x=alt.X("orders:Q", title="Orders"),
-            tooltip=[alt.Tooltip("stage:N", title="Stage"),
-                     alt.Tooltip("orders:Q", title="Orders", format=","),
-                     alt.Tooltip("share_of_placed:Q", title="Of placed", format=".1%"),
-                     alt.Tooltip("share_of_previous:Q", title="Of previous stage", format=".1%")])
+        bars = (
+            alt.Chart(data)
+            .mark_bar(color="#4e79a7", cornerRadiusEnd=3)
+            .encode(
+                y=alt.Y("stage:N", sort=list(analytics.FUNNEL_STAGES), title=None),
+                x=alt.X("orders:Q", title="Orders"),
+                tooltip=[
+                    alt.Tooltip("stage:N", title="Stage"),
+                    alt.Tooltip("orders:Q", title="Orders", format=","),
+                    alt.Tooltip("share_of_placed:Q", title="Of placed", format=".1%"),
+                    alt.Tooltip("share_of_previous:Q", title="Of previous stage", format=".1%"),
+                ],
+            )
+        )
         text = bars.mark_text(align="left", dx=4).encode(text="label:N")
         st.altair_chart(bars + text, width="stretch", key="analytics_chart_funnel")
         st.caption("Placed → paid → fulfilled → kept (fulfilled and not returned).")
     with table_col:
         st.markdown("**Orders by status now**")
         by_status = report.statuses.copy()
-        shown = pd.DataFrame({"Status": by_status["status"].map(statuses.status_label),
-                              "Orders": by_status["orders"],
-                              "Share": [percent(v) for v in by_status["share"]]})
+        shown = pd.DataFrame(
+            {
+                "Status": by_status["status"].map(statuses.status_label),
+                "Orders": by_status["orders"],
+                "Share": [percent(v) for v in by_status["share"]],
+            }
+        )
         st.dataframe(shown, hide_index=True, width="stretch", key="analytics_statuses")
     both = report.funnel.copy()
     csv_button("Funnel CSV", both, "funnel.csv", "analytics_csv_funnel")
@@ -215,50 +275,75 @@ def top_skus(report) -> None:
     if top.empty:
         st.caption("No items.")
         return
-    shown = pd.DataFrame({
-        "SKU": top["sku"], "Product": top["product"], "Option": top["name"],
-        "Units": top["units"], "Orders": top["orders"],
-        "Revenue": [display.money(int(a), c) for a, c in zip(top["revenue"], top["currency"])],
-    })
+    shown = pd.DataFrame(
+        {
+            "SKU": top["sku"],
+            "Product": top["product"],
+            "Option": top["name"],
+            "Units": top["units"],
+            "Orders": top["orders"],
+            "Revenue": [display.money(int(a), c) for a, c in zip(top["revenue"], top["currency"])],
+        }
+    )
     st.dataframe(shown, hide_index=True, width="stretch", key="analytics_top_skus")
-    csv_button("Top SKUs CSV", analytics.major_units(top, ["revenue"]), "top-skus.csv",
-               "analytics_csv_top_skus")
+    csv_button(
+        "Top SKUs CSV", analytics.major_units(top, ["revenue"]), "top-skus.csv", "analytics_csv_top_skus"
+    )
 
 
 def fulfilment(report, days: int) -> None:
     st.subheader("Fulfilment", anchor=False)
     times = report.fulfillment
     cols = st.columns(4)
-    cols[0].metric("Median time, paid → fulfilled", hours_text(times.median_hours),
-                   help=f"Over {times.orders:,} fulfilled orders")
+    cols[0].metric(
+        "Median time, paid → fulfilled",
+        hours_text(times.median_hours),
+        help=f"Over {times.orders:,} fulfilled orders",
+    )
     cols[1].metric("90th percentile", hours_text(times.p90_hours))
     cols[2].metric(f"Paid, not fulfilled after {days} days", f"{report.unfulfilled_total:,}")
     with cols[3]:
         sync_widget(K_DAYS, days)
-        st.number_input("Days since payment", min_value=0, max_value=analytics.MAX_STALE_DAYS,
-                        step=1, key=K_DAYS, on_change=on_days_change,
-                        help="Lists paid orders still not fulfilled this many days after payment.")
+        st.number_input(
+            "Days since payment",
+            min_value=0,
+            max_value=analytics.MAX_STALE_DAYS,
+            step=1,
+            key=K_DAYS,
+            on_change=on_days_change,
+            help="Lists paid orders still not fulfilled this many days after payment.",
+        )
     stale = report.unfulfilled
     if stale.empty:
         st.caption(f"No paid order has waited {days} days or more for fulfilment.")
         return
     if report.unfulfilled_total > len(stale):
         st.caption(f"The {len(stale):,} longest-waiting of {report.unfulfilled_total:,} orders.")
-    shown = pd.DataFrame({
-        "Order": stale["number"], "Customer": stale["customer_name"],
-        "Email": stale["customer_email"],
-        "Total": [display.money(int(a), c) for a, c in zip(stale["total_amount"], stale["currency"])],
-        "Paid at (UTC)": pd.to_datetime(stale["paid_at"]).dt.strftime("%Y-%m-%d %H:%M"),
-        "Days waiting": stale["days_waiting"],
-    })
-    st.dataframe(shown, hide_index=True, width="stretch", key="analytics_unfulfilled",
-                 column_config={"Days waiting": st.column_config.NumberColumn(format="%.1f")})
+    shown = pd.DataFrame(
+        {
+            "Order": stale["number"],
+            "Customer": stale["customer_name"],
+            "Email": stale["customer_email"],
+            "Total": [display.money(int(a), c) for a, c in zip(stale["total_amount"], stale["currency"])],
+            "Paid at (UTC)": pd.to_datetime(stale["paid_at"]).dt.strftime("%Y-%m-%d %H:%M"),
+            "Days waiting": stale["days_waiting"],
+        }
+    )
+    st.dataframe(
+        shown,
+        hide_index=True,
+        width="stretch",
+        key="analytics_unfulfilled",
+        column_config={"Days waiting": st.column_config.NumberColumn(format="%.1f")},
+    )
     frame = analytics.major_units(stale, ["total_amount"])
-    csv_button("Unfulfilled orders CSV", frame, f"paid-not-fulfilled-{days}-days.csv",
-               "analytics_csv_unfulfilled")
+    csv_button(
+        "Unfulfilled orders CSV", frame, f"paid-not-fulfilled-{days}-days.csv", "analytics_csv_unfulfilled"
+    )
 
 
 # -- the page -----------------------------------------------------------------------------------
+
 
 def main() -> None:
     actor = session.current_actor()
@@ -269,37 +354,46 @@ def main() -> None:
     canonical = {k: v for k, v in view.params().items() if k in FILTER_PARAMS}
     if days != analytics.DEFAULT_STALE_DAYS:
         canonical[DAYS_PARAM] = str(days)
-    current = {k: v for k, v in st.query_params.to_dict().items()
-               if k in FILTER_PARAMS or k == DAYS_PARAM}
+    current = {k: v for k, v in st.query_params.to_dict().items() if k in FILTER_PARAMS or k == DAYS_PARAM}
     if current != canonical:  # show the URL of what is actually on screen
         st.query_params.from_dict(canonical)
     notices = st.session_state.pop(NOTICES, []) + notices + ([days_notice] if days_notice else [])
 
     st.title("Analytics")
     if notices:
-        st.warning("Some parts of the link could not be used, so their defaults are shown:  \n"
-                   + "  \n".join("• " + display.escape_markdown(n) for n in notices),
-                   icon=":material/link_off:")
+        st.warning(
+            "Some parts of the link could not be used, so their defaults are shown:  \n"
+            + "  \n".join("• " + display.escape_markdown(n) for n in notices),
+            icon=":material/link_off:",
+        )
     FILTERS.show(db, view.filters, on_apply=on_filters_submit, on_clear=on_filters_clear)
 
     params = tuple(sorted(canonical.items()))
     with st.spinner("Crunching the numbers…"):
         report = cached_report(db.url, actor, tuple((k, v) for k, v in params if k != DAYS_PARAM), days)
     info_col, link_col, refresh_col = st.columns([6, 2, 1.2], vertical_alignment="center")
-    matching = ("match these filters" if any(k != DAYS_PARAM for k in canonical) else "in all")
-    info_col.caption(f"{report.orders:,} orders {matching} · computed "
-                     f"{report.generated_at:%H:%M:%S} UTC (kept for {CACHE_SECONDS} s; "
-                     f"Refresh recomputes)")
-    link_col.page_link(links.ORDERS_PAGE, label="Open these orders", icon=":material/receipt_long:",
-                       query_params={k: v for k, v in canonical.items() if k != DAYS_PARAM})
+    matching = "match these filters" if any(k != DAYS_PARAM for k in canonical) else "in all"
+    info_col.caption(
+        f"{report.orders:,} orders {matching} · computed "
+        f"{report.generated_at:%H:%M:%S} UTC (kept for {CACHE_SECONDS} s; "
+        f"Refresh recomputes)"
+    )
+    link_col.page_link(
+        links.ORDERS_PAGE,
+        label="Open these orders",
+        icon=":material/receipt_long:",
+        query_params={k: v for k, v in canonical.items() if k != DAYS_PARAM},
+    )
     if refresh_col.button("Refresh", key="analytics_refresh", icon=":material/refresh:"):
         cached_report.clear()
         st.rerun()
 
     if report.empty:
-        st.info("No orders match these filters yet. Orders appear here as soon as customers "
-                "buy (try the Demo checkout page), or clear the filters.",
-                icon=":material/query_stats:")
+        st.info(
+            "No orders match these filters yet. Orders appear here as soon as customers "
+            "buy (try the Demo checkout page), or clear the filters.",
+            icon=":material/query_stats:",
+        )
         return
     key_figures(report)
     per_day(report)

@@ -7,6 +7,7 @@ again. The key is kept after a decline, so paying again with another card retrie
 same order (submit_checkout decides how); it is renewed once the cart changes after
 an order, or on "Start a new order".
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -23,9 +24,9 @@ from orders_core.payments.card_tokens import DECLINE_MESSAGES, TEST_TOKENS
 from orders_core.status import Status
 from pages.ui import display, resources, session, statuses
 
-KEY = "checkout_key"            # the current checkout's idempotency key
-OUTCOME = "checkout_outcome"    # what the last submit did, shown until the next one
-LAST = "checkout_last"          # (key, cart signature, status) of the last order
+KEY = "checkout_key"  # the current checkout's idempotency key
+OUTCOME = "checkout_outcome"  # what the last submit did, shown until the next one
+LAST = "checkout_last"  # (key, cart signature, status) of the last order
 OTHER_TOKEN = "__other__"
 NEW_ADDRESS = 0
 
@@ -58,10 +59,13 @@ def sign_out_customer() -> None:
 
 # -- customer account -------------------------------------------------------------------
 
+
 def account_forms(db) -> None:
     st.subheader("Customer account")
-    st.caption("Customer accounts are separate from staff accounts. The demo customer is "
-               "customer@ordersdesk.test with the password demo-password.")
+    st.caption(
+        "Customer accounts are separate from staff accounts. The demo customer is "
+        "customer@ordersdesk.test with the password demo-password."
+    )
     sign_in_tab, sign_up_tab = st.tabs(["Sign in", "Create an account"])
     with sign_in_tab:
         with st.form("checkout_sign_in_form"):
@@ -80,10 +84,10 @@ def account_forms(db) -> None:
         with st.form("checkout_sign_up_form"):
             name = st.text_input("Full name", key="checkout_sign_up_name")
             email = st.text_input("Email", key="checkout_sign_up_email")
-            password = st.text_input("Password", type="password", key="checkout_sign_up_password",
-                                     help="At least 8 characters.")
-            submitted = st.form_submit_button("Create account", type="primary",
-                                              key="checkout_sign_up")
+            password = st.text_input(
+                "Password", type="password", key="checkout_sign_up_password", help="At least 8 characters."
+            )
+            submitted = st.form_submit_button("Create account", type="primary", key="checkout_sign_up")
         if submitted:
             try:
                 account = customers.sign_up(db, email=email, name=name, password=password)
@@ -107,9 +111,17 @@ def account_bar(account) -> None:
 
 # -- the shop ------------------------------------------------------------------------------
 
+
 def address_text(address) -> str:
-    parts = [address.name, address.line1, address.line2, address.city, address.region,
-             address.postal_code, address.country]
+    parts = [
+        address.name,
+        address.line1,
+        address.line2,
+        address.city,
+        address.region,
+        address.postal_code,
+        address.country,
+    ]
     return ", ".join(p for p in parts if p)
 
 
@@ -119,8 +131,13 @@ def pick_address(db, account):
     options = [a.id for a in saved] + [NEW_ADDRESS]
     labels = {a.id: display.escape_markdown(address_text(a)) for a in saved}  # radio labels are markdown
     labels[NEW_ADDRESS] = "A new address"
-    choice = st.radio("Ship to", options, format_func=lambda i: labels.get(i, "A new address"),
-                      key="checkout_address_choice", index=0)
+    choice = st.radio(
+        "Ship to",
+        options,
+        format_func=lambda i: labels.get(i, "A new address"),
+        key="checkout_address_choice",
+        index=0,
+    )
     if choice != NEW_ADDRESS:
         return choice, None, ("saved", choice)
     with st.container(border=True):
@@ -132,21 +149,26 @@ def pick_address(db, account):
         region = region_col.text_input("Region / state (optional)", key="checkout_addr_region")
         postal_col, country_col = st.columns(2)
         postal = postal_col.text_input("Postal code", key="checkout_addr_postal")
-        country = country_col.text_input("Country (2 letters)", max_chars=2, placeholder="US",
-                                         key="checkout_addr_country")
-    address = AddressInput(name=name, line1=line1, line2=line2, city=city, region=region,
-                           postal_code=postal, country=country)
+        country = country_col.text_input(
+            "Country (2 letters)", max_chars=2, placeholder="US", key="checkout_addr_country"
+        )
+    address = AddressInput(
+        name=name, line1=line1, line2=line2, city=city, region=region, postal_code=postal, country=country
+    )
     return None, address, ("new",) + tuple(dataclasses.astuple(address))
 
 
 def pick_token() -> str:
     options = list(TEST_TOKENS) + [OTHER_TOKEN]
-    choice = st.selectbox("Card token", options, format_func=token_label, key="checkout_token",
-                          help="Stripe test tokens stand in for a card; never enter a real card "
-                               "number or an API key.")
+    choice = st.selectbox(
+        "Card token",
+        options,
+        format_func=token_label,
+        key="checkout_token",
+        help="Stripe test tokens stand in for a card; never enter a real card number or an API key.",
+    )
     if choice == OTHER_TOKEN:
-        return st.text_input("Token", placeholder="tok_… or pm_card_…",
-                             key="checkout_token_other").strip()
+        return st.text_input("Token", placeholder="tok_… or pm_card_…", key="checkout_token_other").strip()
     return choice
 
 
@@ -171,16 +193,26 @@ def submit(db, account, items, token, address_id, address, signature) -> None:
         st.session_state[KEY] = new_checkout_key()  # a different cart: a new order
     key = st.session_state[KEY]
     try:
-        order = submit_checkout(db, account, items=items, token=token, address_id=address_id,
-                                address=address, checkout_key=key,
-                                gateways=resources.get_gateways())
+        order = submit_checkout(
+            db,
+            account,
+            items=items,
+            token=token,
+            address_id=address_id,
+            address=address,
+            checkout_key=key,
+            gateways=resources.get_gateways(),
+        )
     except (CardDeclined, InvalidToken) as error:
         number = error.order_number
-        st.session_state[OUTCOME] = {"kind": "declined", "message": str(error),
-                                     "code": error.code, "number": number}
+        st.session_state[OUTCOME] = {
+            "kind": "declined",
+            "message": str(error),
+            "code": error.code,
+            "number": number,
+        }
         if number:
-            st.session_state[LAST] = {"key": key, "cart": signature,
-                                      "status": Status.CREATED.value}
+            st.session_state[LAST] = {"key": key, "cart": signature, "status": Status.CREATED.value}
         return
     except OrdersError as error:
         st.session_state[OUTCOME] = {"kind": "error", "message": str(error)}
@@ -201,8 +233,7 @@ def show_outcome() -> None:
         status = order["status"]
         with st.container(border=True, key="checkout_receipt"):
             if status in (Status.PAID.value, Status.FULFILLED.value):
-                st.success(f"Order **{order['number']}** is placed and paid.",
-                           icon=":material/check_circle:")
+                st.success(f"Order **{order['number']}** is placed and paid.", icon=":material/check_circle:")
             else:
                 st.info(f"Order **{order['number']}** is {statuses.status_label(status).lower()}.")
             number_col, status_col, total_col, items_col = st.columns(4)
@@ -210,27 +241,42 @@ def show_outcome() -> None:
             status_col.metric("Status", statuses.status_label(status))
             total_col.metric("Total", display.money(order["total_amount"], order["currency"]))
             items_col.metric("Items", f"{sum(i['quantity'] for i in order['items']):,}")
-            items = pd.DataFrame([{
-                "SKU": i["sku"], "Item": f"{i['product']} — {i['name']}", "Qty": i["quantity"],
-                "Unit price": display.money(i["unit_amount"], order["currency"]),
-                "Amount": display.money(i["amount"], order["currency"])} for i in order["items"]])
+            items = pd.DataFrame(
+                [
+                    {
+                        "SKU": i["sku"],
+                        "Item": f"{i['product']} — {i['name']}",
+                        "Qty": i["quantity"],
+                        "Unit price": display.money(i["unit_amount"], order["currency"]),
+                        "Amount": display.money(i["amount"], order["currency"]),
+                    }
+                    for i in order["items"]
+                ]
+            )
             st.dataframe(items, hide_index=True, width="stretch")
             if order.get("shipping_address"):
                 st.caption("Ships to")
-                st.text(address_text(AddressInput(**{
-                    k: v for k, v in order["shipping_address"].items()})))
-            st.button("Start a new order", key="checkout_new_order", on_click=reset_checkout,
-                      icon=":material/add_shopping_cart:")
+                st.text(address_text(AddressInput(**{k: v for k, v in order["shipping_address"].items()})))
+            st.button(
+                "Start a new order",
+                key="checkout_new_order",
+                on_click=reset_checkout,
+                icon=":material/add_shopping_cart:",
+            )
     elif outcome["kind"] == "declined":
         with st.container(border=True, key="checkout_declined"):
             st.error(display.escape_markdown(outcome["message"]), icon=":material/credit_card_off:")
             if outcome.get("number"):
-                st.caption(f"Order {outcome['number']} stays unpaid. Choose another card token "
-                           f"and place the order again to retry the payment for it.")
+                st.caption(
+                    f"Order {outcome['number']} stays unpaid. Choose another card token "
+                    f"and place the order again to retry the payment for it."
+                )
     elif outcome["kind"] == "pending":
-        st.info(f"The payment for order {outcome['order']['number']} is still being processed. "
-                f"Wait a moment and place the order again to see the result.",
-                icon=":material/hourglass_top:")
+        st.info(
+            f"The payment for order {outcome['order']['number']} is still being processed. "
+            f"Wait a moment and place the order again to see the result.",
+            icon=":material/hourglass_top:",
+        )
     else:
         st.error(display.escape_markdown(outcome["message"]))
 
@@ -238,8 +284,11 @@ def show_outcome() -> None:
 def shop(db, account) -> None:
     listings = catalog.list_skus(db, active_only=True)
     if not listings:
-        st.info("Nothing is for sale yet: the catalog is empty. Add the demo catalog with "
-                "`python -m orders_core seed`.", icon=":material/inventory_2:")
+        st.info(
+            "Nothing is for sale yet: the catalog is empty. Add the demo catalog with "
+            "`python -m orders_core seed`.",
+            icon=":material/inventory_2:",
+        )
         return
     if KEY not in st.session_state:
         st.session_state[KEY] = new_checkout_key()
@@ -253,23 +302,31 @@ def shop(db, account) -> None:
     with shop_col:
         st.subheader("1 · Product")
         product_id = st.selectbox(
-            "Product", list(products),
-            format_func=lambda pid: (f"{products[pid][0].product} · "
-                                     + ("ships" if products[pid][0].shippable else "digital")),
-            key="checkout_product")
+            "Product",
+            list(products),
+            format_func=lambda pid: (
+                f"{products[pid][0].product} · " + ("ships" if products[pid][0].shippable else "digital")
+            ),
+            key="checkout_product",
+        )
         skus = {s.code: s for s in products[product_id]}
         sku_col, qty_col = st.columns([3, 1])
         code = sku_col.selectbox(
-            "Option", list(skus),
+            "Option",
+            list(skus),
             format_func=lambda c: f"{skus[c].name} — {display.money(skus[c].unit_amount, skus[c].currency)}",
-            key="checkout_sku")
+            key="checkout_sku",
+        )
         if code not in skus:  # the product changed under a kept SKU choice
             code = next(iter(skus))
         listing = skus[code]
-        quantity = qty_col.number_input("Quantity", min_value=1, max_value=999, value=1, step=1,
-                                        key="checkout_quantity")
-        st.caption(f"SKU {display.escape_markdown(listing.code)} · "
-                   + ("ships to an address" if listing.shippable else "digital, nothing is shipped"))
+        quantity = qty_col.number_input(
+            "Quantity", min_value=1, max_value=999, value=1, step=1, key="checkout_quantity"
+        )
+        st.caption(
+            f"SKU {display.escape_markdown(listing.code)} · "
+            + ("ships to an address" if listing.shippable else "digital, nothing is shipped")
+        )
 
         st.subheader("2 · Payment")
         token = pick_token()
@@ -288,13 +345,25 @@ def shop(db, account) -> None:
             st.text(f"{listing.product} — {listing.name}")
             st.text(f"{int(quantity)} × {display.money(listing.unit_amount, listing.currency)}")
             st.metric("Total", display.money(total, listing.currency))
-            place = st.button("Place order", type="primary", key="checkout_place",
-                              icon=":material/shopping_cart_checkout:", width="stretch")
+            place = st.button(
+                "Place order",
+                type="primary",
+                key="checkout_place",
+                icon=":material/shopping_cart_checkout:",
+                width="stretch",
+            )
         if place:
             signature = (listing.code, int(quantity), address_sig)
             with st.spinner("Placing the order…"):
-                submit(db, account, [CartItem(listing.code, int(quantity))], token, address_id,
-                       address, signature)
+                submit(
+                    db,
+                    account,
+                    [CartItem(listing.code, int(quantity))],
+                    token,
+                    address_id,
+                    address,
+                    signature,
+                )
     with outcome_slot:
         show_outcome()
 
@@ -302,8 +371,10 @@ def shop(db, account) -> None:
 # -- the page ----------------------------------------------------------------------------------
 def main() -> None:
     st.title("Demo checkout")
-    st.caption("Test purchases as a customer would make them, paid with Stripe's test card tokens "
-               f"through the {resources.get_gateways().settings.gateway} payment gateway.")
+    st.caption(
+        "Test purchases as a customer would make them, paid with Stripe's test card tokens "
+        f"through the {resources.get_gateways().settings.gateway} payment gateway."
+    )
     db = resources.get_db()
     customer = st.session_state.get(session.CUSTOMER_KEY)
     if customer is None:

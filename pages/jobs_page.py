@@ -4,6 +4,7 @@ Everything shown is re-read from the database (orders_core.jobs), so a reload sh
 the same state; while a job is queued or running, its part of the page refreshes
 itself every few seconds (st.fragment(run_every=...)).
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -41,6 +42,7 @@ ACTION_STYLE = {
 
 
 # -- small formatting helpers ------------------------------------------------------------
+
 
 def status_label(status: str) -> str:
     return STATUS_STYLE.get(status, (status.replace("_", " ").capitalize(),))[0]
@@ -103,8 +105,11 @@ def size(n: int | None) -> str:
 
 
 def counts_text(job) -> str:
-    parts = [f"{job.succeeded + job.failed:,} of {job.total:,} done",
-             f"{job.succeeded:,} succeeded", f"{job.failed:,} failed"]
+    parts = [
+        f"{job.succeeded + job.failed:,} of {job.total:,} done",
+        f"{job.succeeded:,} succeeded",
+        f"{job.failed:,} failed",
+    ]
     if job.pending and job.finished:
         parts.append(f"{job.pending:,} not processed")
     elif job.pending:
@@ -126,29 +131,39 @@ def parse_job_param(raw) -> tuple[int | None, str | None]:
 
 # -- list ---------------------------------------------------------------------------------
 
+
 def job_row(job) -> None:
     with st.container(border=True, key=f"job_row_{job.id}"):
         title_col, status_col, progress_col, link_col = st.columns(
-            [3, 2, 4, 1.2], vertical_alignment="center")
+            [3, 2, 4, 1.2], vertical_alignment="center"
+        )
         with title_col:
             st.markdown(f"**#{job.id} · {action_label(job.action)}**")
-            st.caption(f"{display.escape_markdown(job.actor)} · {when(job.created_at)} "
-                       f"({ago(job.created_at)})")
+            st.caption(
+                f"{display.escape_markdown(job.actor)} · {when(job.created_at)} ({ago(job.created_at)})"
+            )
         with status_col:
             status_badge(job.status, cancel_requested=job.cancel_requested)
         with progress_col:
             st.progress(job.progress, text=counts_text(job))
         with link_col:
-            st.page_link(links.JOBS_PAGE, label="Open", icon=":material/open_in_new:",
-                         query_params={"job": str(job.id)})
+            st.page_link(
+                links.JOBS_PAGE,
+                label="Open",
+                icon=":material/open_in_new:",
+                query_params={"job": str(job.id)},
+            )
 
 
 def job_list(db, actor: Actor) -> None:
     views = jobs.list_jobs(db, actor=actor, limit=LIST_LIMIT)
     active = any(not job.finished for job in views)
     if not views:
-        st.info("No jobs yet. Bulk actions and exports started from the Orders page appear "
-                "here with their progress.", icon=":material/inbox:")
+        st.info(
+            "No jobs yet. Bulk actions and exports started from the Orders page appear "
+            "here with their progress.",
+            icon=":material/inbox:",
+        )
         return
 
     @st.fragment(run_every=REFRESH_SECONDS if active else None)
@@ -161,8 +176,10 @@ def job_list(db, actor: Actor) -> None:
         summary[1].metric("Queued or running", f"{running:,}")
         summary[2].metric("With failures", f"{sum(1 for j in fresh if j.failed):,}")
         if running:
-            st.caption(f":material/autorenew: Refreshing every {REFRESH_SECONDS} seconds while "
-                       f"jobs are queued or running.")
+            st.caption(
+                f":material/autorenew: Refreshing every {REFRESH_SECONDS} seconds while "
+                f"jobs are queued or running."
+            )
         for job in fresh:
             job_row(job)
         if active and not running:
@@ -173,14 +190,17 @@ def job_list(db, actor: Actor) -> None:
 
 # -- detail -------------------------------------------------------------------------------
 
+
 def read_file_bytes(path: str):
     return lambda: Path(path).read_bytes()
 
 
 def failures_csv(db, actor: Actor, job_id: int):
     def build() -> bytes:
-        return csv_bytes(pd.DataFrame(jobs.job_failures(db, job_id, actor=actor),
-                                      columns=["order", "reason"]))
+        return csv_bytes(
+            pd.DataFrame(jobs.job_failures(db, job_id, actor=actor), columns=["order", "reason"])
+        )
+
     return build
 
 
@@ -189,8 +209,10 @@ def job_detail(db, actor: Actor, job_id: int) -> None:
     try:
         first = jobs.get_job(db, job_id, actor=actor)
     except NotFound:
-        st.warning(f"There is no job #{job_id}. It may have been typed wrongly in the address.",
-                   icon=":material/search_off:")
+        st.warning(
+            f"There is no job #{job_id}. It may have been typed wrongly in the address.",
+            icon=":material/search_off:",
+        )
         return
     st.header(f"Job #{first.id} · {action_label(first.action)}", anchor=False)
     manage = session.can(Permission.MANAGE_JOBS)
@@ -205,8 +227,10 @@ def job_detail(db, actor: Actor, job_id: int) -> None:
             return
         head_col, badge_col = st.columns([6, 2], vertical_alignment="center")
         with head_col:
-            st.caption(f"Asked for by {display.escape_markdown(job.actor)} · "
-                       f"{when(job.created_at)} ({ago(job.created_at)})")
+            st.caption(
+                f"Asked for by {display.escape_markdown(job.actor)} · "
+                f"{when(job.created_at)} ({ago(job.created_at)})"
+            )
         with badge_col:
             status_badge(job.status, cancel_requested=job.cancel_requested)
 
@@ -219,8 +243,7 @@ def job_detail(db, actor: Actor, job_id: int) -> None:
         metrics[4].metric("Run time", duration(job.started_at, job.finished_at))
 
         if job.cancel_requested and not job.finished:
-            st.info("Cancel requested: the job stops after the orders in progress.",
-                    icon=":material/cancel:")
+            st.info("Cancel requested: the job stops after the orders in progress.", icon=":material/cancel:")
         if job.error:
             st.error(display.escape_markdown(job.error))
 
@@ -235,9 +258,12 @@ def job_detail(db, actor: Actor, job_id: int) -> None:
             facts[1].caption(f"Finished: {when(job.finished_at)}")
             if job.retry_of:
                 with facts[2]:
-                    st.page_link(links.JOBS_PAGE, label=f"Retry of job #{job.retry_of}",
-                                 icon=":material/replay:",
-                                 query_params={"job": str(job.retry_of)})
+                    st.page_link(
+                        links.JOBS_PAGE,
+                        label=f"Retry of job #{job.retry_of}",
+                        icon=":material/replay:",
+                        query_params={"job": str(job.retry_of)},
+                    )
 
         with st.container(horizontal=True, key="job_actions"):
             if manage:
@@ -245,8 +271,9 @@ def job_detail(db, actor: Actor, job_id: int) -> None:
             downloads(db, actor, job)
         failures(db, actor, job)
         if not job.finished:
-            st.caption(f":material/autorenew: Refreshing every {REFRESH_SECONDS} seconds until "
-                       f"the job finishes.")
+            st.caption(
+                f":material/autorenew: Refreshing every {REFRESH_SECONDS} seconds until the job finishes."
+            )
         elif not first.finished:
             st.rerun()  # it just finished: one full run turns the auto-refresh off
 
@@ -255,21 +282,28 @@ def job_detail(db, actor: Actor, job_id: int) -> None:
 
 def actions(db, actor: Actor, job) -> None:
     retry = st.button(
-        "Retry failed", key="job_retry_failed", icon=":material/replay:",
+        "Retry failed",
+        key="job_retry_failed",
+        icon=":material/replay:",
         disabled=not (job.finished and job.failed > 0),
-        help="Queue a new job over this job's failed orders only.")
+        help="Queue a new job over this job's failed orders only.",
+    )
     cancel = st.button(
-        "Cancel job", key="job_cancel", icon=":material/cancel:",
+        "Cancel job",
+        key="job_cancel",
+        icon=":material/cancel:",
         disabled=job.finished or job.cancel_requested,
-        help="Stop the job: orders already done stay done; the rest are not processed.")
+        help="Stop the job: orders already done stay done; the rest are not processed.",
+    )
     if retry:
         try:
             new = jobs.retry_failed(db, actor, job.id)
         except OrdersError as error:
             st.error(display.escape_markdown(error))
         else:
-            st.session_state["jobs_notice"] = (f"Job #{new.id} was queued to retry the "
-                                               f"{new.total:,} failed orders of job #{job.id}.")
+            st.session_state["jobs_notice"] = (
+                f"Job #{new.id} was queued to retry the {new.total:,} failed orders of job #{job.id}."
+            )
             st.query_params["job"] = str(new.id)
             st.rerun()
     if cancel:
@@ -288,35 +322,49 @@ def downloads(db, actor: Actor, job) -> None:
         if path.is_file():
             st.download_button(
                 f"Download export CSV ({(job.export_rows or 0):,} rows, {size(job.export_bytes)})",
-                data=read_file_bytes(str(path)), file_name=path.name, mime="text/csv",
-                key="job_export_download", icon=":material/download:", on_click="ignore",
-                type="primary")
+                data=read_file_bytes(str(path)),
+                file_name=path.name,
+                mime="text/csv",
+                key="job_export_download",
+                icon=":material/download:",
+                on_click="ignore",
+                type="primary",
+            )
         else:
-            st.warning("The export file is no longer on the server.",
-                       icon=":material/draft:")
+            st.warning("The export file is no longer on the server.", icon=":material/draft:")
     if job.failed:
         st.download_button(
-            f"Download failures CSV ({job.failed:,} orders)", data=failures_csv(db, actor, job.id),
-            file_name=f"job-{job.id}-failures.csv", mime="text/csv",
-            key="job_failures_download", icon=":material/download:", on_click="ignore")
+            f"Download failures CSV ({job.failed:,} orders)",
+            data=failures_csv(db, actor, job.id),
+            file_name=f"job-{job.id}-failures.csv",
+            mime="text/csv",
+            key="job_failures_download",
+            icon=":material/download:",
+            on_click="ignore",
+        )
 
 
 def failures(db, actor: Actor, job) -> None:
     st.subheader("Failures", anchor=False)
     if not job.failed:
-        st.caption("No order failed." if job.finished or job.succeeded
-                   else "No failures so far.")
+        st.caption("No order failed." if job.finished or job.succeeded else "No failures so far.")
         return
     rows = jobs.job_failures(db, job.id, actor=actor, limit=FAILURES_SHOWN)
     frame = pd.DataFrame(rows, columns=["order", "reason"]).rename(
-        columns={"order": "Order", "reason": "Reason"})
+        columns={"order": "Order", "reason": "Reason"}
+    )
     if job.failed > len(rows):
-        st.caption(f"The first {len(rows):,} of {job.failed:,} failures; download the CSV for "
-                   f"all of them.")
+        st.caption(f"The first {len(rows):,} of {job.failed:,} failures; download the CSV for all of them.")
     else:
         st.caption("Select a row to open the order.")
-    event = st.dataframe(frame, hide_index=True, width="stretch", key="job_failures_table",
-                         on_select="rerun", selection_mode="single-row")
+    event = st.dataframe(
+        frame,
+        hide_index=True,
+        width="stretch",
+        key="job_failures_table",
+        on_select="rerun",
+        selection_mode="single-row",
+    )
     selected = event.selection.rows if event is not None else []
     if selected:
         number = frame.iloc[selected[0]]["Order"]
@@ -325,11 +373,13 @@ def failures(db, actor: Actor, job) -> None:
 
 # -- page ---------------------------------------------------------------------------------
 
+
 def main() -> None:
     actor = session.current_actor()  # stops the page unless a staff member is signed in
     st.title("Jobs")
-    st.caption("Bulk actions and exports, newest first. Jobs run in the background; leave and "
-               "come back at any time.")
+    st.caption(
+        "Bulk actions and exports, newest first. Jobs run in the background; leave and come back at any time."
+    )
     notice = st.session_state.pop("jobs_notice", None)
     if notice:
         st.success(display.escape_markdown(notice), icon=":material/check_circle:")

@@ -6,6 +6,7 @@ Text that people typed (names, addresses, notes, reasons) is shown with st.text 
 dataframes, never as Markdown or HTML. Rules live in orders_core: legal moves come
 from status.legal_actions, permissions from the signed-in Actor, and the services
 check both again."""
+
 from __future__ import annotations
 
 import pandas as pd
@@ -18,19 +19,33 @@ from orders_core.staff import ACTION_PERMISSIONS, Permission
 from orders_core.status import Action, PaymentStatus, Status, legal_actions, refunds_on
 from pages.ui import display, links, resources, session, statuses
 
-CONFIRM = "order_confirm"       # {"number", "action", "status"} while a confirmation is open
-FLASH = "order_flash"           # {"number", "text"} after a move or a note
+CONFIRM = "order_confirm"  # {"number", "action", "status"} while a confirmation is open
+FLASH = "order_flash"  # {"number", "text"} after a move or a note
 NOTE = "order_note_text"
 NOTE_ERROR = "order_note_error"
 
-MOVES = {Action.FULFILL: lifecycle.fulfill_order, Action.CANCEL: lifecycle.cancel_order,
-         Action.RETURN: lifecycle.return_order}
-EVENT_TITLES = {"create": "Order placed", "pay": "Paid", "payment_received": "Payment received",
-                "payment_failed": "Payment failed", "fulfill": "Fulfilled", "cancel": "Canceled",
-                "return": "Returned", "note": "Staff note", "refund": "Refund recorded",
-                "refund_failed": "Refund failed"}
-ACTION_ICONS = {Action.FULFILL: ":material/local_shipping:", Action.CANCEL: ":material/block:",
-                Action.RETURN: ":material/undo:"}
+MOVES = {
+    Action.FULFILL: lifecycle.fulfill_order,
+    Action.CANCEL: lifecycle.cancel_order,
+    Action.RETURN: lifecycle.return_order,
+}
+EVENT_TITLES = {
+    "create": "Order placed",
+    "pay": "Paid",
+    "payment_received": "Payment received",
+    "payment_failed": "Payment failed",
+    "fulfill": "Fulfilled",
+    "cancel": "Canceled",
+    "return": "Returned",
+    "note": "Staff note",
+    "refund": "Refund recorded",
+    "refund_failed": "Refund failed",
+}
+ACTION_ICONS = {
+    Action.FULFILL: ":material/local_shipping:",
+    Action.CANCEL: ":material/block:",
+    Action.RETURN: ":material/undo:",
+}
 
 
 def when(value: str | None) -> str:
@@ -50,17 +65,22 @@ def consequence(detail: dict, action: Action) -> tuple[str, str]:
     refund = refundable(detail) if refunds_on(status, action) else 0
     money = display.money(refund, detail["currency"])
     if action == Action.FULFILL:
-        return (f"{number} will be marked Fulfilled (shipped to the customer). No money moves.",
-                "Mark as fulfilled")
+        return (
+            f"{number} will be marked Fulfilled (shipped to the customer). No money moves.",
+            "Mark as fulfilled",
+        )
     if action == Action.CANCEL and refund:
-        return (f"{number} will be canceled and {money} refunded to the customer's card.",
-                f"Cancel and refund {money} to the card")
+        return (
+            f"{number} will be canceled and {money} refunded to the customer's card.",
+            f"Cancel and refund {money} to the card",
+        )
     if action == Action.CANCEL:
-        return (f"{number} will be canceled. It was never paid, so nothing is refunded.",
-                "Cancel the order")
+        return (f"{number} will be canceled. It was never paid, so nothing is refunded.", "Cancel the order")
     if action == Action.RETURN and refund:
-        return (f"{number} will be marked Returned and {money} refunded to the customer's card.",
-                f"Return and refund {money} to the card")
+        return (
+            f"{number} will be marked Returned and {money} refunded to the customer's card.",
+            f"Return and refund {money} to the card",
+        )
     return f"{number} will be marked {action.label}ed.", f"{action.label} the order"
 
 
@@ -82,8 +102,12 @@ def confirm_move(actor, detail: dict) -> None:
     sentence, button = consequence(detail, action)
     st.subheader(f"{action.label} {detail['number']}?")
     st.text(sentence)
-    reason = st.text_area("Reason (optional, goes in the timeline)", key="order_move_reason",
-                          max_chars=lifecycle.MAX_REASON, height=80)
+    reason = st.text_area(
+        "Reason (optional, goes in the timeline)",
+        key="order_move_reason",
+        max_chars=lifecycle.MAX_REASON,
+        height=80,
+    )
     go, back = st.columns([3, 1])
     if go.button(display.escape_markdown(button), key="order_move_confirm", type="primary", width="stretch"):
         db = resources.get_db()
@@ -93,16 +117,21 @@ def confirm_move(actor, detail: dict) -> None:
                 raise OrdersError(
                     f"Someone else changed {detail['number']} meanwhile: it is now "
                     f"{statuses.status_label(current)}, so nothing was done. "
-                    "Close this and review the order.")
-            after = MOVES[action](db, actor, detail["number"], reason=reason or "",
-                                  gateways=resources.get_gateways())
+                    "Close this and review the order."
+                )
+            after = MOVES[action](
+                db, actor, detail["number"], reason=reason or "", gateways=resources.get_gateways()
+            )
         except OrdersError as error:
             st.error(display.escape_markdown(error), icon=":material/error:")
             return
         done = f"{detail['number']} is now {statuses.status_label(after['status'])}."
         if after["refunded_amount"] > detail["refunded_amount"]:
-            done += (" Refunded " + display.money(after["refunded_amount"] - detail["refunded_amount"],
-                                                  after["currency"]) + " to the card.")
+            done += (
+                " Refunded "
+                + display.money(after["refunded_amount"] - detail["refunded_amount"], after["currency"])
+                + " to the card."
+            )
         st.session_state[FLASH] = {"number": detail["number"], "text": done}
         st.session_state.pop("order_move_reason", None)
         close_confirmation()
@@ -126,8 +155,9 @@ def on_add_note(number: str) -> None:
 
 def find_order_form() -> None:
     with st.form("order_find", border=True, width=420):
-        number = st.text_input("Order number", key="order_find_number", placeholder="ORD-000123",
-                               max_chars=40)
+        number = st.text_input(
+            "Order number", key="order_find_number", placeholder="ORD-000123", max_chars=40
+        )
         if st.form_submit_button("Open", type="primary", icon=":material/search:"):
             st.query_params.from_dict({"number": number.strip()} if number.strip() else {})
             st.rerun()
@@ -144,12 +174,17 @@ def labelled(label: str, value: str, *, code: bool = False) -> None:
 def show_timeline(events: list[dict]) -> None:
     for event in reversed(events):  # newest first
         with st.container(border=True, gap="small"):
-            row = st.container(horizontal=True, horizontal_alignment="distribute",
-                               vertical_alignment="center")
-            head = row.container(horizontal=True, vertical_alignment="center", gap="small",
-                                 width="content")
-            head.markdown("**" + display.escape_markdown(
-                EVENT_TITLES.get(event["action"], event["action"].replace("_", " ").capitalize())) + "**")
+            row = st.container(
+                horizontal=True, horizontal_alignment="distribute", vertical_alignment="center"
+            )
+            head = row.container(horizontal=True, vertical_alignment="center", gap="small", width="content")
+            head.markdown(
+                "**"
+                + display.escape_markdown(
+                    EVENT_TITLES.get(event["action"], event["action"].replace("_", " ").capitalize())
+                )
+                + "**"
+            )
             if event["from_status"] and event["to_status"]:
                 with head:
                     statuses.status_badge(event["from_status"])
@@ -180,8 +215,11 @@ def main() -> None:
         detail = queries.order_detail(db, raw, actor=actor)
     except NotFound:
         st.title("Order not found")
-        st.error(f"There is no order {display.escape_markdown(raw.strip()[:40])}. "
-                 "Check the number, or find the order on the Orders page.", icon=":material/search_off:")
+        st.error(
+            f"There is no order {display.escape_markdown(raw.strip()[:40])}. "
+            "Check the number, or find the order on the Orders page.",
+            icon=":material/search_off:",
+        )
         find_order_form()
         return
     number, currency = detail["number"], detail["currency"]
@@ -200,10 +238,17 @@ def main() -> None:
     if moves:
         bar = st.container(horizontal=True)
         for action in moves:
-            if bar.button(action.label, key=f"order_action_{action.value}", icon=ACTION_ICONS.get(action),
-                          type="primary" if action == Action.FULFILL else "secondary"):
-                st.session_state[CONFIRM] = {"number": number, "action": action.value,
-                                             "status": detail["status"]}
+            if bar.button(
+                action.label,
+                key=f"order_action_{action.value}",
+                icon=ACTION_ICONS.get(action),
+                type="primary" if action == Action.FULFILL else "secondary",
+            ):
+                st.session_state[CONFIRM] = {
+                    "number": number,
+                    "action": action.value,
+                    "status": detail["status"],
+                }
                 st.session_state.pop("order_move_reason", None)
     pending = st.session_state.get(CONFIRM)
     if pending and pending.get("number") == number:
@@ -227,55 +272,82 @@ def main() -> None:
             st.text("Nothing to ship (digital items only).")
         else:
             city = " ".join(p for p in (address["postal_code"], address["city"], address["region"]) if p)
-            st.text("\n".join(p for p in (address["name"], address["line1"], address["line2"], city,
-                                          address["country"]) if p))
+            st.text(
+                "\n".join(
+                    p
+                    for p in (address["name"], address["line1"], address["line2"], city, address["country"])
+                    if p
+                )
+            )
     with right:
         st.markdown("#### Payment")
         payment = detail["payment"]
         if payment is None:
             st.text("No payment yet.")
         else:
-            labelled("Amount", f"{display.money(payment['amount'], payment['currency'])} · "
-                               f"{payment['status'].capitalize()}")
+            labelled(
+                "Amount",
+                f"{display.money(payment['amount'], payment['currency'])} · {payment['status'].capitalize()}",
+            )
             labelled("Gateway", payment["gateway"].capitalize())
             labelled("Gateway payment id", payment["gateway_payment_id"] or "", code=True)
             if payment["failure_message"]:
                 labelled("Failure", payment["failure_message"])
 
     st.subheader("Items")
-    st.dataframe(pd.DataFrame({
-        "SKU": [i["sku"] for i in detail["items"]],
-        "Product": [i["product"] for i in detail["items"]],
-        "Item": [i["name"] for i in detail["items"]],
-        "Quantity": [i["quantity"] for i in detail["items"]],
-        "Unit price": [display.money(i["unit_amount"], currency) for i in detail["items"]],
-        "Amount": [display.money(i["amount"], currency) for i in detail["items"]],
-    }), hide_index=True, width="stretch", column_config={
-        "Quantity": st.column_config.NumberColumn(format="%d", width="small"),
-        "Unit price": st.column_config.TextColumn(alignment="right", width="small"),
-        "Amount": st.column_config.TextColumn(alignment="right", width="small")})
+    st.dataframe(
+        pd.DataFrame(
+            {
+                "SKU": [i["sku"] for i in detail["items"]],
+                "Product": [i["product"] for i in detail["items"]],
+                "Item": [i["name"] for i in detail["items"]],
+                "Quantity": [i["quantity"] for i in detail["items"]],
+                "Unit price": [display.money(i["unit_amount"], currency) for i in detail["items"]],
+                "Amount": [display.money(i["amount"], currency) for i in detail["items"]],
+            }
+        ),
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "Quantity": st.column_config.NumberColumn(format="%d", width="small"),
+            "Unit price": st.column_config.TextColumn(alignment="right", width="small"),
+            "Amount": st.column_config.TextColumn(alignment="right", width="small"),
+        },
+    )
 
     if detail["refunds"]:
         st.subheader("Refunds")
         refunds = detail["refunds"]
-        st.dataframe(pd.DataFrame({
-            "When": [when(r["created_at"]) for r in refunds],
-            "Amount": [display.money(r["amount"], r["currency"]) for r in refunds],
-            "Status": [r["status"].capitalize() for r in refunds],
-            "For": [(r["action"] or "").capitalize() for r in refunds],
-            "By": [r["actor"] or "" for r in refunds],
-            "Gateway refund id": [r["gateway_refund_id"] or "" for r in refunds],
-            "Failure": [r["failure_message"] or "" for r in refunds],
-        }), hide_index=True, width="stretch",
-            column_config={"Amount": st.column_config.TextColumn(alignment="right")})
+        st.dataframe(
+            pd.DataFrame(
+                {
+                    "When": [when(r["created_at"]) for r in refunds],
+                    "Amount": [display.money(r["amount"], r["currency"]) for r in refunds],
+                    "Status": [r["status"].capitalize() for r in refunds],
+                    "For": [(r["action"] or "").capitalize() for r in refunds],
+                    "By": [r["actor"] or "" for r in refunds],
+                    "Gateway refund id": [r["gateway_refund_id"] or "" for r in refunds],
+                    "Failure": [r["failure_message"] or "" for r in refunds],
+                }
+            ),
+            hide_index=True,
+            width="stretch",
+            column_config={"Amount": st.column_config.TextColumn(alignment="right")},
+        )
 
     st.subheader("Timeline")
     if actor.can(Permission.NOTE):
         with st.form("order_note_form", border=True):
-            st.text_area("Add a staff note", key=NOTE, max_chars=4000, height=90,
-                         placeholder="Only staff see notes. They are shown exactly as typed.")
-            st.form_submit_button("Add note", type="primary", on_click=on_add_note, args=(number,),
-                                  icon=":material/note_add:")
+            st.text_area(
+                "Add a staff note",
+                key=NOTE,
+                max_chars=4000,
+                height=90,
+                placeholder="Only staff see notes. They are shown exactly as typed.",
+            )
+            st.form_submit_button(
+                "Add note", type="primary", on_click=on_add_note, args=(number,), icon=":material/note_add:"
+            )
         if st.session_state.get(NOTE_ERROR):
             st.error(display.escape_markdown(st.session_state.pop(NOTE_ERROR)))
     show_timeline(detail["events"])

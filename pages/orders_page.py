@@ -6,6 +6,7 @@ The URL is the source of truth for the view (see orders_view.parse_orders_params
 callbacks write the query parameters, and every run reads them back. Nothing here
 decides what is legal: the menu comes from status.BULK_SOURCE_STATUSES and the
 signed-in role, and orders_core.jobs checks everything again."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -27,7 +28,7 @@ SORT = "orders_sort"
 PAGER = "orders_page"
 MENU = "orders_mass_actions"
 NOTICES = "orders_notices"
-SELECTED = "orders_selected"          # {order number: True}, in the order ticked
+SELECTED = "orders_selected"  # {order number: True}, in the order ticked
 ALL_MATCHING = "orders_select_all_matching"
 SCOPE = "orders_selection_scope"
 GENERATION = "orders_grid_generation"  # bumped to reset the grid's own edit state
@@ -162,7 +163,8 @@ def mass_action_dialog(actor) -> None:
         try:
             with st.spinner("Checking the orders…"):
                 st.session_state[PREFLIGHT] = jobs.preflight(
-                    db, actor, action, order_numbers=pending["numbers"], filters=pending["filters"])
+                    db, actor, action, order_numbers=pending["numbers"], filters=pending["filters"]
+                )
         except OrdersError as error:
             st.error(display.escape_markdown(error))
             if st.button("Close", key="mass_close"):
@@ -183,17 +185,26 @@ def mass_action_dialog(actor) -> None:
         st.caption(f"{duplicates:,} duplicate order number(s) will be counted once.")
     if failing:
         st.markdown("**Why some will fail**")
-        reasons = pd.DataFrame({"Reason": list(preflight.ineligible.keys()),
-                                "Orders": list(preflight.ineligible.values())})
-        st.dataframe(reasons, hide_index=True, width="stretch",
-                     column_config={"Reason": st.column_config.TextColumn(width="large"),
-                                    "Orders": st.column_config.NumberColumn(format="%d")})
+        reasons = pd.DataFrame(
+            {"Reason": list(preflight.ineligible.keys()), "Orders": list(preflight.ineligible.values())}
+        )
+        st.dataframe(
+            reasons,
+            hide_index=True,
+            width="stretch",
+            column_config={
+                "Reason": st.column_config.TextColumn(width="large"),
+                "Orders": st.column_config.NumberColumn(format="%d"),
+            },
+        )
     if refunds:
         totals = " · ".join(display.money(a, c) for c, a in sorted(refunds.items()))
         st.markdown(display.escape_markdown(f"Refunds to customers' cards: {totals}"))
     if eligible == 0:
-        st.warning(f"None of these orders can be {'exported' if action == EXPORT else label.lower() + 'ed'}; "
-                   "nothing will be queued.")
+        st.warning(
+            f"None of these orders can be {'exported' if action == EXPORT else label.lower() + 'ed'}; "
+            "nothing will be queued."
+        )
         if st.button("Close", key="mass_close"):
             close_mass_action()
             st.rerun()
@@ -201,18 +212,24 @@ def mass_action_dialog(actor) -> None:
 
     ready = True
     if thresholds.needs_typed_confirmation(eligible, refunds):
-        typed = st.text_input(f"This is a large action. Type {eligible} to confirm",
-                              key="mass_confirm_count")
+        typed = st.text_input(f"This is a large action. Type {eligible} to confirm", key="mass_confirm_count")
         ready = typed.replace(",", "").strip() == str(eligible)
     what = f"{label} {eligible:,} order{'s' if eligible != 1 else ''}"
     if refunds:
         what += " and refund " + " + ".join(display.money(a, c) for c, a in sorted(refunds.items()))
     go, back = st.columns([3, 1])
-    if go.button(display.escape_markdown(what), key="mass_confirm", type="primary",
-                 disabled=not ready, width="stretch"):
+    if go.button(
+        display.escape_markdown(what), key="mass_confirm", type="primary", disabled=not ready, width="stretch"
+    ):
         try:
-            job = jobs.enqueue(db, actor, action, order_numbers=pending["numbers"],
-                               filters=pending["filters"], selection_label=pending["description"])
+            job = jobs.enqueue(
+                db,
+                actor,
+                action,
+                order_numbers=pending["numbers"],
+                filters=pending["filters"],
+                selection_label=pending["description"],
+            )
         except OrdersError as error:
             st.error(display.escape_markdown(error))
             return
@@ -231,36 +248,44 @@ def _created(value: str | None):
 
 
 def grid_frame(rows: list[dict], ticked) -> pd.DataFrame:
-    return pd.DataFrame({
-        "Select": [ticked(r["number"]) for r in rows],
-        "Order": [r["number"] for r in rows],
-        "Status": [[r["status"]] for r in rows],
-        "Customer": [r["customer_name"] for r in rows],
-        "Email": [r["customer_email"] for r in rows],
-        "Items": [r["item_count"] for r in rows],
-        "Total": [display.money(r["total_amount"], r["currency"]) for r in rows],
-        "Refunded": [display.money(r["refunded_amount"], r["currency"]) if r["refunded_amount"] else ""
-                     for r in rows],
-        "Created (UTC)": pd.Series([_created(r["created_at"]) for r in rows], dtype="datetime64[ns]"),
-        "Link": [links.order_url(r["number"]) for r in rows],
-    })
+    return pd.DataFrame(
+        {
+            "Select": [ticked(r["number"]) for r in rows],
+            "Order": [r["number"] for r in rows],
+            "Status": [[r["status"]] for r in rows],
+            "Customer": [r["customer_name"] for r in rows],
+            "Email": [r["customer_email"] for r in rows],
+            "Items": [r["item_count"] for r in rows],
+            "Total": [display.money(r["total_amount"], r["currency"]) for r in rows],
+            "Refunded": [
+                display.money(r["refunded_amount"], r["currency"]) if r["refunded_amount"] else ""
+                for r in rows
+            ],
+            "Created (UTC)": pd.Series([_created(r["created_at"]) for r in rows], dtype="datetime64[ns]"),
+            "Link": [links.order_url(r["number"]) for r in rows],
+        }
+    )
 
 
 GRID_COLUMNS = {
     "Select": st.column_config.CheckboxColumn("Select", width=70, help="Tick orders for a mass action"),
     "Order": st.column_config.TextColumn("Order", width=100),
     "Status": st.column_config.MultiselectColumn(
-        "Status", width=95, options=[s.value for s in Status],
-        color=[statuses.STATUS_COLORS[s.value] for s in Status], format_func=statuses.status_label),
+        "Status",
+        width=95,
+        options=[s.value for s in Status],
+        color=[statuses.STATUS_COLORS[s.value] for s in Status],
+        format_func=statuses.status_label,
+    ),
     "Customer": st.column_config.TextColumn("Customer", width=145),
     "Email": st.column_config.TextColumn("Email", width=180),
     "Items": st.column_config.NumberColumn("Items", width=50, format="%d"),
     "Total": st.column_config.TextColumn("Total", width=85, alignment="right"),
     "Refunded": st.column_config.TextColumn("Refunded", width=85, alignment="right"),
-    "Created (UTC)": st.column_config.DatetimeColumn("Created (UTC)", width=125,
-                                                     format="YYYY-MM-DD HH:mm"),
-    "Link": st.column_config.LinkColumn("", width=40, display_text=":material/open_in_new:",
-                                        help="Open the order in a new browser tab"),
+    "Created (UTC)": st.column_config.DatetimeColumn("Created (UTC)", width=125, format="YYYY-MM-DD HH:mm"),
+    "Link": st.column_config.LinkColumn(
+        "", width=40, display_text=":material/open_in_new:", help="Open the order in a new browser tab"
+    ),
 }
 READ_ONLY = [c for c in GRID_COLUMNS if c != "Select"]
 
@@ -282,36 +307,60 @@ def results(actor) -> None:
     actor = session.current_actor()  # a fragment's rerun skips the entry point's check
     db = resources.get_db()
     view, _ = orders_view.parse_orders_params(url_params())
-    page = queries.list_orders(db, view.filters, actor=actor, page=view.page,
-                               page_size=orders_view.PAGE_SIZE,
-                               sort=view.sort_column, descending=view.descending)
+    page = queries.list_orders(
+        db,
+        view.filters,
+        actor=actor,
+        page=view.page,
+        page_size=orders_view.PAGE_SIZE,
+        sort=view.sort_column,
+        descending=view.descending,
+    )
     if view.page > page.pages:
-        st.warning(f"There is no page {view.page:,} of these orders (there are {page.pages:,}); "
-                   "showing page 1.")
+        st.warning(
+            f"There is no page {view.page:,} of these orders (there are {page.pages:,}); showing page 1."
+        )
         view = dataclasses.replace(view, page=1)
         st.query_params.from_dict(view.params())
-        page = queries.list_orders(db, view.filters, actor=actor, page=1,
-                                   page_size=orders_view.PAGE_SIZE,
-                                   sort=view.sort_column, descending=view.descending)
+        page = queries.list_orders(
+            db,
+            view.filters,
+            actor=actor,
+            page=1,
+            page_size=orders_view.PAGE_SIZE,
+            sort=view.sort_column,
+            descending=view.descending,
+        )
     keep_selection_in_scope(view)
     all_matching = bool(st.session_state.get(ALL_MATCHING))
     numbers = [r["number"] for r in page.rows]
 
     toolbar = st.container()
     if not page.rows:
-        st.info("No orders match this view." if page.total == 0 and view.params()
-                else "No orders yet." if page.total == 0 else "No orders on this page.")
+        st.info(
+            "No orders match this view."
+            if page.total == 0 and view.params()
+            else "No orders yet."
+            if page.total == 0
+            else "No orders on this page."
+        )
     else:
-        digest = hashlib.sha1(repr((view.selection_scope(), view.page, view.sort, numbers,
-                                    st.session_state.get(GENERATION, 0))).encode()).hexdigest()[:16]
+        digest = hashlib.sha1(
+            repr(
+                (view.selection_scope(), view.page, view.sort, numbers, st.session_state.get(GENERATION, 0))
+            ).encode()
+        ).hexdigest()[:16]
         chosen = selected()
         edited = st.data_editor(
             grid_frame(page.rows, lambda n: all_matching or n in chosen),
-            key=f"orders_grid_{digest}", hide_index=True, width="stretch",
+            key=f"orders_grid_{digest}",
+            hide_index=True,
+            width="stretch",
             height=min(38 + 35 * len(page.rows), 38 + 35 * 15) + 2,
             column_config=GRID_COLUMNS,
             disabled=READ_ONLY + (["Select"] if all_matching else []),
-            num_rows="fixed")
+            num_rows="fixed",
+        )
         if not all_matching:
             for number, ticked in zip(numbers, edited["Select"].tolist()):
                 if ticked:
@@ -326,36 +375,71 @@ def results(actor) -> None:
             st.text(selection_caption(page.total))
             buttons = st.container(horizontal=True)
             if page.rows and not all_matching:
-                buttons.button("Select all on this page", key="orders_select_page",
-                               on_click=select_page, args=(numbers,), icon=":material/done_all:")
+                buttons.button(
+                    "Select all on this page",
+                    key="orders_select_page",
+                    on_click=select_page,
+                    args=(numbers,),
+                    icon=":material/done_all:",
+                )
             if page.total and not all_matching and page.total > len(selected()):
-                buttons.button(f"Select all {page.total:,} matching orders", key="orders_select_matching",
-                               on_click=select_all_matching, icon=":material/select_all:")
+                buttons.button(
+                    f"Select all {page.total:,} matching orders",
+                    key="orders_select_matching",
+                    on_click=select_all_matching,
+                    icon=":material/select_all:",
+                )
             if count:
-                buttons.button("Clear selection", key="orders_clear_selection",
-                               on_click=clear_selection, icon=":material/deselect:")
+                buttons.button(
+                    "Clear selection",
+                    key="orders_clear_selection",
+                    on_click=clear_selection,
+                    icon=":material/deselect:",
+                )
         with right:
-            controls = st.container(horizontal=True, horizontal_alignment="right",
-                                    vertical_alignment="bottom")
+            controls = st.container(
+                horizontal=True, horizontal_alignment="right", vertical_alignment="bottom"
+            )
             with controls:
                 sync_widget(SORT, view.sort)
-                st.selectbox("Sort", list(orders_view.SORT_OPTIONS), key=SORT,
-                             format_func=orders_view.SORT_OPTIONS.get, on_change=on_sort_change,
-                             width=200, label_visibility="collapsed")
+                st.selectbox(
+                    "Sort",
+                    list(orders_view.SORT_OPTIONS),
+                    key=SORT,
+                    format_func=orders_view.SORT_OPTIONS.get,
+                    on_change=on_sort_change,
+                    width=200,
+                    label_visibility="collapsed",
+                )
                 offered = mass_actions(view, actor)
                 choice = st.menu_button(
-                    "Mass actions", offered or ["export"], key=MENU, type="primary",
-                    format_func=action_label, icon=":material/bolt:",
+                    "Mass actions",
+                    offered or ["export"],
+                    key=MENU,
+                    type="primary",
+                    format_func=action_label,
+                    icon=":material/bolt:",
                     disabled=not offered or count == 0,
-                    help=("Your role has no mass actions." if not offered else
-                          None if count else "Select orders first."))
+                    help=(
+                        "Your role has no mass actions."
+                        if not offered
+                        else None
+                        if count
+                        else "Select orders first."
+                    ),
+                )
         if choice and count:
-            description = (f"all {page.total:,} matching orders ({view.filters.describe()})"
-                           if all_matching else f"{count:,} selected order{'s' if count != 1 else ''}")
+            description = (
+                f"all {page.total:,} matching orders ({view.filters.describe()})"
+                if all_matching
+                else f"{count:,} selected order{'s' if count != 1 else ''}"
+            )
             st.session_state[PENDING] = {
-                "action": choice, "description": description,
+                "action": choice,
+                "description": description,
                 "numbers": None if all_matching else list(selected()),
-                "filters": view.filters if all_matching else None}
+                "filters": view.filters if all_matching else None,
+            }
             st.session_state.pop(PREFLIGHT, None)
             st.session_state.pop("mass_confirm_count", None)
 
@@ -366,16 +450,29 @@ def results(actor) -> None:
         with footer[1]:
             # Keyed by page: the widget starts at the URL's page, whatever was clicked before.
             pager = f"{PAGER}_{page.page}_{page.pages}"
-            st.pagination(page.pages, default=page.page, key=pager, on_change=on_page_change,
-                          args=(pager,), width="stretch")
+            st.pagination(
+                page.pages,
+                default=page.page,
+                key=pager,
+                on_change=on_page_change,
+                args=(pager,),
+                width="stretch",
+            )
         with footer[2]:
             opener = st.container(horizontal=True, vertical_alignment="bottom")
             customers = {r["number"]: r["customer_name"] for r in page.rows}
-            target = opener.selectbox("Open an order", numbers, key="orders_open_number", index=None,
-                                      placeholder="Open an order…", label_visibility="collapsed",
-                                      format_func=lambda n: f"{n} · {customers.get(n, '')}")
-            if opener.button("Open", key="orders_open_button", disabled=target is None,
-                             icon=":material/open_in_new:"):
+            target = opener.selectbox(
+                "Open an order",
+                numbers,
+                key="orders_open_number",
+                index=None,
+                placeholder="Open an order…",
+                label_visibility="collapsed",
+                format_func=lambda n: f"{n} · {customers.get(n, '')}",
+            )
+            if opener.button(
+                "Open", key="orders_open_button", disabled=target is None, icon=":material/open_in_new:"
+            ):
                 st.switch_page(links.ORDER_PAGE, query_params={"number": target})
 
     if st.session_state.get(PENDING):
@@ -402,24 +499,38 @@ def main() -> None:
     if flash:
         with st.container(border=True):
             cols = st.columns([6, 2, 1], vertical_alignment="center")
-            cols[0].success(f"Job #{flash['job_id']} is running: "
-                            f"{display.escape_markdown(flash['text'])}.", icon=":material/pending_actions:")
-            cols[1].page_link(links.JOBS_PAGE, label=f"Open job #{flash['job_id']}",
-                              icon=":material/arrow_forward:", query_params={"job": str(flash["job_id"])})
+            cols[0].success(
+                f"Job #{flash['job_id']} is running: {display.escape_markdown(flash['text'])}.",
+                icon=":material/pending_actions:",
+            )
+            cols[1].page_link(
+                links.JOBS_PAGE,
+                label=f"Open job #{flash['job_id']}",
+                icon=":material/arrow_forward:",
+                query_params={"job": str(flash["job_id"])},
+            )
             if cols[2].button("Dismiss", key="orders_flash_dismiss"):
                 st.session_state.pop(FLASH, None)
                 st.rerun()
     if notices:
-        st.warning("Some parts of the link could not be used, so their defaults are shown:  \n"
-                   + "  \n".join("• " + display.escape_markdown(n) for n in notices),
-                   icon=":material/link_off:")
+        st.warning(
+            "Some parts of the link could not be used, so their defaults are shown:  \n"
+            + "  \n".join("• " + display.escape_markdown(n) for n in notices),
+            icon=":material/link_off:",
+        )
 
     counts = queries.count_by_status(db, view.filters, actor=actor)
     sync_widget(TAB, view.tab)
     st.segmented_control(
-        "Status", TABS, key=TAB, required=True, on_change=on_tab_change,
+        "Status",
+        TABS,
+        key=TAB,
+        required=True,
+        on_change=on_tab_change,
         format_func=lambda t: f"{'All' if t == 'all' else statuses.status_label(t)} · {counts.get(t, 0):,}",
-        label_visibility="collapsed", width="stretch")
+        label_visibility="collapsed",
+        width="stretch",
+    )
 
     FILTERS.show(db, view.filters, on_apply=on_filters_submit, on_clear=on_filters_clear)
 

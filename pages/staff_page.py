@@ -2,6 +2,7 @@
 change roles, deactivate and reactivate, set a temporary password, see and end each
 person's sessions, and the audit log. orders_core.staff checks the permission again on
 every change, and every change that withdraws access ends that person's sessions."""
+
 from __future__ import annotations
 
 import pandas as pd
@@ -41,9 +42,18 @@ def notice(text: str) -> None:
 
 
 def accounts_table(accounts) -> None:
-    frame = pd.DataFrame([{"Name": a.name, "Email": a.email, "Role": a.role.label,
-                           "Status": "Active" if a.active else "Deactivated"} for a in accounts],
-                         columns=["Name", "Email", "Role", "Status"])
+    frame = pd.DataFrame(
+        [
+            {
+                "Name": a.name,
+                "Email": a.email,
+                "Role": a.role.label,
+                "Status": "Active" if a.active else "Deactivated",
+            }
+            for a in accounts
+        ],
+        columns=["Name", "Email", "Role", "Status"],
+    )
     st.dataframe(frame, hide_index=True, width="stretch", key="staff_table")
 
 
@@ -53,33 +63,52 @@ def change_account(db, actor, accounts) -> None:
     with st.container(border=True):
         emails = list(by_email)
         others = [e for e in emails if e.lower() != actor.email.lower()]
-        email = st.selectbox("Account", emails, key="staff_pick",
-                             index=emails.index(others[0]) if others else 0,
-                             format_func=lambda e: f"{by_email[e].name} · {e}")
+        email = st.selectbox(
+            "Account",
+            emails,
+            key="staff_pick",
+            index=emails.index(others[0]) if others else 0,
+            format_func=lambda e: f"{by_email[e].name} · {e}",
+        )
         account = by_email[email]
         yourself = account.email.lower() == actor.email.lower()
         roles = [r.value for r in Role]
-        new_role = st.selectbox("Role", roles, index=roles.index(account.role.value),
-                                      key=f"staff_role_{account.id}", format_func=role_label,
-                                      disabled=yourself)
+        new_role = st.selectbox(
+            "Role",
+            roles,
+            index=roles.index(account.role.value),
+            key=f"staff_role_{account.id}",
+            format_func=role_label,
+            disabled=yourself,
+        )
         bar = st.container(horizontal=True)
-        if bar.button("Save role", key="staff_save_role", icon=":material/save:", type="primary",
-                      disabled=yourself or new_role == account.role.value):
+        if bar.button(
+            "Save role",
+            key="staff_save_role",
+            icon=":material/save:",
+            type="primary",
+            disabled=yourself or new_role == account.role.value,
+        ):
             try:
-                changed = set_staff_role(db, actor, account.email, new_role,
-                                         client_address=session.client_address())
+                changed = set_staff_role(
+                    db, actor, account.email, new_role, client_address=session.client_address()
+                )
             except OrdersError as error:
                 st.error(display.escape_markdown(error))
             else:
                 notice(f"{changed.email} is now {changed.role.label}; their sessions have ended.")
                 st.rerun()
         label = "Deactivate" if account.active else "Reactivate"
-        if bar.button(label, key="staff_toggle_active", disabled=yourself,
-                      icon=":material/person_off:" if account.active
-                      else ":material/person_check:"):
+        if bar.button(
+            label,
+            key="staff_toggle_active",
+            disabled=yourself,
+            icon=":material/person_off:" if account.active else ":material/person_check:",
+        ):
             try:
-                changed = set_staff_active(db, actor, account.email, not account.active,
-                                           client_address=session.client_address())
+                changed = set_staff_active(
+                    db, actor, account.email, not account.active, client_address=session.client_address()
+                )
             except OrdersError as error:
                 st.error(display.escape_markdown(error))
             else:
@@ -98,14 +127,24 @@ def account_sessions(db, actor, account) -> None:
     sessions = staff_sessions_of(db, actor, account.email)
     st.markdown(f"**Signed in:** {len(sessions)} session{'s' if len(sessions) != 1 else ''}")
     if sessions:
-        frame = pd.DataFrame([{
-            "Signed in (UTC)": s.created_at.strftime("%Y-%m-%d %H:%M"),
-            "Last seen (UTC)": s.last_seen_at.strftime("%Y-%m-%d %H:%M"),
-            "Browser": display.browser_label(s.user_agent), "Address": s.client_address,
-        } for s in sessions])
+        frame = pd.DataFrame(
+            [
+                {
+                    "Signed in (UTC)": s.created_at.strftime("%Y-%m-%d %H:%M"),
+                    "Last seen (UTC)": s.last_seen_at.strftime("%Y-%m-%d %H:%M"),
+                    "Browser": display.browser_label(s.user_agent),
+                    "Address": s.client_address,
+                }
+                for s in sessions
+            ]
+        )
         st.dataframe(frame, hide_index=True, width="stretch", key=f"staff_sessions_{account.id}")
-    if st.button("Sign out everywhere", key="staff_sign_out_everywhere", icon=":material/logout:",
-                 disabled=not sessions):
+    if st.button(
+        "Sign out everywhere",
+        key="staff_sign_out_everywhere",
+        icon=":material/logout:",
+        disabled=not sessions,
+    ):
         try:
             ended = sign_out_everywhere(db, actor, account.email, client_address=session.client_address())
         except OrdersError as error:
@@ -120,33 +159,49 @@ def temporary_password(db, actor, account, yourself: bool) -> None:
         return
     with st.expander("Set a temporary password"):
         with st.form(f"staff_reset_{account.id}", border=False):
-            password = st.text_input("Temporary password", type="password", key="staff_reset_password",
-                                     help="At least 8 characters. They must choose their own at "
-                                          "their next sign-in; their sessions end now.")
+            password = st.text_input(
+                "Temporary password",
+                type="password",
+                key="staff_reset_password",
+                help="At least 8 characters. They must choose their own at "
+                "their next sign-in; their sessions end now.",
+            )
             submitted = st.form_submit_button("Set temporary password", key="staff_reset_submit")
         if submitted:
             try:
-                reset_staff_password(db, actor, account.email, password,
-                                     client_address=session.client_address())
+                reset_staff_password(
+                    db, actor, account.email, password, client_address=session.client_address()
+                )
             except OrdersError as error:
                 st.error(display.escape_markdown(error))
             else:
                 st.session_state.pop("staff_reset_password", None)
-                notice(f"Temporary password set for {account.email}; they choose their own at "
-                       "their next sign-in.")
+                notice(
+                    f"Temporary password set for {account.email}; they choose their own at "
+                    "their next sign-in."
+                )
                 st.rerun()
 
 
 def audit_table(db, actor) -> None:
     st.subheader("Audit log", anchor=False)
-    st.caption("Sign-ins (successful or not), sign-outs, ended sessions and account changes; "
-               "newest first.")
+    st.caption("Sign-ins (successful or not), sign-outs, ended sessions and account changes; newest first.")
     entries = audit_log(db, actor, limit=300)
-    frame = pd.DataFrame([{
-        "When (UTC)": e.at.strftime("%Y-%m-%d %H:%M:%S"), "Event": e.event.label,
-        "Outcome": "OK" if e.success else "Refused", "Account": e.subject, "By": e.actor,
-        "Detail": e.detail, "Address": e.client_address,
-    } for e in entries], columns=["When (UTC)", "Event", "Outcome", "Account", "By", "Detail", "Address"])
+    frame = pd.DataFrame(
+        [
+            {
+                "When (UTC)": e.at.strftime("%Y-%m-%d %H:%M:%S"),
+                "Event": e.event.label,
+                "Outcome": "OK" if e.success else "Refused",
+                "Account": e.subject,
+                "By": e.actor,
+                "Detail": e.detail,
+                "Address": e.client_address,
+            }
+            for e in entries
+        ],
+        columns=["When (UTC)", "Event", "Outcome", "Account", "By", "Detail", "Address"],
+    )
     st.dataframe(frame, hide_index=True, width="stretch", key="staff_audit_table", height=360)
 
 
@@ -157,13 +212,18 @@ def add_account(db, actor) -> None:
         name = name_col.text_input("Full name", key="staff_new_name", max_chars=200)
         email = email_col.text_input("Email", key="staff_new_email", max_chars=320)
         role_col, password_col = st.columns(2)
-        role = role_col.selectbox("Role", [r.value for r in Role], key="staff_new_role",
-                                  format_func=role_label)
-        password = password_col.text_input("Initial password", type="password",
-                                           key="staff_new_password",
-                                           help="At least 8 characters; share it privately.")
-        submitted = st.form_submit_button("Create account", type="primary", key="staff_create",
-                                          icon=":material/person_add:")
+        role = role_col.selectbox(
+            "Role", [r.value for r in Role], key="staff_new_role", format_func=role_label
+        )
+        password = password_col.text_input(
+            "Initial password",
+            type="password",
+            key="staff_new_password",
+            help="At least 8 characters; share it privately.",
+        )
+        submitted = st.form_submit_button(
+            "Create account", type="primary", key="staff_create", icon=":material/person_add:"
+        )
     if submitted:
         try:
             created = create_staff(db, actor, email=email, name=name, role=role, password=password)
@@ -178,10 +238,16 @@ def add_account(db, actor) -> None:
 
 def roles_help() -> None:
     with st.expander("What each role can do"):
-        frame = pd.DataFrame([{
-            "Role": role.label, "Summary": ROLE_SUMMARY[role],
-            "Permissions": ", ".join(p.value for p in Permission if p in ROLE_PERMISSIONS[role]),
-        } for role in Role])
+        frame = pd.DataFrame(
+            [
+                {
+                    "Role": role.label,
+                    "Summary": ROLE_SUMMARY[role],
+                    "Permissions": ", ".join(p.value for p in Permission if p in ROLE_PERMISSIONS[role]),
+                }
+                for role in Role
+            ]
+        )
         st.dataframe(frame, hide_index=True, width="stretch")
 
 
@@ -191,8 +257,9 @@ def main() -> None:
     if not session.can(Permission.MANAGE_STAFF):
         st.error("Only admins manage staff accounts.", icon=":material/lock:")
         st.stop()
-    st.caption("Who can sign in to Orders Desk, and with which role. "
-               "Roles nest: analyst → support → ops → admin.")
+    st.caption(
+        "Who can sign in to Orders Desk, and with which role. Roles nest: analyst → support → ops → admin."
+    )
     message = st.session_state.pop(NOTICE, None)
     if message:
         st.success(display.escape_markdown(message), icon=":material/check_circle:")

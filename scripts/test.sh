@@ -31,8 +31,9 @@ if ((${#missing[@]})); then
 fi
 
 # --- Lint and types (pyproject.toml): a finding fails the run -------------------------
-say "Running: ruff check"
+say "Running: ruff check and ruff format --check"
 "$VENV/bin/ruff" check .
+"$VENV/bin/ruff" format --check .
 say "Running: mypy"
 "$VENV/bin/mypy"
 

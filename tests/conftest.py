@@ -17,6 +17,7 @@ Settings
   Each test reads the environment afresh (orders_core.config.load_settings is cached
   per process), and monkeypatch.setenv / delenv mid-test take effect at once.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -41,6 +42,7 @@ except ModuleNotFoundError as exc:  # the module is still being written
 
 
 # --- environment -----------------------------------------------------------------
+
 
 @pytest.fixture(scope="session", autouse=True)
 def isolated_environment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
@@ -80,6 +82,7 @@ def monkeypatch(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
 
 # --- SQLite ----------------------------------------------------------------------
 
+
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A migrated SQLite file, copied for each test (much faster than migrating each time)."""
@@ -109,6 +112,7 @@ def sqlite_database_url(sqlite_template: Path, tmp_path: Path) -> Iterator[str]:
 
 
 # --- PostgreSQL ------------------------------------------------------------------
+
 
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[str]:
@@ -155,10 +159,13 @@ def postgres_database_url(postgres_server: str, postgres_template: str) -> Itera
 
 # --- both ------------------------------------------------------------------------
 
-@pytest.fixture(params=[
-    pytest.param("sqlite", id="sqlite"),
-    pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres),
-])
+
+@pytest.fixture(
+    params=[
+        pytest.param("sqlite", id="sqlite"),
+        pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres),
+    ]
+)
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A fresh, fully migrated, empty database for this test, on each backend."""
     if request.param == "sqlite":

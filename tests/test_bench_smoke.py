@@ -1,6 +1,7 @@
 """The benchmark harness at a tiny size, so that it cannot rot: `python -m bench.run`
 with 2,000 orders and one repeat, into a temporary folder. It checks that every
 figure is there with numbers, never how fast anything was (a benchmark is not a test)."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -15,9 +16,19 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
-EXPECTED = ("orders_page_bundle", "export", "export_memory", "bulk_fulfill", "bulk_fulfill_2p",
-            "bulk_cancel",
-            "rate_limiter", "checkout", "seed", "dashboard_rerun", "dashboard_rows")
+EXPECTED = (
+    "orders_page_bundle",
+    "export",
+    "export_memory",
+    "bulk_fulfill",
+    "bulk_fulfill_2p",
+    "bulk_cancel",
+    "rate_limiter",
+    "checkout",
+    "seed",
+    "dashboard_rerun",
+    "dashboard_rows",
+)
 
 
 def _number(value) -> bool:
@@ -35,9 +46,28 @@ def test_the_harness_runs_at_a_tiny_size_and_reports_every_figure(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("ORDERS_")}
     env.update(PYTHONPATH=str(REPO_ROOT), ORDERS_DATA_DIR=str(tmp_path / "data"))
     run = subprocess.run(
-        [sys.executable, "-m", "bench.run", "--orders", "2000", "--repeat", "1",
-         "--backend", "sqlite", "--work-dir", str(tmp_path / "work"), "--out", str(out)] + only,
-        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600)
+        [
+            sys.executable,
+            "-m",
+            "bench.run",
+            "--orders",
+            "2000",
+            "--repeat",
+            "1",
+            "--backend",
+            "sqlite",
+            "--work-dir",
+            str(tmp_path / "work"),
+            "--out",
+            str(out),
+        ]
+        + only,
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
     results = json.loads(out.read_text())
     assert results["errors"] == []

@@ -7,6 +7,7 @@ Reads the cached benchmark database; the summary is a TEMP table (nothing is
 written to the database). The write cost is measured on an in-memory copy of
 100,000 orders' (id, status, created_at, currency) with and without an AFTER UPDATE
 trigger keeping the summary, for a set-based status move of all of them."""
+
 from __future__ import annotations
 
 import argparse
@@ -42,8 +43,11 @@ def summary_counts(conn, f: OrderFilters):
     if f.created_to:
         where.append("day <= ?")
         args.append(f.created_to.isoformat())
-    sql = "SELECT status, sum(n) FROM order_day_counts" + (
-        " WHERE " + " AND ".join(where) if where else "") + " GROUP BY status"
+    sql = (
+        "SELECT status, sum(n) FROM order_day_counts"
+        + (" WHERE " + " AND ".join(where) if where else "")
+        + " GROUP BY status"
+    )
     return dict(conn.execute(sql, args).fetchall())
 
 
@@ -51,15 +55,23 @@ def trigger_cost(rows: int = 100_000) -> tuple[float, float]:
     out = []
     for with_trigger in (False, True):
         c = sqlite3.connect(":memory:")
-        c.execute("CREATE TABLE o (id INTEGER PRIMARY KEY, status TEXT, created_at TEXT, "
-                  "currency TEXT, total INTEGER)")
+        c.execute(
+            "CREATE TABLE o (id INTEGER PRIMARY KEY, status TEXT, created_at TEXT, "
+            "currency TEXT, total INTEGER)"
+        )
         c.execute("CREATE INDEX o_s ON o (status, created_at, total)")
-        c.executemany("INSERT INTO o VALUES (?, 'paid', ?, 'usd', 100)",
-                      ((i, f"2026-{1 + i % 12:02d}-{1 + i % 28:02d} 10:00:00") for i in range(rows)))
-        c.execute("CREATE TABLE s (day TEXT, status TEXT, currency TEXT, n INTEGER, "
-                  "PRIMARY KEY (day, status, currency))")
-        c.execute("INSERT INTO s SELECT substr(created_at, 1, 10), status, currency, count(*) "
-                  "FROM o GROUP BY 1, 2, 3")
+        c.executemany(
+            "INSERT INTO o VALUES (?, 'paid', ?, 'usd', 100)",
+            ((i, f"2026-{1 + i % 12:02d}-{1 + i % 28:02d} 10:00:00") for i in range(rows)),
+        )
+        c.execute(
+            "CREATE TABLE s (day TEXT, status TEXT, currency TEXT, n INTEGER, "
+            "PRIMARY KEY (day, status, currency))"
+        )
+        c.execute(
+            "INSERT INTO s SELECT substr(created_at, 1, 10), status, currency, count(*) "
+            "FROM o GROUP BY 1, 2, 3"
+        )
         if with_trigger:
             c.execute("""CREATE TRIGGER o_move AFTER UPDATE OF status ON o
                          WHEN old.status <> new.status BEGIN
@@ -71,8 +83,7 @@ def trigger_cost(rows: int = 100_000) -> tuple[float, float]:
                          END""")
         t = time.perf_counter()
         for start in range(0, rows, 500):
-            c.execute("UPDATE o SET status = 'fulfilled' WHERE id >= ? AND id < ?",
-                      (start, start + 500))
+            c.execute("UPDATE o SET status = 'fulfilled' WHERE id >= ? AND id < ?", (start, start + 500))
         c.commit()
         out.append(rows / (time.perf_counter() - t))
     return out[0], out[1]
@@ -88,8 +99,10 @@ def main() -> None:
     conn = sqlite3.connect(path)
     conn.execute("PRAGMA cache_size=-65536")
     t = time.perf_counter()
-    conn.execute("CREATE TEMP TABLE order_day_counts AS SELECT substr(created_at, 1, 10) AS day, "
-                 "status, currency, count(*) AS n FROM orders GROUP BY 1, 2, 3")
+    conn.execute(
+        "CREATE TEMP TABLE order_day_counts AS SELECT substr(created_at, 1, 10) AS day, "
+        "status, currency, count(*) AS n FROM orders GROUP BY 1, 2, 3"
+    )
     conn.execute("CREATE INDEX temp.odc_day ON order_day_counts (day)")
     build = time.perf_counter() - t
     size = conn.execute("SELECT count(*) FROM order_day_counts").fetchone()[0]
@@ -104,8 +117,10 @@ def main() -> None:
         assert summary_counts(conn, f) == expect, view.name
         print(f"{view.name:40s} count_by_status {now:8.1f} ms   summary {fast:6.2f} ms")
     plain, kept = trigger_cost()
-    print(f"set-based status move of 100,000 orders in 500s: {plain:,.0f}/s without, "
-          f"{kept:,.0f}/s with the trigger keeping the summary")
+    print(
+        f"set-based status move of 100,000 orders in 500s: {plain:,.0f}/s without, "
+        f"{kept:,.0f}/s with the trigger keeping the summary"
+    )
 
 
 if __name__ == "__main__":

@@ -14,11 +14,12 @@ Revision ID: 0002
 Revises: 0001
 Create Date: 2026-11-27 00:00:00
 """
+
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0002'
-down_revision = '0001'
+revision = "0002"
+down_revision = "0001"
 branch_labels = None
 depends_on = None
 
@@ -29,29 +30,29 @@ POSTGRES_FK = "job_items_job_id_fkey"  # PostgreSQL's own name for 0001's constr
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('jobs', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('actor_role', sa.String(length=16), nullable=True))
-        batch_op.add_column(sa.Column('reason', sa.Text(), nullable=False, server_default=''))
+    with op.batch_alter_table("jobs", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("actor_role", sa.String(length=16), nullable=True))
+        batch_op.add_column(sa.Column("reason", sa.Text(), nullable=False, server_default=""))
 
     postgres = op.get_bind().dialect.name == "postgresql"
     if postgres:
-        op.drop_constraint(POSTGRES_FK, 'job_items', type_='foreignkey')
-    with op.batch_alter_table('job_items', schema=None,
-                              naming_convention=None if postgres else SQLITE_NAMES) as batch_op:
-        batch_op.add_column(sa.Column('attempts', sa.Integer(), nullable=False, server_default='0'))
-        batch_op.add_column(sa.Column('lease_expires_at', sa.DateTime(), nullable=True))
+        op.drop_constraint(POSTGRES_FK, "job_items", type_="foreignkey")
+    with op.batch_alter_table(
+        "job_items", schema=None, naming_convention=None if postgres else SQLITE_NAMES
+    ) as batch_op:
+        batch_op.add_column(sa.Column("attempts", sa.Integer(), nullable=False, server_default="0"))
+        batch_op.add_column(sa.Column("lease_expires_at", sa.DateTime(), nullable=True))
         if not postgres:
-            batch_op.drop_constraint(SQLITE_FK, type_='foreignkey')
+            batch_op.drop_constraint(SQLITE_FK, type_="foreignkey")
 
 
 def downgrade() -> None:
     postgres = op.get_bind().dialect.name == "postgresql"
-    with op.batch_alter_table('job_items', schema=None) as batch_op:
-        batch_op.drop_column('lease_expires_at')
-        batch_op.drop_column('attempts')
-        batch_op.create_foreign_key(POSTGRES_FK if postgres else SQLITE_FK, 'jobs',
-                                    ['job_id'], ['id'])
+    with op.batch_alter_table("job_items", schema=None) as batch_op:
+        batch_op.drop_column("lease_expires_at")
+        batch_op.drop_column("attempts")
+        batch_op.create_foreign_key(POSTGRES_FK if postgres else SQLITE_FK, "jobs", ["job_id"], ["id"])
 
-    with op.batch_alter_table('jobs', schema=None) as batch_op:
-        batch_op.drop_column('reason')
-        batch_op.drop_column('actor_role')
+    with op.batch_alter_table("jobs", schema=None) as batch_op:
+        batch_op.drop_column("reason")
+        batch_op.drop_column("actor_role")

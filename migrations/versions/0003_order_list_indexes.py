@@ -14,22 +14,24 @@ Revision ID: 0003
 Revises: 0002
 Create Date: 2026-11-27 00:30:00
 """
+
 from alembic import op
 
-revision = '0003'
-down_revision = '0002'
+revision = "0003"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 
 
 def upgrade() -> None:
-    op.create_index('ix_orders_status_created_total', 'orders',
-                    ['status', 'created_at', 'total_amount'], unique=False)
-    op.drop_index('ix_orders_status_created', table_name='orders')
-    op.create_index('ix_orders_total', 'orders', ['total_amount'], unique=False)
+    op.create_index(
+        "ix_orders_status_created_total", "orders", ["status", "created_at", "total_amount"], unique=False
+    )
+    op.drop_index("ix_orders_status_created", table_name="orders")
+    op.create_index("ix_orders_total", "orders", ["total_amount"], unique=False)
 
 
 def downgrade() -> None:
-    op.drop_index('ix_orders_total', table_name='orders')
-    op.create_index('ix_orders_status_created', 'orders', ['status', 'created_at'], unique=False)
-    op.drop_index('ix_orders_status_created_total', table_name='orders')
+    op.drop_index("ix_orders_total", table_name="orders")
+    op.create_index("ix_orders_status_created", "orders", ["status", "created_at"], unique=False)
+    op.drop_index("ix_orders_status_created_total", table_name="orders")

@@ -19,11 +19,12 @@ Revision ID: 0005
 Revises: 0004
 Create Date: 2026-12-01 10:00:00
 """
+
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0005'
-down_revision = '0004'
+revision = "0005"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
@@ -32,7 +33,7 @@ SQLITE_DAY = "substr({row}.created_at, 1, 10)"  # SQLAlchemy stores 'YYYY-MM-DD 
 SQLITE_TRIGGERS = [
     f"""CREATE TRIGGER orders_day_counts_insert AFTER INSERT ON orders BEGIN
           INSERT INTO order_day_counts (day, status, currency, orders)
-          VALUES ({SQLITE_DAY.format(row='new')}, new.status, new.currency, 1)
+          VALUES ({SQLITE_DAY.format(row="new")}, new.status, new.currency, 1)
           ON CONFLICT (day, status, currency) DO UPDATE SET orders = orders + 1;
         END""",
     f"""CREATE TRIGGER orders_day_counts_update
@@ -40,15 +41,15 @@ SQLITE_TRIGGERS = [
         WHEN old.status IS NOT new.status OR old.created_at IS NOT new.created_at
              OR old.currency IS NOT new.currency BEGIN
           UPDATE order_day_counts SET orders = orders - 1
-          WHERE day = {SQLITE_DAY.format(row='old')} AND status = old.status
+          WHERE day = {SQLITE_DAY.format(row="old")} AND status = old.status
             AND currency = old.currency;
           INSERT INTO order_day_counts (day, status, currency, orders)
-          VALUES ({SQLITE_DAY.format(row='new')}, new.status, new.currency, 1)
+          VALUES ({SQLITE_DAY.format(row="new")}, new.status, new.currency, 1)
           ON CONFLICT (day, status, currency) DO UPDATE SET orders = orders + 1;
         END""",
     f"""CREATE TRIGGER orders_day_counts_delete AFTER DELETE ON orders BEGIN
           UPDATE order_day_counts SET orders = orders - 1
-          WHERE day = {SQLITE_DAY.format(row='old')} AND status = old.status
+          WHERE day = {SQLITE_DAY.format(row="old")} AND status = old.status
             AND currency = old.currency;
         END""",
 ]
@@ -103,17 +104,19 @@ POSTGRES_TRIGGERS = [
 
 def upgrade() -> None:
     op.create_table(
-        'order_day_counts',
-        sa.Column('day', sa.Date(), nullable=False),
-        sa.Column('status', sa.String(length=16), nullable=False),
-        sa.Column('currency', sa.String(length=3), nullable=False),
-        sa.Column('orders', sa.BigInteger(), nullable=False),
-        sa.PrimaryKeyConstraint('day', 'status', 'currency'),
+        "order_day_counts",
+        sa.Column("day", sa.Date(), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("currency", sa.String(length=3), nullable=False),
+        sa.Column("orders", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("day", "status", "currency"),
     )
     postgres = op.get_bind().dialect.name == "postgresql"
     day = "created_at::date" if postgres else SQLITE_DAY.format(row="orders")
-    op.execute(f"INSERT INTO order_day_counts (day, status, currency, orders) "
-               f"SELECT {day}, status, currency, count(*) FROM orders GROUP BY 1, 2, 3")
+    op.execute(
+        f"INSERT INTO order_day_counts (day, status, currency, orders) "
+        f"SELECT {day}, status, currency, count(*) FROM orders GROUP BY 1, 2, 3"
+    )
     if postgres:
         op.execute(POSTGRES_FUNCTION)
         for statement in POSTGRES_TRIGGERS:
@@ -125,8 +128,10 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     for name in ("orders_day_counts_insert", "orders_day_counts_update", "orders_day_counts_delete"):
-        op.execute(f"DROP TRIGGER IF EXISTS {name}" + (
-            " ON orders" if op.get_bind().dialect.name == "postgresql" else ""))
+        op.execute(
+            f"DROP TRIGGER IF EXISTS {name}"
+            + (" ON orders" if op.get_bind().dialect.name == "postgresql" else "")
+        )
     if op.get_bind().dialect.name == "postgresql":
         op.execute("DROP FUNCTION IF EXISTS orders_day_counts_apply()")
-    op.drop_table('order_day_counts')
+    op.drop_table("order_day_counts")

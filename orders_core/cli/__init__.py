@@ -16,6 +16,7 @@ Exit codes
      ORDERS_DEBUG=1 adds the traceback
   141  stdout was closed early (`... | head`)
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,10 +39,12 @@ COMMANDS: tuple[Command, ...] = orders.COMMANDS + staff.COMMANDS + jobs.COMMANDS
 
 def build_parser(commands: Sequence[Command] = COMMANDS) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m orders_core", description="Orders Desk from the command line.",
+        prog="python -m orders_core",
+        description="Orders Desk from the command line.",
         epilog="Exit codes: 0 ok, 1 refused by a business rule, 2 bad usage, 3 unexpected "
-               "failure (ORDERS_DEBUG=1 shows its traceback). The database comes from "
-               "ORDERS_DATABASE_URL / ORDERS_DATA_DIR.")
+        "failure (ORDERS_DEBUG=1 shows its traceback). The database comes from "
+        "ORDERS_DATABASE_URL / ORDERS_DATA_DIR.",
+    )
     _add_commands(parser, commands)
     return parser
 
@@ -87,10 +90,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_BROKEN_PIPE
     except Exception as error:  # noqa: BLE001 - the last line of defence
         if _debug():
-            print(redact("".join(traceback.format_exception(error)), args), end="",
-                  file=sys.stderr)
-        _say(f"error: unexpected failure: {type(error).__name__}: {error}", args,
-             first_line=True)
+            print(redact("".join(traceback.format_exception(error)), args), end="", file=sys.stderr)
+        _say(f"error: unexpected failure: {type(error).__name__}: {error}", args, first_line=True)
         return EXIT_UNEXPECTED
 
 
@@ -102,8 +103,16 @@ def _say(message: str, args: argparse.Namespace | None, *, first_line: bool = Fa
     print(redact(line, args)[:2000], file=sys.stderr)
 
 
-__all__ = ["main", "build_parser", "COMMANDS", "Command", "EXIT_OK", "EXIT_REFUSED",
-           "EXIT_USAGE", "EXIT_UNEXPECTED"]
+__all__ = [
+    "main",
+    "build_parser",
+    "COMMANDS",
+    "Command",
+    "EXIT_OK",
+    "EXIT_REFUSED",
+    "EXIT_USAGE",
+    "EXIT_UNEXPECTED",
+]
 
 
 def _debug() -> bool:

@@ -1,6 +1,7 @@
 """What every command of `python -m orders_core` shares: the Command record, the
 common options, opening the database, and printing (JSON, or plain-text tables with
 no terminal control characters)."""
+
 from __future__ import annotations
 
 import argparse
@@ -23,6 +24,7 @@ from ..validation import whole_number
 @dataclasses.dataclass(frozen=True)
 class Command:
     """One command (or a group of subcommands) of the CLI, as listed in COMMANDS."""
+
     name: str
     help: str
     run: Callable[[argparse.Namespace], None] | None = None
@@ -33,11 +35,13 @@ class Command:
 # -- options -------------------------------------------------------------------------------
 def whole_number_option(field: str, minimum: int, maximum: int) -> Callable[[str], int]:
     """An argparse type checked by orders_core's whole_number: malformed → usage error."""
+
     def parse(text: str) -> int:
         try:
             return whole_number(text, field, minimum=minimum, maximum=maximum)
         except OrdersError as error:
             raise argparse.ArgumentTypeError(str(error)) from None
+
     parse.__name__ = field.lower()
     return parse
 
@@ -47,18 +51,22 @@ def add_json(parser: argparse.ArgumentParser) -> None:
 
 
 def add_actor(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--actor", metavar="EMAIL",
-                        help="act as this staff member, with their role "
-                             "(default: the system operator, allowed everything)")
+    parser.add_argument(
+        "--actor",
+        metavar="EMAIL",
+        help="act as this staff member, with their role (default: the system operator, allowed everything)",
+    )
 
 
 def add_order_filters(p: argparse.ArgumentParser) -> None:
     """The order-list filters, as every command that selects orders takes them."""
     p.add_argument("--status", help="one of " + ", ".join(s.value for s in Status) + " (or all)")
-    p.add_argument("--from", dest="created_from", metavar="DATE",
-                   help="created on or after this day (YYYY-MM-DD, UTC)")
-    p.add_argument("--to", dest="created_to", metavar="DATE",
-                   help="created on or before this day (YYYY-MM-DD, UTC)")
+    p.add_argument(
+        "--from", dest="created_from", metavar="DATE", help="created on or after this day (YYYY-MM-DD, UTC)"
+    )
+    p.add_argument(
+        "--to", dest="created_to", metavar="DATE", help="created on or before this day (YYYY-MM-DD, UTC)"
+    )
     p.add_argument("--search", metavar="TEXT", help="order number, or part of an email or name")
     p.add_argument("--sku", metavar="CODE", help="orders with an item of this SKU")
     p.add_argument("--min-total", metavar="N", help="total at least N, in minor units (cents)")
@@ -68,8 +76,14 @@ def add_order_filters(p: argparse.ArgumentParser) -> None:
 def order_filters(args: argparse.Namespace) -> OrderFilters:
     """The filters given to a command that took `add_order_filters` (or the same names)."""
     return OrderFilters.parse(
-        status=args.status, created_from=args.created_from, created_to=args.created_to,
-        search=args.search, sku=args.sku, min_total=args.min_total, max_total=args.max_total)
+        status=args.status,
+        created_from=args.created_from,
+        created_to=args.created_to,
+        search=args.search,
+        sku=args.sku,
+        min_total=args.min_total,
+        max_total=args.max_total,
+    )
 
 
 # -- the database and who acts ---------------------------------------------------------------
@@ -109,15 +123,15 @@ def cell(value) -> str:
 
 
 def _width(text: str) -> int:
-    return sum(2 if unicodedata.east_asian_width(c) in "WF" else
-               0 if unicodedata.combining(c) else 1 for c in text)
+    return sum(
+        2 if unicodedata.east_asian_width(c) in "WF" else 0 if unicodedata.combining(c) else 1 for c in text
+    )
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence]) -> str:
     cells = [[cell(h) for h in headers]] + [[cell(v) for v in row] for row in rows]
     widths = [max(_width(row[i]) for row in cells) for i in range(len(headers))]
-    lines = ["  ".join(c + " " * (w - _width(c)) for c, w in zip(row, widths)).rstrip()
-             for row in cells]
+    lines = ["  ".join(c + " " * (w - _width(c)) for c, w in zip(row, widths)).rstrip() for row in cells]
     return "\n".join(lines)
 
 
@@ -129,6 +143,19 @@ def money_text(amount, currency) -> str:
     return "" if amount is None else format_money(int(amount), currency)
 
 
-__all__ = ["Command", "whole_number_option", "add_json", "add_actor", "add_order_filters",
-           "order_filters", "open_db", "acting_actor", "print_json", "emit", "cell", "table",
-           "indent", "money_text"]
+__all__ = [
+    "Command",
+    "whole_number_option",
+    "add_json",
+    "add_actor",
+    "add_order_filters",
+    "order_filters",
+    "open_db",
+    "acting_actor",
+    "print_json",
+    "emit",
+    "cell",
+    "table",
+    "indent",
+    "money_text",
+]

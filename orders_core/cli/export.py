@@ -7,6 +7,7 @@ stdout, plain text otherwise; exit code 0 ok, 1 a business refusal such as a bad
 filter value (the message on stderr), 2 bad usage. The file format is described in
 orders_core/export.py. For an export as a background job, use `bulk export`.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -18,9 +19,15 @@ from .common import Command, add_json, add_order_filters, cell, emit, open_db, o
 
 def args_export(p: argparse.ArgumentParser) -> None:
     add_order_filters(p)
-    p.add_argument("--output", "-o", required=True, type=Path, metavar="FILE",
-                   help="the CSV file to write (its folder is created; an existing file "
-                        "is replaced only once the new one is complete)")
+    p.add_argument(
+        "--output",
+        "-o",
+        required=True,
+        type=Path,
+        metavar="FILE",
+        help="the CSV file to write (its folder is created; an existing file "
+        "is replaced only once the new one is complete)",
+    )
     add_json(p)
 
 
@@ -29,14 +36,28 @@ def cmd_export(args: argparse.Namespace) -> None:
 
     filters = order_filters(args)
     result = export_orders(open_db(), args.output, actor=SYSTEM, filters=filters)
-    data = {"path": str(result.path), "rows": result.rows, "bytes": result.bytes,
-            "seconds": result.seconds, "selection": filters.describe()}
-    emit(args, data, lambda d: (
-        f"Exported {d['rows']:,} orders ({d['selection']}) to {cell(d['path'])}: "
-        f"{d['bytes']:,} bytes in {d['seconds']:.1f} s."))
+    data = {
+        "path": str(result.path),
+        "rows": result.rows,
+        "bytes": result.bytes,
+        "seconds": result.seconds,
+        "selection": filters.describe(),
+    }
+    emit(
+        args,
+        data,
+        lambda d: (
+            f"Exported {d['rows']:,} orders ({d['selection']}) to {cell(d['path'])}: "
+            f"{d['bytes']:,} bytes in {d['seconds']:.1f} s."
+        ),
+    )
 
 
 COMMANDS = (
-    Command("export", "write the orders matching the filters to a CSV file, now (not as a "
-            "job)", cmd_export, args_export),
+    Command(
+        "export",
+        "write the orders matching the filters to a CSV file, now (not as a job)",
+        cmd_export,
+        args_export,
+    ),
 )

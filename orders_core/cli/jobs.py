@@ -4,6 +4,7 @@ Same conventions as every command (orders_core/cli/__init__.py): --json prints J
 on stdout, plain text otherwise; exit code 0 ok, 1 a business refusal (the message on
 stderr), 2 bad usage.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,30 +36,48 @@ MAX_LISTED_FAILURES = 1000
 
 # -- bulk -----------------------------------------------------------------------------------
 def args_bulk(p: argparse.ArgumentParser) -> None:
-    p.add_argument("action", choices=[a.value for a in jobs.JobAction],
-                   help="what to do to every selected order")
+    p.add_argument(
+        "action", choices=[a.value for a in jobs.JobAction], help="what to do to every selected order"
+    )
     selection = p.add_mutually_exclusive_group(required=True)
-    selection.add_argument("--orders", metavar="N1,N2,...",
-                           help="comma-separated order numbers (duplicates count once)")
-    selection.add_argument("--status", help="the orders of this status, narrowed by the filters "
-                                            "below: one of " + ", ".join(s.value for s in Status)
-                                            + " or all")
-    p.add_argument("--from", dest="created_from", metavar="DATE",
-                   help="with --status: created on or after this day (YYYY-MM-DD, UTC)")
-    p.add_argument("--to", dest="created_to", metavar="DATE",
-                   help="with --status: created on or before this day (YYYY-MM-DD, UTC)")
-    p.add_argument("--search", metavar="TEXT",
-                   help="with --status: order number, or part of an email or name")
+    selection.add_argument(
+        "--orders", metavar="N1,N2,...", help="comma-separated order numbers (duplicates count once)"
+    )
+    selection.add_argument(
+        "--status",
+        help="the orders of this status, narrowed by the filters "
+        "below: one of " + ", ".join(s.value for s in Status) + " or all",
+    )
+    p.add_argument(
+        "--from",
+        dest="created_from",
+        metavar="DATE",
+        help="with --status: created on or after this day (YYYY-MM-DD, UTC)",
+    )
+    p.add_argument(
+        "--to",
+        dest="created_to",
+        metavar="DATE",
+        help="with --status: created on or before this day (YYYY-MM-DD, UTC)",
+    )
+    p.add_argument(
+        "--search", metavar="TEXT", help="with --status: order number, or part of an email or name"
+    )
     p.add_argument("--sku", metavar="CODE", help="with --status: orders with an item of this SKU")
     p.add_argument("--min-total", metavar="N", help="with --status: total at least N minor units")
     p.add_argument("--max-total", metavar="N", help="with --status: total at most N minor units")
     p.add_argument("--reason", default="", help="why; kept in each order's timeline")
-    p.add_argument("--dry-run", action="store_true",
-                   help="only show the preflight: how many orders are eligible, why the others "
-                        "are not, what would be refunded; queue nothing")
-    p.add_argument("--wait", action="store_true",
-                   help="return when the job has finished, working on it here unless "
-                        "another worker does")
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="only show the preflight: how many orders are eligible, why the others "
+        "are not, what would be refunded; queue nothing",
+    )
+    p.add_argument(
+        "--wait",
+        action="store_true",
+        help="return when the job has finished, working on it here unless another worker does",
+    )
     add_actor(p)
     add_json(p)
 
@@ -67,8 +86,10 @@ def _selection(args: argparse.Namespace) -> dict:
     given = [name for name in FILTER_OPTIONS if getattr(args, name) is not None]
     if args.orders is not None:
         if given:
-            args.parser.error("the filters (--from, --to, --search, --sku, --min-total, "
-                              "--max-total) narrow a --status selection, not --orders")
+            args.parser.error(
+                "the filters (--from, --to, --search, --sku, --min-total, "
+                "--max-total) narrow a --status selection, not --orders"
+            )
         return {"order_numbers": [n.strip() for n in args.orders.split(",") if n.strip()]}
     return {"filters": order_filters(args)}
 
@@ -93,20 +114,24 @@ def cmd_bulk(args: argparse.Namespace) -> None:
 def _render_preflight(check: jobs.Preflight) -> str:
     lines = [check.summary()]
     if check.ineligible:
-        lines += ["", table(["NOT ELIGIBLE", "ORDERS"],
-                             [[reason, f"{n:,}"] for reason, n in check.ineligible.items()])]
+        lines += [
+            "",
+            table(["NOT ELIGIBLE", "ORDERS"], [[reason, f"{n:,}"] for reason, n in check.ineligible.items()]),
+        ]
     if check.unknown:
         lines.append("Unknown order numbers: " + ", ".join(cell(n) for n in check.unknown))
     return "\n".join(lines)
 
 
 def _render_job(job: jobs.JobView, failures: Sequence[dict] = (), *, waited: bool = False) -> str:
-    lines = [f"Job #{job.id}  {job.action.capitalize()}  {job.status_label}"
-             + ("  (cancel requested)" if job.cancel_requested and not job.finished else ""),
-             f"Selection: {cell(job.selection)}",
-             f"Orders:    {job.total:,} total, {job.succeeded:,} succeeded, {job.failed:,} "
-             f"failed, {job.pending:,} pending",
-             f"Asked by:  {cell(job.actor)} at {_time(job.created_at)}"]
+    lines = [
+        f"Job #{job.id}  {job.action.capitalize()}  {job.status_label}"
+        + ("  (cancel requested)" if job.cancel_requested and not job.finished else ""),
+        f"Selection: {cell(job.selection)}",
+        f"Orders:    {job.total:,} total, {job.succeeded:,} succeeded, {job.failed:,} "
+        f"failed, {job.pending:,} pending",
+        f"Asked by:  {cell(job.actor)} at {_time(job.created_at)}",
+    ]
     if job.reason:
         lines.append(f"Reason:    {cell(job.reason)}")
     if job.started_at:
@@ -116,18 +141,17 @@ def _render_job(job: jobs.JobView, failures: Sequence[dict] = (), *, waited: boo
     if job.retry_of:
         lines.append(f"Retry of:  job #{job.retry_of}")
     if job.export_path:
-        lines.append(f"Export:    {cell(job.export_path)} ({job.export_rows:,} rows, "
-                     f"{job.export_bytes or 0:,} bytes)")
+        lines.append(
+            f"Export:    {cell(job.export_path)} ({job.export_rows:,} rows, {job.export_bytes or 0:,} bytes)"
+        )
     if job.error:
         lines.append(f"Error:     {cell(job.error)}")
     if failures:
         lines += ["", table(["FAILED ORDER", "REASON"], [[f["order"], f["reason"]] for f in failures])]
         if job.failed > len(failures):
-            lines.append(f"… and {job.failed - len(failures):,} more "
-                         f"(python -m orders_core job {job.id})")
+            lines.append(f"… and {job.failed - len(failures):,} more (python -m orders_core job {job.id})")
     if not job.finished and not waited:
-        lines.append(f"Queued: a worker runs it; `python -m orders_core job {job.id}` "
-                     f"shows its progress.")
+        lines.append(f"Queued: a worker runs it; `python -m orders_core job {job.id}` shows its progress.")
     return "\n".join(lines)
 
 
@@ -137,8 +161,13 @@ def _time(value) -> str:
 
 # -- jobs, job --------------------------------------------------------------------------------
 def args_jobs(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--limit", type=whole_number_option("Limit", 1, 1000), default=20, metavar="N",
-                   help="at most N jobs, newest first (default 20, max 1000)")
+    p.add_argument(
+        "--limit",
+        type=whole_number_option("Limit", 1, 1000),
+        default=20,
+        metavar="N",
+        help="at most N jobs, newest first (default 20, max 1000)",
+    )
     add_json(p)
 
 
@@ -150,22 +179,44 @@ def cmd_jobs(args: argparse.Namespace) -> None:
 def _render_jobs(listed: list[jobs.JobView]) -> str:
     if not listed:
         return "No jobs yet."
-    return table(["ID", "ACTION", "STATUS", "TOTAL", "SUCCEEDED", "FAILED", "PENDING", "CREATED",
-                   "BY", "SELECTION"],
-                  [[j.id, j.action, j.status, j.total, j.succeeded, j.failed, j.pending,
-                    _time(j.created_at), j.actor, j.selection[:60]] for j in listed])
+    return table(
+        ["ID", "ACTION", "STATUS", "TOTAL", "SUCCEEDED", "FAILED", "PENDING", "CREATED", "BY", "SELECTION"],
+        [
+            [
+                j.id,
+                j.action,
+                j.status,
+                j.total,
+                j.succeeded,
+                j.failed,
+                j.pending,
+                _time(j.created_at),
+                j.actor,
+                j.selection[:60],
+            ]
+            for j in listed
+        ],
+    )
 
 
 def args_job(p: argparse.ArgumentParser) -> None:
     p.add_argument("job_id", metavar="ID", help="the job's number, e.g. 12")
     change = p.add_mutually_exclusive_group()
-    change.add_argument("--cancel", action="store_true",
-                        help="cancel it: a queued job at once, a running one at its next chunk")
-    change.add_argument("--retry-failed", action="store_true",
-                        help="queue a new job of its failed orders only")
-    p.add_argument("--max-failures", type=whole_number_option("Max failures", 0, 10_000_000),
-                   default=MAX_LISTED_FAILURES, metavar="N",
-                   help=f"list at most N failed orders (default {MAX_LISTED_FAILURES})")
+    change.add_argument(
+        "--cancel",
+        action="store_true",
+        help="cancel it: a queued job at once, a running one at its next chunk",
+    )
+    change.add_argument(
+        "--retry-failed", action="store_true", help="queue a new job of its failed orders only"
+    )
+    p.add_argument(
+        "--max-failures",
+        type=whole_number_option("Max failures", 0, 10_000_000),
+        default=MAX_LISTED_FAILURES,
+        metavar="N",
+        help=f"list at most N failed orders (default {MAX_LISTED_FAILURES})",
+    )
     add_actor(p)
     add_json(p)
 
@@ -188,12 +239,15 @@ def cmd_job(args: argparse.Namespace) -> None:
 
 # -- worker -----------------------------------------------------------------------------------
 def args_worker(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--once", action="store_true",
-                   help="process what is queued and claimable now, then exit")
-    p.add_argument("--poll", type=float, default=1.0, metavar="SECONDS",
-                   help="how often an idle worker looks for new jobs (default 1)")
-    p.add_argument("--name", metavar="NAME", help="the worker's name in job records "
-                                                  "(default: host:pid)")
+    p.add_argument("--once", action="store_true", help="process what is queued and claimable now, then exit")
+    p.add_argument(
+        "--poll",
+        type=float,
+        default=1.0,
+        metavar="SECONDS",
+        help="how often an idle worker looks for new jobs (default 1)",
+    )
+    p.add_argument("--name", metavar="NAME", help="the worker's name in job records (default: host:pid)")
     add_json(p)
 
 
@@ -205,15 +259,19 @@ def cmd_worker(args: argparse.Namespace) -> None:
     runner = job_engine.Worker(db, name=args.name)
 
     def on_signal(signum, _frame):  # finish the current chunk, release the lease, exit
-        print(f"worker {runner.id}: {signal.Signals(signum).name}; stopping after the "
-              f"current chunk", file=sys.stderr, flush=True)
+        print(
+            f"worker {runner.id}: {signal.Signals(signum).name}; stopping after the current chunk",
+            file=sys.stderr,
+            flush=True,
+        )
         stop.set()
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
     logger, handler = _log_to_stderr()
     try:
-        print(f"worker {runner.id}: started" + (" (--once)" if args.once else ""),
-              file=sys.stderr, flush=True)
+        print(
+            f"worker {runner.id}: started" + (" (--once)" if args.once else ""), file=sys.stderr, flush=True
+        )
         if args.once:
             try:
                 runner.run_once(stop)
@@ -242,11 +300,23 @@ def _log_to_stderr() -> tuple[logging.Logger, logging.Handler]:
 
 
 COMMANDS = (
-    Command("bulk", "queue a mass Export, Fulfill, Cancel or Return of orders as a background "
-            "job", cmd_bulk, args_bulk),
+    Command(
+        "bulk",
+        "queue a mass Export, Fulfill, Cancel or Return of orders as a background job",
+        cmd_bulk,
+        args_bulk,
+    ),
     Command("jobs", "list recent bulk jobs, newest first", cmd_jobs, args_jobs),
-    Command("job", "one bulk job: progress, failures with reasons, export file; cancel or "
-            "retry it", cmd_job, args_job),
-    Command("worker", "run a worker that processes queued bulk jobs (SIGTERM stops it "
-            "cleanly)", cmd_worker, args_worker),
+    Command(
+        "job",
+        "one bulk job: progress, failures with reasons, export file; cancel or retry it",
+        cmd_job,
+        args_job,
+    ),
+    Command(
+        "worker",
+        "run a worker that processes queued bulk jobs (SIGTERM stops it cleanly)",
+        cmd_worker,
+        args_worker,
+    ),
 )

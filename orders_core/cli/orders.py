@@ -1,5 +1,6 @@
 """The order commands of `python -m orders_core`: migrate, seed, catalog, orders, show,
 checkout, pay, fulfill, cancel, return."""
+
 from __future__ import annotations
 
 import argparse
@@ -31,40 +32,106 @@ MAX_SEED_ORDERS = 5_000_000
 def render_order(order: dict) -> str:
     cur = order["currency"]
     customer = order["customer"]
-    lines = [f"{cell(order['number'])}  {order['status'].capitalize()}",
-             f"Customer:  {cell(customer['name'])} <{cell(customer['email'])}>",
-             f"Total:     {money_text(order['total_amount'], cur)}"
-             + (f" (refunded {money_text(order['refunded_amount'], cur)})"
-                if order["refunded_amount"] else "")]
+    lines = [
+        f"{cell(order['number'])}  {order['status'].capitalize()}",
+        f"Customer:  {cell(customer['name'])} <{cell(customer['email'])}>",
+        f"Total:     {money_text(order['total_amount'], cur)}"
+        + (f" (refunded {money_text(order['refunded_amount'], cur)})" if order["refunded_amount"] else ""),
+    ]
     for label in ("created", "paid", "fulfilled", "canceled", "returned"):
         if order.get(f"{label}_at"):
             lines.append(f"{label.capitalize() + ':':<11}{order[f'{label}_at']}")
     address = order.get("shipping_address")
     if address:
-        parts = [address["name"], address["line1"], address["line2"], address["city"],
-                 " ".join(p for p in (address["region"], address["postal_code"]) if p),
-                 address["country"]]
+        parts = [
+            address["name"],
+            address["line1"],
+            address["line2"],
+            address["city"],
+            " ".join(p for p in (address["region"], address["postal_code"]) if p),
+            address["country"],
+        ]
         lines.append(f"Ship to:   {cell(', '.join(p for p in parts if p))}")
-    lines += ["", "Items", indent(table(
-        ["SKU", "NAME", "QTY", "UNIT", "AMOUNT"],
-        [[i["sku"], i["name"], i["quantity"], money_text(i["unit_amount"], cur),
-          money_text(i["amount"], cur)] for i in order["items"]]))]
+    lines += [
+        "",
+        "Items",
+        indent(
+            table(
+                ["SKU", "NAME", "QTY", "UNIT", "AMOUNT"],
+                [
+                    [
+                        i["sku"],
+                        i["name"],
+                        i["quantity"],
+                        money_text(i["unit_amount"], cur),
+                        money_text(i["amount"], cur),
+                    ]
+                    for i in order["items"]
+                ],
+            )
+        ),
+    ]
     if order["payment_attempts"]:
-        lines += ["", "Payments", indent(table(
-            ["AT", "GATEWAY", "ID", "AMOUNT", "STATUS", "FAILURE"],
-            [[p["created_at"], p["gateway"], p["gateway_payment_id"],
-              money_text(p["amount"], p["currency"]), p["status"],
-              p["failure_message"] or ""] for p in order["payment_attempts"]]))]
+        lines += [
+            "",
+            "Payments",
+            indent(
+                table(
+                    ["AT", "GATEWAY", "ID", "AMOUNT", "STATUS", "FAILURE"],
+                    [
+                        [
+                            p["created_at"],
+                            p["gateway"],
+                            p["gateway_payment_id"],
+                            money_text(p["amount"], p["currency"]),
+                            p["status"],
+                            p["failure_message"] or "",
+                        ]
+                        for p in order["payment_attempts"]
+                    ],
+                )
+            ),
+        ]
     if order["refunds"]:
-        lines += ["", "Refunds", indent(table(
-            ["AT", "ID", "AMOUNT", "STATUS", "ACTION", "BY"],
-            [[r["created_at"], r["gateway_refund_id"], money_text(r["amount"], r["currency"]),
-              r["status"], r["action"], r["actor"]] for r in order["refunds"]]))]
-    lines += ["", "Timeline", indent(table(
-        ["AT", "BY", "ACTION", "STATUS", "NOTE"],
-        [[e["at"], e["actor"], e["action"],
-          f"{e['from_status'] or ''} → {e['to_status']}".lstrip() if e["to_status"] else "",
-          e["note"]] for e in order["events"]]))]
+        lines += [
+            "",
+            "Refunds",
+            indent(
+                table(
+                    ["AT", "ID", "AMOUNT", "STATUS", "ACTION", "BY"],
+                    [
+                        [
+                            r["created_at"],
+                            r["gateway_refund_id"],
+                            money_text(r["amount"], r["currency"]),
+                            r["status"],
+                            r["action"],
+                            r["actor"],
+                        ]
+                        for r in order["refunds"]
+                    ],
+                )
+            ),
+        ]
+    lines += [
+        "",
+        "Timeline",
+        indent(
+            table(
+                ["AT", "BY", "ACTION", "STATUS", "NOTE"],
+                [
+                    [
+                        e["at"],
+                        e["actor"],
+                        e["action"],
+                        f"{e['from_status'] or ''} → {e['to_status']}".lstrip() if e["to_status"] else "",
+                        e["note"],
+                    ]
+                    for e in order["events"]
+                ],
+            )
+        ),
+    ]
     return "\n".join(lines)
 
 
@@ -74,11 +141,20 @@ def cmd_migrate(args: argparse.Namespace) -> None:
 
 
 def args_seed(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--orders", type=whole_number_option("Orders", 0, MAX_SEED_ORDERS),
-                   default=2000, metavar="N",
-                   help=f"orders to append (0..{MAX_SEED_ORDERS:,}; default 2000)")
-    p.add_argument("--random-seed", type=whole_number_option("Random seed", 0, 2**63 - 1),
-                   default=1, metavar="S", help="seed of the generator (default 1)")
+    p.add_argument(
+        "--orders",
+        type=whole_number_option("Orders", 0, MAX_SEED_ORDERS),
+        default=2000,
+        metavar="N",
+        help=f"orders to append (0..{MAX_SEED_ORDERS:,}; default 2000)",
+    )
+    p.add_argument(
+        "--random-seed",
+        type=whole_number_option("Random seed", 0, 2**63 - 1),
+        default=1,
+        metavar="S",
+        help="seed of the generator (default 1)",
+    )
     add_json(p)
 
 
@@ -86,45 +162,82 @@ def cmd_seed(args: argparse.Namespace) -> None:
     from .. import demo  # a large module that only this command needs
 
     report = demo.seed(open_db(), orders=args.orders, random_seed=args.random_seed)
-    emit(args, dataclasses.asdict(report), lambda data: (
-        report.summary() if callable(getattr(report, "summary", None))
-        else "\n".join(f"{key}: {value}" for key, value in data.items())))
+    emit(
+        args,
+        dataclasses.asdict(report),
+        lambda data: (
+            report.summary()
+            if callable(getattr(report, "summary", None))
+            else "\n".join(f"{key}: {value}" for key, value in data.items())
+        ),
+    )
 
 
 def cmd_catalog(args: argparse.Namespace) -> None:
     listings = [sku.as_dict() for sku in catalog.list_skus(open_db())]
-    emit(args, listings, lambda rows: table(
-        ["CODE", "NAME", "PRODUCT", "SHIPS", "PRICE", "ACTIVE"],
-        [[r["code"], r["name"], r["product"], r["shippable"],
-          money_text(r["unit_amount"], r["currency"]), r["active"]] for r in rows]))
+    emit(
+        args,
+        listings,
+        lambda rows: table(
+            ["CODE", "NAME", "PRODUCT", "SHIPS", "PRICE", "ACTIVE"],
+            [
+                [
+                    r["code"],
+                    r["name"],
+                    r["product"],
+                    r["shippable"],
+                    money_text(r["unit_amount"], r["currency"]),
+                    r["active"],
+                ]
+                for r in rows
+            ],
+        ),
+    )
 
 
 def args_orders(p: argparse.ArgumentParser) -> None:
     add_order_filters(p)
-    p.add_argument("--limit", type=whole_number_option("Limit", 1, queries.MAX_PAGE_SIZE),
-                   default=50,
-                   metavar="N", help=f"at most N orders, newest first (default 50, "
-                                     f"max {queries.MAX_PAGE_SIZE})")
+    p.add_argument(
+        "--limit",
+        type=whole_number_option("Limit", 1, queries.MAX_PAGE_SIZE),
+        default=50,
+        metavar="N",
+        help=f"at most N orders, newest first (default 50, max {queries.MAX_PAGE_SIZE})",
+    )
     add_json(p)
 
 
 def cmd_orders(args: argparse.Namespace) -> None:
     filters = order_filters(args)
-    page = queries.list_orders(open_db(), filters, actor=SYSTEM, page_size=args.limit,
-                               with_total=not args.json)
+    page = queries.list_orders(
+        open_db(), filters, actor=SYSTEM, page_size=args.limit, with_total=not args.json
+    )
     emit(args, page.rows, lambda rows: render_orders(rows, page.total, filters))
 
 
 def render_orders(rows: list[dict], total: int, filters: queries.OrderFilters) -> str:
     if not rows:
         return f"No orders ({filters.describe()})."
-    return "\n".join([
-        table(["NUMBER", "STATUS", "CREATED", "CUSTOMER", "ITEMS", "TOTAL", "REFUNDED"],
-               [[r["number"], r["status"], r["created_at"], r["customer_email"], r["item_count"],
-                 money_text(r["total_amount"], r["currency"]),
-                 money_text(r["refunded_amount"], r["currency"]) if r["refunded_amount"] else ""]
-                for r in rows]),
-        f"{len(rows)} of {total} orders ({filters.describe()}), newest first."])
+    return "\n".join(
+        [
+            table(
+                ["NUMBER", "STATUS", "CREATED", "CUSTOMER", "ITEMS", "TOTAL", "REFUNDED"],
+                [
+                    [
+                        r["number"],
+                        r["status"],
+                        r["created_at"],
+                        r["customer_email"],
+                        r["item_count"],
+                        money_text(r["total_amount"], r["currency"]),
+                        money_text(r["refunded_amount"], r["currency"]) if r["refunded_amount"] else "",
+                    ]
+                    for r in rows
+                ],
+            ),
+            f"{len(rows)} of {total} orders ({filters.describe()}), newest first.",
+        ]
+    )
 
 
 def args_show(p: argparse.ArgumentParser) -> None:
@@ -140,8 +253,7 @@ def cart_item_option(text: str) -> tuple[str, str]:
     """SKU_CODE:QTY → (code, quantity text); checkout's own validators check both."""
     code, colon, quantity = text.rpartition(":")
     if not colon or not code.strip() or not quantity.strip():
-        raise argparse.ArgumentTypeError(
-            f"{text[:60]!r} is not SKU_CODE:QUANTITY (e.g. TOTE-USD:2)")
+        raise argparse.ArgumentTypeError(f"{text[:60]!r} is not SKU_CODE:QUANTITY (e.g. TOTE-USD:2)")
     return code.strip(), quantity.strip()
 
 
@@ -151,31 +263,51 @@ ADDRESS_FIELDS = ("name", "line1", "line2", "city", "region", "postal_code", "co
 def args_checkout(p: argparse.ArgumentParser) -> None:
     p.add_argument("--email", required=True, help="the customer's account")
     p.add_argument("--password", required=True, help="the customer's password")
-    p.add_argument("--item", dest="items", action="append", required=True, type=cart_item_option,
-                   metavar="SKU_CODE:QTY", help="a line of the order; repeat for more")
+    p.add_argument(
+        "--item",
+        dest="items",
+        action="append",
+        required=True,
+        type=cart_item_option,
+        metavar="SKU_CODE:QTY",
+        help="a line of the order; repeat for more",
+    )
     p.add_argument("--token", required=True, help="card token, e.g. tok_visa")
     p.add_argument("--address-id", metavar="ID", help="one of the customer's saved addresses")
     for field in ADDRESS_FIELDS:
-        p.add_argument(f"--address-{field.replace('_', '-')}", dest=f"address_{field}",
-                       metavar="TEXT", help=f"shipping address: {field.replace('_', ' ')}")
-    p.add_argument("--checkout-key", metavar="KEY",
-                   help="idempotency key: repeating it returns the first order, charged once; "
-                        "after a decline it pays that order with the new --token")
+        p.add_argument(
+            f"--address-{field.replace('_', '-')}",
+            dest=f"address_{field}",
+            metavar="TEXT",
+            help=f"shipping address: {field.replace('_', ' ')}",
+        )
+    p.add_argument(
+        "--checkout-key",
+        metavar="KEY",
+        help="idempotency key: repeating it returns the first order, charged once; "
+        "after a decline it pays that order with the new --token",
+    )
     add_json(p)
 
 
 def cmd_checkout(args: argparse.Namespace) -> None:
-    given = {f: getattr(args, f"address_{f}") for f in ADDRESS_FIELDS
-             if getattr(args, f"address_{f}") is not None}
+    given = {
+        f: getattr(args, f"address_{f}") for f in ADDRESS_FIELDS if getattr(args, f"address_{f}") is not None
+    }
     if args.address_id is not None and given:
         args.parser.error("give either --address-id or the --address-* fields, not both")
-    address = (customers.AddressInput(**{f: given.get(f, "") for f in ADDRESS_FIELDS})
-               if given else None)
+    address = customers.AddressInput(**{f: given.get(f, "") for f in ADDRESS_FIELDS}) if given else None
     db = open_db()
     customer = customers.sign_in(db, email=args.email, password=args.password)
-    order = checkout.submit_checkout(db, customer, items=args.items, token=args.token,
-                                     address_id=args.address_id, address=address,
-                                     checkout_key=args.checkout_key)
+    order = checkout.submit_checkout(
+        db,
+        customer,
+        items=args.items,
+        token=args.token,
+        address_id=args.address_id,
+        address=address,
+        checkout_key=args.checkout_key,
+    )
     emit(args, order, render_order)
 
 
@@ -186,6 +318,7 @@ def args_move(*, reason: bool) -> Callable[[argparse.ArgumentParser], None]:
         if reason:
             p.add_argument("--reason", default="", help="why; kept in the order's timeline")
         add_json(p)
+
     return add
 
 
@@ -196,15 +329,14 @@ def args_pay(p: argparse.ArgumentParser) -> None:
 
 def cmd_pay(args: argparse.Namespace) -> None:
     db = open_db()
-    emit(args, checkout.pay_order(db, acting_actor(db, args), args.number, token=args.token),
-          render_order)
+    emit(args, checkout.pay_order(db, acting_actor(db, args), args.number, token=args.token), render_order)
 
 
 def _move(service) -> Callable[[argparse.Namespace], None]:
     def run(args: argparse.Namespace) -> None:
         db = open_db()
-        emit(args, service(db, acting_actor(db, args), args.number, reason=args.reason),
-             render_order)
+        emit(args, service(db, acting_actor(db, args), args.number, reason=args.reason), render_order)
+
     run.__name__ = f"cmd_{service.__name__}"
     return run
 
@@ -216,8 +348,11 @@ cmd_return = _move(lifecycle.return_order)
 
 def args_counts(p: argparse.ArgumentParser) -> None:
     what = p.add_mutually_exclusive_group()
-    what.add_argument("--check", action="store_true",
-                      help="compare the kept counts with the orders (the default); exit 1 if they differ")
+    what.add_argument(
+        "--check",
+        action="store_true",
+        help="compare the kept counts with the orders (the default); exit 1 if they differ",
+    )
     what.add_argument("--rebuild", action="store_true", help="recount them from the orders")
     add_json(p)
 
@@ -228,29 +363,54 @@ def cmd_counts(args: argparse.Namespace) -> None:
         rows = order_counts.rebuild(db)
         emit(args, {"rebuilt": rows}, lambda r: f"Recounted from the orders: {r['rebuilt']} rows.")
         return
-    found = [{"day": m.day.isoformat(), "status": m.status, "currency": m.currency,
-              "kept": m.kept, "counted": m.counted} for m in order_counts.mismatches(db)]
-    emit(args, found, lambda rows: "The kept counts agree with the orders." if not rows else table(
-        ["DAY", "STATUS", "CURRENCY", "KEPT", "COUNTED"],
-        [[r["day"], r["status"], r["currency"], r["kept"], r["counted"]] for r in rows]))
+    found = [
+        {
+            "day": m.day.isoformat(),
+            "status": m.status,
+            "currency": m.currency,
+            "kept": m.kept,
+            "counted": m.counted,
+        }
+        for m in order_counts.mismatches(db)
+    ]
+    emit(
+        args,
+        found,
+        lambda rows: (
+            "The kept counts agree with the orders."
+            if not rows
+            else table(
+                ["DAY", "STATUS", "CURRENCY", "KEPT", "COUNTED"],
+                [[r["day"], r["status"], r["currency"], r["kept"], r["counted"]] for r in rows],
+            )
+        ),
+    )
     if found:
-        raise OrdersError(f"{len(found)} kept counts differ from the orders; "
-                          "`python -m orders_core counts --rebuild` recounts them.")
+        raise OrdersError(
+            f"{len(found)} kept counts differ from the orders; "
+            "`python -m orders_core counts --rebuild` recounts them."
+        )
 
 
 COMMANDS = (
     Command("migrate", "apply database migrations", cmd_migrate),
-    Command("counts", "check (or rebuild) the per-day order counts the orders page's tabs read",
-            cmd_counts, args_counts),
+    Command(
+        "counts",
+        "check (or rebuild) the per-day order counts the orders page's tabs read",
+        cmd_counts,
+        args_counts,
+    ),
     Command("seed", "add the demo catalog, customers, staff and demo orders", cmd_seed, args_seed),
     Command("catalog", "list SKUs and prices", cmd_catalog, add_json),
     Command("orders", "list orders, newest first, with filters", cmd_orders, args_orders),
     Command("show", "one order in full: items, payments, refunds, timeline", cmd_show, args_show),
-    Command("checkout", "sign in as a customer, place an order and charge the card",
-            cmd_checkout, args_checkout),
+    Command(
+        "checkout", "sign in as a customer, place an order and charge the card", cmd_checkout, args_checkout
+    ),
     Command("pay", "charge the card for a Created order", cmd_pay, args_pay),
     Command("fulfill", "mark a Paid order fulfilled", cmd_fulfill, args_move(reason=True)),
-    Command("cancel", "cancel a Created or Paid order (refunds a paid one)", cmd_cancel,
-            args_move(reason=True)),
+    Command(
+        "cancel", "cancel a Created or Paid order (refunds a paid one)", cmd_cancel, args_move(reason=True)
+    ),
     Command("return", "return a Fulfilled order (refunds it)", cmd_return, args_move(reason=True)),
 )

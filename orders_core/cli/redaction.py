@@ -1,4 +1,5 @@
 """Secrets never reach the terminal: what the CLI prints on stderr goes through here."""
+
 from __future__ import annotations
 
 import argparse
@@ -17,6 +18,7 @@ def redact(text: str, args: argparse.Namespace | None) -> str:
     if url:
         try:
             from sqlalchemy.engine import make_url
+
             secrets.append(make_url(url).password)
         except Exception:  # noqa: BLE001 - an unparseable URL is redacted by pattern below
             pass

@@ -10,11 +10,21 @@ One module per concern:
 
 Every module logs to "orders_core.worker", which the CLI's worker command shows on stderr.
 """
+
 from .embedded import embedded_worker_heartbeat_age, ensure_embedded_worker, stop_embedded_worker
 from .moves import MAX_ITEM_ATTEMPTS
 from .pacing import PacedGateways, RateLimiter, gateway_rate
 from .worker import Worker, default_worker_name, run_job_here
 
-__all__ = ["Worker", "run_job_here", "default_worker_name", "ensure_embedded_worker",
-           "stop_embedded_worker", "embedded_worker_heartbeat_age", "RateLimiter",
-           "PacedGateways", "gateway_rate", "MAX_ITEM_ATTEMPTS"]
+__all__ = [
+    "Worker",
+    "run_job_here",
+    "default_worker_name",
+    "ensure_embedded_worker",
+    "stop_embedded_worker",
+    "embedded_worker_heartbeat_age",
+    "RateLimiter",
+    "PacedGateways",
+    "gateway_rate",
+    "MAX_ITEM_ATTEMPTS",
+]

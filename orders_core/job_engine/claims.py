@@ -15,6 +15,7 @@
 - The requester is checked against the staff table at every claim: access withdrawn
   since they asked fails what is left of the job, saying why.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -48,6 +49,7 @@ class ClaimedItem:
 @dataclasses.dataclass
 class Claim:
     """A chunk of a move job, held by one worker until its lease runs out."""
+
     job_id: int
     action: JobAction
     actor: Actor | None
@@ -76,30 +78,50 @@ class Leases:
         the job was canceled or finished, or its requester may no longer do this."""
         now = utcnow()
         until = now + self.lease
-        picked = (select(job_items.c.id)
-                  .where(job_items.c.job_id == job_id, job_items.c.status == ITEM_PENDING,
-                         or_(job_items.c.lease_expires_at.is_(None),
-                             job_items.c.lease_expires_at < now))
-                  .order_by(job_items.c.seq).limit(size))
+        picked = (
+            select(job_items.c.id)
+            .where(
+                job_items.c.job_id == job_id,
+                job_items.c.status == ITEM_PENDING,
+                or_(job_items.c.lease_expires_at.is_(None), job_items.c.lease_expires_at < now),
+            )
+            .order_by(job_items.c.seq)
+            .limit(size)
+        )
         if self.db.is_postgres:
             picked = picked.with_for_update(skip_locked=True)
         try:
             with self.db.write() as conn:
-                rows = conn.execute(update(job_items).where(job_items.c.id.in_(picked)).values(
-                    worker=self.worker_id, lease_expires_at=until,
-                    attempts=job_items.c.attempts + 1)
-                    .returning(job_items.c.id, job_items.c.order_id, job_items.c.order_number,
-                               job_items.c.attempts, job_items.c.reason, job_items.c.seq)).all()
+                rows = conn.execute(
+                    update(job_items)
+                    .where(job_items.c.id.in_(picked))
+                    .values(worker=self.worker_id, lease_expires_at=until, attempts=job_items.c.attempts + 1)
+                    .returning(
+                        job_items.c.id,
+                        job_items.c.order_id,
+                        job_items.c.order_number,
+                        job_items.c.attempts,
+                        job_items.c.reason,
+                        job_items.c.seq,
+                    )
+                ).all()
                 if not rows:
                     raise _Rollback
-                job = conn.execute(update(jobs).where(
-                    jobs.c.id == job_id, jobs.c.status.in_(ACTIVE_STATUSES),
-                    jobs.c.cancel_requested.is_(False)).values(
-                    status=JobStatus.RUNNING.value,
-                    started_at=func.coalesce(jobs.c.started_at, now),
-                    lease_owner=self.worker_id, lease_expires_at=until).returning(
-                    jobs.c.id, jobs.c.action, jobs.c.actor, jobs.c.actor_role,
-                    jobs.c.reason)).first()
+                job = conn.execute(
+                    update(jobs)
+                    .where(
+                        jobs.c.id == job_id,
+                        jobs.c.status.in_(ACTIVE_STATUSES),
+                        jobs.c.cancel_requested.is_(False),
+                    )
+                    .values(
+                        status=JobStatus.RUNNING.value,
+                        started_at=func.coalesce(jobs.c.started_at, now),
+                        lease_owner=self.worker_id,
+                        lease_expires_at=until,
+                    )
+                    .returning(jobs.c.id, jobs.c.action, jobs.c.actor, jobs.c.actor_role, jobs.c.reason)
+                ).first()
                 if job is None:  # canceled or finished meanwhile: claim nothing
                     raise _Rollback
         except _Rollback:
@@ -114,30 +136,42 @@ class Leases:
             try:  # the requester as the staff table has them now, at every chunk
                 actor = authorize(self.db, actor, JobAction(job.action).permission)
             except PermissionDenied as error:
-                reason = (f"Stopped: {error} (access withdrawn since {job.actor} asked for "
-                          f"this job)")
+                reason = f"Stopped: {error} (access withdrawn since {job.actor} asked for this job)"
                 fail_pending_items(self.db, job_id, self.worker_id, reason)
                 log.warning("job #%d: %s", job_id, reason)
                 finish_if_done(self.db, job_id)
                 return None
         rows = sorted(rows, key=lambda r: r.seq)
-        items = [ClaimedItem(r.id, r.order_id, r.order_number, r.attempts, r.reason)
-                 for r in rows]
+        items = [ClaimedItem(r.id, r.order_id, r.order_number, r.attempts, r.reason) for r in rows]
         note = job.reason or f"Bulk {JobAction(job.action).label} (job #{job_id})"
-        return Claim(job_id, JobAction(job.action), actor, actor_error, note, items,
-                     (rows[0].seq, rows[-1].seq))
+        return Claim(
+            job_id, JobAction(job.action), actor, actor_error, note, items, (rows[0].seq, rows[-1].seq)
+        )
 
     def claim_export(self, job_id: int) -> bool:
         """Take export job `job_id`'s lease: free, run out, or this worker's already."""
         now = utcnow()
         with self.db.write() as conn:
-            taken = conn.execute(update(jobs).where(
-                jobs.c.id == job_id, jobs.c.action == JobAction.EXPORT.value,
-                jobs.c.status.in_(ACTIVE_STATUSES), jobs.c.cancel_requested.is_(False),
-                or_(jobs.c.lease_expires_at.is_(None), jobs.c.lease_expires_at < now,
-                    jobs.c.lease_owner == self.worker_id)).values(
-                status=JobStatus.RUNNING.value, started_at=func.coalesce(jobs.c.started_at, now),
-                lease_owner=self.worker_id, lease_expires_at=now + self.lease)).rowcount
+            taken = conn.execute(
+                update(jobs)
+                .where(
+                    jobs.c.id == job_id,
+                    jobs.c.action == JobAction.EXPORT.value,
+                    jobs.c.status.in_(ACTIVE_STATUSES),
+                    jobs.c.cancel_requested.is_(False),
+                    or_(
+                        jobs.c.lease_expires_at.is_(None),
+                        jobs.c.lease_expires_at < now,
+                        jobs.c.lease_owner == self.worker_id,
+                    ),
+                )
+                .values(
+                    status=JobStatus.RUNNING.value,
+                    started_at=func.coalesce(jobs.c.started_at, now),
+                    lease_owner=self.worker_id,
+                    lease_expires_at=now + self.lease,
+                )
+            ).rowcount
         if taken:
             self.touched.add(job_id)
         return bool(taken)
@@ -147,25 +181,40 @@ class Leases:
         until = utcnow() + self.lease
         with self.db.write() as conn:
             if items:
-                conn.execute(update(job_items).where(
-                    job_items.c.job_id == job_id, job_items.c.worker == self.worker_id,
-                    job_items.c.status == ITEM_PENDING).values(lease_expires_at=until))
-                conn.execute(update(jobs).where(
-                    jobs.c.id == job_id, jobs.c.status == JobStatus.RUNNING.value).values(
-                    lease_owner=self.worker_id, lease_expires_at=until))
+                conn.execute(
+                    update(job_items)
+                    .where(
+                        job_items.c.job_id == job_id,
+                        job_items.c.worker == self.worker_id,
+                        job_items.c.status == ITEM_PENDING,
+                    )
+                    .values(lease_expires_at=until)
+                )
+                conn.execute(
+                    update(jobs)
+                    .where(jobs.c.id == job_id, jobs.c.status == JobStatus.RUNNING.value)
+                    .values(lease_owner=self.worker_id, lease_expires_at=until)
+                )
             else:
-                conn.execute(update(jobs).where(
-                    jobs.c.id == job_id, jobs.c.lease_owner == self.worker_id).values(
-                    lease_expires_at=until))
+                conn.execute(
+                    update(jobs)
+                    .where(jobs.c.id == job_id, jobs.c.lease_owner == self.worker_id)
+                    .values(lease_expires_at=until)
+                )
 
     def release_chunk(self, claim: Claim, error: str) -> None:
         """A chunk that crashed: its items are free again, with the error kept."""
         try:
             with self.db.write() as conn:
-                conn.execute(update(job_items).where(
-                    job_items.c.job_id == claim.job_id, job_items.c.worker == self.worker_id,
-                    job_items.c.status == ITEM_PENDING).values(
-                    lease_expires_at=None, reason=f"Attempt failed: {error}"[:2000]))
+                conn.execute(
+                    update(job_items)
+                    .where(
+                        job_items.c.job_id == claim.job_id,
+                        job_items.c.worker == self.worker_id,
+                        job_items.c.status == ITEM_PENDING,
+                    )
+                    .values(lease_expires_at=None, reason=f"Attempt failed: {error}"[:2000])
+                )
         except Exception:  # noqa: BLE001 - the lease runs out by itself
             log.warning("job #%d: could not release the chunk", claim.job_id, exc_info=True)
 
@@ -176,17 +225,24 @@ class Leases:
         touched = sorted(self.touched)
         try:
             with self.db.write() as conn:
-                conn.execute(update(job_items).where(
-                    job_items.c.job_id.in_(touched), job_items.c.worker == self.worker_id,
-                    job_items.c.status == ITEM_PENDING).values(lease_expires_at=None))
-                conn.execute(update(jobs).where(jobs.c.id.in_(touched),
-                                                jobs.c.lease_owner == self.worker_id)
-                             .values(lease_owner=None, lease_expires_at=None))
+                conn.execute(
+                    update(job_items)
+                    .where(
+                        job_items.c.job_id.in_(touched),
+                        job_items.c.worker == self.worker_id,
+                        job_items.c.status == ITEM_PENDING,
+                    )
+                    .values(lease_expires_at=None)
+                )
+                conn.execute(
+                    update(jobs)
+                    .where(jobs.c.id.in_(touched), jobs.c.lease_owner == self.worker_id)
+                    .values(lease_owner=None, lease_expires_at=None)
+                )
             for job_id in touched:
                 finish_if_done(self.db, job_id)
         except Exception:  # noqa: BLE001 - the leases run out by themselves
-            log.warning("worker %s: could not release its leases", self.worker_id,
-                        exc_info=True)
+            log.warning("worker %s: could not release its leases", self.worker_id, exc_info=True)
         self.touched.clear()
 
 
@@ -195,13 +251,24 @@ def fail_pending_items(db: Database, job_id: int, worker_id: str, reason: str) -
     statement, and the job keeps it as its error; returns how many failed."""
     now = utcnow()
     with db.write() as conn:
-        count = conn.execute(update(job_items).where(
-            job_items.c.job_id == job_id, job_items.c.status == ITEM_PENDING).values(
-            status=ITEM_FAILED, reason=reason[:2000], worker=worker_id, finished_at=now,
-            lease_expires_at=None)).rowcount
-        conn.execute(update(jobs).where(jobs.c.id == job_id).values(
-            failed=jobs.c.failed + count, error=reason[:4000], lease_owner=None,
-            lease_expires_at=None))
+        count = conn.execute(
+            update(job_items)
+            .where(job_items.c.job_id == job_id, job_items.c.status == ITEM_PENDING)
+            .values(
+                status=ITEM_FAILED,
+                reason=reason[:2000],
+                worker=worker_id,
+                finished_at=now,
+                lease_expires_at=None,
+            )
+        ).rowcount
+        conn.execute(
+            update(jobs)
+            .where(jobs.c.id == job_id)
+            .values(
+                failed=jobs.c.failed + count, error=reason[:4000], lease_owner=None, lease_expires_at=None
+            )
+        )
     return int(count)
 
 

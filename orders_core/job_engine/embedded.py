@@ -1,5 +1,6 @@
 """The embedded worker: one background worker thread per app process and database
 (ORDERS_EMBEDDED_WORKER=0 turns it off), so a single app server runs its own jobs."""
+
 from __future__ import annotations
 
 import atexit
@@ -41,8 +42,9 @@ def ensure_embedded_worker(database_url: str | None = None) -> None:
         if not load_settings().embedded_worker:
             return
         stop = threading.Event()
-        thread = threading.Thread(target=_embedded_main, args=(database_url, stop), daemon=True,
-                                  name="orders-embedded-worker")
+        thread = threading.Thread(
+            target=_embedded_main, args=(database_url, stop), daemon=True, name="orders-embedded-worker"
+        )
         _embedded[key] = _Embedded(thread, stop)
         thread.start()
 

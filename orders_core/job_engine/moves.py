@@ -12,6 +12,7 @@
 - Recording a chunk is guarded by the claim (worker id, item still pending), so the
   results of a worker that lost its claim are dropped rather than recorded twice.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -48,6 +49,7 @@ Results = dict[int, tuple[bool, str | None]]
 @dataclasses.dataclass
 class ChunkMover:
     """Moves the orders of a claimed chunk through lifecycle.apply_moves."""
+
     db: Database
     gateways: PacedGateways
     run_gateway_calls: GatewayRunner
@@ -60,8 +62,10 @@ class ChunkMover:
         for item in claim.items:
             if item.attempts > MAX_ITEM_ATTEMPTS:
                 last = f"; the last attempt failed with {item.reason}" if item.reason else ""
-                done[item.order_id] = (False, f"Gave up on order {item.number} after "
-                                              f"{item.attempts - 1} attempts{last}.")
+                done[item.order_id] = (
+                    False,
+                    f"Gave up on order {item.number} after {item.attempts - 1} attempts{last}.",
+                )
         todo = [i.order_id for i in claim.items if i.order_id not in done]
         if claim.actor is None:
             for order_id in todo:
@@ -81,10 +85,17 @@ class ChunkMover:
             try:
                 outcomes = []
                 for batch in chunks(todo, self.refund_batch if move in REFUNDING else len(todo)):
-                    outcomes += apply_moves(self.db, claim.actor, move, batch,
-                                            reason=claim.note, gateways=self.gateways,
-                                            job_id=claim.job_id, bulk=True,
-                                            run_gateway_calls=self.run_gateway_calls)
+                    outcomes += apply_moves(
+                        self.db,
+                        claim.actor,
+                        move,
+                        batch,
+                        reason=claim.note,
+                        gateways=self.gateways,
+                        job_id=claim.job_id,
+                        bulk=True,
+                        run_gateway_calls=self.run_gateway_calls,
+                    )
             except OrdersError as error:  # the whole chunk refused (permission, reason)
                 for order_id in todo:
                     done[order_id] = (False, str(error))
@@ -97,8 +108,7 @@ class ChunkMover:
                     transient.append(outcome)
                 else:
                     done[outcome.order_id] = (False, outcome.reason)
-                    if outcome.order_id in again and isinstance(outcome.error,
-                                                                 (IllegalMove, StaleOrder)):
+                    if outcome.order_id in again and isinstance(outcome.error, (IllegalMove, StaleOrder)):
                         maybe_mine.append(outcome.order_id)
             if not transient:
                 break
@@ -111,8 +121,12 @@ class ChunkMover:
                 for o in transient:
                     done[o.order_id] = (False, f"{o.reason} (gave up after {tries} tries)")
                 break
-            log.info("job #%d: %d orders failed transiently; retrying in %.1f s",
-                     claim.job_id, len(transient), delay)
+            log.info(
+                "job #%d: %d orders failed transiently; retrying in %.1f s",
+                claim.job_id,
+                len(transient),
+                delay,
+            )
             if stop.wait(delay):
                 released = [o.order_id for o in transient]
                 break
@@ -120,8 +134,7 @@ class ChunkMover:
             # Some may have been moved by a worker whose claim ran out meanwhile.
             again.update(todo)
         if maybe_mine:  # refused because this job already moved it (a lost claim)
-            for order_id, result in earlier_results(self.db, claim.job_id, move,
-                                                    maybe_mine).items():
+            for order_id, result in earlier_results(self.db, claim.job_id, move, maybe_mine).items():
                 if result[0]:
                     done[order_id] = result
         return done, released
@@ -135,11 +148,15 @@ def earlier_results(db: Database, job_id: int, move: Action, order_ids: list[int
     with db.read() as conn:
         for chunk in chunks(order_ids, ID_LIST_LIMIT):
             for row in conn.execute(
-                    select(order_events.c.order_id, order_events.c.action,
-                           order_events.c.to_status, order_events.c.note)
-                    .where(order_events.c.job_id == job_id,
-                           order_events.c.order_id.in_(chunk))
-                    .order_by(order_events.c.id)):
+                select(
+                    order_events.c.order_id,
+                    order_events.c.action,
+                    order_events.c.to_status,
+                    order_events.c.note,
+                )
+                .where(order_events.c.job_id == job_id, order_events.c.order_id.in_(chunk))
+                .order_by(order_events.c.id)
+            ):
                 if row.action == move.value and row.to_status == target:
                     results[row.order_id] = (True, None)
                 elif results.get(row.order_id, (False,))[0]:
@@ -147,14 +164,15 @@ def earlier_results(db: Database, job_id: int, move: Action, order_ids: list[int
                 elif row.action == "refund_failed":
                     results[row.order_id] = (False, row.note)
                 elif row.action == "refund":
-                    results[row.order_id] = (False, "The order changed while its refund was "
-                                                    "under way; the refund was recorded. "
-                                                    + (row.note or ""))
+                    results[row.order_id] = (
+                        False,
+                        "The order changed while its refund was "
+                        "under way; the refund was recorded. " + (row.note or ""),
+                    )
     return results
 
 
-def record_chunk(db: Database, worker_id: str, claim: Claim, done: Results,
-                 released: list[int]) -> int:
+def record_chunk(db: Database, worker_id: str, claim: Claim, done: Results, released: list[int]) -> int:
     """Record the chunk's results, only for the items `worker_id` still holds: each
     UPDATE is guarded by the claim (this worker's id, the item still pending). Returns
     how many items were recorded."""
@@ -167,39 +185,63 @@ def record_chunk(db: Database, worker_id: str, claim: Claim, done: Results,
     failed: list[int] = []
     with db.write() as conn:
         for chunk in chunks(list(reasons), ID_LIST_LIMIT):
-            failed += conn.execute(update(job_items).where(job_items.c.id.in_(chunk), mine)
-                                   .values(status=ITEM_FAILED, finished_at=now,
-                                           lease_expires_at=None)
-                                   .returning(job_items.c.id)).scalars().all()
+            failed += (
+                conn.execute(
+                    update(job_items)
+                    .where(job_items.c.id.in_(chunk), mine)
+                    .values(status=ITEM_FAILED, finished_at=now, lease_expires_at=None)
+                    .returning(job_items.c.id)
+                )
+                .scalars()
+                .all()
+            )
         if failed:  # now final and ours: their reasons
-            conn.execute(update(job_items).where(job_items.c.id == bindparam("b_id"))
-                         .values(reason=bindparam("b_reason")),
-                         [{"b_id": i, "b_reason": reasons[i]} for i in failed])
+            conn.execute(
+                update(job_items)
+                .where(job_items.c.id == bindparam("b_id"))
+                .values(reason=bindparam("b_reason")),
+                [{"b_id": i, "b_reason": reasons[i]} for i in failed],
+            )
         for chunk in chunks(handed_back, ID_LIST_LIMIT):
-            conn.execute(update(job_items).where(job_items.c.id.in_(chunk), mine)
-                         .values(lease_expires_at=None))
+            conn.execute(
+                update(job_items).where(job_items.c.id.in_(chunk), mine).values(lease_expires_at=None)
+            )
         # What is left of the claim, still leased, is what succeeded: no list of ids
         # (the seq range keeps it to this chunk's stretch of the index).
         succeeded = 0
         if expected:
             low, high = claim.seq_range
-            succeeded = conn.execute(update(job_items).where(
-                job_items.c.job_id == claim.job_id, job_items.c.status == ITEM_PENDING,
-                job_items.c.seq >= low, job_items.c.seq <= high,
-                job_items.c.worker == worker_id, job_items.c.lease_expires_at.is_not(None))
-                .values(status=ITEM_SUCCEEDED, reason=None, finished_at=now,
-                        lease_expires_at=None)).rowcount
+            succeeded = conn.execute(
+                update(job_items)
+                .where(
+                    job_items.c.job_id == claim.job_id,
+                    job_items.c.status == ITEM_PENDING,
+                    job_items.c.seq >= low,
+                    job_items.c.seq <= high,
+                    job_items.c.worker == worker_id,
+                    job_items.c.lease_expires_at.is_not(None),
+                )
+                .values(status=ITEM_SUCCEEDED, reason=None, finished_at=now, lease_expires_at=None)
+            ).rowcount
         if succeeded > expected:  # never: the claim holds exactly these items
-            raise RuntimeError(f"job #{claim.job_id}: {succeeded} items recorded as "
-                               f"succeeded, {expected} expected; not recording the chunk")
+            raise RuntimeError(
+                f"job #{claim.job_id}: {succeeded} items recorded as "
+                f"succeeded, {expected} expected; not recording the chunk"
+            )
         if succeeded or failed:
-            conn.execute(update(jobs).where(jobs.c.id == claim.job_id).values(
-                succeeded=jobs.c.succeeded + succeeded, failed=jobs.c.failed + len(failed)))
+            conn.execute(
+                update(jobs)
+                .where(jobs.c.id == claim.job_id)
+                .values(succeeded=jobs.c.succeeded + succeeded, failed=jobs.c.failed + len(failed))
+            )
     lost = expected + len(reasons) - succeeded - len(failed)
     if lost:
-        log.warning("job #%d: %d items were claimed by another worker after this "
-                    "worker's lease ran out; their results were left to it",
-                    claim.job_id, lost)
+        log.warning(
+            "job #%d: %d items were claimed by another worker after this "
+            "worker's lease ran out; their results were left to it",
+            claim.job_id,
+            lost,
+        )
     return succeeded + len(failed)
 
 

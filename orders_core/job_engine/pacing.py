@@ -5,6 +5,7 @@ Gateway calls (Cancel and Return refund each order) run on a bounded thread pool
 (ORDERS_GATEWAY_RPS; by default none for the simulated gateway and 25/s for Stripe,
 its test-mode limit).
 """
+
 from __future__ import annotations
 
 import concurrent.futures
@@ -135,7 +136,8 @@ class GatewayCallPool:
             return
         if self._pool is None:
             self._pool = concurrent.futures.ThreadPoolExecutor(
-                max_workers=self.concurrency, thread_name_prefix="orders-gateway")
+                max_workers=self.concurrency, thread_name_prefix="orders-gateway"
+            )
         futures = [self._pool.submit(call, item) for item in pending]
         concurrent.futures.wait(futures)
         for future in futures:

@@ -6,6 +6,7 @@ job, or an export), run it, record it; over and over until told to stop.
 - Stopping (SIGTERM to a standalone `python -m orders_core worker`): the current chunk
   is finished and recorded, the leases are released, and the worker returns.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -39,8 +40,15 @@ def default_worker_name() -> str:
 class Worker:
     """Runs queued jobs. One per thread; several per database (and per job) are fine."""
 
-    def __init__(self, db: Database, *, name: str | None = None, gateways: Gateways | None = None,
-                 settings: Settings | None = None, retry_budget_seconds: float | None = None):
+    def __init__(
+        self,
+        db: Database,
+        *,
+        name: str | None = None,
+        gateways: Gateways | None = None,
+        settings: Settings | None = None,
+        retry_budget_seconds: float | None = None,
+    ):
         self.db = db
         self.settings = settings or load_settings()
         self.name = name or default_worker_name()
@@ -53,16 +61,26 @@ class Worker:
         self.gateway_calls = GatewayCallPool(self.settings.refund_concurrency)
         # How long a chunk keeps retrying transient failures before failing those items
         # (long enough for another process's refund lease to run out).
-        retry_budget = (float(retry_budget_seconds) if retry_budget_seconds is not None
-                        else max(30.0, self.settings.payment_lease_seconds + 10.0))
-        self.mover = ChunkMover(db, self.gateways, self.gateway_calls,
-                                refund_batch_size(self.settings, self.chunk_size), retry_budget)
+        retry_budget = (
+            float(retry_budget_seconds)
+            if retry_budget_seconds is not None
+            else max(30.0, self.settings.payment_lease_seconds + 10.0)
+        )
+        self.mover = ChunkMover(
+            db,
+            self.gateways,
+            self.gateway_calls,
+            refund_batch_size(self.settings, self.chunk_size),
+            retry_budget,
+        )
         self.processed = 0
         self.last_beat = time.monotonic()  # for /readyz: when it last looked for work
         self._stop = threading.Event()
-        self._heartbeat = Heartbeat(self.leases.renew,
-                                    interval=max(0.2, self.lease.total_seconds() / 3),
-                                    name=f"orders-lease-{self.id}")
+        self._heartbeat = Heartbeat(
+            self.leases.renew,
+            interval=max(0.2, self.lease.total_seconds() / 3),
+            name=f"orders-lease-{self.id}",
+        )
 
     # -- running ------------------------------------------------------------------------
     def run_once(self, stop: threading.Event | None = None, *, job_id: int | None = None) -> int:
@@ -112,8 +130,12 @@ class Worker:
 
     def _step(self, only_job: int | None) -> int | None:
         """Claim and do one unit of work; None when nothing is claimable."""
-        query = (select(jobs.c.id, jobs.c.action, jobs.c.cancel_requested)
-                 .where(jobs.c.status.in_(ACTIVE_STATUSES)).order_by(jobs.c.id).limit(50))
+        query = (
+            select(jobs.c.id, jobs.c.action, jobs.c.cancel_requested)
+            .where(jobs.c.status.in_(ACTIVE_STATUSES))
+            .order_by(jobs.c.id)
+            .limit(50)
+        )
         if only_job is not None:
             query = query.where(jobs.c.id == only_job)
         with self.db.read() as conn:
@@ -149,8 +171,9 @@ class Worker:
         # Recorded with the heartbeat paused: on PostgreSQL the renewal and the record
         # would otherwise lock the same item rows in different orders (a deadlock).
         if failure is not None:
-            log.error("job #%d: a chunk failed; its items will be tried again", claim.job_id,
-                      exc_info=failure)
+            log.error(
+                "job #%d: a chunk failed; its items will be tried again", claim.job_id, exc_info=failure
+            )
             self.leases.release_chunk(claim, f"{type(failure).__name__}: {failure}")
             self._stop.wait(1.0)
             return 0
@@ -183,15 +206,20 @@ def _idle_wait(stop: threading.Event, seconds: float) -> None:
             return
 
 
-def run_job_here(db: Database, job_id: int, *, gateways: Gateways | None = None,
-                 settings: Settings | None = None, stop: threading.Event | None = None,
-                 poll_seconds: float = 0.2) -> JobView:
+def run_job_here(
+    db: Database,
+    job_id: int,
+    *,
+    gateways: Gateways | None = None,
+    settings: Settings | None = None,
+    stop: threading.Event | None = None,
+    poll_seconds: float = 0.2,
+) -> JobView:
     """Work on job `job_id` in this process until it has finished, alongside any other
     workers (so it never hangs when none runs; the CLI's --wait); returns the finished
     job. If `stop` is set first, returns the job as it stands."""
     stop = stop or threading.Event()
-    worker = Worker(db, name=f"wait-{default_worker_name()}", gateways=gateways,
-                    settings=settings)
+    worker = Worker(db, name=f"wait-{default_worker_name()}", gateways=gateways, settings=settings)
     try:
         while True:
             job = read_job(db, job_id)

@@ -1,4 +1,5 @@
 """Payment gateways behind one small interface; chosen by ORDERS_PAYMENT_GATEWAY."""
+
 from __future__ import annotations
 
 from ..config import Settings, load_settings
@@ -15,9 +16,11 @@ def gateway_named(name: str, db: Database, settings: Settings | None = None) -> 
     settings = settings or load_settings()
     if name == "simulated":
         from .simulated import SimulatedGateway
+
         return SimulatedGateway(db)
     if name == "stripe":
         from .stripe_gateway import StripeGateway
+
         return StripeGateway.from_settings(settings)
     raise OrdersError(f"Unknown payment gateway {name!r}; use one of {', '.join(GATEWAY_NAMES)}")
 

@@ -1,5 +1,6 @@
 """Stripe's test tokens and what each does, so the offline gateway behaves like
 Stripe's test mode and the checkout page can list them."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -24,8 +25,11 @@ DECLINE_MESSAGES = {
 }
 
 _SUCCEEDING = [
-    ("tok_visa", "visa"), ("tok_mastercard", "mastercard"), ("tok_amex", "amex"),
-    ("pm_card_visa", "visa"), ("pm_card_mastercard", "mastercard"),
+    ("tok_visa", "visa"),
+    ("tok_mastercard", "mastercard"),
+    ("tok_amex", "amex"),
+    ("pm_card_visa", "visa"),
+    ("pm_card_mastercard", "mastercard"),
 ]
 _DECLINING = [
     ("ChargeDeclined", "generic_decline"),
@@ -46,8 +50,9 @@ def _build() -> dict[str, TestToken]:
             token = prefix + suffix[0].lower() + suffix[1:]
             tokens[token] = TestToken(token, "visa", code, f"Declined: {code}")
     for token in ("tok_refundFail", "pm_card_refundFail"):
-        tokens[token] = TestToken(token, "visa", None,
-                                  "The charge succeeds; any refund of it fails", refunds_fail=True)
+        tokens[token] = TestToken(
+            token, "visa", None, "The charge succeeds; any refund of it fails", refunds_fail=True
+        )
     return tokens
 
 

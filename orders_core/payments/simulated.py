@@ -7,6 +7,7 @@ response reaches us. Idempotency keys behave as Stripe's do: the same key with t
 same request replays the first answer (errors included); with a different request
 it is an error.
 """
+
 from __future__ import annotations
 
 import collections
@@ -26,18 +27,18 @@ from .card_tokens import DECLINE_MESSAGES, TEST_TOKENS
 _SQL = {
     "charge": "SELECT id, amount, currency, status, decline_code FROM sim_charges WHERE id = :id",
     "new_charge": "INSERT INTO sim_charges (id, amount, currency, status, reference, created_at) "
-                  "VALUES (:id, :amount, :currency, 'requires_confirmation', :reference, :now)",
+    "VALUES (:id, :amount, :currency, 'requires_confirmation', :reference, :now)",
     "set_charge": "UPDATE sim_charges SET status = :status, card_brand = :brand, "
-                  "decline_code = :decline WHERE id = :id",
+    "decline_code = :decline WHERE id = :id",
     "cancel_charge": "UPDATE sim_charges SET status = 'canceled' WHERE id = :id",
     "refunded": "SELECT COALESCE(SUM(amount), 0) FROM sim_refunds WHERE charge_id = :id",
     "new_refund": "INSERT INTO sim_refunds (id, charge_id, amount, currency, reference, created_at) "
-                  "VALUES (:id, :charge_id, :amount, :currency, :reference, :now)",
+    "VALUES (:id, :charge_id, :amount, :currency, :reference, :now)",
     "refunds": "SELECT id, charge_id, amount, currency, reference FROM sim_refunds "
-               "WHERE charge_id = :id ORDER BY created_at, id",
+    "WHERE charge_id = :id ORDER BY created_at, id",
     "key": 'SELECT request_hash, response FROM sim_idempotency_keys WHERE "key" = :key',
     "new_key": 'INSERT INTO sim_idempotency_keys ("key", request_hash, response, created_at) '
-               "VALUES (:key, :hash, :response, :now)",
+    "VALUES (:key, :hash, :response, :now)",
 }
 
 
@@ -80,8 +81,15 @@ class SimulatedGateway:
 
         def perform(cursor):
             payment_id = "pi_sim_" + uuid.uuid4().hex[:24]
-            self._run(cursor, "new_charge", id=payment_id, amount=amount, currency=currency,
-                      reference=reference, now=self._now())
+            self._run(
+                cursor,
+                "new_charge",
+                id=payment_id,
+                amount=amount,
+                currency=currency,
+                reference=reference,
+                now=self._now(),
+            )
             return _charge_json(payment_id, "requires_confirmation", amount, currency)
 
         return _charge(self._idempotent(idempotency_key, request, perform))
@@ -94,18 +102,36 @@ class SimulatedGateway:
             if row is None:
                 return _error("invalid_request", "resource_missing", f"No such payment: {payment_id}")
             if row.status in ("succeeded", "canceled"):
-                return _error("invalid_request", "payment_intent_unexpected_state",
-                              f"This payment is {row.status}; it cannot be confirmed.")
+                return _error(
+                    "invalid_request",
+                    "payment_intent_unexpected_state",
+                    f"This payment is {row.status}; it cannot be confirmed.",
+                )
             card = TEST_TOKENS.get(token)
             if card is None:
-                return _error("invalid_token", "invalid_token",
-                              "The card token is not valid. Use one of Stripe's test tokens.")
+                return _error(
+                    "invalid_token",
+                    "invalid_token",
+                    "The card token is not valid. Use one of Stripe's test tokens.",
+                )
             if card.decline_code:
-                self._run(cursor, "set_charge", id=payment_id, status="requires_payment_method",
-                          brand=card.brand, decline=card.decline_code)
+                self._run(
+                    cursor,
+                    "set_charge",
+                    id=payment_id,
+                    status="requires_payment_method",
+                    brand=card.brand,
+                    decline=card.decline_code,
+                )
                 return _error("card_declined", card.decline_code, DECLINE_MESSAGES[card.decline_code])
-            self._run(cursor, "set_charge", id=payment_id, status="succeeded", brand=card.brand,
-                      decline="refund_fail" if card.refunds_fail else None)
+            self._run(
+                cursor,
+                "set_charge",
+                id=payment_id,
+                status="succeeded",
+                brand=card.brand,
+                decline="refund_fail" if card.refunds_fail else None,
+            )
             return _charge_json(payment_id, "succeeded", row.amount, row.currency)
 
         return _charge(self._idempotent(idempotency_key, request, perform))
@@ -116,8 +142,14 @@ class SimulatedGateway:
         if row is None:
             raise PaymentError(f"No such payment: {payment_id}", "resource_missing")
         declined = row.decline_code if row.status == "requires_payment_method" else None
-        return Charge(row.id, row.status, row.amount, row.currency, declined,
-                      DECLINE_MESSAGES.get(declined) if declined else None)
+        return Charge(
+            row.id,
+            row.status,
+            row.amount,
+            row.currency,
+            declined,
+            DECLINE_MESSAGES.get(declined) if declined else None,
+        )
 
     def cancel_payment(self, payment_id):
         with self._transaction(write=True) as cursor:
@@ -137,31 +169,57 @@ class SimulatedGateway:
             if charge is None:
                 return _error("refund_failed", "resource_missing", f"No such payment: {payment_id}")
             if charge.status != "succeeded":
-                return _error("refund_failed", "charge_not_succeeded",
-                              "This payment did not succeed, so there is nothing to refund.")
+                return _error(
+                    "refund_failed",
+                    "charge_not_succeeded",
+                    "This payment did not succeed, so there is nothing to refund.",
+                )
             if charge.decline_code == "refund_fail":
-                return _error("refund_failed", "refund_failed",
-                              "The card issuer refused the refund (test card refundFail).")
+                return _error(
+                    "refund_failed",
+                    "refund_failed",
+                    "The card issuer refused the refund (test card refundFail).",
+                )
             if not isinstance(amount, int) or amount <= 0:
                 return _error("refund_failed", "amount_invalid", "A refund amount must be positive.")
             already = self._run(cursor, "refunded", id=payment_id).fetchone()[0]
             if already + amount > charge.amount:
-                return _error("refund_failed", "charge_already_refunded" if already >= charge.amount
-                              else "amount_too_large",
-                              f"Refund of {amount} exceeds the {charge.amount - already} left to refund.")
+                return _error(
+                    "refund_failed",
+                    "charge_already_refunded" if already >= charge.amount else "amount_too_large",
+                    f"Refund of {amount} exceeds the {charge.amount - already} left to refund.",
+                )
             refund_id = "re_sim_" + uuid.uuid4().hex[:24]
-            self._run(cursor, "new_refund", id=refund_id, charge_id=payment_id, amount=amount,
-                      currency=charge.currency, reference=reference, now=self._now())
-            return {"ok": {"refund_id": refund_id, "payment_id": payment_id, "amount": amount,
-                           "currency": charge.currency, "status": "succeeded", "reference": reference}}
+            self._run(
+                cursor,
+                "new_refund",
+                id=refund_id,
+                charge_id=payment_id,
+                amount=amount,
+                currency=charge.currency,
+                reference=reference,
+                now=self._now(),
+            )
+            return {
+                "ok": {
+                    "refund_id": refund_id,
+                    "payment_id": payment_id,
+                    "amount": amount,
+                    "currency": charge.currency,
+                    "status": "succeeded",
+                    "reference": reference,
+                }
+            }
 
         return GatewayRefund(**self._idempotent(idempotency_key, request, perform))
 
     def list_refunds(self, payment_id):
         with self._transaction(write=False) as cursor:
             rows = self._run(cursor, "refunds", id=payment_id).fetchall()
-        return [GatewayRefund(refund_id, charge_id, amount, currency, "succeeded", reference)
-                for refund_id, charge_id, amount, currency, reference in rows]
+        return [
+            GatewayRefund(refund_id, charge_id, amount, currency, "succeeded", reference)
+            for refund_id, charge_id, amount, currency, reference in rows
+        ]
 
     # -- Stripe's idempotency ----------------------------------------------------
     def _idempotent(self, key: str, request: dict, perform) -> dict:
@@ -173,12 +231,15 @@ class SimulatedGateway:
                 if request_hash != digest:
                     raise PaymentError(
                         "Keys for idempotent requests can only be used with the same parameters "
-                        "they were first used with.", "idempotency_key_in_use")
+                        "they were first used with.",
+                        "idempotency_key_in_use",
+                    )
                 response = json.loads(stored_response)
             else:
                 response = perform(cursor)
-                self._run(cursor, "new_key", key=key, hash=digest, response=json.dumps(response),
-                          now=self._now())
+                self._run(
+                    cursor, "new_key", key=key, hash=digest, response=json.dumps(response), now=self._now()
+                )
         if "error" in response:
             _raise(response["error"])
         return response["ok"]
@@ -194,6 +255,7 @@ def _charge_row(row) -> _ChargeRow | None:
 def _pyformat(sql: str) -> str:
     """':name' parameters as psycopg's '%(name)s'."""
     import re
+
     return re.sub(r"(?<!:):([a-z_]+)", r"%(\1)s", sql)
 
 

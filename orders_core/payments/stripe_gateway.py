@@ -16,6 +16,7 @@ from Stripe itself:
 Secrets: the API key lives only inside the SDK client and the customer's token is
 never put into a message, a log line or an exception chain of ours.
 """
+
 from __future__ import annotations
 
 import email.utils
@@ -40,8 +41,10 @@ from .base import (
 _KEY_PREFIXES = ("sk_", "rk_")
 # What the checkout form may hand us: a PaymentMethod id or a (legacy) card token.
 _TOKEN_PATTERN = re.compile(r"^(pm|tok)_[A-Za-z0-9_]{1,200}$")
-_INVALID_TOKEN_MESSAGE = ("The card token was not accepted. Use a payment method (pm_...) or "
-                          "card token (tok_...) from the checkout form.")
+_INVALID_TOKEN_MESSAGE = (
+    "The card token was not accepted. Use a payment method (pm_...) or "
+    "card token (tok_...) from the checkout form."
+)
 _REDACTED = "[redacted]"
 
 
@@ -49,20 +52,31 @@ class StripeGateway:
     name = "stripe"
     refund_page_size = 100  # Stripe's maximum `limit` for a list
 
-    def __init__(self, api_key: str, *, api_base: str | None = None,
-                 max_network_retries: int = 2,
-                 http_client: stripe.HTTPClient | None = None):
+    def __init__(
+        self,
+        api_key: str,
+        *,
+        api_base: str | None = None,
+        max_network_retries: int = 2,
+        http_client: stripe.HTTPClient | None = None,
+    ):
         api_key = _checked_key(api_key)
         base_addresses = {"api": api_base.rstrip("/")} if api_base else None
         self.api_base = base_addresses["api"] if base_addresses else stripe.DEFAULT_API_BASE
         self._client = stripe.StripeClient(
-            api_key, base_addresses=base_addresses,
-            max_network_retries=max(0, int(max_network_retries)), http_client=http_client)
+            api_key,
+            base_addresses=base_addresses,
+            max_network_retries=max(0, int(max_network_retries)),
+            http_client=http_client,
+        )
 
     @classmethod
     def from_settings(cls, settings: Settings) -> StripeGateway:
-        return cls(settings.stripe_api_key, api_base=settings.stripe_api_base,
-                   max_network_retries=settings.stripe_max_network_retries)
+        return cls(
+            settings.stripe_api_key,
+            api_base=settings.stripe_api_base,
+            max_network_retries=settings.stripe_max_network_retries,
+        )
 
     def __repr__(self) -> str:  # never the key
         return f"StripeGateway(api_base={self.api_base!r})"
@@ -71,9 +85,14 @@ class StripeGateway:
     def create_payment(self, *, amount, currency, reference, idempotency_key):
         try:
             intent = self._client.v1.payment_intents.create(
-                params={"amount": amount, "currency": currency.lower(),
-                        "payment_method_types": ["card"], "metadata": {"order": reference}},
-                options={"idempotency_key": idempotency_key})
+                params={
+                    "amount": amount,
+                    "currency": currency.lower(),
+                    "payment_method_types": ["card"],
+                    "metadata": {"order": reference},
+                },
+                options={"idempotency_key": idempotency_key},
+            )
         except stripe.StripeError as err:
             raise _translate(err) from _cause(err)
         return _charge(intent)
@@ -88,14 +107,14 @@ class StripeGateway:
         intents = self._client.v1.payment_intents
         error: PaymentError | None = None
         try:
-            intents.update(payment_id, params=attach,
-                           options={"idempotency_key": f"{idempotency_key}:attach"})
+            intents.update(
+                payment_id, params=attach, options={"idempotency_key": f"{idempotency_key}:attach"}
+            )
         except stripe.StripeError as err:
             error = _translate_attach(err, token)
         if error is None:
             try:
-                intent = intents.confirm(payment_id,
-                                         options={"idempotency_key": idempotency_key})
+                intent = intents.confirm(payment_id, options={"idempotency_key": idempotency_key})
             except stripe.StripeError as err:
                 error = _translate_confirm(err, token)
             else:
@@ -127,9 +146,13 @@ class StripeGateway:
             raise RefundFailed("A refund amount must be positive.", "amount_invalid")
         try:
             refund = self._client.v1.refunds.create(
-                params={"payment_intent": payment_id, "amount": amount,
-                        "metadata": {"refund_key": reference}},
-                options={"idempotency_key": idempotency_key})
+                params={
+                    "payment_intent": payment_id,
+                    "amount": amount,
+                    "metadata": {"refund_key": reference},
+                },
+                options={"idempotency_key": idempotency_key},
+            )
         except stripe.InvalidRequestError as err:
             # charge_already_refunded, amount_too_large, a payment that failed, ...
             raise RefundFailed(_message(err), err.code or "refund_failed") from err
@@ -139,8 +162,9 @@ class StripeGateway:
 
     def list_refunds(self, payment_id):
         try:
-            page = self._client.v1.refunds.list(params={"payment_intent": payment_id,
-                                                        "limit": self.refund_page_size})
+            page = self._client.v1.refunds.list(
+                params={"payment_intent": payment_id, "limit": self.refund_page_size}
+            )
             refunds = [_refund(r, payment_id) for r in page.auto_paging_iter()]
         except stripe.StripeError as err:
             raise _translate(err) from _cause(err)
@@ -153,11 +177,15 @@ class StripeGateway:
 def _checked_key(api_key: str | None) -> str:
     key = (api_key or "").strip()
     if not key:
-        raise OrdersError("STRIPE_API_KEY is not set: the Stripe gateway needs a secret key "
-                          "(sk_...) or a restricted key (rk_...).")
+        raise OrdersError(
+            "STRIPE_API_KEY is not set: the Stripe gateway needs a secret key "
+            "(sk_...) or a restricted key (rk_...)."
+        )
     if not key.startswith(_KEY_PREFIXES):
-        raise OrdersError("STRIPE_API_KEY is not a secret key: it must start with sk_ "
-                          "(or rk_ for a restricted key); a publishable key (pk_) cannot charge.")
+        raise OrdersError(
+            "STRIPE_API_KEY is not a secret key: it must start with sk_ "
+            "(or rk_ for a restricted key); a publishable key (pk_) cannot charge."
+        )
     return key
 
 
@@ -179,17 +207,27 @@ def _charge(intent: Any) -> Charge:
         if last_error:
             decline_code = _field(last_error, "decline_code") or _field(last_error, "code")
             message = _field(last_error, "message")
-    return Charge(payment_id=intent.id, status=status, amount=intent.amount,
-                  currency=intent.currency, decline_code=decline_code, message=message)
+    return Charge(
+        payment_id=intent.id,
+        status=status,
+        amount=intent.amount,
+        currency=intent.currency,
+        decline_code=decline_code,
+        message=message,
+    )
 
 
 def _refund(refund: Any, payment_id: str) -> GatewayRefund:
     metadata = _field(refund, "metadata")
     reference = _field(metadata, "refund_key", "") if metadata else ""
-    return GatewayRefund(refund_id=refund.id,
-                         payment_id=_field(refund, "payment_intent") or payment_id,
-                         amount=refund.amount, currency=refund.currency,
-                         status=refund.status, reference=reference)
+    return GatewayRefund(
+        refund_id=refund.id,
+        payment_id=_field(refund, "payment_intent") or payment_id,
+        amount=refund.amount,
+        currency=refund.currency,
+        status=refund.status,
+        reference=reference,
+    )
 
 
 # -- Stripe errors to ours -----------------------------------------------------
@@ -234,23 +272,34 @@ def _translate(err: stripe.StripeError, *secrets: str) -> PaymentError:
     """The exception a caller gets for a Stripe error outside the special cases."""
     code = err.code or _error_field(err, "code")
     if isinstance(err, stripe.RateLimitError):
-        return GatewayUnavailable("Stripe is rate limiting our requests; try again shortly.",
-                                  code or "rate_limit", retry_after=_retry_after(err))
+        return GatewayUnavailable(
+            "Stripe is rate limiting our requests; try again shortly.",
+            code or "rate_limit",
+            retry_after=_retry_after(err),
+        )
     if isinstance(err, stripe.APIConnectionError):
-        return GatewayUnavailable("Could not reach Stripe (network error or timeout); "
-                                  "it is safe to try again.", "api_connection_error")
+        return GatewayUnavailable(
+            "Could not reach Stripe (network error or timeout); it is safe to try again.",
+            "api_connection_error",
+        )
     if isinstance(err, stripe.AuthenticationError):
-        return PaymentError("Stripe rejected the API key (STRIPE_API_KEY): it is wrong, "
-                            "revoked or for another account.", "authentication_error")
+        return PaymentError(
+            "Stripe rejected the API key (STRIPE_API_KEY): it is wrong, revoked or for another account.",
+            "authentication_error",
+        )
     if isinstance(err, stripe.PermissionError):
-        return PaymentError("Stripe rejected the API key (STRIPE_API_KEY) for this request: "
-                            "a restricted key lacks the permission.", "permission_error")
+        return PaymentError(
+            "Stripe rejected the API key (STRIPE_API_KEY) for this request: "
+            "a restricted key lacks the permission.",
+            "permission_error",
+        )
     if isinstance(err, stripe.IdempotencyError):
         # The same key with different parameters; the simulated gateway's code for it.
         return PaymentError(_message(err, *secrets), code or "idempotency_key_in_use")
     if isinstance(err, stripe.CardError):
-        return CardDeclined(_message(err, *secrets),
-                            _error_field(err, "decline_code") or code or "card_declined")
+        return CardDeclined(
+            _message(err, *secrets), _error_field(err, "decline_code") or code or "card_declined"
+        )
     if isinstance(err, stripe.InvalidRequestError):
         if err.http_status == 404:
             return PaymentError(_message(err, *secrets), code or "resource_missing")
@@ -259,12 +308,16 @@ def _translate(err: stripe.StripeError, *secrets: str) -> PaymentError:
     # a response that is not Stripe's JSON (a proxy's error page), ...
     status = err.http_status
     if status == 409:
-        return GatewayUnavailable("Stripe is busy with a concurrent request for this payment; "
-                                  "try again with the same key.", code or "lock_timeout",
-                                  retry_after=_retry_after(err))
-    return GatewayUnavailable(f"Stripe failed to answer (HTTP {status or 'error'}); "
-                              "it is safe to try again with the same key.",
-                              code or "api_error", retry_after=_retry_after(err))
+        return GatewayUnavailable(
+            "Stripe is busy with a concurrent request for this payment; try again with the same key.",
+            code or "lock_timeout",
+            retry_after=_retry_after(err),
+        )
+    return GatewayUnavailable(
+        f"Stripe failed to answer (HTTP {status or 'error'}); it is safe to try again with the same key.",
+        code or "api_error",
+        retry_after=_retry_after(err),
+    )
 
 
 def _cause(err: stripe.StripeError) -> stripe.StripeError | None:
@@ -289,8 +342,11 @@ def _translate_attach(err: stripe.StripeError, token: str) -> PaymentError:
         # The card is the only thing we send here, so a 400 that names no other
         # parameter and is not about the intent's state is about the card
         # (localstripe answers a bare "Bad request" to payment_method_data).
-        if err.http_status == 400 and code != "payment_intent_unexpected_state" and not (
-                getattr(err, "param", None)):
+        if (
+            err.http_status == 400
+            and code != "payment_intent_unexpected_state"
+            and not (getattr(err, "param", None))
+        ):
             return InvalidToken(_INVALID_TOKEN_MESSAGE, code or "invalid_token")
     return _translate(err, token)
 

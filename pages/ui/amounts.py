@@ -1,4 +1,5 @@
 """Money typed into a filter box or carried in the URL, in major units."""
+
 from __future__ import annotations
 
 import re

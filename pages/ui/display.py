@@ -1,4 +1,5 @@
 """Values as a page shows them: text safe inside Markdown, money, a browser's name."""
+
 from __future__ import annotations
 
 import re
@@ -23,18 +24,47 @@ def money(amount: int, currency: str) -> str:
 def browser_label(user_agent: str) -> str:
     """'Chrome 156 on Linux' from a user agent, for the sessions tables."""
     agent = user_agent or ""
-    browser = next((name for key, name in (("Edg/", "Edge"), ("OPR/", "Opera"), ("Firefox/", "Firefox"),
-                                           ("HeadlessChrome/", "Headless Chrome"), ("Chrome/", "Chrome"),
-                                           ("Safari/", "Safari")) if key in agent), "")
+    browser = next(
+        (
+            name
+            for key, name in (
+                ("Edg/", "Edge"),
+                ("OPR/", "Opera"),
+                ("Firefox/", "Firefox"),
+                ("HeadlessChrome/", "Headless Chrome"),
+                ("Chrome/", "Chrome"),
+                ("Safari/", "Safari"),
+            )
+            if key in agent
+        ),
+        "",
+    )
     version = ""
     if browser:
-        key = {"Edge": "Edg/", "Opera": "OPR/", "Firefox": "Firefox/", "Headless Chrome": "HeadlessChrome/",
-               "Chrome": "Chrome/", "Safari": "Version/"}[browser]
+        key = {
+            "Edge": "Edg/",
+            "Opera": "OPR/",
+            "Firefox": "Firefox/",
+            "Headless Chrome": "HeadlessChrome/",
+            "Chrome": "Chrome/",
+            "Safari": "Version/",
+        }[browser]
         if key in agent:
             version = agent.split(key, 1)[1].split(".", 1)[0].split(" ", 1)[0]
-    system = next((name for key, name in (("Windows", "Windows"), ("Mac OS X", "macOS"),
-                                          ("Android", "Android"),
-                                          ("iPhone", "iOS"), ("Linux", "Linux")) if key in agent), "")
+    system = next(
+        (
+            name
+            for key, name in (
+                ("Windows", "Windows"),
+                ("Mac OS X", "macOS"),
+                ("Android", "Android"),
+                ("iPhone", "iOS"),
+                ("Linux", "Linux"),
+            )
+            if key in agent
+        ),
+        "",
+    )
     label = " ".join(part for part in (browser, version) if part)
     if system:
         label = f"{label} on {system}" if label else system

@@ -1,5 +1,6 @@
 """The order filter form of the Orders and Analytics pages: the same widgets, and the
 same reading of them into URL query parameters (pages.ui.orders_view parses those)."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -16,8 +17,9 @@ from pages.ui.statuses import status_label
 
 EARLIEST_DATE, LATEST_DATE = dt.date(2000, 1, 1), dt.date(2100, 12, 31)
 ANY_STATUS = "all"
-AMOUNT_HELP = ("Order total in the order's own currency, e.g. 25 or 19.99 "
-               "(yen has no cents: 50 here matches ¥5,000).")
+AMOUNT_HELP = (
+    "Order total in the order's own currency, e.g. 25 or 19.99 (yen has no cents: 50 here matches ¥5,000)."
+)
 
 
 def sync_widget(key: str, value) -> None:
@@ -30,6 +32,7 @@ def sync_widget(key: str, value) -> None:
 @dataclasses.dataclass(frozen=True)
 class FilterForm:
     """One page's filter form; `name` prefixes its keys (orders → orders_filter_q)."""
+
     name: str
     with_status: bool  # the Orders page picks the status with its tabs instead
     column_widths: tuple[float, ...]
@@ -37,8 +40,9 @@ class FilterForm:
     def key(self, field: str) -> str:
         return f"{self.name}_filter_{field}"
 
-    def show(self, db, filters: OrderFilters, *, on_apply: Callable[[], None],
-             on_clear: Callable[[], None]) -> None:
+    def show(
+        self, db, filters: OrderFilters, *, on_apply: Callable[[], None], on_clear: Callable[[], None]
+    ) -> None:
         key = self.key
         if self.with_status:
             sync_widget(key("status"), filters.status.value if filters.status else ANY_STATUS)
@@ -55,27 +59,55 @@ class FilterForm:
             columns = iter(st.columns(list(self.column_widths), vertical_alignment="bottom"))
             if self.with_status:
                 next(columns).selectbox(
-                    "Status", [ANY_STATUS] + [s.value for s in Status], key=key("status"),
-                    format_func=lambda s: "All statuses" if s == ANY_STATUS else status_label(s))
-            next(columns).text_input("Search", key=key("q"), max_chars=200,
-                                     placeholder="Order number, customer email or name")
-            next(columns).selectbox("Product / SKU", list(skus), key=key("sku"), index=None,
-                                    format_func=skus.get, placeholder="Any product")
-            next(columns).date_input("Created from", key=key("from"), value=None,
-                                     format="YYYY-MM-DD", min_value=EARLIEST_DATE,
-                                     max_value=LATEST_DATE)
-            next(columns).date_input("Created to", key=key("to"), value=None,
-                                     format="YYYY-MM-DD", min_value=EARLIEST_DATE,
-                                     max_value=LATEST_DATE)
-            next(columns).text_input("Min total", key=key("min"), placeholder="0.00",
-                                     help=AMOUNT_HELP, max_chars=14)
-            next(columns).text_input("Max total", key=key("max"), placeholder="any",
-                                     help=AMOUNT_HELP, max_chars=14)
+                    "Status",
+                    [ANY_STATUS] + [s.value for s in Status],
+                    key=key("status"),
+                    format_func=lambda s: "All statuses" if s == ANY_STATUS else status_label(s),
+                )
+            next(columns).text_input(
+                "Search", key=key("q"), max_chars=200, placeholder="Order number, customer email or name"
+            )
+            next(columns).selectbox(
+                "Product / SKU",
+                list(skus),
+                key=key("sku"),
+                index=None,
+                format_func=skus.get,
+                placeholder="Any product",
+            )
+            next(columns).date_input(
+                "Created from",
+                key=key("from"),
+                value=None,
+                format="YYYY-MM-DD",
+                min_value=EARLIEST_DATE,
+                max_value=LATEST_DATE,
+            )
+            next(columns).date_input(
+                "Created to",
+                key=key("to"),
+                value=None,
+                format="YYYY-MM-DD",
+                min_value=EARLIEST_DATE,
+                max_value=LATEST_DATE,
+            )
+            next(columns).text_input(
+                "Min total", key=key("min"), placeholder="0.00", help=AMOUNT_HELP, max_chars=14
+            )
+            next(columns).text_input(
+                "Max total", key=key("max"), placeholder="any", help=AMOUNT_HELP, max_chars=14
+            )
             buttons = st.container(horizontal=True)
-            buttons.form_submit_button("Apply filters", type="primary", on_click=on_apply,
-                                       icon=":material/filter_alt:", key=f"{self.name}_apply")
-            buttons.form_submit_button("Clear filters", on_click=on_clear,
-                                       icon=":material/filter_alt_off:", key=f"{self.name}_clear")
+            buttons.form_submit_button(
+                "Apply filters",
+                type="primary",
+                on_click=on_apply,
+                icon=":material/filter_alt:",
+                key=f"{self.name}_apply",
+            )
+            buttons.form_submit_button(
+                "Clear filters", on_click=on_clear, icon=":material/filter_alt_off:", key=f"{self.name}_clear"
+            )
 
     def submitted(self) -> dict[str, str | None]:
         """The URL query parameters the form's widgets ask for (None: not set)."""

@@ -1,4 +1,5 @@
 """Where the staff pages are, for st.page_link and st.switch_page."""
+
 from __future__ import annotations
 
 ORDERS_PAGE = "pages/orders_page.py"

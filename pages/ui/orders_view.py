@@ -1,5 +1,6 @@
 """The Orders and Analytics pages' view as URL query parameters: filters (tab
 included), page and sort. The URL is the source of truth; every run reads it back."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -29,6 +30,7 @@ MAX_PAGE = 10**7
 @dataclasses.dataclass(frozen=True)
 class OrdersView:
     """What the Orders page shows: filters (tab included), page and sort."""
+
     filters: OrderFilters = OrderFilters()
     page: int = 1
     sort: str = DEFAULT_SORT
@@ -48,14 +50,17 @@ class OrdersView:
     def params(self) -> dict[str, str]:
         """The canonical query parameters (defaults left out)."""
         f = self.filters
-        params = {"status": self.tab if f.status else None,
-                  "from": f.created_from.isoformat() if f.created_from else None,
-                  "to": f.created_to.isoformat() if f.created_to else None,
-                  "q": f.search, "sku": f.sku,
-                  "min": format_major_amount(f.min_total) if f.min_total is not None else None,
-                  "max": format_major_amount(f.max_total) if f.max_total is not None else None,
-                  "page": str(self.page) if self.page != 1 else None,
-                  "sort": self.sort if self.sort != DEFAULT_SORT else None}
+        params = {
+            "status": self.tab if f.status else None,
+            "from": f.created_from.isoformat() if f.created_from else None,
+            "to": f.created_to.isoformat() if f.created_to else None,
+            "q": f.search,
+            "sku": f.sku,
+            "min": format_major_amount(f.min_total) if f.min_total is not None else None,
+            "max": format_major_amount(f.max_total) if f.max_total is not None else None,
+            "page": str(self.page) if self.page != 1 else None,
+            "sort": self.sort if self.sort != DEFAULT_SORT else None,
+        }
         return {k: v for k, v in params.items() if v}
 
     def selection_scope(self) -> str:
@@ -68,6 +73,7 @@ def parse_orders_params(params: Mapping[str, object]) -> tuple[OrdersView, list[
     """The view the URL asks for, and a notice for each parameter that could not be
     used (that parameter falls back to its default; the others still apply).
     Never raises: the URL is user input."""
+
     def get(name: str) -> str | None:
         value = params.get(name)
         if isinstance(value, (list, tuple)):

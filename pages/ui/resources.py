@@ -1,5 +1,6 @@
 """The process-wide resources: one per server process (st.cache_resource), not one per
 browser session."""
+
 from __future__ import annotations
 
 import streamlit as st

@@ -3,6 +3,7 @@
 Read again on every call (an indexed look-up of the session and of the account), never
 kept in st.session_state: a deactivation or a new role counts at the very next click,
 in every tab, on every app server."""
+
 from __future__ import annotations
 
 from urllib.parse import urlsplit
@@ -72,5 +73,6 @@ def current_path() -> str:
 
 def sign_out_here(state: SignedIn) -> None:
     """End this browser's session on the server (the sidebar's fallback without a form)."""
-    authentication.sign_out(get_db(), st.context.cookies.get(cookies.SESSION),
-                            client_address=client_address())
+    authentication.sign_out(
+        get_db(), st.context.cookies.get(cookies.SESSION), client_address=client_address()
+    )

@@ -1,4 +1,5 @@
 """How an order status looks on every page: one label, one colour, one icon."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -34,5 +35,4 @@ def status_label(status: str | Status | None) -> str:
 def status_badge(status: str | Status) -> None:
     value = status.value if isinstance(status, Status) else str(status)
     look = STATUS_LOOKS.get(value)
-    st.badge(status_label(value), icon=look.icon if look else None,
-             color=look.color if look else "gray")
+    st.badge(status_label(value), icon=look.icon if look else None, color=look.color if look else "gray")

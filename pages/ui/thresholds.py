@@ -3,6 +3,7 @@
 Mass actions at or below ORDERS_CONFIRM_ABOVE_ORDERS orders and, in every currency, at
 or below ORDERS_CONFIRM_ABOVE_REFUND (minor units) of refunds are confirmed with one
 click; above them the person types the number of orders (Settings, read at start)."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -20,5 +21,6 @@ def confirm_above_refund() -> int:
 
 def needs_typed_confirmation(order_count: int, refund_totals: Mapping[str, int]) -> bool:
     """True when a mass action is big enough that the person types the order count."""
-    return (order_count > confirm_above_orders()
-            or any(amount > confirm_above_refund() for amount in refund_totals.values()))
+    return order_count > confirm_above_orders() or any(
+        amount > confirm_above_refund() for amount in refund_totals.values()
+    )

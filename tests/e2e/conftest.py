@@ -1,5 +1,6 @@
 """Fixtures of the browser tests: one Chromium per module, a new browser context (its
 own cookies: one person) per `person()` call, closed after the test."""
+
 from __future__ import annotations
 
 import pytest

@@ -10,6 +10,7 @@ Playwright (no browser download).
 Assertions are on the app's own output (the "2 selected: …" line, headings, badges),
 never on the grid's hidden accessibility table. A screenshot of each page visited
 goes to tests/artifacts/screenshots/. Every wait is bounded."""
+
 from __future__ import annotations
 
 import contextlib
@@ -55,8 +56,13 @@ def site(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory):
         db = orders_db.Database(engine)
         demo.seed(db, orders=60, random_seed=60)
         with db.write() as conn:
-            hostile = conn.execute(select(orders.c.number).where(orders.c.status == "fulfilled")
-                                   .order_by(orders.c.id)).scalars().first()
+            hostile = (
+                conn.execute(
+                    select(orders.c.number).where(orders.c.status == "fulfilled").order_by(orders.c.id)
+                )
+                .scalars()
+                .first()
+            )
             conn.execute(update(orders).where(orders.c.number == hostile).values(customer_name=HOSTILE))
         with engine.connect() as conn:
             conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -132,8 +138,13 @@ def paid_numbers_newest_first(path: Path) -> list[str]:
     engine = orders_db.create_database_engine(f"sqlite:///{path}")
     try:
         with engine.connect() as conn:
-            return list(conn.execute(select(orders.c.number).where(orders.c.status == "paid")
-                                     .order_by(orders.c.created_at.desc(), orders.c.id.desc())).scalars())
+            return list(
+                conn.execute(
+                    select(orders.c.number)
+                    .where(orders.c.status == "paid")
+                    .order_by(orders.c.created_at.desc(), orders.c.id.desc())
+                ).scalars()
+            )
     finally:
         engine.dispose()
 
@@ -225,7 +236,8 @@ def fulfil_two_paid_orders(site, page) -> None:
     # A shared link of a filtered view opens that view, still signed in.
     page.goto(f"{base}/orders?status=fulfilled&q={expected[0]}")
     page.locator(".st-key-orders_tab").get_by_role("radio", name=re.compile(r"^Fulfilled")).and_(
-        page.locator("[aria-checked=true]")).wait_for()
+        page.locator("[aria-checked=true]")
+    ).wait_for()
     assert page.locator(".st-key-orders_filter_q input").input_value() == expected[0]
     page.get_by_text("Showing 1–1 of 1 orders").wait_for()
     shot(page, "10_orders_view_after_reload")

@@ -6,6 +6,7 @@ free port against a seeded SQLite database in a temp dir.
 - An admin signs in and opens Jobs (with a job), Analytics and Staff.
 Screenshots go to tests/artifacts/screenshots/. Every wait is bounded; the server is
 killed in `finally`."""
+
 from __future__ import annotations
 
 import re
@@ -39,9 +40,9 @@ def streamlit_server(database_url: str, data_dir: Path, log_path: Path):
 @contextmanager
 def chromium_page():
     from playwright.sync_api import sync_playwright
+
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS,
-                                             headless=True)
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         try:
             context = browser.new_context(viewport={"width": 1440, "height": 1000})
             page = context.new_page()
@@ -70,8 +71,9 @@ def shot(page, name: str) -> None:
         return Math.max(main ? main.scrollHeight : 0, document.body.scrollHeight);
     }""")
     before = page.viewport_size
-    page.set_viewport_size({"width": before["width"],
-                            "height": max(before["height"], min(int(height) + 40, 6000))})
+    page.set_viewport_size(
+        {"width": before["width"], "height": max(before["height"], min(int(height) + 40, 6000))}
+    )
     page.wait_for_timeout(800)  # charts and tables redraw at the new size
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
     page.set_viewport_size(before)
@@ -80,7 +82,8 @@ def shot(page, name: str) -> None:
 def wait_idle(page) -> None:
     """Until Streamlit has finished the current run (its status widget is gone)."""
     page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=STEP_MS)
+        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=STEP_MS
+    )
 
 
 def keyed(page, key: str):
@@ -92,6 +95,7 @@ def pick(page, key: str, option_text: str) -> None:
     """Choose an option of a keyed st.selectbox by (part of) its label. A rerun that
     redraws the widget mid-way is retried (three tries, each bounded)."""
     from playwright.sync_api import Error as PlaywrightError
+
     wanted = re.compile(re.escape(option_text))
     box = keyed(page, key).get_by_role("combobox")
     for attempt in range(3):
@@ -106,7 +110,9 @@ def pick(page, key: str, option_text: str) -> None:
             page.wait_for_function(
                 "([sel, text]) => { const e = document.querySelector(sel);"
                 " return e && e.value.includes(text); }",
-                arg=[f".st-key-{key} input[role=combobox]", option_text], timeout=5_000)
+                arg=[f".st-key-{key} input[role=combobox]", option_text],
+                timeout=5_000,
+            )
             return
         except PlaywrightError:
             if attempt == 2:
@@ -117,8 +123,11 @@ def pick(page, key: str, option_text: str) -> None:
 
 def test_demo_customer_buys_a_digital_pass(seeded_url, tmp_path):
     from playwright.sync_api import expect
-    with streamlit_server(seeded_url, tmp_path / "data", tmp_path / "streamlit.log") as base, \
-            chromium_page() as page:
+
+    with (
+        streamlit_server(seeded_url, tmp_path / "data", tmp_path / "streamlit.log") as base,
+        chromium_page() as page,
+    ):
         page.goto(base)  # the sign-in page links the checkout, which needs no staff sign-in
         page.get_by_role("link", name="Demo checkout").first.click()
         expect(page.get_by_role("heading", name="Demo checkout")).to_be_visible()
@@ -149,21 +158,24 @@ def test_demo_customer_buys_a_digital_pass(seeded_url, tmp_path):
     db = orders_db.open_database(seeded_url)
     with db.read() as conn:
         row = conn.execute(select(orders).where(orders.c.number == number)).one()
-    assert (row.status, row.customer_email, row.total_amount) == \
-        ("paid", demo.DEMO_CUSTOMER_EMAIL, 999)
+    assert (row.status, row.customer_email, row.total_amount) == ("paid", demo.DEMO_CUSTOMER_EMAIL, 999)
 
 
 def test_admin_sees_jobs_analytics_and_staff(seeded_url, tmp_path):
     from playwright.sync_api import expect
+
     db = orders_db.open_database(seeded_url)
     ops = find_staff(db, "ops@ordersdesk.test").as_actor()
     job = jobs.enqueue(db, ops, "fulfill", filters=OrderFilters.parse(max_total=2500))
     from orders_core.job_engine import run_job_here
+
     job = run_job_here(db, job.id)
     orders_db.forget_databases()
 
-    with streamlit_server(seeded_url, tmp_path / "data", tmp_path / "streamlit.log") as base, \
-            chromium_page() as page:
+    with (
+        streamlit_server(seeded_url, tmp_path / "data", tmp_path / "streamlit.log") as base,
+        chromium_page() as page,
+    ):
         page.goto(base)
         sign_in(page, "admin@ordersdesk.test", demo.DEMO_PASSWORD)
         expect(page.get_by_role("button", name="Sign out")).to_be_visible()

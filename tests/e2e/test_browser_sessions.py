@@ -6,6 +6,7 @@ copied cookie dies with its sign-out; repeated failures lock the sign-in.
 
 Each person is a browser context of their own (their own cookies). Screenshots of
 each state go to tests/artifacts/screenshots/sessions_*.png."""
+
 from __future__ import annotations
 
 import re
@@ -51,30 +52,18 @@ def site(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory):
     orders_db.forget_databases()
 
 
-
-
-
-
-
-
 def order_row(db, number: str):
     with db.read() as conn:
         return conn.execute(select(orders).where(orders.c.number == number)).one()
 
 
-
-
-
-
-
-
-
-
 def get(url: str, cookie: str | None = None) -> tuple[int, str]:
     """(status, Location) of a GET that does not follow redirects."""
+
     class NoRedirect(urllib.request.HTTPRedirectHandler):
         def redirect_request(self, *args, **kwargs):
             return None
+
     request = urllib.request.Request(url, headers={"Cookie": cookie} if cookie else {})
     try:
         with urllib.request.build_opener(NoRedirect).open(request, timeout=10) as response:
@@ -163,8 +152,12 @@ def test_a_colleague_deactivated_in_another_browser_refunds_nothing_at_the_next_
     shot(admin, "sessions_07_admin_deactivated_support")
 
     agent.locator(".st-key-order_move_confirm button").click()
-    agent.get_by_text(re.compile(r"Your session has ended: your account was deactivated by "
-                                 r"admin@ordersdesk\.test")).wait_for()
+    agent.get_by_text(
+        re.compile(
+            r"Your session has ended: your account was deactivated by "
+            r"admin@ordersdesk\.test"
+        )
+    ).wait_for()
     agent.locator("form.od-sign-in").wait_for()  # and the sign-in form
     shot(agent, "sessions_08_agent_session_ended")
     row = order_row(db, number)
@@ -244,6 +237,7 @@ def test_five_wrong_passwords_lock_the_sign_in_for_a_while(site, person):
         page.locator("#error").filter(has_text="Unknown email or wrong password.").wait_for()
     sign_in(page, email, PASSWORD)
     page.locator("#error").filter(
-        has_text=re.compile(r"Too many failed sign-ins.*Try again after")).wait_for()
+        has_text=re.compile(r"Too many failed sign-ins.*Try again after")
+    ).wait_for()
     assert page.locator("#email").input_value() == email
     shot(page, "sessions_13_locked_out")

@@ -19,6 +19,7 @@ Proven here:
 The password-off test comes first: it starts (and stops) its own server before the
 module's server starts, so at most one app server runs at a time. Screenshots of each
 state go to tests/artifacts/screenshots/sso_*.png."""
+
 from __future__ import annotations
 
 import contextlib
@@ -72,6 +73,7 @@ PROVIDER_USERS = [
 
 # --- the OpenID provider and the app's secrets ------------------------------------
 
+
 @contextlib.contextmanager
 def oidc_provider(log_path: Path) -> Iterator[str]:
     """oidc-provider-mock on a free loopback port; yields its issuer URL."""
@@ -86,8 +88,9 @@ def oidc_provider(log_path: Path) -> Iterator[str]:
         deadline = time.monotonic() + PROVIDER_START_SECONDS
         while http_status(f"{issuer}/.well-known/openid-configuration") != 200:
             if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the OpenID provider did not start:\n"
-                                   + log_path.read_text(errors="replace")[-3000:])
+                raise RuntimeError(
+                    "the OpenID provider did not start:\n" + log_path.read_text(errors="replace")[-3000:]
+                )
             time.sleep(0.25)
         yield issuer
     finally:
@@ -112,7 +115,8 @@ def write_secrets(directory: Path, app_port: int, issuer: str) -> Path:
         "[auth.keycloak]\n"
         'client_id = "orders-desk"\n'
         'client_secret = "not-checked"\n'
-        f'server_metadata_url = "{issuer}/.well-known/openid-configuration"\n')
+        f'server_metadata_url = "{issuer}/.well-known/openid-configuration"\n'
+    )
     return path
 
 
@@ -120,12 +124,14 @@ def write_secrets(directory: Path, app_port: int, issuer: str) -> Path:
 def sso_app(url: str, data_dir: Path, issuer: str, **environment: str) -> Iterator[str]:
     port = free_port()
     secrets_file = write_secrets(data_dir / "secrets", port, issuer)
-    with app_server(url, data_dir, port=port, STREAMLIT_SECRETS_FILES=str(secrets_file),
-                    **environment) as base:
+    with app_server(
+        url, data_dir, port=port, STREAMLIT_SECRETS_FILES=str(secrets_file), **environment
+    ) as base:
         yield base
 
 
 # --- fixtures -----------------------------------------------------------------------
+
 
 @dataclass
 class Site:
@@ -161,16 +167,7 @@ def site(seeded, provider) -> Iterator[Site]:
         yield Site(base, orders_db.open_database(url), data_dir)
 
 
-
-
-
-
 # --- helpers ------------------------------------------------------------------------
-
-
-
-
-
 
 
 def cookie_names(page) -> set[str]:
@@ -194,22 +191,29 @@ def sso_sign_in(page, sub: str, screenshot: str | None = None) -> None:
 
 def audit_rows(db, subject: str) -> list:
     with db.read() as conn:
-        return conn.execute(select(staff_audit).where(
-            staff_audit.c.subject_key == subject, staff_audit.c.event == "sign_in")
-            .order_by(staff_audit.c.id)).all()
+        return conn.execute(
+            select(staff_audit)
+            .where(staff_audit.c.subject_key == subject, staff_audit.c.event == "sign_in")
+            .order_by(staff_audit.c.id)
+        ).all()
 
 
 def session_row(db, token: str):
     with db.read() as conn:
-        return conn.execute(select(staff_sessions, staff.c.email_key).join(
-            staff, staff.c.id == staff_sessions.c.staff_id).where(
-            staff_sessions.c.token_hash == token_hash(token))).one_or_none()
+        return conn.execute(
+            select(staff_sessions, staff.c.email_key)
+            .join(staff, staff.c.id == staff_sessions.c.staff_id)
+            .where(staff_sessions.c.token_hash == token_hash(token))
+        ).one_or_none()
 
 
 def sessions_of(db, email: str) -> list:
     with db.read() as conn:
-        return conn.execute(select(staff_sessions).join(
-            staff, staff.c.id == staff_sessions.c.staff_id).where(staff.c.email_key == email)).all()
+        return conn.execute(
+            select(staff_sessions)
+            .join(staff, staff.c.id == staff_sessions.c.staff_id)
+            .where(staff.c.email_key == email)
+        ).all()
 
 
 class NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -232,8 +236,10 @@ def call(opener, method: str, url: str, form: dict | None = None, headers: dict 
 
 # --- tests --------------------------------------------------------------------------
 
+
 def test_with_password_sign_in_off_only_single_sign_on_is_offered_and_it_still_works(
-        seeded, provider, person):
+    seeded, provider, person
+):
     url, data_dir = seeded
     db = orders_db.open_database(url)
     with sso_app(url, data_dir, provider, ORDERS_PASSWORD_SIGN_IN="0") as base:
@@ -241,14 +247,17 @@ def test_with_password_sign_in_off_only_single_sign_on_is_offered_and_it_still_w
         opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar), NoRedirect)
         status, _, page_html = call(opener, "GET", f"{base}/sign-in")
         assert status == 200
-        assert 'id=email' not in page_html and 'name=password' not in page_html
+        assert "id=email" not in page_html and "name=password" not in page_html
         assert 'id="sso-keycloak"' in page_html and "Sign in with Keycloak" in page_html
         csrf = next(c.value for c in jar if c.name == "od_csrf")
         before = len(sessions_of(db, OPS))
         status, headers, body = call(
-            opener, "POST", f"{base}/sign-in",
+            opener,
+            "POST",
+            f"{base}/sign-in",
             {"csrf": csrf, "email": OPS, "password": demo.DEMO_PASSWORD, "next": "/"},
-            {"Origin": base})
+            {"Origin": base},
+        )
         assert status == 401 and "turned off" in body
         assert "od_session" not in " ".join(headers.get_all("set-cookie") or [])
         assert len(sessions_of(db, OPS)) == before
@@ -357,8 +366,12 @@ def test_an_sso_session_ends_at_the_next_click_when_the_person_is_deactivated(si
     set_staff_active(site.db, admin, SUPPORT, False)
     try:
         page.get_by_role("link", name="Jobs").first.click()
-        page.get_by_text(re.compile(r"Your session has ended: your account was deactivated by "
-                                    r"admin@ordersdesk\.test")).wait_for()
+        page.get_by_text(
+            re.compile(
+                r"Your session has ended: your account was deactivated by "
+                r"admin@ordersdesk\.test"
+            )
+        ).wait_for()
         assert heading(page, "Jobs").count() == 0
         shot(page, "sso_09_support_session_ended")
         row = session_row(site.db, token)

@@ -2,6 +2,7 @@
 browser or a load balancer would, without a browser: health checks, the sign-in and
 sign-out forms (cross-site request forgery, size limits, cookies), and the page gate.
 """
+
 from __future__ import annotations
 
 import http.cookiejar
@@ -53,8 +54,9 @@ class Browser:
 
     def request(self, method: str, path: str, data: dict | bytes | None = None, headers=None):
         body = urllib.parse.urlencode(data).encode() if isinstance(data, dict) else data
-        request = urllib.request.Request(self.base + path, data=body, method=method,
-                                         headers={"Origin": self.base, **(headers or {})})
+        request = urllib.request.Request(
+            self.base + path, data=body, method=method, headers={"Origin": self.base, **(headers or {})}
+        )
         if isinstance(data, dict):
             request.add_header("Content-Type", "application/x-www-form-urlencoded")
         try:
@@ -68,8 +70,17 @@ class Browser:
 
     def sign_in(self, email: str, password: str = PASSWORD, next_path: str = "/", **extra):
         self.request("GET", "/sign-in")
-        return self.request("POST", "/sign-in", {"csrf": self.cookie("od_csrf"), "email": email,
-                                                 "password": password, "next": next_path, **extra})
+        return self.request(
+            "POST",
+            "/sign-in",
+            {
+                "csrf": self.cookie("od_csrf"),
+                "email": email,
+                "password": password,
+                "next": next_path,
+                **extra,
+            },
+        )
 
 
 def test_health_and_readiness_answer_json_for_load_balancers(site):
@@ -115,8 +126,11 @@ def test_behind_https_the_session_cookie_is_secure(site):
     browser = Browser(base)
     browser.request("GET", "/sign-in")
     status, headers, _ = browser.request(
-        "POST", "/sign-in", {"csrf": browser.cookie("od_csrf"), "email": "ops@ordersdesk.test",
-                             "password": PASSWORD}, headers={"X-Forwarded-Proto": "https"})
+        "POST",
+        "/sign-in",
+        {"csrf": browser.cookie("od_csrf"), "email": "ops@ordersdesk.test", "password": PASSWORD},
+        headers={"X-Forwarded-Proto": "https"},
+    )
     assert status == 303 and "Secure" in headers["set-cookie"]
 
 
@@ -127,8 +141,15 @@ def test_a_form_without_this_browsers_csrf_value_or_from_another_site_is_refused
     form = {"email": "ops@ordersdesk.test", "password": PASSWORD}
     assert browser.request("POST", "/sign-in", {**form, "csrf": "guessed"})[0] == 403
     assert browser.request("POST", "/sign-in", form)[0] == 403
-    assert browser.request("POST", "/sign-in", {**form, "csrf": browser.cookie("od_csrf")},
-                           headers={"Origin": "https://evil.example"})[0] == 403
+    assert (
+        browser.request(
+            "POST",
+            "/sign-in",
+            {**form, "csrf": browser.cookie("od_csrf")},
+            headers={"Origin": "https://evil.example"},
+        )[0]
+        == 403
+    )
     assert browser.cookie("od_session") is None
     signed_in = Browser(base)
     signed_in.sign_in("ops@ordersdesk.test")
@@ -142,16 +163,27 @@ def test_oversized_or_malformed_forms_are_refused_before_they_are_read(site):
     browser.request("GET", "/sign-in")
     big = {"csrf": browser.cookie("od_csrf"), "email": "x" * 20_000, "password": "y"}
     assert browser.request("POST", "/sign-in", big)[0] == 400
-    assert browser.request("POST", "/sign-in", b'{"email": "a"}',
-                           headers={"Content-Type": "application/json"})[0] == 400
-    assert browser.request("POST", "/sign-in", b"\xff\xfe=\xff",
-                           headers={"Content-Type": "application/x-www-form-urlencoded"})[0] == 400
+    assert (
+        browser.request("POST", "/sign-in", b'{"email": "a"}', headers={"Content-Type": "application/json"})[
+            0
+        ]
+        == 400
+    )
+    assert (
+        browser.request(
+            "POST",
+            "/sign-in",
+            b"\xff\xfe=\xff",
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )[0]
+        == 400
+    )
 
 
 def test_a_wrong_password_re_shows_the_form_with_the_email_kept_and_an_escaped_message(site):
     base, _ = site
     browser = Browser(base)
-    status, _, body = browser.sign_in('<script>alert(1)</script>@example.test', "wrong")
+    status, _, body = browser.sign_in("<script>alert(1)</script>@example.test", "wrong")
     assert status == 401
     assert "Unknown email or wrong password." in body
     assert "<script>alert(1)</script>" not in body and "&lt;script&gt;" in body

@@ -1,5 +1,6 @@
 """My account and the Staff page's session tools, through the real entry point with
 AppTest (a real session in a stand-in browser's cookie, tests/support/staff_browser.py)."""
+
 from __future__ import annotations
 
 import shutil
@@ -97,9 +98,12 @@ def test_my_account_changes_the_password_and_ends_only_the_other_sessions(db, br
 
 
 def test_an_admin_sees_a_persons_sessions_and_signs_them_out_everywhere(db, browser):
-    theirs = authentication.sign_in_with_password(db, SUPPORT, demo.DEMO_PASSWORD,
-                                                  user_agent="Mozilla/5.0 (X11; Linux x86_64) "
-                                                             "Chrome/156.0 Safari/537.36").token
+    theirs = authentication.sign_in_with_password(
+        db,
+        SUPPORT,
+        demo.DEMO_PASSWORD,
+        user_agent="Mozilla/5.0 (X11; Linux x86_64) Chrome/156.0 Safari/537.36",
+    ).token
     browser.sign_in(db, ADMIN)
     at = run_app("pages/staff_page.py")
     at.selectbox(key="staff_pick").set_value(SUPPORT)
@@ -112,5 +116,7 @@ def test_an_admin_sees_a_persons_sessions_and_signs_them_out_everywhere(db, brow
     audit = table_with(at, "Event")
     assert "Sessions revoked" in set(audit["Event"]) and "Sign in" in set(audit["Event"])
     with db.read() as conn:
-        assert conn.execute(select(staff_audit.c.id).where(
-            staff_audit.c.event == "sessions_revoked")).first() is not None
+        assert (
+            conn.execute(select(staff_audit.c.id).where(staff_audit.c.event == "sessions_revoked")).first()
+            is not None
+        )

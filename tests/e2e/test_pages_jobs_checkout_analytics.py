@@ -4,6 +4,7 @@ on a fresh SQLite database seeded with 200 demo orders (or an empty one).
 The app is the real entry point (streamlit_app.py, sign-in gate and navigation);
 widgets are found by key. ORDERS_EMBEDDED_WORKER=0: jobs only move when a test
 runs them."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -33,6 +34,7 @@ TIMEOUT = 60
 
 
 # -- fixtures --------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def seeded_template(tmp_path_factory, sqlite_template) -> Path:
@@ -82,6 +84,7 @@ def empty_db(sqlite_template, tmp_path, monkeypatch):
 
 # -- helpers ---------------------------------------------------------------------------
 
+
 @pytest.fixture(autouse=True)
 def browser(monkeypatch) -> FakeBrowser:
     """This test's browser: its cookies are what st.context.cookies reads."""
@@ -119,8 +122,18 @@ def keys(elements) -> set:
 
 def texts(at: AppTest) -> str:
     parts = []
-    for kind in ("markdown", "caption", "text", "success", "error", "warning", "info", "title",
-                 "header", "subheader"):
+    for kind in (
+        "markdown",
+        "caption",
+        "text",
+        "success",
+        "error",
+        "warning",
+        "info",
+        "title",
+        "header",
+        "subheader",
+    ):
         parts += [str(e.value) for e in getattr(at, kind)]
     return "\n".join(parts)
 
@@ -160,6 +173,7 @@ def sign_in_customer(at: AppTest, email=demo.DEMO_CUSTOMER_EMAIL, password=PASSW
 def choose_sku(at: AppTest, code: str) -> AppTest:
     """Pick the SKU's product, then the SKU (the product picker holds product ids)."""
     from orders_core.catalog import list_skus
+
     listing = next(s for s in list_skus(orders_db.open_database()) if s.code == code)
     at.selectbox(key="checkout_product").set_value(listing.product_id).run()
     at.selectbox(key="checkout_sku").set_value(code).run()
@@ -169,14 +183,18 @@ def choose_sku(at: AppTest, code: str) -> AppTest:
 
 def customer_order_count(db, email: str) -> int:
     with db.read() as conn:
-        return conn.execute(select(func.count()).select_from(orders).where(
-            func.lower(orders.c.customer_email) == email.lower())).scalar_one()
+        return conn.execute(
+            select(func.count())
+            .select_from(orders)
+            .where(func.lower(orders.c.customer_email) == email.lower())
+        ).scalar_one()
 
 
 def finished_fulfill_job(db) -> jobs.JobView:
     """A fulfill job over orders in several statuses, run to the end: the paid ones
     succeed, the others fail with the reason."""
     from orders_core.job_engine import run_job_here
+
     ops = find_staff(db, OPS).as_actor()
     job = jobs.enqueue(db, ops, "fulfill", filters=OrderFilters.parse(max_total=2500))
     finished = run_job_here(db, job.id)
@@ -219,8 +237,12 @@ def test_pages_need_staff_sign_in_except_checkout(seeded_db):
     open_page(at, "pages/checkout_page.py")
     assert at.text_input(key="checkout_sign_in_email")
     assert_no_staff_content(at)
-    for page in ("pages/jobs_page.py", "pages/analytics_page.py", "pages/staff_page.py",
-                 "pages/order_detail.py"):
+    for page in (
+        "pages/jobs_page.py",
+        "pages/analytics_page.py",
+        "pages/staff_page.py",
+        "pages/order_detail.py",
+    ):
         try:
             at.switch_page(page)
         except ValueError:
@@ -260,21 +282,32 @@ def test_empty_catalog_checkout(empty_db):
 
 # -- jobs ---------------------------------------------------------------------------------
 
+
 def test_jobs_list_shows_progress_and_detail_shows_failures(seeded_db):
     job = finished_fulfill_job(seeded_db)
     ops = find_staff(seeded_db, OPS).as_actor()
     running = jobs.enqueue(seeded_db, ops, "cancel", filters=OrderFilters.parse(status="paid"))
     with seeded_db.write() as conn:  # half of it done, as a worker would leave it midway
         half = running.total // 2
-        conn.execute(update(job_items).where(job_items.c.job_id == running.id,
-                                             job_items.c.seq.in_(
-                                                 select(job_items.c.seq)
-                                                 .where(job_items.c.job_id == running.id)
-                                                 .order_by(job_items.c.seq).limit(half)
-                                                 .scalar_subquery()))
-                     .values(status="succeeded"))
-        conn.execute(update(jobs_table).where(jobs_table.c.id == running.id).values(
-            status="running", succeeded=half, started_at=dt.datetime.now(dt.UTC).replace(tzinfo=None)))
+        conn.execute(
+            update(job_items)
+            .where(
+                job_items.c.job_id == running.id,
+                job_items.c.seq.in_(
+                    select(job_items.c.seq)
+                    .where(job_items.c.job_id == running.id)
+                    .order_by(job_items.c.seq)
+                    .limit(half)
+                    .scalar_subquery()
+                ),
+            )
+            .values(status="succeeded")
+        )
+        conn.execute(
+            update(jobs_table)
+            .where(jobs_table.c.id == running.id)
+            .values(status="running", succeeded=half, started_at=dt.datetime.now(dt.UTC).replace(tzinfo=None))
+        )
 
     at = open_page(start(ANALYST), "pages/jobs_page.py")
     body = texts(at)
@@ -321,9 +354,11 @@ def test_retry_failed_creates_a_new_job(seeded_db):
 
 def test_export_job_offers_its_csv(seeded_db, tmp_path):
     from orders_core.job_engine import run_job_here
+
     analyst = find_staff(seeded_db, ANALYST).as_actor()
-    job = run_job_here(seeded_db, jobs.enqueue(seeded_db, analyst, "export",
-                                               filters=OrderFilters.parse(status="paid")).id)
+    job = run_job_here(
+        seeded_db, jobs.enqueue(seeded_db, analyst, "export", filters=OrderFilters.parse(status="paid")).id
+    )
     assert job.status == "completed" and job.export_path
     at = open_page(start(ANALYST), "pages/jobs_page.py", job=job.id)
     button = at.get("download_button")
@@ -349,6 +384,7 @@ def test_jobs_missing_job(seeded_db):
 
 
 # -- checkout -------------------------------------------------------------------------------
+
 
 def test_sign_up_then_buy_a_digital_pass(seeded_db):
     at = open_page(start(), "pages/checkout_page.py")  # no staff sign-in needed
@@ -394,6 +430,7 @@ def test_sign_in_and_decline_shows_the_reason(seeded_db):
 
 def test_every_test_token_is_listed_with_what_it_does(seeded_db):
     from orders_core.payments.card_tokens import TEST_TOKENS
+
     at = choose_sku(sign_in_customer(open_page(start(), "pages/checkout_page.py")), "PASS-DAY-USD")
     picker = at.selectbox(key="checkout_token")
     labels = list(picker.options)  # as shown: "token — what it does"
@@ -446,8 +483,12 @@ def test_double_submit_creates_one_order(seeded_db):
     at.run()  # a plain rerun
     assert customer_order_count(seeded_db, demo.DEMO_CUSTOMER_EMAIL) == before + 1
     with seeded_db.read() as conn:
-        assert conn.execute(select(func.count()).select_from(orders).where(
-            orders.c.checkout_key == key)).scalar_one() == 1
+        assert (
+            conn.execute(
+                select(func.count()).select_from(orders).where(orders.c.checkout_key == key)
+            ).scalar_one()
+            == 1
+        )
     # a new order only when asked for
     at.button(key="checkout_new_order").click().run()
     assert at.session_state["checkout_key"] != key
@@ -473,23 +514,33 @@ def test_customer_markup_is_shown_as_text(seeded_db):
 
 # -- analytics ---------------------------------------------------------------------------------
 
+
 def expected_tiles(db, where=()) -> dict[str, tuple[str, str, str]]:
     paid = orders.c.paid_at.is_not(None)
     with db.read() as conn:
-        rows = conn.execute(select(
-            orders.c.currency, func.count(),
-            func.coalesce(func.sum(orders.c.total_amount).filter(paid), 0),
-            func.coalesce(func.sum(orders.c.refunded_amount), 0))
-            .where(*where).group_by(orders.c.currency)).all()
+        rows = conn.execute(
+            select(
+                orders.c.currency,
+                func.count(),
+                func.coalesce(func.sum(orders.c.total_amount).filter(paid), 0),
+                func.coalesce(func.sum(orders.c.refunded_amount), 0),
+            )
+            .where(*where)
+            .group_by(orders.c.currency)
+        ).all()
     return {c: (f"{n:,}", format_money(int(g), c), format_money(int(r), c)) for c, n, g, r in rows}
 
 
 def shown_tiles(at: AppTest) -> dict[str, tuple[str, str, str]]:
     shown = metrics(at)
-    heads = [m.value.strip("*").lower() for m in at.markdown
-             if m.value.startswith("**") and m.value.strip("*").isalpha() and len(m.value) == 7]
-    return {c: (shown["Orders"][i], shown["Gross revenue"][i], shown["Refunds"][i])
-            for i, c in enumerate(heads)}
+    heads = [
+        m.value.strip("*").lower()
+        for m in at.markdown
+        if m.value.startswith("**") and m.value.strip("*").isalpha() and len(m.value) == 7
+    ]
+    return {
+        c: (shown["Orders"][i], shown["Gross revenue"][i], shown["Refunds"][i]) for i, c in enumerate(heads)
+    }
 
 
 def test_analytics_tiles_equal_sql(seeded_db):
@@ -497,8 +548,12 @@ def test_analytics_tiles_equal_sql(seeded_db):
     expected = expected_tiles(seeded_db)
     assert len(expected) >= 3
     assert shown_tiles(at) == expected
-    for key in ("analytics_csv_tiles", "analytics_csv_daily", "analytics_csv_funnel",
-                "analytics_csv_top_skus"):
+    for key in (
+        "analytics_csv_tiles",
+        "analytics_csv_daily",
+        "analytics_csv_funnel",
+        "analytics_csv_top_skus",
+    ):
         assert key in keys(at.get("download_button"))
     # the same through the filter form: paid orders only
     at.selectbox(key="analytics_filter_status").set_value("paid")
@@ -509,20 +564,31 @@ def test_analytics_tiles_equal_sql(seeded_db):
 
 
 def test_analytics_from_url_filters(seeded_db):
-    at = open_page(start(SUPPORT), "pages/analytics_page.py", status="fulfilled", sku="BOX-MONTHLY-USD",
-                   days="30")
+    at = open_page(
+        start(SUPPORT), "pages/analytics_page.py", status="fulfilled", sku="BOX-MONTHLY-USD", days="30"
+    )
     assert not at.warning
     from orders_core.queries import OrderFilters as F
+
     where = F.parse(status="fulfilled", sku="BOX-MONTHLY-USD").conditions()
     assert shown_tiles(at) == expected_tiles(seeded_db, where)
     assert at.number_input(key="analytics_days").value == 30
 
 
-@pytest.mark.parametrize("params", [
-    {"status": "nope"}, {"from": "2026-02-30"}, {"from": "2026-05-01", "to": "2026-01-01"},
-    {"min": "lots"}, {"min": "50", "max": "10"}, {"days": "-1"}, {"days": "x"},
-    {"q": "<script>alert(1)</script>"}, {"sku": "NO-SUCH-SKU"},
-])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"status": "nope"},
+        {"from": "2026-02-30"},
+        {"from": "2026-05-01", "to": "2026-01-01"},
+        {"min": "lots"},
+        {"min": "50", "max": "10"},
+        {"days": "-1"},
+        {"days": "x"},
+        {"q": "<script>alert(1)</script>"},
+        {"sku": "NO-SUCH-SKU"},
+    ],
+)
 def test_analytics_bad_url_parameters(seeded_db, params):
     at = open_page(start(ANALYST), "pages/analytics_page.py", **params)
     assert not at.exception
@@ -536,8 +602,11 @@ def test_analytics_unfulfilled_orders_list(seeded_db):
     at = open_page(start(ANALYST), "pages/analytics_page.py", days="1")
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     with seeded_db.read() as conn:
-        stale = conn.execute(select(func.count()).where(
-            orders.c.status == "paid", orders.c.paid_at <= now - dt.timedelta(days=1))).scalar_one()
+        stale = conn.execute(
+            select(func.count()).where(
+                orders.c.status == "paid", orders.c.paid_at <= now - dt.timedelta(days=1)
+            )
+        ).scalar_one()
     assert metrics(at)["Paid, not fulfilled after 1 days"] == [f"{stale:,}"]
     if stale:
         table = table_with(at, "Days waiting")

@@ -3,6 +3,7 @@ the real entry point (sign-in gate + st.navigation), against a seeded SQLite fil
 
 Widgets are found by key, never by position. No background worker runs here
 (ORDERS_EMBEDDED_WORKER=0): a mass action is checked by the job it queues."""
+
 from __future__ import annotations
 
 import re
@@ -131,8 +132,11 @@ def menu(at: AppTest):
 
 
 def tick(at: AppTest, *rows: int) -> AppTest:
-    at.session_state[grid(at).key] = {"edited_rows": {r: {"Select": True} for r in rows},
-                                      "added_rows": [], "deleted_rows": []}
+    at.session_state[grid(at).key] = {
+        "edited_rows": {r: {"Select": True} for r in rows},
+        "added_rows": [],
+        "deleted_rows": [],
+    }
     return ok(at.run())
 
 
@@ -143,8 +147,11 @@ def order_row(db, number: str):
 
 def numbers_in(db, status: str) -> list[str]:
     with db.read() as conn:
-        return list(conn.execute(select(orders.c.number).where(orders.c.status == status)
-                                 .order_by(orders.c.id)).scalars())
+        return list(
+            conn.execute(
+                select(orders.c.number).where(orders.c.status == status).order_by(orders.c.id)
+            ).scalars()
+        )
 
 
 def plain(markdown: str) -> str:
@@ -170,14 +177,38 @@ def test_a_signed_in_browser_opens_the_orders_page_with_live_counts(db):
 
 
 EXPECTED_MENUS = {
-    ANALYST: {"all": ["Export"], "created": ["Export"], "paid": ["Export"],
-              "fulfilled": ["Export"], "canceled": ["Export"], "returned": ["Export"]},
-    SUPPORT: {"all": ["Export"], "created": ["Export"], "paid": ["Export", "Cancel"],
-              "fulfilled": ["Export", "Return"], "canceled": ["Export"], "returned": ["Export"]},
-    OPS: {"all": ["Export"], "created": ["Export"], "paid": ["Export", "Fulfill", "Cancel"],
-          "fulfilled": ["Export", "Return"], "canceled": ["Export"], "returned": ["Export"]},
-    ADMIN: {"all": ["Export"], "created": ["Export"], "paid": ["Export", "Fulfill", "Cancel"],
-            "fulfilled": ["Export", "Return"], "canceled": ["Export"], "returned": ["Export"]},
+    ANALYST: {
+        "all": ["Export"],
+        "created": ["Export"],
+        "paid": ["Export"],
+        "fulfilled": ["Export"],
+        "canceled": ["Export"],
+        "returned": ["Export"],
+    },
+    SUPPORT: {
+        "all": ["Export"],
+        "created": ["Export"],
+        "paid": ["Export", "Cancel"],
+        "fulfilled": ["Export", "Return"],
+        "canceled": ["Export"],
+        "returned": ["Export"],
+    },
+    OPS: {
+        "all": ["Export"],
+        "created": ["Export"],
+        "paid": ["Export", "Fulfill", "Cancel"],
+        "fulfilled": ["Export", "Return"],
+        "canceled": ["Export"],
+        "returned": ["Export"],
+    },
+    ADMIN: {
+        "all": ["Export"],
+        "created": ["Export"],
+        "paid": ["Export", "Fulfill", "Cancel"],
+        "fulfilled": ["Export", "Return"],
+        "canceled": ["Export"],
+        "returned": ["Export"],
+    },
 }
 
 
@@ -230,8 +261,11 @@ def test_ticked_rows_are_exactly_the_orders_the_job_acts_on(db):
 
     with db.read() as conn:
         [job] = conn.execute(select(jobs)).all()
-        items = list(conn.execute(select(job_items.c.order_number).where(job_items.c.job_id == job.id)
-                                  .order_by(job_items.c.seq)).scalars())
+        items = list(
+            conn.execute(
+                select(job_items.c.order_number).where(job_items.c.job_id == job.id).order_by(job_items.c.seq)
+            ).scalars()
+        )
     assert job.action == "fulfill" and job.actor == OPS and job.total == 2
     assert items == shown[:2]
     assert any(f"Job #{job.id} is running" in s.value for s in at.success)
@@ -277,8 +311,9 @@ def test_select_all_matching_queues_by_filter_with_a_typed_confirmation(db, monk
     ok(at.button(key="mass_confirm").click().run())
     with db.read() as conn:
         [job] = conn.execute(select(jobs)).all()
-        items = set(conn.execute(select(job_items.c.order_number)
-                                 .where(job_items.c.job_id == job.id)).scalars())
+        items = set(
+            conn.execute(select(job_items.c.order_number).where(job_items.c.job_id == job.id)).scalars()
+        )
     assert job.action == "cancel" and job.total == len(paid) and items == set(paid)
     assert "status paid" in job.selection
 
@@ -289,31 +324,40 @@ def test_small_mass_action_needs_no_typing_and_preflight_names_failures(db):
     # Someone fulfils one of them meanwhile: the preflight says it will fail, and why.
     lifecycle.fulfill_order(db, find_staff(db, ADMIN).as_actor(), grid(at).value["Order"][0])
     ok(menu(at).click("cancel").run())
-    assert {m.label: m.value for m in at.metric} == {"Requested": "2", "Will be processed": "1",
-                                                     "Will fail": "1"}
-    assert any("Cancel applies to Paid orders only" in str(cell) for df in at.dataframe
-               for cell in df.value.get("Reason", []))
+    assert {m.label: m.value for m in at.metric} == {
+        "Requested": "2",
+        "Will be processed": "1",
+        "Will fail": "1",
+    }
+    assert any(
+        "Cancel applies to Paid orders only" in str(cell)
+        for df in at.dataframe
+        for cell in df.value.get("Reason", [])
+    )
     assert not [t for t in at.text_input if t.key == "mass_confirm_count"]
     ok(at.button(key="mass_back").click().run())
     with db.read() as conn:
         assert conn.execute(select(jobs)).first() is None
 
 
-@pytest.mark.parametrize("params, notice", [
-    ({"status": "bogus"}, "status='bogus'"),
-    ({"from": "2026-13-45"}, "from='2026-13-45'"),
-    ({"to": "yesterday"}, "to='yesterday'"),
-    ({"page": "-1"}, "page='-1'"),
-    ({"page": str(10**9)}, f"page='{10**9}'"),
-    ({"page": "abc"}, "page='abc'"),
-    ({"min": "abc"}, "min='abc'"),
-    ({"max": "1e9"}, "max='1e9'"),
-    ({"min": "50", "max": "10"}, "minimum total is above the maximum"),
-    ({"from": "2026-02-01", "to": "2026-01-01"}, "after the To date"),
-    ({"sort": "password"}, "sort='password'"),
-    ({"sku": "X" * 80}, "sku="),
-    ({"q": "a\x00b"}, "q="),
-])
+@pytest.mark.parametrize(
+    "params, notice",
+    [
+        ({"status": "bogus"}, "status='bogus'"),
+        ({"from": "2026-13-45"}, "from='2026-13-45'"),
+        ({"to": "yesterday"}, "to='yesterday'"),
+        ({"page": "-1"}, "page='-1'"),
+        ({"page": str(10**9)}, f"page='{10**9}'"),
+        ({"page": "abc"}, "page='abc'"),
+        ({"min": "abc"}, "min='abc'"),
+        ({"max": "1e9"}, "max='1e9'"),
+        ({"min": "50", "max": "10"}, "minimum total is above the maximum"),
+        ({"from": "2026-02-01", "to": "2026-01-01"}, "after the To date"),
+        ({"sort": "password"}, "sort='password'"),
+        ({"sku": "X" * 80}, "sku="),
+        ({"q": "a\x00b"}, "q="),
+    ],
+)
 def test_bad_url_parameters_fall_back_to_defaults_with_a_notice(db, params, notice):
     at = ok(app_as(db, OPS, **params))
     assert notice in warnings(at), warnings(at)
@@ -399,8 +443,11 @@ def test_detail_offers_only_legal_moves_allowed_to_the_role(db, status):
     for email, expected in EXPECTED_BUTTONS[status].items():
         at = ok(app_as(db, email, on=ORDER_PAGE, number=number))
         assert at.title[0].value == f"Order {number}"
-        shown = [b.key.removeprefix("order_action_") for b in at.button
-                 if (b.key or "").startswith("order_action_")]
+        shown = [
+            b.key.removeprefix("order_action_")
+            for b in at.button
+            if (b.key or "").startswith("order_action_")
+        ]
         assert shown == expected, (status, email)
         notes = [t for t in at.text_area if t.key == "order_note_text"]
         assert bool(notes) == (email != ANALYST)
@@ -424,8 +471,9 @@ def test_cancel_with_confirmation_cancels_and_refunds(db):
     assert after.status == "canceled" and after.refunded_amount == before.total_amount
     with db.read() as conn:
         [refund] = conn.execute(select(refunds).where(refunds.c.order_id == after.id)).all()
-        [event] = conn.execute(select(order_events).where(
-            order_events.c.order_id == after.id, order_events.c.action == "cancel")).all()
+        [event] = conn.execute(
+            select(order_events).where(order_events.c.order_id == after.id, order_events.c.action == "cancel")
+        ).all()
     assert refund.status == "succeeded" and refund.amount == before.total_amount
     assert event.actor == SUPPORT and event.note.startswith("Customer asked by phone")
     assert any("is now Canceled" in s.value for s in at.success)
@@ -446,8 +494,10 @@ def test_a_tab_left_open_by_a_deactivated_agent_refunds_nothing_at_its_next_clic
     assert after.status == "paid" and after.refunded_amount == 0
     with db.read() as conn:
         assert conn.execute(select(refunds).where(refunds.c.order_id == after.id)).all() == []
-    assert any(e.value.startswith("Your session has ended: your account was deactivated by "
-                                  f"{plain_email(ADMIN)}") for e in at.error), [e.value for e in at.error]
+    assert any(
+        e.value.startswith(f"Your session has ended: your account was deactivated by {plain_email(ADMIN)}")
+        for e in at.error
+    ), [e.value for e in at.error]
     assert not [b for b in at.button if (b.key or "").startswith("order_")]
     assert any('action="/sign-in"' in h.proto.body for h in at.get("html"))
 
@@ -494,8 +544,9 @@ def test_someone_else_changing_the_order_meanwhile_is_a_clear_message(db):
 def test_a_declined_refund_is_a_clear_message(db):
     number = first_in(db, "fulfilled")
     with db.write() as conn:  # the payment the refund would go back to has vanished
-        conn.exec_driver_sql("UPDATE payments SET status = 'failed' WHERE order_id = ?",
-                             (order_row(db, number).id,))
+        conn.exec_driver_sql(
+            "UPDATE payments SET status = 'failed' WHERE order_id = ?", (order_row(db, number).id,)
+        )
     at = app_as(db, SUPPORT, on=ORDER_PAGE, number=number)
     ok(at.button(key="order_action_return").click().run())
     ok(at.button(key="order_move_confirm").click().run())
@@ -506,8 +557,11 @@ def test_a_declined_refund_is_a_clear_message(db):
 def test_a_hostile_note_and_customer_name_are_shown_as_literal_text(db):
     number = first_in(db, "paid")
     with db.write() as conn:
-        conn.execute(update(orders).where(orders.c.number == number).values(
-            customer_name=HOSTILE + " **bold** [x](javascript:alert(1))"))
+        conn.execute(
+            update(orders)
+            .where(orders.c.number == number)
+            .values(customer_name=HOSTILE + " **bold** [x](javascript:alert(1))")
+        )
     at = app_as(db, SUPPORT, on=ORDER_PAGE, number=number)
     at.text_area(key="order_note_text").input(HOSTILE + "\n# not a heading")
     ok(at.button(key="FormSubmitter:order_note_form-Add note").click().run())
@@ -515,13 +569,16 @@ def test_a_hostile_note_and_customer_name_are_shown_as_literal_text(db):
     assert HOSTILE + " **bold** [x](javascript:alert(1))" in texts(at)
     assert HOSTILE + "\n# not a heading" in texts(at)
     assert at.text_area(key="order_note_text").value == ""
-    rendered_markdown = " ".join(m.value for m in at.markdown) + " ".join(
-        c.value for c in at.caption)
+    rendered_markdown = " ".join(m.value for m in at.markdown) + " ".join(c.value for c in at.caption)
     assert "<img" not in rendered_markdown and "javascript:" not in rendered_markdown
     with db.read() as conn:
-        notes = list(conn.execute(select(order_events.c.note).where(
-            order_events.c.order_id == order_row(db, number).id,
-            order_events.c.action == "note")).scalars())
+        notes = list(
+            conn.execute(
+                select(order_events.c.note).where(
+                    order_events.c.order_id == order_row(db, number).id, order_events.c.action == "note"
+                )
+            ).scalars()
+        )
     assert notes == [HOSTILE + "\n# not a heading"]
 
 
@@ -532,8 +589,9 @@ def test_an_empty_note_is_refused_with_a_message(db):
     assert any("Note is required" in e.value for e in at.error)
 
 
-@pytest.mark.parametrize("number", ["ORD-999999", "nonsense", "'; DROP TABLE orders; --",
-                                    "ORD-" + "9" * 30, HOSTILE])
+@pytest.mark.parametrize(
+    "number", ["ORD-999999", "nonsense", "'; DROP TABLE orders; --", "ORD-" + "9" * 30, HOSTILE]
+)
 def test_a_missing_order_is_a_clear_message(db, number):
     at = ok(app_as(db, OPS, on=ORDER_PAGE, number=number))
     assert at.title[0].value == "Order not found"
@@ -553,8 +611,7 @@ def test_detail_shows_items_payment_refunds_and_timeline(db):
     number = first_in(db, "returned")
     row = order_row(db, number)
     at = ok(app_as(db, ANALYST, on=ORDER_PAGE, number=number))
-    assert {m.label: m.value for m in at.metric}["Refunded"] == money(row.refunded_amount,
-                                                                             row.currency)
+    assert {m.label: m.value for m in at.metric}["Refunded"] == money(row.refunded_amount, row.currency)
     frames = [df.value for df in at.dataframe]
     items = next(f for f in frames if "Unit price" in f.columns)
     assert all(v.startswith(("$", "€", "£", "¥")) for v in items["Unit price"])
@@ -565,8 +622,18 @@ def test_detail_shows_items_payment_refunds_and_timeline(db):
 
 
 # -- the pure helpers behind the pages (pages/ui/) --------------------------------------------------
-@pytest.mark.parametrize("text, minor", [("19.99", 1999), ("20", 2000), ("0.1", 10), ("99.5", 9950),
-                                         ("1,250.00", 125000), (" 7.05 ", 705), ("", None)])
+@pytest.mark.parametrize(
+    "text, minor",
+    [
+        ("19.99", 1999),
+        ("20", 2000),
+        ("0.1", 10),
+        ("99.5", 9950),
+        ("1,250.00", 125000),
+        (" 7.05 ", 705),
+        ("", None),
+    ],
+)
 def test_amounts_in_the_url_convert_exactly(text, minor):
     assert parse_major_amount(text, "Minimum total") == minor
     if minor is not None:
@@ -599,8 +666,17 @@ def test_typed_confirmation_thresholds_come_from_the_environment(monkeypatch):
 
 
 def test_view_parameters_round_trip():
-    params = {"status": "paid", "from": "2026-01-01", "to": "2026-01-31", "q": "Zoë", "sku": "TOTE-USD",
-              "min": "19.99", "max": "250", "page": "3", "sort": "-total_amount"}
+    params = {
+        "status": "paid",
+        "from": "2026-01-01",
+        "to": "2026-01-31",
+        "q": "Zoë",
+        "sku": "TOTE-USD",
+        "min": "19.99",
+        "max": "250",
+        "page": "3",
+        "sort": "-total_amount",
+    }
     view, notices = parse_orders_params(params)
     assert notices == [] and view.params() == params
     assert view.filters.min_total == 1999 and view.filters.max_total == 25000

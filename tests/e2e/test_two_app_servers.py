@@ -7,6 +7,7 @@ directories. The HTTP test speaks to them as one browser would (one cookie jar:
 browsers share localhost's cookies across ports); the browser test has a staff member
 in a tab on server A while an admin in another browser deactivates them on server B.
 Screenshots go to tests/artifacts/screenshots/two_servers_*.png."""
+
 from __future__ import annotations
 
 import http.cookiejar
@@ -45,8 +46,10 @@ def two_servers(postgres_database_url: str, tmp_path: Path):
     """(base URL of A, base URL of B, Database): two servers, one seeded PostgreSQL database."""
     demo.seed(orders_db.open_database(postgres_database_url), orders=30, random_seed=11)
     orders_db.forget_databases()
-    with app_server(postgres_database_url, tmp_path / "server-a") as a, \
-            app_server(postgres_database_url, tmp_path / "server-b") as b:
+    with (
+        app_server(postgres_database_url, tmp_path / "server-a") as a,
+        app_server(postgres_database_url, tmp_path / "server-b") as b,
+    ):
         assert a != b
         yield a, b, orders_db.open_database(postgres_database_url)
     orders_db.forget_databases()
@@ -62,14 +65,20 @@ class Client:
 
     def __init__(self):
         self.jar = http.cookiejar.CookieJar()
-        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar),
-                                                  NoRedirect)
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar), NoRedirect)
 
     def cookie(self, name: str) -> str | None:
         return next((c.value for c in self.jar if c.name == name), None)
 
-    def request(self, method: str, url: str, form: dict | None = None, *, origin: str | None = None,
-                cookie: str | None = None):
+    def request(
+        self,
+        method: str,
+        url: str,
+        form: dict | None = None,
+        *,
+        origin: str | None = None,
+        cookie: str | None = None,
+    ):
         """(status, Location, body). `cookie` sends that Cookie header instead of the jar's."""
         body = urllib.parse.urlencode(form).encode() if form is not None else None
         headers = {"Origin": origin} if origin else {}
@@ -89,14 +98,12 @@ class Client:
 
 def session_row(db, token: str):
     with db.read() as conn:
-        return conn.execute(select(staff_sessions).where(
-            staff_sessions.c.token_hash == token_hash(token))).one()
+        return conn.execute(
+            select(staff_sessions).where(staff_sessions.c.token_hash == token_hash(token))
+        ).one()
 
 
-
-
-def test_both_servers_are_ready_and_a_session_made_on_one_is_valid_and_signed_out_on_the_other(
-        two_servers):
+def test_both_servers_are_ready_and_a_session_made_on_one_is_valid_and_signed_out_on_the_other(two_servers):
     a, b, db = two_servers
     for base in (a, b):
         status, _, body = Client().request("GET", f"{base}/readyz")
@@ -110,8 +117,11 @@ def test_both_servers_are_ready_and_a_session_made_on_one_is_valid_and_signed_ou
     assert status == 200
     csrf = browser.cookie("od_csrf")
     status, location, _ = browser.request(
-        "POST", f"{a}/sign-in", {"csrf": csrf, "email": OPS, "password": PASSWORD,
-                                 "next": "/?status=paid"}, origin=a)
+        "POST",
+        f"{a}/sign-in",
+        {"csrf": csrf, "email": OPS, "password": PASSWORD, "next": "/?status=paid"},
+        origin=a,
+    )
     assert (status, location) == (303, "/?status=paid")
     token = browser.cookie("od_session")
     assert token and session_row(db, token).revoked_at is None
@@ -128,8 +138,9 @@ def test_both_servers_are_ready_and_a_session_made_on_one_is_valid_and_signed_ou
     row = session_row(db, token)
     assert row.revoked_at is not None and row.revoked_reason == "you signed out"
     with db.read() as conn:
-        signed_out = conn.execute(select(staff_audit).where(
-            staff_audit.c.event == "sign_out", staff_audit.c.subject_key == OPS)).all()
+        signed_out = conn.execute(
+            select(staff_audit).where(staff_audit.c.event == "sign_out", staff_audit.c.subject_key == OPS)
+        ).all()
     assert len(signed_out) == 1
 
     status, location, _ = Client().request("GET", f"{a}/", cookie=old_cookie)
@@ -171,8 +182,12 @@ def test_a_deactivation_on_one_server_ends_a_tab_on_the_other_at_its_next_click(
         shot(admin, "two_servers_03_admin_on_b_deactivated_support")
 
         agent.get_by_role("link", name="Jobs").first.click()  # the next click, on server A
-        agent.get_by_text(re.compile(r"Your session has ended: your account was deactivated by "
-                                     r"admin@ordersdesk\.test")).wait_for()
+        agent.get_by_text(
+            re.compile(
+                r"Your session has ended: your account was deactivated by "
+                r"admin@ordersdesk\.test"
+            )
+        ).wait_for()
         assert agent.url.startswith(a)
         shot(agent, "two_servers_04_agent_on_a_session_ended")
         row = session_row(db, token)
@@ -181,6 +196,3 @@ def test_a_deactivation_on_one_server_ends_a_tab_on_the_other_at_its_next_click(
             assert conn.execute(select(staff.c.active).where(staff.c.email_key == SUPPORT)).scalar() is False
         agent.context.close()
         admin.context.close()
-
-
-

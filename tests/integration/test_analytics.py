@@ -1,5 +1,6 @@
 """orders_core.analytics against independent SQL, on SQLite (ADBC → Arrow) and
 PostgreSQL (SQLAlchemy batches → Arrow), with the demo seed's orders."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -25,10 +26,13 @@ from tests.support.spreadsheet_cells import HOSTILE_TEXTS, escaped
 NOW = dt.datetime(2026, 6, 1, 12, 0, 0)
 
 
-@pytest.fixture(scope="module", params=[
-    pytest.param("sqlite", id="sqlite"),
-    pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres),
-])
+@pytest.fixture(
+    scope="module",
+    params=[
+        pytest.param("sqlite", id="sqlite"),
+        pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres),
+    ],
+)
 def seeded(request, tmp_path_factory):
     """300 demo orders seeded once per backend, shared by the read-only tests below."""
     if request.param == "sqlite":
@@ -38,8 +42,7 @@ def seeded(request, tmp_path_factory):
     else:
         server = request.getfixturevalue("postgres_server")
         name = f"analytics_seeded_{os.getpid()}"
-        url = pg.create_database(server, name,
-                                 template=request.getfixturevalue("postgres_template"))
+        url = pg.create_database(server, name, template=request.getfixturevalue("postgres_template"))
         drop = lambda: pg.drop_database(server, name)  # noqa: E731
     db = orders_db.Database(orders_db.create_database_engine(url))
     demo.seed(db, orders=300, random_seed=5, now=NOW)
@@ -52,20 +55,34 @@ def seeded(request, tmp_path_factory):
 def expected_tiles(db, filters: OrderFilters) -> dict[str, dict]:
     where = filters.conditions()
     paid = orders.c.paid_at.is_not(None)
-    query = (select(orders.c.currency, func.count(),
-                    func.coalesce(func.sum(orders.c.total_amount).filter(paid), 0),
-                    func.coalesce(func.sum(orders.c.refunded_amount), 0),
-                    func.count().filter(paid))
-             .where(*where).group_by(orders.c.currency))
+    query = (
+        select(
+            orders.c.currency,
+            func.count(),
+            func.coalesce(func.sum(orders.c.total_amount).filter(paid), 0),
+            func.coalesce(func.sum(orders.c.refunded_amount), 0),
+            func.count().filter(paid),
+        )
+        .where(*where)
+        .group_by(orders.c.currency)
+    )
     with db.read() as conn:
-        return {c: {"orders": n, "gross": int(g), "refunds": int(r), "paid": p}
-                for c, n, g, r, p in conn.execute(query)}
+        return {
+            c: {"orders": n, "gross": int(g), "refunds": int(r), "paid": p}
+            for c, n, g, r, p in conn.execute(query)
+        }
 
 
 def tiles_by_currency(report) -> dict[str, dict]:
-    return {row.currency: {"orders": row.orders, "gross": row.gross, "refunds": row.refunds,
-                           "paid": row.paid_orders}
-            for row in report.tiles.itertuples(index=False)}
+    return {
+        row.currency: {
+            "orders": row.orders,
+            "gross": row.gross,
+            "refunds": row.refunds,
+            "paid": row.paid_orders,
+        }
+        for row in report.tiles.itertuples(index=False)
+    }
 
 
 FILTER_CASES = [
@@ -107,7 +124,8 @@ def test_daily_statuses_and_funnel_add_up(seeded):
         fulfilled = conn.execute(select(func.count()).where(orders.c.fulfilled_at.is_not(None))).scalar_one()
         returned = conn.execute(select(func.count()).where(orders.c.returned_at.is_not(None))).scalar_one()
     assert dict(zip(report.statuses["status"], report.statuses["orders"])) == {
-        s: statuses.get(s, 0) for s in analytics.STATUS_ORDER}
+        s: statuses.get(s, 0) for s in analytics.STATUS_ORDER
+    }
     assert report.statuses["share"].sum() == pytest.approx(1.0)
     assert list(report.funnel["stage"]) == list(analytics.FUNNEL_STAGES)
     assert list(report.funnel["orders"]) == [300, paid, fulfilled, fulfilled - returned]
@@ -117,15 +135,22 @@ def test_daily_statuses_and_funnel_add_up(seeded):
 
 def test_top_skus_match_sql(seeded):
     report = analytics.build_report(seeded, OrderFilters(), top=5, now=NOW, actor=SYSTEM)
-    query = (select(skus.c.code, func.sum(order_items.c.quantity).label("units"))
-             .join(skus, skus.c.id == order_items.c.sku_id).group_by(skus.c.code))
+    query = (
+        select(skus.c.code, func.sum(order_items.c.quantity).label("units"))
+        .join(skus, skus.c.id == order_items.c.sku_id)
+        .group_by(skus.c.code)
+    )
     with seeded.read() as conn:
         units = dict(conn.execute(query).all())
-        revenue = dict(conn.execute(
-            select(skus.c.code, func.sum(order_items.c.amount))
-            .join(skus, skus.c.id == order_items.c.sku_id)
-            .join(orders, orders.c.id == order_items.c.order_id)
-            .where(orders.c.paid_at.is_not(None)).group_by(skus.c.code)).all())
+        revenue = dict(
+            conn.execute(
+                select(skus.c.code, func.sum(order_items.c.amount))
+                .join(skus, skus.c.id == order_items.c.sku_id)
+                .join(orders, orders.c.id == order_items.c.order_id)
+                .where(orders.c.paid_at.is_not(None))
+                .group_by(skus.c.code)
+            ).all()
+        )
     assert len(report.top_skus) == 5
     assert list(report.top_skus["units"]) == sorted(report.top_skus["units"], reverse=True)
     assert report.top_skus["units"].iloc[0] == max(units.values())
@@ -138,20 +163,30 @@ def test_top_skus_match_sql(seeded):
 def test_fulfilment_time_and_unfulfilled_list(seeded):
     report = analytics.build_report(seeded, OrderFilters(), stale_days=7, now=NOW, actor=SYSTEM)
     with seeded.read() as conn:
-        pairs = conn.execute(select(orders.c.paid_at, orders.c.fulfilled_at).where(
-            orders.c.paid_at.is_not(None), orders.c.fulfilled_at.is_not(None))).all()
-        stale = conn.execute(select(orders.c.number).where(
-            orders.c.status == "paid", orders.c.paid_at <= NOW - dt.timedelta(days=7))
-            .order_by(orders.c.paid_at, orders.c.id)).scalars().all()
+        pairs = conn.execute(
+            select(orders.c.paid_at, orders.c.fulfilled_at).where(
+                orders.c.paid_at.is_not(None), orders.c.fulfilled_at.is_not(None)
+            )
+        ).all()
+        stale = (
+            conn.execute(
+                select(orders.c.number)
+                .where(orders.c.status == "paid", orders.c.paid_at <= NOW - dt.timedelta(days=7))
+                .order_by(orders.c.paid_at, orders.c.id)
+            )
+            .scalars()
+            .all()
+        )
     hours = [(f - p).total_seconds() / 3600 for p, f in pairs]
     assert report.fulfillment.orders == len(hours)
     assert report.fulfillment.median_hours == pytest.approx(statistics.median(hours), abs=1e-6)
     assert report.fulfillment.p90_hours >= report.fulfillment.median_hours
     assert report.unfulfilled_total == len(stale)
-    assert list(report.unfulfilled["number"]) == stale[:analytics.UNFULFILLED_LIMIT]
+    assert list(report.unfulfilled["number"]) == stale[: analytics.UNFULFILLED_LIMIT]
     assert (report.unfulfilled["days_waiting"] >= 7).all()
-    fewer = analytics.build_report(seeded, OrderFilters(), stale_days=7, now=NOW,
-                                   unfulfilled_limit=3, actor=SYSTEM)
+    fewer = analytics.build_report(
+        seeded, OrderFilters(), stale_days=7, now=NOW, unfulfilled_limit=3, actor=SYSTEM
+    )
     assert list(fewer.unfulfilled["number"]) == stale[:3]
     assert fewer.unfulfilled_total == len(stale)
 
@@ -170,6 +205,7 @@ def test_empty_database_and_no_match(db):
 
 def test_bad_stale_days_are_refused(db):
     from orders_core.errors import ValidationError
+
     for bad in ("-1", "abc", 10**6, True):
         with pytest.raises(ValidationError):
             analytics.build_report(db, OrderFilters(), stale_days=bad, actor=SYSTEM)
@@ -204,6 +240,7 @@ def test_sqlite_reads_never_disturb_the_apps_own_connections(sqlite_db):
     import sqlite3
 
     from sqlalchemy import insert, text
+
     demo.seed(sqlite_db, orders=30, random_seed=6, now=NOW)
     path = Path(sqlite_db.engine.url.database)
     with sqlite_db.read() as conn:  # an open connection of the app, as a server has
@@ -212,8 +249,11 @@ def test_sqlite_reads_never_disturb_the_apps_own_connections(sqlite_db):
             assert analytics.build_report(sqlite_db, OrderFilters(), now=NOW, actor=SYSTEM).orders == 30
         assert Path(f"{path}-wal").exists() and Path(f"{path}-shm").exists()
     with sqlite_db.write() as conn:
-        conn.execute(insert(skus).values(code="AFTER-ADBC", name="x", product_id=1,
-                                         unit_amount=1, currency="usd", active=True))
+        conn.execute(
+            insert(skus).values(
+                code="AFTER-ADBC", name="x", product_id=1, unit_amount=1, currency="usd", active=True
+            )
+        )
     fresh = sqlite3.connect(path)
     try:
         assert fresh.execute("SELECT count(*) FROM skus WHERE code = 'AFTER-ADBC'").fetchone() == (1,)
@@ -232,8 +272,10 @@ def test_helper_restarts_and_falls_back(sqlite_db, monkeypatch):
     adbc_helper.stop_kept_helper()
     monkeypatch.setattr(adbc_helper.sys, "executable", "/nonexistent/python")
     fallback = analytics.build_report(sqlite_db, OrderFilters.parse(status="paid"), now=NOW, actor=SYSTEM)
-    assert fallback.orders == list_orders(sqlite_db, OrderFilters.parse(status="paid"), page_size=1,
-                                          actor=SYSTEM).total
+    assert (
+        fallback.orders
+        == list_orders(sqlite_db, OrderFilters.parse(status="paid"), page_size=1, actor=SYSTEM).total
+    )
 
 
 def test_epoch_seconds_are_utc(db):
@@ -247,11 +289,15 @@ def test_epoch_seconds_are_utc(db):
 
 
 def test_csv_neutralizes_formulas_and_writes_major_units(db):
-    frame = pd.DataFrame({"customer_name": ["=HYPERLINK(\"x\")", "Ada", "@cmd", "-2+3"],
-                          "currency": ["usd", "jpy", "eur", "kwd"],
-                          "total_amount": [1999, 1200, 5, 12345], "count": [-1, 0, 1, 2]})
-    text = analytics.report_csv(db, analytics.major_units(frame, ["total_amount"]),
-                                actor=SYSTEM).decode()
+    frame = pd.DataFrame(
+        {
+            "customer_name": ['=HYPERLINK("x")', "Ada", "@cmd", "-2+3"],
+            "currency": ["usd", "jpy", "eur", "kwd"],
+            "total_amount": [1999, 1200, 5, 12345],
+            "count": [-1, 0, 1, 2],
+        }
+    )
+    text = analytics.report_csv(db, analytics.major_units(frame, ["total_amount"]), actor=SYSTEM).decode()
     lines = text.splitlines()
     assert lines[0] == "customer_name,currency,total_amount,count"
     assert lines[1].startswith("\"'=HYPERLINK") and lines[1].endswith(",usd,19.99,-1")
@@ -268,7 +314,6 @@ def test_report_uses_now_by_default(db):
 
 def test_every_cell_start_a_spreadsheet_acts_on_is_escaped_in_the_analytics_csvs(db):
     frame = pd.DataFrame({"sku": list(HOSTILE_TEXTS), "units": range(len(HOSTILE_TEXTS))})
-    written = pd.read_csv(io.BytesIO(analytics.report_csv(db, frame, actor=SYSTEM)),
-                          keep_default_na=False)
+    written = pd.read_csv(io.BytesIO(analytics.report_csv(db, frame, actor=SYSTEM)), keep_default_na=False)
     assert list(written["sku"]) == [escaped(t) for t in HOSTILE_TEXTS]
     assert list(written["units"]) == list(range(len(HOSTILE_TEXTS)))

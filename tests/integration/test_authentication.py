@@ -1,5 +1,6 @@
 """Staff sign-in, server-side sessions and what ends them (orders_core.authentication,
 orders_core.sessions, orders_core.staff), on SQLite and PostgreSQL."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -51,14 +52,16 @@ def audit_rows(db, event: AuditEvent | None = None):
 
 def session_row(db, token: str):
     with db.read() as conn:
-        return conn.execute(select(staff_sessions).where(
-            staff_sessions.c.token_hash == sessions.token_hash(token))).one()
+        return conn.execute(
+            select(staff_sessions).where(staff_sessions.c.token_hash == sessions.token_hash(token))
+        ).one()
 
 
 # -- signing in -----------------------------------------------------------------------------
 def test_a_password_sign_in_makes_a_session_whose_token_only_the_browser_holds(people):
-    signed_in = auth.sign_in_with_password(people, OPS, PASSWORD, client_address=HERE,
-                                           user_agent="Mozilla/5.0 Chrome/156")
+    signed_in = auth.sign_in_with_password(
+        people, OPS, PASSWORD, client_address=HERE, user_agent="Mozilla/5.0 Chrome/156"
+    )
     assert signed_in.account.email == OPS and len(signed_in.token) >= 43  # 256 bits, base64url
     row = session_row(people, signed_in.token)
     assert row.token_hash != signed_in.token and len(row.token_hash) == 64
@@ -77,7 +80,9 @@ def test_unknown_account_and_wrong_password_get_the_same_answer(people):
             auth.sign_in_with_password(people, email, password, client_address=HERE)
         assert str(refused.value) == "Unknown email or wrong password."
     assert [(r.success, r.detail) for r in audit_rows(people, AuditEvent.SIGN_IN)] == [
-        (False, "wrong password"), (False, "unknown account")]
+        (False, "wrong password"),
+        (False, "unknown account"),
+    ]
     with people.read() as conn:
         assert conn.execute(select(staff_sessions)).all() == []
 
@@ -149,16 +154,28 @@ def test_signing_out_ends_the_session_for_every_copy_of_its_cookie(people):
     assert audit_rows(people, AuditEvent.SIGN_OUT)[-1].subject_key == OPS
 
 
-@pytest.mark.parametrize("change,reason", [
-    (lambda db: staff.set_staff_active(db, admin(db), SUPPORT, False),
-     "your account was deactivated by admin@ordersdesk.test"),
-    (lambda db: staff.set_staff_role(db, admin(db), SUPPORT, "analyst"),
-     "your role was changed to Analyst by admin@ordersdesk.test"),
-    (lambda db: staff.reset_staff_password(db, admin(db), SUPPORT, "temporary-pass-1"),
-     "your password was reset by admin@ordersdesk.test"),
-    (lambda db: staff.sign_out_everywhere(db, admin(db), SUPPORT),
-     "admin@ordersdesk.test signed you out everywhere"),
-], ids=["deactivated", "new role", "password reset", "signed out everywhere"])
+@pytest.mark.parametrize(
+    "change,reason",
+    [
+        (
+            lambda db: staff.set_staff_active(db, admin(db), SUPPORT, False),
+            "your account was deactivated by admin@ordersdesk.test",
+        ),
+        (
+            lambda db: staff.set_staff_role(db, admin(db), SUPPORT, "analyst"),
+            "your role was changed to Analyst by admin@ordersdesk.test",
+        ),
+        (
+            lambda db: staff.reset_staff_password(db, admin(db), SUPPORT, "temporary-pass-1"),
+            "your password was reset by admin@ordersdesk.test",
+        ),
+        (
+            lambda db: staff.sign_out_everywhere(db, admin(db), SUPPORT),
+            "admin@ordersdesk.test signed you out everywhere",
+        ),
+    ],
+    ids=["deactivated", "new role", "password reset", "signed out everywhere"],
+)
 def test_an_admins_change_ends_every_session_of_that_person_with_the_reason(people, change, reason):
     tokens = [auth.sign_in_with_password(people, SUPPORT, PASSWORD).token for _ in range(2)]
     colleague = auth.sign_in_with_password(people, OPS, PASSWORD).token
@@ -178,8 +195,9 @@ def test_a_temporary_password_must_be_changed_and_changing_it_keeps_only_this_se
         staff.change_own_password(people, actor, "wrong", "my-own-password", keep_session_id=here.session.id)
     with pytest.raises(ValidationError, match="at least 8"):
         staff.change_own_password(people, actor, "temporary-pass-1", "short", keep_session_id=here.session.id)
-    staff.change_own_password(people, actor, "temporary-pass-1", "my-own-password",
-                              keep_session_id=here.session.id)
+    staff.change_own_password(
+        people, actor, "temporary-pass-1", "my-own-password", keep_session_id=here.session.id
+    )
     state = auth.current_session(people, here.token)
     assert isinstance(state, auth.SignedIn) and not state.account.password_must_change
     assert ended(people, elsewhere.token) == "your password was changed"
@@ -192,10 +210,16 @@ def test_an_idle_session_and_an_old_session_end_on_their_own(people):
     idle = auth.sign_in_with_password(people, OPS, PASSWORD).token
     old = auth.sign_in_with_password(people, OPS, PASSWORD).token
     with people.write() as conn:
-        conn.execute(update(staff_sessions).where(staff_sessions.c.token_hash == sessions.token_hash(idle))
-                     .values(idle_expires_at=utcnow() - dt.timedelta(seconds=1)))
-        conn.execute(update(staff_sessions).where(staff_sessions.c.token_hash == sessions.token_hash(old))
-                     .values(expires_at=utcnow() - dt.timedelta(seconds=1)))
+        conn.execute(
+            update(staff_sessions)
+            .where(staff_sessions.c.token_hash == sessions.token_hash(idle))
+            .values(idle_expires_at=utcnow() - dt.timedelta(seconds=1))
+        )
+        conn.execute(
+            update(staff_sessions)
+            .where(staff_sessions.c.token_hash == sessions.token_hash(old))
+            .values(expires_at=utcnow() - dt.timedelta(seconds=1))
+        )
     assert ended(people, idle) == "it was idle for more than 12 hours"
     assert ended(people, old).startswith("it reached its maximum age of 7 days")
 
@@ -204,9 +228,12 @@ def test_activity_pushes_the_idle_expiry_on_but_never_past_the_maximum_age(peopl
     token = auth.sign_in_with_password(people, OPS, PASSWORD).token
     row = session_row(people, token)
     with people.write() as conn:  # last seen two hours ago
-        conn.execute(update(staff_sessions).values(
-            last_seen_at=row.last_seen_at - dt.timedelta(hours=2),
-            idle_expires_at=row.idle_expires_at - dt.timedelta(hours=2)))
+        conn.execute(
+            update(staff_sessions).values(
+                last_seen_at=row.last_seen_at - dt.timedelta(hours=2),
+                idle_expires_at=row.idle_expires_at - dt.timedelta(hours=2),
+            )
+        )
     before = session_row(people, token)
     auth.current_session(people, token)
     after = session_row(people, token)
@@ -222,19 +249,24 @@ def test_a_cookie_that_names_no_session_is_simply_signed_out(people, cookie):
 
 # -- single sign-on ---------------------------------------------------------------------------
 def test_a_verified_email_of_an_active_staff_member_signs_in_with_the_role_orders_desk_gives(people):
-    signed_in = auth.sign_in_with_identity(people, email="Ops@OrdersDesk.test", email_verified=True,
-                                           provider="keycloak", client_address=HERE)
+    signed_in = auth.sign_in_with_identity(
+        people, email="Ops@OrdersDesk.test", email_verified=True, provider="keycloak", client_address=HERE
+    )
     assert signed_in.account.role == staff.Role.OPS
     assert session_row(people, signed_in.token).method == "sso:keycloak"
 
 
-@pytest.mark.parametrize("email,verified,message", [
-    ("stranger@example.test", True, "has no Orders Desk staff account"),
-    (OPS, False, "has not verified"),
-    (None, True, "did not tell us your email"),
-])
-def test_an_identity_that_is_not_an_active_staff_member_is_refused_and_logged(people, email,
-                                                                               verified, message):
+@pytest.mark.parametrize(
+    "email,verified,message",
+    [
+        ("stranger@example.test", True, "has no Orders Desk staff account"),
+        (OPS, False, "has not verified"),
+        (None, True, "did not tell us your email"),
+    ],
+)
+def test_an_identity_that_is_not_an_active_staff_member_is_refused_and_logged(
+    people, email, verified, message
+):
     with pytest.raises(AuthenticationError, match=message):
         auth.sign_in_with_identity(people, email=email, email_verified=verified, provider="keycloak")
     entry = audit_rows(people, AuditEvent.SIGN_IN)[-1]
@@ -264,17 +296,23 @@ def test_a_deactivated_agent_holding_an_old_actor_refunds_nothing(people, custom
         row = conn.execute(select(orders).where(orders.c.number == number)).one()
         assert (row.status, row.refunded_amount) == ("paid", 0)
         assert conn.execute(select(refunds)).all() == []
-        assert [e.action for e in conn.execute(select(order_events).where(
-            order_events.c.order_id == row.id))] == ["create", "pay"]
+        assert [
+            e.action for e in conn.execute(select(order_events).where(order_events.c.order_id == row.id))
+        ] == ["create", "pay"]
 
 
-def test_a_bulk_job_stops_at_its_next_chunk_when_its_requester_is_deactivated(people, customer,
-                                                                             monkeypatch):
+def test_a_bulk_job_stops_at_its_next_chunk_when_its_requester_is_deactivated(people, customer, monkeypatch):
     monkeypatch.setenv("ORDERS_JOB_CHUNK_SIZE", "2")
-    numbers = [place_order(people, customer, items=[("PASS-USD", 1)], token="tok_visa")["number"]
-               for _ in range(5)]
-    job = jobs.enqueue(people, staff.find_staff(people, SUPPORT).as_actor(), "cancel",
-                       order_numbers=numbers, reason="Out of stock")
+    numbers = [
+        place_order(people, customer, items=[("PASS-USD", 1)], token="tok_visa")["number"] for _ in range(5)
+    ]
+    job = jobs.enqueue(
+        people,
+        staff.find_staff(people, SUPPORT).as_actor(),
+        "cancel",
+        order_numbers=numbers,
+        reason="Out of stock",
+    )
     worker = Worker(people, settings=load_settings())
     try:
         assert worker._step(job.id) == 2  # one chunk of two
@@ -288,15 +326,15 @@ def test_a_bulk_job_stops_at_its_next_chunk_when_its_requester_is_deactivated(pe
     reasons = {f["reason"] for f in jobs.job_failures(people, job.id, actor=SYSTEM)}
     assert len(reasons) == 1 and reasons.pop().startswith("Stopped: The staff account")
     with people.read() as conn:
-        statuses = dict(conn.execute(select(orders.c.number, orders.c.status)
-                                     .where(orders.c.number.in_(numbers))).all())
+        statuses = dict(
+            conn.execute(select(orders.c.number, orders.c.status).where(orders.c.number.in_(numbers))).all()
+        )
     assert sorted(statuses.values()) == ["canceled", "canceled", "paid", "paid", "paid"]
 
 
 def test_a_bulk_job_whose_requester_lost_the_role_for_it_stops_too(people, customer):
     number = place_order(people, customer, items=[("PASS-USD", 1)], token="tok_visa")["number"]
-    job = jobs.enqueue(people, staff.find_staff(people, OPS).as_actor(), "fulfill",
-                       order_numbers=[number])
+    job = jobs.enqueue(people, staff.find_staff(people, OPS).as_actor(), "fulfill", order_numbers=[number])
     staff.set_staff_role(people, admin(people), OPS, "support")
     finished = run_job_here(people, job.id)
     assert (finished.succeeded, finished.failed) == (0, 1)
@@ -306,8 +344,7 @@ def test_a_bulk_job_whose_requester_lost_the_role_for_it_stops_too(people, custo
 def test_an_export_job_of_a_deactivated_analyst_writes_no_file(people, customer, tmp_path, monkeypatch):
     monkeypatch.setenv("ORDERS_DATA_DIR", str(tmp_path))
     number = place_order(people, customer, items=[("PASS-USD", 1)], token="tok_visa")["number"]
-    job = jobs.enqueue(people, staff.find_staff(people, ANALYST).as_actor(), "export",
-                       order_numbers=[number])
+    job = jobs.enqueue(people, staff.find_staff(people, ANALYST).as_actor(), "export", order_numbers=[number])
     staff.set_staff_active(people, admin(people), ANALYST, False)
     finished = run_job_here(people, job.id)
     assert finished.status == "failed" and "deactivated" in finished.error

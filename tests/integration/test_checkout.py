@@ -1,4 +1,5 @@
 """Checkout: creating an order and charging the card, on SQLite and PostgreSQL."""
+
 from __future__ import annotations
 
 import threading
@@ -23,15 +24,25 @@ def test_a_digital_purchase_is_created_then_paid_with_items_total_payment_and_ti
 
     assert order["number"].startswith("ORD-")
     assert order["status"] == "paid"
-    assert order["items"] == [{"sku": "PASS-USD", "name": "Day pass", "product": "Digital pass",
-                               "quantity": 3, "unit_amount": 500, "amount": 1500}]
+    assert order["items"] == [
+        {
+            "sku": "PASS-USD",
+            "name": "Day pass",
+            "product": "Digital pass",
+            "quantity": 3,
+            "unit_amount": 500,
+            "amount": 1500,
+        }
+    ]
     assert (order["total_amount"], order["currency"], order["refunded_amount"]) == (1500, "usd", 0)
     assert order["shipping_address"] is None
     assert order["payment"]["status"] == "succeeded"
     assert order["payment"]["amount"] == 1500
     assert order["payment"]["gateway_payment_id"].startswith("pi_sim_")
     assert [(e["action"], e["from_status"], e["to_status"]) for e in order["events"]] == [
-        ("create", None, "created"), ("pay", "created", "paid")]
+        ("create", None, "created"),
+        ("pay", "created", "paid"),
+    ]
     assert order["events"][0]["actor"] == "Ada@Example.test"
     assert order["paid_at"] is not None
 
@@ -54,10 +65,12 @@ def test_unit_prices_are_those_at_the_time_of_purchase(customer, db):
     from sqlalchemy import update
 
     from orders_core.schema import skus
+
     order = place_order(db, customer, items=[("PASS-USD", 1)], token="tok_visa")
     with db.write() as conn:
         conn.execute(update(skus).where(skus.c.code == "PASS-USD").values(unit_amount=999))
     from orders_core.queries import order_detail
+
     assert order_detail(db, order["number"], actor=SYSTEM)["items"][0]["unit_amount"] == 500
 
 
@@ -74,13 +87,21 @@ REFUSED = [
     ("no items", dict(items=[]), "at least one item"),
     ("missing address for shippable goods", dict(items=[("BOX-USD", 1)]), "shipping address is required"),
     ("mixed currencies", dict(items=[("PASS-USD", 1), ("PASS-EUR", 1)]), "one currency"),
-    ("bad country", dict(items=[("BOX-USD", 1)],
-                         address=AddressInput("A", "1 St", "X", "1", "Narnia")), "two-letter"),
-    ("control characters in address", dict(items=[("BOX-USD", 1)],
-                                           address=AddressInput("A\x00", "1 St", "X", "1", "GB")),
-     "control"),
-    ("huge address line", dict(items=[("BOX-USD", 1)],
-                               address=AddressInput("A", "x" * 10_000, "X", "1", "GB")), "too long"),
+    (
+        "bad country",
+        dict(items=[("BOX-USD", 1)], address=AddressInput("A", "1 St", "X", "1", "Narnia")),
+        "two-letter",
+    ),
+    (
+        "control characters in address",
+        dict(items=[("BOX-USD", 1)], address=AddressInput("A\x00", "1 St", "X", "1", "GB")),
+        "control",
+    ),
+    (
+        "huge address line",
+        dict(items=[("BOX-USD", 1)], address=AddressInput("A", "x" * 10_000, "X", "1", "GB")),
+        "too long",
+    ),
     ("too many lines", dict(items=[(f"SKU{i}", 1) for i in range(51)]), "at most 50"),
 ]
 
@@ -128,12 +149,14 @@ def test_each_succeeding_test_token_pays_the_order(customer, db, token):
 
 @pytest.mark.parametrize("token,code", [(t.token, t.decline_code) for t in DECLINING])
 def test_each_declining_test_token_leaves_the_order_created_with_the_reason_in_its_timeline(
-        customer, db, token, code):
+    customer, db, token, code
+):
     with pytest.raises(CardDeclined) as declined:
         place_order(db, customer, items=[("PASS-USD", 1)], token=token)
     assert declined.value.code == code
     assert code in str(declined.value)
     from orders_core.queries import OrderFilters, list_orders, order_detail
+
     [row] = list_orders(db, OrderFilters(), actor=SYSTEM).rows
     order = order_detail(db, row["number"], actor=SYSTEM)
     assert order["status"] == "created"
@@ -166,8 +189,12 @@ def test_a_repeated_checkout_key_returns_the_first_order_and_charges_once(custom
     again = place_order(db, customer, items=[("PASS-USD", 2)], token="tok_visa", checkout_key="form-1")
     assert again["number"] == first["number"]
     with db.read() as conn:
-        assert conn.execute(select(func.count()).select_from(sim_charges)
-                            .where(sim_charges.c.status == "succeeded")).scalar_one() == 1
+        assert (
+            conn.execute(
+                select(func.count()).select_from(sim_charges).where(sim_charges.c.status == "succeeded")
+            ).scalar_one()
+            == 1
+        )
 
 
 def test_a_checkout_key_reused_with_different_items_is_refused(customer, db):
@@ -182,19 +209,29 @@ def test_a_crash_after_the_card_was_charged_is_settled_without_charging_again(cu
     monkeypatch.setenv("ORDERS_PAYMENT_LEASE_SECONDS", "0")  # the dead process's lease is over
     crashing = CrashingGateway(Gateways(db).default, crash_after="confirm_payment")
     with pytest.raises(SimulatedCrash):
-        place_order(db, customer, items=[("PASS-USD", 1)], token="tok_visa",
-                    gateways=Gateways(db).use(crashing))
+        place_order(
+            db, customer, items=[("PASS-USD", 1)], token="tok_visa", gateways=Gateways(db).use(crashing)
+        )
     from orders_core.queries import order_detail
+
     assert order_detail(db, "ORD-000001", actor=SYSTEM)["status"] == "created"
 
     # The retry asks the gateway what became of the pending charge instead of charging again.
     order = checkout.pay_order(db, SYSTEM, "ORD-000001", token="tok_visa")
     assert order["status"] == "paid"
     with db.read() as conn:
-        assert conn.execute(select(func.count()).select_from(sim_charges)
-                            .where(sim_charges.c.status == "succeeded")).scalar_one() == 1
-        assert conn.execute(select(func.count()).select_from(payments)
-                            .where(payments.c.status == "succeeded")).scalar_one() == 1
+        assert (
+            conn.execute(
+                select(func.count()).select_from(sim_charges).where(sim_charges.c.status == "succeeded")
+            ).scalar_one()
+            == 1
+        )
+        assert (
+            conn.execute(
+                select(func.count()).select_from(payments).where(payments.c.status == "succeeded")
+            ).scalar_one()
+            == 1
+        )
     assert [(e["action"], e["to_status"]) for e in order["events"]].count(("pay", "paid")) == 1
 
 
@@ -205,41 +242,46 @@ def test_an_order_never_creates_an_invoice():
 # -- submitting a checkout again: the one resume policy of the page and the CLI ---------------
 def _charges(db, status: str) -> int:
     with db.read() as conn:
-        return conn.execute(select(func.count()).select_from(sim_charges)
-                            .where(sim_charges.c.status == status)).scalar_one()
+        return conn.execute(
+            select(func.count()).select_from(sim_charges).where(sim_charges.c.status == status)
+        ).scalar_one()
 
 
 def test_submitting_a_declined_checkout_again_pays_that_order_with_the_new_card(customer, db):
     with pytest.raises(CardDeclined) as declined:
-        submit_checkout(db, customer, items=[("PASS-USD", 1)], token="tok_chargeDeclined",
-                        checkout_key="form-1")
+        submit_checkout(
+            db, customer, items=[("PASS-USD", 1)], token="tok_chargeDeclined", checkout_key="form-1"
+        )
     assert declined.value.order_number == "ORD-000001"
 
-    order = submit_checkout(db, customer, items=[("PASS-USD", 1)], token="tok_visa",
-                            checkout_key="form-1")
+    order = submit_checkout(db, customer, items=[("PASS-USD", 1)], token="tok_visa", checkout_key="form-1")
 
     assert (order["number"], order["status"]) == ("ORD-000001", "paid")
     assert [p["status"] for p in order["payment_attempts"]] == ["failed", "succeeded"]
 
 
 def test_submitting_a_paid_checkout_again_returns_it_as_it_is_without_charging(customer, db):
-    first = submit_checkout(db, customer, items=[("PASS-USD", 2)], token="tok_visa",
-                            checkout_key="form-1")
-    again = submit_checkout(db, customer, items=[("PASS-USD", 2)], token="tok_mastercard",
-                            checkout_key="form-1")
+    first = submit_checkout(db, customer, items=[("PASS-USD", 2)], token="tok_visa", checkout_key="form-1")
+    again = submit_checkout(
+        db, customer, items=[("PASS-USD", 2)], token="tok_mastercard", checkout_key="form-1"
+    )
     assert again["number"] == first["number"] and again["status"] == "paid"
     assert _charges(db, "succeeded") == 1
 
 
-def test_a_checkout_whose_payment_is_under_way_is_returned_without_a_second_charge(
-        customer, db):
+def test_a_checkout_whose_payment_is_under_way_is_returned_without_a_second_charge(customer, db):
     crashing = CrashingGateway(Gateways(db).default, crash_after="create_payment")
     with pytest.raises(SimulatedCrash):  # the process died mid-charge; its lease still runs
-        submit_checkout(db, customer, items=[("PASS-USD", 1)], token="tok_visa",
-                        checkout_key="form-1", gateways=Gateways(db).use(crashing))
+        submit_checkout(
+            db,
+            customer,
+            items=[("PASS-USD", 1)],
+            token="tok_visa",
+            checkout_key="form-1",
+            gateways=Gateways(db).use(crashing),
+        )
 
-    order = submit_checkout(db, customer, items=[("PASS-USD", 1)], token="tok_visa",
-                            checkout_key="form-1")
+    order = submit_checkout(db, customer, items=[("PASS-USD", 1)], token="tok_visa", checkout_key="form-1")
 
     assert order["status"] == "created" and payment_in_flight(order)
     assert [p["status"] for p in order["payment_attempts"]] == ["pending"]
@@ -254,6 +296,7 @@ def meeting_after_each_threads_first_read(threads: int):
         if kind == "read" and not getattr(seen, "done", False):
             seen.done = True
             barrier.wait()
+
     return after
 
 
@@ -264,9 +307,16 @@ def test_two_concurrent_submits_of_one_checkout_make_one_order_and_both_succeed(
 
     def submit():
         try:
-            results.append(submit_checkout(racing, customer, items=[("PASS-USD", 1)],
-                                           token="tok_visa", checkout_key="form-1",
-                                           gateways=gateways))
+            results.append(
+                submit_checkout(
+                    racing,
+                    customer,
+                    items=[("PASS-USD", 1)],
+                    token="tok_visa",
+                    checkout_key="form-1",
+                    gateways=gateways,
+                )
+            )
         except Exception as error:  # noqa: BLE001 - reported below
             errors.append(error)
 
@@ -282,21 +332,29 @@ def test_two_concurrent_submits_of_one_checkout_make_one_order_and_both_succeed(
         assert conn.execute(select(func.count()).select_from(orders)).scalar_one() == 1
     assert _charges(db, "succeeded") == 1
     from orders_core.queries import order_detail
+
     assert order_detail(db, "ORD-000001", actor=SYSTEM)["status"] == "paid"
 
 
 def test_a_resubmit_that_finds_the_order_paid_meanwhile_returns_it_without_charging(customer, db):
     with pytest.raises(CardDeclined):
-        submit_checkout(db, customer, items=[("PASS-USD", 1)], token="tok_chargeDeclined",
-                        checkout_key="form-1")
+        submit_checkout(
+            db, customer, items=[("PASS-USD", 1)], token="tok_chargeDeclined", checkout_key="form-1"
+        )
     # This submit reads the checkout (key lookup, then the order: still Created); the
     # other tab pays it before this one gets to pay.
-    other_tab = AfterNth("read", 2, lambda: submit_checkout(
-        db, customer, items=[("PASS-USD", 1)], token="tok_visa", checkout_key="form-1"))
+    other_tab = AfterNth(
+        "read",
+        2,
+        lambda: submit_checkout(
+            db, customer, items=[("PASS-USD", 1)], token="tok_visa", checkout_key="form-1"
+        ),
+    )
     racing = InterleavingDatabase(db, other_tab)
 
-    order = submit_checkout(racing, customer, items=[("PASS-USD", 1)], token="tok_mastercard",
-                            checkout_key="form-1")
+    order = submit_checkout(
+        racing, customer, items=[("PASS-USD", 1)], token="tok_mastercard", checkout_key="form-1"
+    )
 
     assert other_tab.done
     assert (order["number"], order["status"]) == ("ORD-000001", "paid")

@@ -4,6 +4,7 @@ stderr, JSON shapes on stdout, and whole order journeys through the commands.
 One SQLite database (seeded with 50 demo orders) is shared by the module; tests that
 change orders make their own through `checkout`, so they do not depend on each other.
 """
+
 from __future__ import annotations
 
 import json
@@ -18,26 +19,64 @@ from orders_core import demo
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ORDER_DETAIL_KEYS = {
-    "number", "status", "customer", "items", "total_amount", "currency", "refunded_amount",
-    "shipping_address", "created_at", "paid_at", "fulfilled_at", "canceled_at", "returned_at",
-    "payment", "payment_attempts", "refunds", "events"}
-ADDRESS = ["--address-name", "Demo Customer", "--address-line1", "1 Market Street",
-           "--address-city", "San Francisco", "--address-region", "CA",
-           "--address-postal-code", "94105", "--address-country", "US"]
+    "number",
+    "status",
+    "customer",
+    "items",
+    "total_amount",
+    "currency",
+    "refunded_amount",
+    "shipping_address",
+    "created_at",
+    "paid_at",
+    "fulfilled_at",
+    "canceled_at",
+    "returned_at",
+    "payment",
+    "payment_attempts",
+    "refunds",
+    "events",
+}
+ADDRESS = [
+    "--address-name",
+    "Demo Customer",
+    "--address-line1",
+    "1 Market Street",
+    "--address-city",
+    "San Francisco",
+    "--address-region",
+    "CA",
+    "--address-postal-code",
+    "94105",
+    "--address-country",
+    "US",
+]
 
 
 def _environment(data_dir: Path, database_url: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("ORDERS_", "STRIPE_")) and k != "PYTHONPATH"}
-    env.update(ORDERS_DATA_DIR=str(data_dir), ORDERS_DATABASE_URL=database_url,
-               ORDERS_PAYMENT_GATEWAY="simulated", PYTHONPATH=str(REPO_ROOT),
-               PYTHONIOENCODING="utf-8")
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("ORDERS_", "STRIPE_")) and k != "PYTHONPATH"
+    }
+    env.update(
+        ORDERS_DATA_DIR=str(data_dir),
+        ORDERS_DATABASE_URL=database_url,
+        ORDERS_PAYMENT_GATEWAY="simulated",
+        PYTHONPATH=str(REPO_ROOT),
+        PYTHONIOENCODING="utf-8",
+    )
     return env
 
 
 def _run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "orders_core", *args], cwd=REPO_ROOT, env=env,
-                          capture_output=True, text=True, encoding="utf-8", timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "orders_core", *args],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=120,
+    )
 
 
 def _json(env, *args: str):
@@ -66,8 +105,17 @@ def env(tmp_path_factory) -> dict[str, str]:
 
 
 def _checkout(env, *extra: str, token: str = "tok_visa", items=("BOX-MONTHLY-USD:2",)):
-    args = ["checkout", "--email", demo.DEMO_CUSTOMER_EMAIL, "--password", demo.DEMO_PASSWORD,
-            "--token", token, *ADDRESS, *extra]
+    args = [
+        "checkout",
+        "--email",
+        demo.DEMO_CUSTOMER_EMAIL,
+        "--password",
+        demo.DEMO_PASSWORD,
+        "--token",
+        token,
+        *ADDRESS,
+        *extra,
+    ]
     for item in items:
         args += ["--item", item]
     return _run(env, *args, "--json")
@@ -87,29 +135,65 @@ def test_migrate_reports_the_schema_is_up_to_date(env):
     assert (result.returncode, result.stdout) == (0, "schema up to date\n")
 
 
-@pytest.mark.parametrize("args", [["frobnicate"], ["orders", "--limit", "abc"],
-                                  ["seed", "--orders", "-5"]],
-                         ids=["unknown-subcommand", "limit-not-a-number", "negative-seed-orders"])
+@pytest.mark.parametrize(
+    "args",
+    [["frobnicate"], ["orders", "--limit", "abc"], ["seed", "--orders", "-5"]],
+    ids=["unknown-subcommand", "limit-not-a-number", "negative-seed-orders"],
+)
 def test_bad_usage_exits_2_with_argparse_usage_and_no_traceback(env, args):
     stderr = _refused(_run(env, *args), code=2)
     assert "usage:" in stderr
 
 
-@pytest.mark.parametrize("args", [
-    [],
-    ["orders", "--limit", "501"],
-    ["orders", "--limit", "0"],
-    ["seed", "--orders", "5000001"],
-    ["seed", "--orders", "1e3"],
-    ["staff"],
-    ["staff", "set-role", "someone@ordersdesk.test"],
-    ["checkout", "--email", "a@b.test", "--password", "x" * 8, "--token", "tok_visa",
-     "--item", "TOTE-USD"],
-    ["checkout", "--email", "a@b.test", "--password", "x" * 8, "--token", "tok_visa",
-     "--item", "TOTE-USD:1", "--address-id", "1", "--address-city", "Paris"],
-], ids=["no-command", "limit-above-500", "limit-zero", "too-many-seed-orders",
-        "seed-orders-not-whole", "staff-without-subcommand", "set-role-without-role",
-        "item-without-quantity", "address-id-and-address-fields"])
+@pytest.mark.parametrize(
+    "args",
+    [
+        [],
+        ["orders", "--limit", "501"],
+        ["orders", "--limit", "0"],
+        ["seed", "--orders", "5000001"],
+        ["seed", "--orders", "1e3"],
+        ["staff"],
+        ["staff", "set-role", "someone@ordersdesk.test"],
+        [
+            "checkout",
+            "--email",
+            "a@b.test",
+            "--password",
+            "x" * 8,
+            "--token",
+            "tok_visa",
+            "--item",
+            "TOTE-USD",
+        ],
+        [
+            "checkout",
+            "--email",
+            "a@b.test",
+            "--password",
+            "x" * 8,
+            "--token",
+            "tok_visa",
+            "--item",
+            "TOTE-USD:1",
+            "--address-id",
+            "1",
+            "--address-city",
+            "Paris",
+        ],
+    ],
+    ids=[
+        "no-command",
+        "limit-above-500",
+        "limit-zero",
+        "too-many-seed-orders",
+        "seed-orders-not-whole",
+        "staff-without-subcommand",
+        "set-role-without-role",
+        "item-without-quantity",
+        "address-id-and-address-fields",
+    ],
+)
 def test_more_bad_usage_exits_2_before_touching_the_database(args, capsys, monkeypatch):
     # In-process (the same main() as `python -m orders_core`): each of these stops in
     # argument parsing, and the database URL points nowhere to prove it.
@@ -136,8 +220,18 @@ def test_showing_a_missing_order_exits_1_saying_there_is_no_such_order(env):
 
 
 def test_a_wrong_customer_password_exits_1_without_revealing_it(env):
-    result = _run(env, "checkout", "--email", demo.DEMO_CUSTOMER_EMAIL, "--password",
-                  "not-the-password", "--token", "tok_visa", "--item", "PASS-DAY-USD:1")
+    result = _run(
+        env,
+        "checkout",
+        "--email",
+        demo.DEMO_CUSTOMER_EMAIL,
+        "--password",
+        "not-the-password",
+        "--token",
+        "tok_visa",
+        "--item",
+        "PASS-DAY-USD:1",
+    )
     stderr = _refused(result)
     assert "Unknown email or wrong password" in stderr and "not-the-password" not in stderr
 
@@ -150,10 +244,26 @@ def test_cancelling_a_canceled_order_exits_1_with_a_message_naming_its_status(en
 
 
 def test_an_analyst_actor_cannot_cancel_and_the_order_stays_paid(env):
-    created = _json(env, "staff", "add", "--email", "cli.analyst@ordersdesk.test",
-                    "--name", "Cli Analyst", "--role", "analyst", "--password", "analyst-pass-1")
-    assert created == {"id": created["id"], "email": "cli.analyst@ordersdesk.test",
-                       "name": "Cli Analyst", "role": "analyst", "active": True}
+    created = _json(
+        env,
+        "staff",
+        "add",
+        "--email",
+        "cli.analyst@ordersdesk.test",
+        "--name",
+        "Cli Analyst",
+        "--role",
+        "analyst",
+        "--password",
+        "analyst-pass-1",
+    )
+    assert created == {
+        "id": created["id"],
+        "email": "cli.analyst@ordersdesk.test",
+        "name": "Cli Analyst",
+        "role": "analyst",
+        "active": True,
+    }
     number = _paid_order(env)["number"]
     stderr = _refused(_run(env, "cancel", number, "--actor", "cli.analyst@ordersdesk.test"))
     assert "cli.analyst@ordersdesk.test is not allowed to cancel orders" in stderr
@@ -176,8 +286,9 @@ def test_an_unexpected_failure_exits_3_without_traceback_or_the_database_passwor
 # -- JSON shapes -----------------------------------------------------------------------------
 def test_catalog_json_lists_skus_with_exactly_the_documented_keys(env):
     skus = _json(env, "catalog")
-    assert skus and all(set(s) == {"code", "name", "product", "shippable", "unit_amount",
-                                   "currency", "active"} for s in skus)
+    assert skus and all(
+        set(s) == {"code", "name", "product", "shippable", "unit_amount", "currency", "active"} for s in skus
+    )
     assert any(s["code"] == "BOX-MONTHLY-USD" and s["unit_amount"] == 2900 for s in skus)
 
 
@@ -241,12 +352,32 @@ def test_a_checkout_repeated_after_a_decline_charges_the_new_card_for_the_same_o
 
 
 def test_two_concurrent_checkouts_with_one_key_both_succeed_with_one_paid_order(env):
-    args = ["checkout", "--email", demo.DEMO_CUSTOMER_EMAIL, "--password", demo.DEMO_PASSWORD,
-            "--token", "tok_visa", *ADDRESS, "--item", "BOX-MONTHLY-USD:1",
-            "--checkout-key", "K-concurrent", "--json"]
-    both = [subprocess.Popen([sys.executable, "-m", "orders_core", *args], cwd=REPO_ROOT,
-                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            for _ in range(2)]
+    args = [
+        "checkout",
+        "--email",
+        demo.DEMO_CUSTOMER_EMAIL,
+        "--password",
+        demo.DEMO_PASSWORD,
+        "--token",
+        "tok_visa",
+        *ADDRESS,
+        "--item",
+        "BOX-MONTHLY-USD:1",
+        "--checkout-key",
+        "K-concurrent",
+        "--json",
+    ]
+    both = [
+        subprocess.Popen(
+            [sys.executable, "-m", "orders_core", *args],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
     outputs = [p.communicate(timeout=120) for p in both]
 
     assert [p.returncode for p in both] == [0, 0], outputs
@@ -274,8 +405,19 @@ def test_search_finds_an_order_by_its_number_and_orders_by_customer_email(env):
 
 def test_staff_roles_can_be_changed_and_accounts_deactivated(env):
     email = "cli.support@ordersdesk.test"
-    _json(env, "staff", "add", "--email", email, "--name", "Cli Support", "--role", "support",
-          "--password", "support-pass-1")
+    _json(
+        env,
+        "staff",
+        "add",
+        "--email",
+        email,
+        "--name",
+        "Cli Support",
+        "--role",
+        "support",
+        "--password",
+        "support-pass-1",
+    )
     assert _json(env, "staff", "set-role", email, "ops")["role"] == "ops"
     assert _json(env, "staff", "deactivate", email)["active"] is False
     stderr = _refused(_run(env, "fulfill", "ORD-000001", "--actor", email))
@@ -290,12 +432,24 @@ def test_an_operator_ends_a_staff_members_sessions_and_reads_the_audit_log(env):
     from orders_core import db as orders_db
 
     email = "cli.ops@ordersdesk.test"
-    _json(env, "staff", "add", "--email", email, "--name", "Cli Ops", "--role", "ops",
-          "--password", "ops-pass-123")
+    _json(
+        env,
+        "staff",
+        "add",
+        "--email",
+        email,
+        "--name",
+        "Cli Ops",
+        "--role",
+        "ops",
+        "--password",
+        "ops-pass-123",
+    )
     db = orders_db.open_database(env["ORDERS_DATABASE_URL"], run_migrations=False)
     try:
-        token = authentication.sign_in_with_password(db, email, "ops-pass-123",
-                                                     client_address="192.0.2.5").token
+        token = authentication.sign_in_with_password(
+            db, email, "ops-pass-123", client_address="192.0.2.5"
+        ).token
         [listed] = _json(env, "staff", "sessions", email)
         assert listed["client_address"] == "192.0.2.5" and listed["method"] == "password"
         assert _json(env, "staff", "sign-out", email)["sessions_ended"] == 1
@@ -304,8 +458,9 @@ def test_an_operator_ends_a_staff_members_sessions_and_reads_the_audit_log(env):
         reset = _json(env, "staff", "reset-password", email, "--temporary-password", "temp-pass-99")
         assert reset["email"] == email
         assert authentication.sign_in_with_password(db, email, "temp-pass-99").account.password_must_change
-        assert "8 characters" in _refused(_run(env, "staff", "reset-password", email,
-                                               "--temporary-password", "short"))
+        assert "8 characters" in _refused(
+            _run(env, "staff", "reset-password", email, "--temporary-password", "short")
+        )
         events = [(e["event"], e["success"]) for e in _json(env, "staff", "audit", "--email", email)]
         assert ("password_reset", True) in events and ("sessions_revoked", True) in events
         assert ("sign_in", True) in events and ("account_created", True) in events

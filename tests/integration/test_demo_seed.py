@@ -1,5 +1,6 @@
 """The demo seed: catalog, customers, staff, and bulk orders consistent with the
 order lifecycle, so the real services can act on seeded orders afterwards."""
+
 from __future__ import annotations
 
 import collections
@@ -36,8 +37,12 @@ from orders_core.schema import (
 from orders_core.staff import Role
 from tests.support import postgres as pg
 
-STAFF_EMAILS = {"admin@ordersdesk.test", "ops@ordersdesk.test", "support@ordersdesk.test",
-                "analyst@ordersdesk.test"}
+STAFF_EMAILS = {
+    "admin@ordersdesk.test",
+    "ops@ordersdesk.test",
+    "support@ordersdesk.test",
+    "analyst@ordersdesk.test",
+}
 NOW = dt.datetime(2026, 6, 1, 12, 0, 0)
 
 
@@ -54,10 +59,13 @@ def _by_order(rows):
     return grouped
 
 
-@pytest.fixture(scope="module", params=[
-    pytest.param("sqlite", id="sqlite"),
-    pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres),
-])
+@pytest.fixture(
+    scope="module",
+    params=[
+        pytest.param("sqlite", id="sqlite"),
+        pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres),
+    ],
+)
 def seeded(request, tmp_path_factory):
     """(db, report): 3,000 orders seeded once per backend into a fresh database that
     the read-only tests below share."""
@@ -136,14 +144,23 @@ def test_totals_equal_the_sum_of_items_priced_from_active_skus_in_one_currency(s
 def test_a_shipping_address_is_present_exactly_when_an_item_ships(seeded):
     db, _ = seeded
     ships = {s.id: p.shippable for s in _rows(db, skus) for p in _rows(db, products) if p.id == s.product_id}
-    saved = {(a.customer_id, a.name, a.line1, a.line2, a.city, a.region, a.postal_code, a.country)
-             for a in _rows(db, addresses)}
+    saved = {
+        (a.customer_id, a.name, a.line1, a.line2, a.city, a.region, a.postal_code, a.country)
+        for a in _rows(db, addresses)
+    }
     have_saved = {a.customer_id for a in _rows(db, addresses)}
     items = _by_order(_rows(db, order_items))
     shipped = digital = 0
     for o in _rows(db, orders):
-        address = (o.ship_name, o.ship_line1, o.ship_line2, o.ship_city, o.ship_region,
-                   o.ship_postal_code, o.ship_country)
+        address = (
+            o.ship_name,
+            o.ship_line1,
+            o.ship_line2,
+            o.ship_city,
+            o.ship_region,
+            o.ship_postal_code,
+            o.ship_country,
+        )
         if any(ships[line.sku_id] for line in items[o.id]):
             shipped += 1
             assert all(v is not None for v in address)
@@ -216,7 +233,11 @@ def test_refunded_orders_have_a_full_succeeded_refund_matching_the_gateway_ledge
             assert payment.order_id == o.id and payment.status == "succeeded"
             entry = ledger[r.gateway_refund_id]
             assert (entry.charge_id, entry.amount, entry.currency, entry.reference) == (
-                payment.gateway_payment_id, r.amount, r.currency, r.idempotency_key)
+                payment.gateway_payment_id,
+                r.amount,
+                r.currency,
+                r.idempotency_key,
+            )
         else:
             assert o.refunded_amount == 0 and by_order[o.id] == []
     assert refunded == len(ledger) > 0
@@ -226,7 +247,9 @@ def test_the_timeline_has_one_event_per_status_change_and_rebuilds_the_status(se
     db, _ = seeded
     events = _by_order(_rows(db, order_events))
     expected_actions = {
-        "created": ["create"], "paid": ["create", "pay"], "fulfilled": ["create", "pay", "fulfill"],
+        "created": ["create"],
+        "paid": ["create", "pay"],
+        "fulfilled": ["create", "pay", "fulfill"],
         "returned": ["create", "pay", "fulfill", "return"],
     }
     for o in _rows(db, orders):
@@ -244,8 +267,13 @@ def test_the_timeline_has_one_event_per_status_change_and_rebuilds_the_status(se
             assert (actions == ["create", "pay", "cancel"]) == (o.paid_at is not None)
         else:
             assert actions == expected_actions[o.status]
-        stamps = {"create": o.created_at, "pay": o.paid_at, "fulfill": o.fulfilled_at,
-                  "cancel": o.canceled_at, "return": o.returned_at}
+        stamps = {
+            "create": o.created_at,
+            "pay": o.paid_at,
+            "fulfill": o.fulfilled_at,
+            "cancel": o.canceled_at,
+            "return": o.returned_at,
+        }
         for e in changes:
             assert e.at == stamps[e.action] and e.job_id is None
             if e.action in ("create", "pay"):
@@ -293,12 +321,16 @@ def test_older_orders_are_more_often_fulfilled_and_recent_ones_more_often_open(d
 def test_seeding_twice_appends_orders_without_duplicating_catalog_customers_or_staff(db):
     first = demo.seed(db, orders=500, random_seed=1)
     with db.read() as conn:
-        counted = {t.name: conn.execute(select(func.count()).select_from(t)).scalar_one()
-                   for t in (products, skus, customers, addresses, staff)}
+        counted = {
+            t.name: conn.execute(select(func.count()).select_from(t)).scalar_one()
+            for t in (products, skus, customers, addresses, staff)
+        }
     second = demo.seed(db, orders=700, random_seed=1)
     with db.read() as conn:
-        again = {t.name: conn.execute(select(func.count()).select_from(t)).scalar_one()
-                 for t in (products, skus, customers, addresses, staff)}
+        again = {
+            t.name: conn.execute(select(func.count()).select_from(t)).scalar_one()
+            for t in (products, skus, customers, addresses, staff)
+        }
         total = conn.execute(select(func.count()).select_from(orders)).scalar_one()
         numbers = conn.execute(select(func.count(orders.c.number.distinct()))).scalar_one()
     assert again == counted
@@ -319,25 +351,72 @@ def test_ids_continue_after_rows_made_by_the_services(db):
         person = conn.execute(select(customers).limit(1)).one()
         sku = conn.execute(select(skus).where(skus.c.active.is_(True)).limit(1)).one()
         now = utcnow()
-        order_id = conn.execute(insert(orders).values(
-            number="pending", customer_id=person.id, customer_email=person.email,
-            customer_name=person.name, status="created", currency=sku.currency,
-            total_amount=sku.unit_amount, refunded_amount=0, item_count=1, created_at=now,
-            updated_at=now)).inserted_primary_key[0]
-        conn.execute(insert(order_items).values(
-            order_id=order_id, sku_id=sku.id, sku_code=sku.code, name=sku.name, product_name="x",
-            quantity=1, unit_amount=sku.unit_amount, amount=sku.unit_amount))
-        conn.execute(insert(order_events).values(
-            order_id=order_id, at=now, actor=person.email, action="create", from_status=None,
-            to_status="created", note="Checkout"))
-        payment_id = conn.execute(insert(payments).values(
-            order_id=order_id, gateway="simulated", amount=sku.unit_amount, currency=sku.currency,
-            status="pending", idempotency_key="k1", created_at=now, updated_at=now
-        )).inserted_primary_key[0]
-        conn.execute(insert(refunds).values(
-            order_id=order_id, payment_id=payment_id, gateway="simulated", amount=1,
-            currency=sku.currency, status="pending", idempotency_key="r1", action="cancel",
-            actor="support@ordersdesk.test", reason="", created_at=now, updated_at=now))
+        order_id = conn.execute(
+            insert(orders).values(
+                number="pending",
+                customer_id=person.id,
+                customer_email=person.email,
+                customer_name=person.name,
+                status="created",
+                currency=sku.currency,
+                total_amount=sku.unit_amount,
+                refunded_amount=0,
+                item_count=1,
+                created_at=now,
+                updated_at=now,
+            )
+        ).inserted_primary_key[0]
+        conn.execute(
+            insert(order_items).values(
+                order_id=order_id,
+                sku_id=sku.id,
+                sku_code=sku.code,
+                name=sku.name,
+                product_name="x",
+                quantity=1,
+                unit_amount=sku.unit_amount,
+                amount=sku.unit_amount,
+            )
+        )
+        conn.execute(
+            insert(order_events).values(
+                order_id=order_id,
+                at=now,
+                actor=person.email,
+                action="create",
+                from_status=None,
+                to_status="created",
+                note="Checkout",
+            )
+        )
+        payment_id = conn.execute(
+            insert(payments).values(
+                order_id=order_id,
+                gateway="simulated",
+                amount=sku.unit_amount,
+                currency=sku.currency,
+                status="pending",
+                idempotency_key="k1",
+                created_at=now,
+                updated_at=now,
+            )
+        ).inserted_primary_key[0]
+        conn.execute(
+            insert(refunds).values(
+                order_id=order_id,
+                payment_id=payment_id,
+                gateway="simulated",
+                amount=1,
+                currency=sku.currency,
+                status="pending",
+                idempotency_key="r1",
+                action="cancel",
+                actor="support@ordersdesk.test",
+                reason="",
+                created_at=now,
+                updated_at=now,
+            )
+        )
     assert order_id == 501
     third = demo.seed(db, orders=10)
     assert third.first_order_id == 502
@@ -354,10 +433,21 @@ def test_an_order_written_by_someone_else_between_batches_is_stepped_around(db, 
         calls.append(n)
         if len(calls) == 2:
             person = conn.execute(select(customers).limit(1)).one()
-            conn.execute(insert(orders).values(
-                number="ORD-SOMEONE", customer_id=person.id, customer_email=person.email,
-                customer_name=person.name, status="created", currency="usd", total_amount=999,
-                refunded_amount=0, item_count=0, created_at=utcnow(), updated_at=utcnow()))
+            conn.execute(
+                insert(orders).values(
+                    number="ORD-SOMEONE",
+                    customer_id=person.id,
+                    customer_email=person.email,
+                    customer_name=person.name,
+                    status="created",
+                    currency="usd",
+                    total_amount=999,
+                    refunded_amount=0,
+                    item_count=0,
+                    created_at=utcnow(),
+                    updated_at=utcnow(),
+                )
+            )
         return reserve(db_, conn, n)
 
     monkeypatch.setattr(demo_orders, "_reserve_ids", reserve_after_a_checkout)
@@ -377,8 +467,19 @@ def test_the_same_random_seed_gives_the_same_data(sqlite_db, tmp_path):
     other = open_database(f"sqlite:///{tmp_path}/second.db")
     demo.seed(sqlite_db, orders=800, random_seed=11, now=NOW)
     demo.seed(other, orders=800, random_seed=11, now=NOW)
-    tables = (orders, order_items, order_events, payments, refunds, sim_charges, sim_refunds,
-              customers, addresses, products, skus)
+    tables = (
+        orders,
+        order_items,
+        order_events,
+        payments,
+        refunds,
+        sim_charges,
+        sim_refunds,
+        customers,
+        addresses,
+        products,
+        skus,
+    )
 
     def snapshot(db):
         data = {}
@@ -401,26 +502,34 @@ def test_a_seeded_paid_order_can_be_refunded_through_the_simulated_gateway(db):
     demo.seed(db, orders=300)
     gateway = SimulatedGateway(db)
     with db.read() as conn:
-        paid = conn.execute(select(orders, payments.c.gateway_payment_id).join(
-            payments, payments.c.order_id == orders.c.id).where(
-            orders.c.status == "paid").limit(1)).one()
-        returned = conn.execute(select(orders, refunds.c.gateway_refund_id, payments.c.gateway_payment_id)
-                                .join(refunds, refunds.c.order_id == orders.c.id)
-                                .join(payments, payments.c.id == refunds.c.payment_id)
-                                .where(orders.c.status == "returned").limit(1)).one()
+        paid = conn.execute(
+            select(orders, payments.c.gateway_payment_id)
+            .join(payments, payments.c.order_id == orders.c.id)
+            .where(orders.c.status == "paid")
+            .limit(1)
+        ).one()
+        returned = conn.execute(
+            select(orders, refunds.c.gateway_refund_id, payments.c.gateway_payment_id)
+            .join(refunds, refunds.c.order_id == orders.c.id)
+            .join(payments, payments.c.id == refunds.c.payment_id)
+            .where(orders.c.status == "returned")
+            .limit(1)
+        ).one()
     charge = gateway.retrieve_payment(paid.gateway_payment_id)
     assert charge.succeeded and charge.amount == paid.total_amount
     key = f"{paid.number}:refund:1"
-    refund = gateway.refund(paid.gateway_payment_id, amount=paid.total_amount,
-                            idempotency_key=key, reference=key)
+    refund = gateway.refund(
+        paid.gateway_payment_id, amount=paid.total_amount, idempotency_key=key, reference=key
+    )
     assert refund.amount == paid.total_amount and refund.status == "succeeded"
     # An order the seed already refunded in full has nothing left to refund.
     [earlier] = gateway.list_refunds(returned.gateway_payment_id)
     assert earlier.refund_id == returned.gateway_refund_id
     assert earlier.reference == f"{returned.number}:refund:1"
     with pytest.raises(RefundFailed):
-        gateway.refund(returned.gateway_payment_id, amount=1, idempotency_key="x:refund:2",
-                       reference="x:refund:2")
+        gateway.refund(
+            returned.gateway_payment_id, amount=1, idempotency_key="x:refund:2", reference="x:refund:2"
+        )
 
 
 def test_the_services_carry_seeded_orders_on_through_their_lifecycle(db):
@@ -432,13 +541,17 @@ def test_the_services_carry_seeded_orders_on_through_their_lifecycle(db):
     support = find_staff(db, "support@ordersdesk.test").as_actor()
     ops = find_staff(db, "ops@ordersdesk.test").as_actor()
     with db.read() as conn:
+
         def in_status(status):
-            return conn.execute(select(orders).where(orders.c.status == status)
-                                .order_by(orders.c.id)).all()
+            return conn.execute(select(orders).where(orders.c.status == status).order_by(orders.c.id)).all()
 
         paid, other_paid, fulfilled = in_status("paid")[0], in_status("paid")[-1], in_status("fulfilled")[0]
-        declined = conn.execute(select(orders).join(payments, payments.c.order_id == orders.c.id)
-                                .where(payments.c.status == "failed").limit(1)).one()
+        declined = conn.execute(
+            select(orders)
+            .join(payments, payments.c.order_id == orders.c.id)
+            .where(payments.c.status == "failed")
+            .limit(1)
+        ).one()
 
     cancel_order(db, support, paid.number, reason="Customer request")
     fulfill_order(db, ops, other_paid.number)
@@ -446,19 +559,37 @@ def test_the_services_carry_seeded_orders_on_through_their_lifecycle(db):
     pay_order(db, SYSTEM, declined.number, token="tok_visa")  # the card's second attempt
 
     with db.read() as conn:
-        now = {o.id: o for o in conn.execute(select(orders).where(orders.c.id.in_(
-            [paid.id, other_paid.id, fulfilled.id, declined.id])))}
-        keys = conn.execute(select(payments.c.idempotency_key, payments.c.status).where(
-            payments.c.order_id == declined.id).order_by(payments.c.id)).all()
-        refund_keys = conn.execute(select(refunds.c.idempotency_key).where(
-            refunds.c.order_id.in_([paid.id, fulfilled.id])).order_by(refunds.c.id)).scalars().all()
+        now = {
+            o.id: o
+            for o in conn.execute(
+                select(orders).where(orders.c.id.in_([paid.id, other_paid.id, fulfilled.id, declined.id]))
+            )
+        }
+        keys = conn.execute(
+            select(payments.c.idempotency_key, payments.c.status)
+            .where(payments.c.order_id == declined.id)
+            .order_by(payments.c.id)
+        ).all()
+        refund_keys = (
+            conn.execute(
+                select(refunds.c.idempotency_key)
+                .where(refunds.c.order_id.in_([paid.id, fulfilled.id]))
+                .order_by(refunds.c.id)
+            )
+            .scalars()
+            .all()
+        )
     assert (now[paid.id].status, now[paid.id].refunded_amount) == ("canceled", paid.total_amount)
     assert now[other_paid.id].status == "fulfilled"
     assert (now[fulfilled.id].status, now[fulfilled.id].refunded_amount) == (
-        "returned", fulfilled.total_amount)
+        "returned",
+        fulfilled.total_amount,
+    )
     assert now[declined.id].status == "paid"
-    assert [tuple(k) for k in keys] == [(f"{declined.number}:charge:1", "failed"),
-                                        (f"{declined.number}:charge:2", "succeeded")]
+    assert [tuple(k) for k in keys] == [
+        (f"{declined.number}:charge:1", "failed"),
+        (f"{declined.number}:charge:2", "succeeded"),
+    ]
     assert sorted(refund_keys) == sorted([f"{paid.number}:refund:1", f"{fulfilled.number}:refund:1"])
 
 
@@ -492,8 +623,9 @@ def test_the_demo_customer_can_sign_in_and_generated_customers_cannot(db):
     [saved] = [a for a in _rows(db, addresses) if a.customer_id == me.id]
     assert saved.country == "US"
     others = [c for c in people if c.id != me.id]
-    assert all(c.password_hash == LOCKED and not verify_password(c.password_hash, "demo-password")
-               for c in others)
+    assert all(
+        c.password_hash == LOCKED and not verify_password(c.password_hash, "demo-password") for c in others
+    )
     assert all(c.email_key == c.email.lower() for c in people)
     assert len({c.email_key for c in people}) == 51
     names = {c.name for c in others}

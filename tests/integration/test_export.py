@@ -1,5 +1,6 @@
 """The orders CSV export (orders_core/export.py), on SQLite and PostgreSQL: what is in
 the file, which orders, and that any text comes back out of it intact and harmless."""
+
 from __future__ import annotations
 
 import csv
@@ -24,8 +25,17 @@ from tests.support.spreadsheet_cells import DANGEROUS_STARTS, HOSTILE_TEXTS, esc
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
-TEXT_COLUMNS = ("order_number", "status", "customer_email", "customer_name", "sku_codes",
-                "product_names", "quantities", "currency", "shipping_address")
+TEXT_COLUMNS = (
+    "order_number",
+    "status",
+    "customer_email",
+    "customer_name",
+    "sku_codes",
+    "product_names",
+    "quantities",
+    "currency",
+    "shipping_address",
+)
 
 
 # -- reading the file back ----------------------------------------------------------------------
@@ -55,20 +65,38 @@ def as_exported(text: str) -> str:
 def insert_order(db, customer_id: int, *, items=(("BOX-USD", 1, 1999),), **values) -> int:
     """An order (and its items) written straight into the tables; its id."""
     now = dt.datetime(2026, 3, 14, 15, 9, 26, 535897)
-    row = {"number": "pending", "customer_id": customer_id, "customer_email": "ada@example.test",
-           "customer_name": "Ada Lovelace", "status": "paid", "currency": "usd",
-           "total_amount": sum(q * unit for _, q, unit in items), "refunded_amount": 0,
-           "item_count": len(items), "created_at": now, "updated_at": now, "paid_at": now}
+    row = {
+        "number": "pending",
+        "customer_id": customer_id,
+        "customer_email": "ada@example.test",
+        "customer_name": "Ada Lovelace",
+        "status": "paid",
+        "currency": "usd",
+        "total_amount": sum(q * unit for _, q, unit in items),
+        "refunded_amount": 0,
+        "item_count": len(items),
+        "created_at": now,
+        "updated_at": now,
+        "paid_at": now,
+    }
     row.update(values)
     with db.write() as conn:
         order_id = conn.execute(insert(orders).values(row)).inserted_primary_key[0]
         if row["number"] == "pending":
-            conn.execute(orders.update().where(orders.c.id == order_id)
-                         .values(number=f"ORD-{order_id:06d}"))
+            conn.execute(orders.update().where(orders.c.id == order_id).values(number=f"ORD-{order_id:06d}"))
         for code, quantity, unit in items:
-            conn.execute(insert(order_items).values(
-                order_id=order_id, sku_id=1, sku_code=code, name=code, product_name=f"{code} product",
-                quantity=quantity, unit_amount=unit, amount=quantity * unit))
+            conn.execute(
+                insert(order_items).values(
+                    order_id=order_id,
+                    sku_id=1,
+                    sku_code=code,
+                    name=code,
+                    product_name=f"{code} product",
+                    quantity=quantity,
+                    unit_amount=unit,
+                    amount=quantity * unit,
+                )
+            )
     return order_id
 
 
@@ -83,29 +111,44 @@ def any_text(max_size: int):
     """Unicode text with what breaks CSV files and spreadsheets mixed in: formula
     characters, quotes, separators, CR/LF, emoji, right-to-left marks. (No NUL:
     PostgreSQL cannot store it in text.)"""
-    awkward = st.sampled_from(list("=+-@\t\r\n\"',;") + ["\r\n", "😀", "👩‍👩‍👧", "\u200f", "\u202e",
-                                                           "\u2028", "שלום", "مرحبا", "é", "\ufeff"])
+    awkward = st.sampled_from(
+        list("=+-@\t\r\n\"',;")
+        + ["\r\n", "😀", "👩‍👩‍👧", "\u200f", "\u202e", "\u2028", "שלום", "مرحبا", "é", "\ufeff"]
+    )
     anything = st.characters(codec="utf-8", exclude_characters="\x00")
     chunk = st.one_of(awkward, st.text(anything, min_size=1, max_size=8))
     free = st.lists(chunk, max_size=8).map("".join).map(lambda s: s[:max_size])
     formula = st.tuples(st.sampled_from(FORMULA_STARTS + ("'",)), free).map(
-        lambda t: (t[0] + t[1])[:max_size])
+        lambda t: (t[0] + t[1])[:max_size]
+    )
     return st.one_of(free, formula)
 
 
 @settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(name=any_text(60), line1=any_text(60), line2=any_text(60), city=any_text(40),
-       product=any_text(60))
+@given(name=any_text(60), line1=any_text(60), line2=any_text(60), city=any_text(40), product=any_text(60))
 def test_any_text_round_trips_through_the_csv_and_every_formula_cell_is_escaped(
-        customer, db, tmp_path, name, line1, line2, city, product):
-    order_id = insert_order(db, customer.id, customer_name=name, ship_name=name, ship_line1=line1,
-                            ship_line2=line2, ship_city=city, ship_region="", ship_postal_code="0150",
-                            ship_country="NO", items=(("BOX-USD", 2, 1999), ("PASS-USD", 1, 500)))
+    customer, db, tmp_path, name, line1, line2, city, product
+):
+    order_id = insert_order(
+        db,
+        customer.id,
+        customer_name=name,
+        ship_name=name,
+        ship_line1=line1,
+        ship_line2=line2,
+        ship_city=city,
+        ship_region="",
+        ship_postal_code="0150",
+        ship_country="NO",
+        items=(("BOX-USD", 2, 1999), ("PASS-USD", 1, 500)),
+    )
     try:
         with db.write() as conn:
-            conn.execute(order_items.update().where(order_items.c.order_id == order_id,
-                                                    order_items.c.sku_code == "PASS-USD")
-                         .values(product_name=product))
+            conn.execute(
+                order_items.update()
+                .where(order_items.c.order_id == order_id, order_items.c.sku_code == "PASS-USD")
+                .values(product_name=product)
+            )
         [row] = read_export(export_orders(db, tmp_path / "any.csv", order_ids=[order_id], actor=SYSTEM))
     finally:
         delete_order(db, order_id)
@@ -121,26 +164,33 @@ def test_any_text_round_trips_through_the_csv_and_every_formula_cell_is_escaped(
 
 
 def test_formula_text_is_escaped_in_every_text_column_and_numbers_are_not(customer, db, tmp_path):
-    order_id = insert_order(db, customer.id, customer_name="=HYPERLINK(\"http://x\",\"y\")",
-                            customer_email="@evil.example", ship_name="+1 555", ship_line1="x",
-                            ship_city="c", ship_postal_code="p", ship_country="GB",
-                            items=(("-SKU", 1, 100), ("OK", 2, 100)))
+    order_id = insert_order(
+        db,
+        customer.id,
+        customer_name='=HYPERLINK("http://x","y")',
+        customer_email="@evil.example",
+        ship_name="+1 555",
+        ship_line1="x",
+        ship_city="c",
+        ship_postal_code="p",
+        ship_country="GB",
+        items=(("-SKU", 1, 100), ("OK", 2, 100)),
+    )
     [row] = read_export(export_orders(db, tmp_path / "f.csv", order_ids=[order_id], actor=SYSTEM))
-    assert row["customer_name"] == "'=HYPERLINK(\"http://x\",\"y\")"
+    assert row["customer_name"] == '\'=HYPERLINK("http://x","y")'
     assert row["customer_email"] == "'@evil.example"
     assert row["shipping_address"] == "'+1 555, x, c, p, GB"
     assert row["sku_codes"] == "'-SKU; OK"
     assert row["total"] == "3.00" and row["refunded"] == "0.00"
 
 
-
 @pytest.mark.parametrize("text", HOSTILE_TEXTS, ids=[repr(s) for s in DANGEROUS_STARTS])
-def test_every_cell_start_a_spreadsheet_acts_on_is_escaped_in_the_export(customer, db, tmp_path,
-                                                                           text):
+def test_every_cell_start_a_spreadsheet_acts_on_is_escaped_in_the_export(customer, db, tmp_path, text):
     order_id = insert_order(db, customer.id, customer_name=text, items=((text, 1, 100),))
     [row] = read_export(export_orders(db, tmp_path / "f.csv", order_ids=[order_id], actor=SYSTEM))
     assert row["customer_name"] == escaped(text)
     assert row["sku_codes"] == escaped(text)
+
 
 # -- which orders ----------------------------------------------------------------------------------
 @pytest.fixture
@@ -149,15 +199,19 @@ def seeded(db):
     return db
 
 
-@pytest.mark.parametrize("filters", [
-    OrderFilters(),
-    OrderFilters.parse(status="paid"),
-    OrderFilters.parse(status="fulfilled", created_from="2026-03-01", created_to="2026-04-30"),
-    OrderFilters.parse(min_total=2000, max_total=8000),
-    OrderFilters.parse(sku="PASS-DAY-JPY"),
-    OrderFilters.parse(search="o'connor"),
-    OrderFilters.parse(search="ORD-000007"),
-], ids=["all", "status", "status-and-dates", "totals", "sku", "search-name", "search-number"])
+@pytest.mark.parametrize(
+    "filters",
+    [
+        OrderFilters(),
+        OrderFilters.parse(status="paid"),
+        OrderFilters.parse(status="fulfilled", created_from="2026-03-01", created_to="2026-04-30"),
+        OrderFilters.parse(min_total=2000, max_total=8000),
+        OrderFilters.parse(sku="PASS-DAY-JPY"),
+        OrderFilters.parse(search="o'connor"),
+        OrderFilters.parse(search="ORD-000007"),
+    ],
+    ids=["all", "status", "status-and-dates", "totals", "sku", "search-name", "search-number"],
+)
 def test_an_export_by_filters_has_exactly_the_orders_the_order_list_counts(seeded, tmp_path, filters):
     result = export_orders(seeded, tmp_path / "orders.csv", filters=filters, actor=SYSTEM)
     rows = read_export(result)
@@ -196,43 +250,74 @@ def test_an_export_by_job_has_the_orders_of_that_jobs_items(customer, db, tmp_pa
     first, second, third = (insert_order(db, customer.id) for _ in range(3))
     now = dt.datetime(2026, 5, 1, 9, 30)
     with db.write() as conn:
-        job_id = conn.execute(insert(jobs).values(action="export", status="running",
-                                                  actor="analyst@ordersdesk.test",
-                                                  created_at=now)).inserted_primary_key[0]
-        other_job = conn.execute(insert(jobs).values(action="export", status="queued",
-                                                     actor="analyst@ordersdesk.test",
-                                                     created_at=now)).inserted_primary_key[0]
-        conn.execute(insert(job_items), [
-            {"job_id": job_id, "seq": 1, "order_id": third, "order_number": f"ORD-{third:06d}",
-             "status": "pending"},
-            {"job_id": job_id, "seq": 2, "order_id": first, "order_number": f"ORD-{first:06d}",
-             "status": "pending"},
-            {"job_id": other_job, "seq": 1, "order_id": second,
-             "order_number": f"ORD-{second:06d}", "status": "pending"},
-        ])
+        job_id = conn.execute(
+            insert(jobs).values(
+                action="export", status="running", actor="analyst@ordersdesk.test", created_at=now
+            )
+        ).inserted_primary_key[0]
+        other_job = conn.execute(
+            insert(jobs).values(
+                action="export", status="queued", actor="analyst@ordersdesk.test", created_at=now
+            )
+        ).inserted_primary_key[0]
+        conn.execute(
+            insert(job_items),
+            [
+                {
+                    "job_id": job_id,
+                    "seq": 1,
+                    "order_id": third,
+                    "order_number": f"ORD-{third:06d}",
+                    "status": "pending",
+                },
+                {
+                    "job_id": job_id,
+                    "seq": 2,
+                    "order_id": first,
+                    "order_number": f"ORD-{first:06d}",
+                    "status": "pending",
+                },
+                {
+                    "job_id": other_job,
+                    "seq": 1,
+                    "order_id": second,
+                    "order_number": f"ORD-{second:06d}",
+                    "status": "pending",
+                },
+            ],
+        )
 
     result = export_orders(db, tmp_path / "job.csv", job_id=job_id, actor=SYSTEM)
 
-    assert [r["order_number"] for r in read_export(result)] == [f"ORD-{first:06d}",
-                                                                 f"ORD-{third:06d}"]
+    assert [r["order_number"] for r in read_export(result)] == [f"ORD-{first:06d}", f"ORD-{third:06d}"]
     with pytest.raises(NotFound):
         export_orders(db, tmp_path / "none.csv", job_id=other_job + 100, actor=SYSTEM)
 
 
 def test_an_empty_selection_writes_the_header_alone(customer, db, tmp_path):
     insert_order(db, customer.id, status="paid")
-    result = export_orders(db, tmp_path / "empty.csv", filters=OrderFilters.parse(status="returned"),
-                           actor=SYSTEM)
+    result = export_orders(
+        db, tmp_path / "empty.csv", filters=OrderFilters.parse(status="returned"), actor=SYSTEM
+    )
     assert result.rows == 0
     assert result.path.read_bytes() == (",".join(COLUMNS) + "\r\n").encode()
     assert read_export(result) == []
     assert export_orders(db, tmp_path / "none.csv", order_ids=[], actor=SYSTEM).rows == 0
 
 
-@pytest.mark.parametrize("selection", [
-    {}, {"filters": OrderFilters(), "order_ids": [1]}, {"order_ids": [1], "job_id": 1},
-    {"order_ids": "12"}, {"order_ids": [1.5]}, {"job_id": "1"}, {"filters": {"status": "paid"}},
-], ids=["none", "filters-and-ids", "ids-and-job", "ids-text", "ids-float", "job-text", "filters-dict"])
+@pytest.mark.parametrize(
+    "selection",
+    [
+        {},
+        {"filters": OrderFilters(), "order_ids": [1]},
+        {"order_ids": [1], "job_id": 1},
+        {"order_ids": "12"},
+        {"order_ids": [1.5]},
+        {"job_id": "1"},
+        {"filters": {"status": "paid"}},
+    ],
+    ids=["none", "filters-and-ids", "ids-and-job", "ids-text", "ids-float", "job-text", "filters-dict"],
+)
 def test_the_selection_must_be_exactly_one_of_filters_ids_or_job(db, tmp_path, selection):
     with pytest.raises(ValidationError):
         export_orders(db, tmp_path / "out" / "x.csv", **selection, actor=SYSTEM)
@@ -242,39 +327,66 @@ def test_the_selection_must_be_exactly_one_of_filters_ids_or_job(db, tmp_path, s
 # -- what the columns hold -------------------------------------------------------------------------
 def test_totals_and_refunds_are_exact_major_units_for_each_currency(customer, db, tmp_path):
     usd = insert_order(db, customer.id, items=(("BOX-USD", 1, 1999),), refunded_amount=500)
-    jpy = insert_order(db, customer.id, currency="jpy", items=(("PASS-JPY", 1, 1200),),
-                       refunded_amount=1200)
+    jpy = insert_order(db, customer.id, currency="jpy", items=(("PASS-JPY", 1, 1200),), refunded_amount=1200)
     kwd = insert_order(db, customer.id, currency="kwd", items=(("BOX-KWD", 1, 1500),))
     big = insert_order(db, customer.id, currency="eur", items=(("BIG", 3, 33_333_333),))
     cents = insert_order(db, customer.id, currency="gbp", items=(("SMALL", 1, 7),))
 
-    rows = {r["order_number"]: r for r in read_export(
-        export_orders(db, tmp_path / "money.csv", order_ids=[usd, jpy, kwd, big, cents], actor=SYSTEM))}
-    got = {i: (rows[f"ORD-{i:06d}"]["total"], rows[f"ORD-{i:06d}"]["refunded"])
-           for i in (usd, jpy, kwd, big, cents)}
-    assert got == {usd: ("19.99", "5.00"), jpy: ("1200", "1200"), kwd: ("1.500", "0.000"),
-                   big: ("999999.99", "0.00"), cents: ("0.07", "0.00")}
+    rows = {
+        r["order_number"]: r
+        for r in read_export(
+            export_orders(db, tmp_path / "money.csv", order_ids=[usd, jpy, kwd, big, cents], actor=SYSTEM)
+        )
+    }
+    got = {
+        i: (rows[f"ORD-{i:06d}"]["total"], rows[f"ORD-{i:06d}"]["refunded"])
+        for i in (usd, jpy, kwd, big, cents)
+    }
+    assert got == {
+        usd: ("19.99", "5.00"),
+        jpy: ("1200", "1200"),
+        kwd: ("1.500", "0.000"),
+        big: ("999999.99", "0.00"),
+        cents: ("0.07", "0.00"),
+    }
 
 
-def test_a_multi_item_order_lists_its_items_in_order_and_its_address_in_one_cell(customer, db,
-                                                                                 tmp_path):
-    order = place_order(db, customer, items=[CartItem("BOX-USD", 2), CartItem("PASS-USD", 1)],
-                        token="tok_visa", address=HOME)
+def test_a_multi_item_order_lists_its_items_in_order_and_its_address_in_one_cell(customer, db, tmp_path):
+    order = place_order(
+        db, customer, items=[CartItem("BOX-USD", 2), CartItem("PASS-USD", 1)], token="tok_visa", address=HOME
+    )
     place_order(db, customer, items=[CartItem("PASS-EUR", 3)], token="tok_visa")  # a digital one
 
-    first, second = read_export(export_orders(db, tmp_path / "items.csv", filters=OrderFilters(),
-                                              actor=SYSTEM))
+    first, second = read_export(
+        export_orders(db, tmp_path / "items.csv", filters=OrderFilters(), actor=SYSTEM)
+    )
 
     assert first == {
-        "order_number": order["number"], "created_at": order["created_at"], "status": "paid",
-        "customer_email": "Ada@Example.test", "customer_name": "Ada Lovelace",
-        "sku_codes": "BOX-USD; PASS-USD", "product_names": "Print box; Digital pass",
-        "quantities": "2; 1", "total": "44.98", "currency": "usd", "paid_at": order["paid_at"],
-        "fulfilled_at": "", "canceled_at": "", "returned_at": "", "refunded": "0.00",
-        "shipping_address": "Ada Lovelace, 12 St James's Square, London, SW1Y 4JH, GB"}
+        "order_number": order["number"],
+        "created_at": order["created_at"],
+        "status": "paid",
+        "customer_email": "Ada@Example.test",
+        "customer_name": "Ada Lovelace",
+        "sku_codes": "BOX-USD; PASS-USD",
+        "product_names": "Print box; Digital pass",
+        "quantities": "2; 1",
+        "total": "44.98",
+        "currency": "usd",
+        "paid_at": order["paid_at"],
+        "fulfilled_at": "",
+        "canceled_at": "",
+        "returned_at": "",
+        "refunded": "0.00",
+        "shipping_address": "Ada Lovelace, 12 St James's Square, London, SW1Y 4JH, GB",
+    }
     assert ISO_UTC.match(first["created_at"]) and ISO_UTC.match(first["paid_at"])
-    assert (second["sku_codes"], second["quantities"], second["total"], second["currency"],
-            second["shipping_address"]) == ("PASS-EUR", "3", "13.50", "eur", "")
+    assert (
+        second["sku_codes"],
+        second["quantities"],
+        second["total"],
+        second["currency"],
+        second["shipping_address"],
+    ) == ("PASS-EUR", "3", "13.50", "eur", "")
 
 
 def test_names_with_commas_quotes_and_newlines_keep_them(customer, db, tmp_path):
@@ -297,8 +409,10 @@ def test_the_file_appears_complete_or_not_at_all(customer, db, tmp_path, monkeyp
 
     before = destination.read_bytes()
     from orders_core import export
-    monkeypatch.setattr(export, "_order_query",
-                        lambda db, where: select(literal_column("no_such_column")).select_from(orders))
+
+    monkeypatch.setattr(
+        export, "_order_query", lambda db, where: select(literal_column("no_such_column")).select_from(orders)
+    )
     with pytest.raises(Exception, match="no_such_column"):
         export_orders(db, destination, filters=OrderFilters(), actor=SYSTEM)
     assert destination.read_bytes() == before  # the old file stays as it was
@@ -334,4 +448,3 @@ def test_the_export_command_refuses_bad_filters_and_needs_an_output(cli_env, tmp
     assert capsys.readouterr().err.startswith("error: Unknown status 'lost'")
     assert cli.main(["export", "--status", "paid"]) == 2
     assert not (tmp_path / "x.csv").exists()
-

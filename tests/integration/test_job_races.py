@@ -5,6 +5,7 @@ The interruption is a real second actor acting through the real services at one 
 point of the worker's run (tests/support/fakes.InterleavingDatabase): right after the
 worker's first read (it has seen the job as claimable) or right after its first write
 (it has claimed the chunk)."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -31,20 +32,26 @@ SUPPORT = Actor("support@ordersdesk.test", Role.SUPPORT)
 @pytest.fixture
 def customer(catalog):
     with catalog.write() as conn:  # made directly: sign-up's password hashing is not the subject
-        customer_id = conn.execute(insert(customers_table).values(
-            email="ada@example.test", email_key="ada@example.test", name="Ada Lovelace",
-            password_hash="!", created_at=dt.datetime(2026, 1, 1))).inserted_primary_key[0]
+        customer_id = conn.execute(
+            insert(customers_table).values(
+                email="ada@example.test",
+                email_key="ada@example.test",
+                name="Ada Lovelace",
+                password_hash="!",
+                created_at=dt.datetime(2026, 1, 1),
+            )
+        ).inserted_primary_key[0]
     return CustomerAccount(customer_id, "ada@example.test", "Ada Lovelace")
 
 
 def paid_orders(db, customer, n: int) -> list[str]:
-    return [place_order(db, customer, items=[("PASS-USD", 1)], token="tok_visa")["number"]
-            for _ in range(n)]
+    return [place_order(db, customer, items=[("PASS-USD", 1)], token="tok_visa")["number"] for _ in range(n)]
 
 
 def run_worker(db, gateways) -> int:
-    runner = job_engine.Worker(db, gateways=gateways, settings=dataclasses.replace(
-        load_settings(), refund_concurrency=1))
+    runner = job_engine.Worker(
+        db, gateways=gateways, settings=dataclasses.replace(load_settings(), refund_concurrency=1)
+    )
     try:
         return runner.run_once()
     finally:
@@ -62,28 +69,33 @@ def test_a_job_canceled_between_the_workers_read_and_its_claim_is_never_claimed(
     finished = jobs.get_job(db, job.id, actor=SYSTEM)
     assert (finished.status, finished.succeeded, finished.failed) == ("canceled", 0, 0)
     with db.read() as conn:  # the claim rolled back whole: no item stamped by the worker
-        items = conn.execute(select(job_items.c.status, job_items.c.worker,
-                                    job_items.c.attempts)
-                             .where(job_items.c.job_id == job.id)).all()
+        items = conn.execute(
+            select(job_items.c.status, job_items.c.worker, job_items.c.attempts).where(
+                job_items.c.job_id == job.id
+            )
+        ).all()
     assert [tuple(item) for item in items] == [("pending", None, 0)] * 3
     assert [order_detail(db, n, actor=SYSTEM)["status"] for n in numbers] == ["paid"] * 3
 
 
-def test_an_order_canceled_after_the_worker_claimed_it_fails_that_item_with_the_reason(
-        db, customer):
+def test_an_order_canceled_after_the_worker_claimed_it_fails_that_item_with_the_reason(db, customer):
     numbers = paid_orders(db, customer, 3)
     job = jobs.enqueue(db, OPS, "fulfill", order_numbers=numbers)
-    cancel = AfterNth("write", 1, lambda: lifecycle.cancel_order(
-        db, SUPPORT, numbers[1], reason="Customer called"))
+    cancel = AfterNth(
+        "write", 1, lambda: lifecycle.cancel_order(db, SUPPORT, numbers[1], reason="Customer called")
+    )
 
     run_worker(InterleavingDatabase(db, cancel), Gateways(db))
 
     assert cancel.done
     finished = jobs.get_job(db, job.id, actor=SYSTEM)
-    assert (finished.status, finished.succeeded, finished.failed) == (
-        "completed_with_failures", 2, 1)
-    assert jobs.job_failures(db, job.id, actor=SYSTEM) == [{"order": numbers[1], "reason":
-        f"Order {numbers[1]} is Canceled; Fulfill applies to Paid orders only"}]
+    assert (finished.status, finished.succeeded, finished.failed) == ("completed_with_failures", 2, 1)
+    assert jobs.job_failures(db, job.id, actor=SYSTEM) == [
+        {
+            "order": numbers[1],
+            "reason": f"Order {numbers[1]} is Canceled; Fulfill applies to Paid orders only",
+        }
+    ]
     canceled = order_detail(db, numbers[1], actor=SYSTEM)
     assert (canceled["status"], canceled["refunded_amount"]) == ("canceled", 500)
     assert [e["action"] for e in canceled["events"]] == ["create", "pay", "cancel"]

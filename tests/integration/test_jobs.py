@@ -4,6 +4,7 @@ canceling and retrying them, the CLI commands; on SQLite and PostgreSQL.
 The workers here run in the test's own process (Worker.run_once); real worker
 processes, SIGKILL and several workers sharing a job are in test_worker_processes.py.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -49,8 +50,7 @@ OPS = Actor("ops@ordersdesk.test", Role.OPS)
 SUPPORT = Actor("support@ordersdesk.test", Role.SUPPORT)
 ANALYST = Actor("analyst@ordersdesk.test", Role.ANALYST)
 # For tests whose subject does not depend on the database engine: SQLite only.
-sqlite_only = pytest.mark.parametrize("database_url", [pytest.param("sqlite", id="sqlite")],
-                                      indirect=True)
+sqlite_only = pytest.mark.parametrize("database_url", [pytest.param("sqlite", id="sqlite")], indirect=True)
 
 
 # -- helpers ---------------------------------------------------------------------------------
@@ -58,9 +58,15 @@ def _shopper(db) -> CustomerAccount:
     """A customer row made directly (sign-up's password hashing is slow and not the
     subject here)."""
     with db.write() as conn:
-        customer_id = conn.execute(insert(customers_table).values(
-            email="ada@example.test", email_key="ada@example.test", name="Ada Lovelace",
-            password_hash="!", created_at=dt.datetime(2026, 1, 1))).inserted_primary_key[0]
+        customer_id = conn.execute(
+            insert(customers_table).values(
+                email="ada@example.test",
+                email_key="ada@example.test",
+                name="Ada Lovelace",
+                password_hash="!",
+                created_at=dt.datetime(2026, 1, 1),
+            )
+        ).inserted_primary_key[0]
     return CustomerAccount(customer_id, "ada@example.test", "Ada Lovelace")
 
 
@@ -76,8 +82,12 @@ def new_orders(db, customer, n, *, sku="PASS-USD", token="tok_visa") -> list[str
 def make_worker(db, *, gateways=None, retry_budget_seconds=None, **settings) -> job_engine.Worker:
     base = dict(refund_concurrency=1)
     base.update(settings)
-    return job_engine.Worker(db, gateways=gateways, retry_budget_seconds=retry_budget_seconds,
-                         settings=dataclasses.replace(load_settings(), **base))
+    return job_engine.Worker(
+        db,
+        gateways=gateways,
+        retry_budget_seconds=retry_budget_seconds,
+        settings=dataclasses.replace(load_settings(), **base),
+    )
 
 
 def run(db, **kwargs) -> int:
@@ -95,29 +105,43 @@ def status_of(db, number) -> str:
 def ledger_refunds(db, number) -> list[int]:
     """What the simulated gateway's own books paid back for the order."""
     with db.read() as conn:
-        return [r.amount for r in conn.execute(
-            select(sim_refunds.c.amount).join(sim_charges, sim_charges.c.id == sim_refunds.c.charge_id)
-            .where(sim_charges.c.reference == number))]
+        return [
+            r.amount
+            for r in conn.execute(
+                select(sim_refunds.c.amount)
+                .join(sim_charges, sim_charges.c.id == sim_refunds.c.charge_id)
+                .where(sim_charges.c.reference == number)
+            )
+        ]
 
 
 def items_of(db, job_id) -> list:
     with db.read() as conn:
-        return conn.execute(select(job_items).where(job_items.c.job_id == job_id)
-                            .order_by(job_items.c.seq)).all()
+        return conn.execute(
+            select(job_items).where(job_items.c.job_id == job_id).order_by(job_items.c.seq)
+        ).all()
 
 
 # -- asking ----------------------------------------------------------------------------------
 def test_asking_returns_a_queued_job_at_once_and_moves_nothing_yet(db, customer):
     numbers = new_orders(db, customer, 3)
-    job = jobs.enqueue(db, OPS, "fulfill", order_numbers=numbers + [numbers[0].lower()],
-                       selection_label="Paid tab, 3 selected")
+    job = jobs.enqueue(
+        db,
+        OPS,
+        "fulfill",
+        order_numbers=numbers + [numbers[0].lower()],
+        selection_label="Paid tab, 3 selected",
+    )
     assert (job.action, job.status, job.actor) == ("fulfill", "queued", OPS.email)
     assert (job.total, job.succeeded, job.failed, job.pending) == (3, 0, 0, 3)
     assert job.selection == "Paid tab, 3 selected (1 duplicate counted once)"
     assert job.progress == 0.0 and not job.finished and job.started_at is None
     assert [status_of(db, n) for n in numbers] == ["paid"] * 3
     assert [(i.order_number, i.status, i.seq) for i in items_of(db, job.id)] == [
-        (numbers[0], "pending", 1), (numbers[1], "pending", 2), (numbers[2], "pending", 3)]
+        (numbers[0], "pending", 1),
+        (numbers[1], "pending", 2),
+        (numbers[2], "pending", 3),
+    ]
     assert jobs.get_job(db, job.id, actor=SYSTEM) == job  # re-read from the database, the same
 
 
@@ -134,18 +158,25 @@ def test_a_fulfill_job_moves_paid_orders_and_fails_the_others_with_reasons(db, c
     assert job.finished and job.progress == 1.0 and job.started_at and job.finished_at
     assert [status_of(db, n) for n in paid] == ["fulfilled"] * 3
     assert jobs.job_failures(db, job.id, actor=SYSTEM) == [
-        {"order": fulfilled,
-         "reason": f"Order {fulfilled} is Fulfilled; Fulfill applies to Paid orders only"},
-        {"order": declined, "reason": f"Order {declined} is Created; Fulfill applies to Paid orders only"}]
+        {
+            "order": fulfilled,
+            "reason": f"Order {fulfilled} is Fulfilled; Fulfill applies to Paid orders only",
+        },
+        {"order": declined, "reason": f"Order {declined} is Created; Fulfill applies to Paid orders only"},
+    ]
     with db.read() as conn:
-        moves = conn.execute(select(order_events.c.order_id, order_events.c.actor, order_events.c.note)
-                             .where(order_events.c.job_id == job.id)).all()
+        moves = conn.execute(
+            select(order_events.c.order_id, order_events.c.actor, order_events.c.note).where(
+                order_events.c.job_id == job.id
+            )
+        ).all()
     assert len(moves) == 3 and {m.actor for m in moves} == {OPS.email}
     assert all(f"job #{job.id}" in m.note for m in moves)
 
 
 def _declined_order(db, customer) -> list[str]:
     from orders_core.errors import CardDeclined
+
     with pytest.raises(CardDeclined):
         place_order(db, customer, items=[("PASS-USD", 1)], token="tok_chargeDeclined")
     with db.read() as conn:
@@ -170,8 +201,9 @@ def test_an_empty_selection_unknown_numbers_and_missing_permissions_are_refused(
         jobs.enqueue(db, OPS, "fulfill", order_numbers=[])
     with pytest.raises(ValidationError, match="^Select at least one order"):
         jobs.enqueue(db, OPS, "fulfill", order_numbers=[" ", ""])
-    with pytest.raises(ValidationError,
-                       match=r"^Select at least one order: no orders match \(status returned\)"):
+    with pytest.raises(
+        ValidationError, match=r"^Select at least one order: no orders match \(status returned\)"
+    ):
         jobs.enqueue(db, OPS, "return", filters=OrderFilters.parse(status="returned"))
     with pytest.raises(NotFound, match="No such orders: 'nonsense', ORD-999999. Nothing was queued."):
         jobs.enqueue(db, OPS, "fulfill", order_numbers=[number, "ORD-999999", "nonsense"])
@@ -194,10 +226,12 @@ def test_preflight_counts_eligible_orders_groups_the_others_and_sums_refunds(db,
 
     check = jobs.preflight(db, OPS, "cancel", order_numbers=[*usd, *eur, created, usd[2], "ORD-777777"])
     assert (check.action, check.requested, check.duplicates, check.eligible) == ("cancel", 7, 1, 3)
-    assert check.ineligible == {"Canceled — Cancel applies to Paid orders only": 1,
-                                "Created — Cancel applies to Paid orders only": 1,
-                                "Fulfilled — Cancel applies to Paid orders only": 1,
-                                "No such order number": 1}
+    assert check.ineligible == {
+        "Canceled — Cancel applies to Paid orders only": 1,
+        "Created — Cancel applies to Paid orders only": 1,
+        "Fulfilled — Cancel applies to Paid orders only": 1,
+        "No such order number": 1,
+    }
     assert check.refund_totals == {"eur": 900, "usd": 500}
     assert check.unknown == ["ORD-777777"]
     summary = check.summary()
@@ -219,15 +253,20 @@ def test_preflight_counts_eligible_orders_groups_the_others_and_sums_refunds(db,
 # -- running: refunds, changes by others, gateway failures -------------------------------------
 def test_a_cancel_job_refunds_each_order_once_and_skips_one_someone_else_fulfilled(db, customer):
     numbers = new_orders(db, customer, 4)
-    job = jobs.enqueue(db, SUPPORT, "cancel", filters=OrderFilters.parse(status="paid"),
-                       reason="Out of stock")
+    job = jobs.enqueue(
+        db, SUPPORT, "cancel", filters=OrderFilters.parse(status="paid"), reason="Out of stock"
+    )
     lifecycle.fulfill_order(db, OPS, numbers[1])  # meanwhile, by someone else
 
     run(db, refund_concurrency=3)
     job = jobs.get_job(db, job.id, actor=SYSTEM)
     assert (job.status, job.succeeded, job.failed) == ("completed_with_failures", 3, 1)
-    assert jobs.job_failures(db, job.id, actor=SYSTEM) == [{"order": numbers[1], "reason":
-        f"Order {numbers[1]} is Fulfilled; Cancel applies to Paid orders only"}]
+    assert jobs.job_failures(db, job.id, actor=SYSTEM) == [
+        {
+            "order": numbers[1],
+            "reason": f"Order {numbers[1]} is Fulfilled; Cancel applies to Paid orders only",
+        }
+    ]
     for number in (numbers[0], numbers[2], numbers[3]):
         order = order_detail(db, number, actor=SYSTEM)
         assert order["status"] == "canceled" and order["refunded_amount"] == 500
@@ -239,8 +278,7 @@ def test_a_cancel_job_refunds_each_order_once_and_skips_one_someone_else_fulfill
 
 def test_transient_gateway_failures_are_retried_with_backoff_and_refund_once(db, customer):
     numbers = new_orders(db, customer, 3)
-    flaky = FlakyGateway(Gateways(db).default, "refund", GatewayUnavailable("connection reset"),
-                         failures=2)
+    flaky = FlakyGateway(Gateways(db).default, "refund", GatewayUnavailable("connection reset"), failures=2)
     job = jobs.enqueue(db, OPS, "cancel", order_numbers=numbers)
     run(db, gateways=Gateways(db).use(flaky))
     assert jobs.get_job(db, job.id, actor=SYSTEM).status == "completed"
@@ -258,11 +296,11 @@ def test_a_permanent_refund_failure_fails_that_item_and_leaves_the_order_paid(db
     [failure] = jobs.job_failures(db, job.id, actor=SYSTEM)
     assert failure["order"] == refused
     assert failure["reason"].startswith(
-        f"Refund of $5.00 for order {refused} failed: The card issuer refused")
+        f"Refund of $5.00 for order {refused} failed: The card issuer refused"
+    )
     assert "(refund_failed)" in failure["reason"] and "the order stays Paid" in failure["reason"]
     assert status_of(db, refused) == "paid" and ledger_refunds(db, refused) == []
     assert status_of(db, good) == "canceled"
-
 
 
 def test_every_cell_start_a_spreadsheet_acts_on_is_escaped_in_the_failures_csv(db, customer):
@@ -272,23 +310,29 @@ def test_every_cell_start_a_spreadsheet_acts_on_is_escaped_in_the_failures_csv(d
     job = jobs.enqueue(db, OPS, "cancel", order_numbers=numbers)
     with db.write() as conn:
         for number, text in zip(numbers, HOSTILE_TEXTS):
-            conn.execute(update(job_items).where(job_items.c.job_id == job.id,
-                                                 job_items.c.order_number == number)
-                         .values(status="failed", reason=text))
+            conn.execute(
+                update(job_items)
+                .where(job_items.c.job_id == job.id, job_items.c.order_number == number)
+                .values(status="failed", reason=text)
+            )
     written = pd.read_csv(io.BytesIO(failures_csv(db, OPS, job.id)()), keep_default_na=False)
     assert list(written["order"]) == numbers
     assert list(written["reason"]) == [escaped(t) for t in HOSTILE_TEXTS]
 
+
 def test_an_outage_longer_than_the_retry_budget_fails_the_items_and_retry_failed_finishes_them(db, customer):
     numbers = new_orders(db, customer, 3)
-    down = FlakyGateway(Gateways(db).default, "refund", GatewayUnavailable("503 from the gateway"),
-                        failures=10_000)
+    down = FlakyGateway(
+        Gateways(db).default, "refund", GatewayUnavailable("503 from the gateway"), failures=10_000
+    )
     first = jobs.enqueue(db, OPS, "cancel", order_numbers=numbers)
     run(db, gateways=Gateways(db).use(down), retry_budget_seconds=0.3)
     first = jobs.get_job(db, first.id, actor=SYSTEM)
     assert (first.status, first.failed) == ("failed", 3)
-    assert all("gateway is unavailable" in f["reason"] and "Try again" in f["reason"]
-               for f in jobs.job_failures(db, first.id, actor=SYSTEM))
+    assert all(
+        "gateway is unavailable" in f["reason"] and "Try again" in f["reason"]
+        for f in jobs.job_failures(db, first.id, actor=SYSTEM)
+    )
     assert [status_of(db, n) for n in numbers] == ["paid"] * 3
 
     with pytest.raises(PermissionDenied):
@@ -312,8 +356,10 @@ def test_a_return_job_refunds_fulfilled_orders(db, customer):
     run(db)
     assert jobs.get_job(db, job.id, actor=SYSTEM).succeeded == 1
     assert status_of(db, numbers[0]) == "returned" and ledger_refunds(db, numbers[0]) == [500]
-    assert jobs.job_failures(db, job.id, actor=SYSTEM)[0]["reason"] == \
-        f"Order {numbers[1]} is Paid; Return applies to Fulfilled orders only"
+    assert (
+        jobs.job_failures(db, job.id, actor=SYSTEM)[0]["reason"]
+        == f"Order {numbers[1]} is Paid; Return applies to Fulfilled orders only"
+    )
 
 
 @sqlite_only
@@ -329,8 +375,7 @@ def test_under_a_rate_limit_refunds_are_claimed_in_batches_that_fit_their_lease(
     monkeypatch.setattr(moves, "apply_moves", recording)
     job = jobs.enqueue(db, OPS, "cancel", order_numbers=numbers)
     # 60 requests/s and a 1 s refund lease: at most 10 orders per batch (3 requests each).
-    w = make_worker(db, gateway_requests_per_second=60.0, payment_lease_seconds=1,
-                    job_chunk_size=25)
+    w = make_worker(db, gateway_requests_per_second=60.0, payment_lease_seconds=1, job_chunk_size=25)
     assert w.mover.refund_batch == 10
     assert w.run_once() == 12
     w.close()
@@ -355,8 +400,7 @@ def test_canceling_a_queued_job_stops_it_at_once(db, customer):
         jobs.cancel_job(db, OPS, job.id)
 
 
-def test_a_cancel_that_comes_after_the_job_finished_says_so_and_changes_nothing(db, customer,
-                                                                                monkeypatch):
+def test_a_cancel_that_comes_after_the_job_finished_says_so_and_changes_nothing(db, customer, monkeypatch):
     """The page read the job as running; it finished before the cancel was written."""
     numbers = new_orders(db, customer, 3)
     job = jobs.enqueue(db, OPS, "cancel", order_numbers=numbers)
@@ -365,8 +409,11 @@ def test_a_cancel_that_comes_after_the_job_finished_says_so_and_changes_nothing(
     reads = iter([stale])
     real_read_job = jobs.read_job
     monkeypatch.setattr(jobs, "read_job", lambda d, i: next(reads, None) or real_read_job(d, i))
-    with pytest.raises(ValidationError, match=rf"Job #{job.id} had already finished .*3 succeeded.*"
-                                              r"nothing was canceled"):
+    with pytest.raises(
+        ValidationError,
+        match=rf"Job #{job.id} had already finished .*3 succeeded.*"
+        r"nothing was canceled",
+    ):
         jobs.cancel_job(db, OPS, job.id)
     done = real_read_job(db, job.id)
     assert (done.status, done.cancel_requested, done.succeeded) == ("completed", False, 3)
@@ -406,10 +453,10 @@ def expire_leases(db) -> None:
     """As if the dead worker's leases (job items, refunds) had run out."""
     past = dt.datetime(2000, 1, 1)
     with db.write() as conn:
-        conn.execute(update(job_items).where(job_items.c.lease_expires_at.is_not(None))
-                     .values(lease_expires_at=past))
-        conn.execute(update(refunds).where(refunds.c.locked_until.is_not(None))
-                     .values(locked_until=past))
+        conn.execute(
+            update(job_items).where(job_items.c.lease_expires_at.is_not(None)).values(lease_expires_at=past)
+        )
+        conn.execute(update(refunds).where(refunds.c.locked_until.is_not(None)).values(locked_until=past))
 
 
 def test_a_worker_that_dies_during_a_refund_is_taken_over_and_nobody_is_refunded_twice(db, customer):
@@ -462,14 +509,19 @@ def test_an_item_claimed_too_often_without_being_recorded_fails_instead_of_loopi
     numbers = new_orders(db, customer, 2)
     job = jobs.enqueue(db, OPS, "fulfill", order_numbers=numbers)
     with db.write() as conn:
-        conn.execute(update(job_items).where(job_items.c.order_number == numbers[0]).values(
-            attempts=job_engine.MAX_ITEM_ATTEMPTS, reason="Attempt failed: OperationalError: boom"))
+        conn.execute(
+            update(job_items)
+            .where(job_items.c.order_number == numbers[0])
+            .values(attempts=job_engine.MAX_ITEM_ATTEMPTS, reason="Attempt failed: OperationalError: boom")
+        )
     run(db)
     [failure] = jobs.job_failures(db, job.id, actor=SYSTEM)
     assert failure["order"] == numbers[0]
-    assert failure["reason"] == (f"Gave up on order {numbers[0]} after {job_engine.MAX_ITEM_ATTEMPTS} "
-                                 f"attempts; the last attempt failed with Attempt failed: "
-                                 f"OperationalError: boom.")
+    assert failure["reason"] == (
+        f"Gave up on order {numbers[0]} after {job_engine.MAX_ITEM_ATTEMPTS} "
+        f"attempts; the last attempt failed with Attempt failed: "
+        f"OperationalError: boom."
+    )
     assert status_of(db, numbers[0]) == "paid" and status_of(db, numbers[1]) == "fulfilled"
 
 
@@ -504,8 +556,9 @@ def test_run_job_here_finishes_the_job_with_no_other_worker(db, customer):
     assert (done.status, done.succeeded, done.finished) == ("completed", 3, True)
 
 
-def test_the_embedded_worker_starts_once_per_process_and_runs_queued_jobs(sqlite_db, sqlite_database_url,
-                                                                          customer_on_sqlite, monkeypatch):
+def test_the_embedded_worker_starts_once_per_process_and_runs_queued_jobs(
+    sqlite_db, sqlite_database_url, customer_on_sqlite, monkeypatch
+):
     monkeypatch.setenv("ORDERS_EMBEDDED_WORKER", "0")
     job_engine.ensure_embedded_worker(sqlite_database_url)
     assert not _embedded_threads()
@@ -533,10 +586,20 @@ def _embedded_threads() -> list[threading.Thread]:
 @pytest.fixture
 def customer_on_sqlite(sqlite_db):
     with sqlite_db.write() as conn:
-        conn.execute(insert(products).values(id=1, name="Digital pass", description="",
-                                             shippable=False, active=True))
-        conn.execute(insert(skus).values(id=2, code="PASS-USD", name="Day pass", product_id=1,
-                                         unit_amount=500, currency="usd", active=True))
+        conn.execute(
+            insert(products).values(id=1, name="Digital pass", description="", shippable=False, active=True)
+        )
+        conn.execute(
+            insert(skus).values(
+                id=2,
+                code="PASS-USD",
+                name="Day pass",
+                product_id=1,
+                unit_amount=500,
+                currency="usd",
+                active=True,
+            )
+        )
     insert_demo_staff(sqlite_db)
     return _shopper(sqlite_db)
 
@@ -556,9 +619,9 @@ def test_an_export_job_writes_the_file_and_records_it(db, customer, tmp_path, mo
 
 
 def test_an_export_held_by_a_worker_that_died_is_taken_over_and_its_file_written_once(
-        db, customer, tmp_path, monkeypatch):
-    export = pytest.importorskip("orders_core.export",
-                                 reason="orders_core/export.py is not written yet")
+    db, customer, tmp_path, monkeypatch
+):
+    export = pytest.importorskip("orders_core.export", reason="orders_core/export.py is not written yet")
     monkeypatch.setenv("ORDERS_DATA_DIR", str(tmp_path))
     numbers = new_orders(db, customer, 3)
     job = jobs.enqueue(db, ANALYST, "export", filters=OrderFilters.parse(status="all"))
@@ -578,8 +641,11 @@ def test_an_export_held_by_a_worker_that_died_is_taken_over_and_its_file_written
     monkeypatch.setattr(export, "export_orders", real_export)
     assert run(db) == 0  # the lease still holds: nobody else takes the export
     with db.write() as conn:  # as if the dead worker's lease had run out
-        conn.execute(update(jobs_table).where(jobs_table.c.id == job.id)
-                     .values(lease_expires_at=dt.datetime(2000, 1, 1)))
+        conn.execute(
+            update(jobs_table)
+            .where(jobs_table.c.id == job.id)
+            .values(lease_expires_at=dt.datetime(2000, 1, 1))
+        )
     assert run(db) == 3
 
     job = jobs.get_job(db, job.id, actor=SYSTEM)
@@ -625,17 +691,27 @@ def test_cli_bulk_wait_jobs_and_job(cli_env, customer, capsys):
     numbers = new_orders(db, customer, 3)
     lifecycle.fulfill_order(db, OPS, numbers[0])
 
-    code, out, err = run_cli(capsys, "bulk", "fulfill", "--orders", ",".join(numbers + numbers[:1]),
-                             "--wait", "--json")
+    code, out, err = run_cli(
+        capsys, "bulk", "fulfill", "--orders", ",".join(numbers + numbers[:1]), "--wait", "--json"
+    )
     assert code == 0, err
     job = json.loads(out)
     assert {k: job[k] for k in ("action", "status", "total", "succeeded", "failed", "pending")} == {
-        "action": "fulfill", "status": "completed_with_failures", "total": 3, "succeeded": 2,
-        "failed": 1, "pending": 0}
+        "action": "fulfill",
+        "status": "completed_with_failures",
+        "total": 3,
+        "succeeded": 2,
+        "failed": 1,
+        "pending": 0,
+    }
 
     code, out, err = run_cli(capsys, "job", str(job["id"]), "--json")
-    assert code == 0 and json.loads(out)["failures"] == [{"order": numbers[0], "reason":
-        f"Order {numbers[0]} is Fulfilled; Fulfill applies to Paid orders only"}]
+    assert code == 0 and json.loads(out)["failures"] == [
+        {
+            "order": numbers[0],
+            "reason": f"Order {numbers[0]} is Fulfilled; Fulfill applies to Paid orders only",
+        }
+    ]
     code, out, _ = run_cli(capsys, "jobs", "--json")
     assert code == 0 and [j["id"] for j in json.loads(out)] == [job["id"]]
     code, out, _ = run_cli(capsys, "job", str(job["id"]))
@@ -662,19 +738,25 @@ def test_cli_bulk_queues_without_waiting_and_a_worker_once_runs_it(cli_env, cust
 
 
 @sqlite_only
-@pytest.mark.parametrize("args,code,message", [
-    (["bulk", "cancel", "--orders", ""], 1, "error: Select at least one order"),
-    (["bulk", "cancel", "--orders", "ORD-424242"], 1,
-     "error: No such order: ORD-424242. Nothing was queued."),
-    (["bulk", "cancel", "--status", "shipped"], 1, "error: Unknown status 'shipped'"),
-    (["bulk", "cancel", "--orders", "1", "--status", "paid"], 2, "not allowed with argument"),
-    (["bulk", "cancel", "--orders", "1", "--from", "2026-01-01"], 2, "narrow a --status selection"),
-    (["bulk", "explode", "--status", "paid"], 2, "invalid choice"),
-    (["bulk", "cancel"], 2, "one of the arguments --orders --status is required"),
-    (["job", "404"], 1, "error: No job #404."),
-    (["job", "abc"], 1, "error: 'abc' is not a job id."),
-    (["jobs", "--limit", "0"], 2, "Limit must be between 1 and 1000"),
-])
+@pytest.mark.parametrize(
+    "args,code,message",
+    [
+        (["bulk", "cancel", "--orders", ""], 1, "error: Select at least one order"),
+        (
+            ["bulk", "cancel", "--orders", "ORD-424242"],
+            1,
+            "error: No such order: ORD-424242. Nothing was queued.",
+        ),
+        (["bulk", "cancel", "--status", "shipped"], 1, "error: Unknown status 'shipped'"),
+        (["bulk", "cancel", "--orders", "1", "--status", "paid"], 2, "not allowed with argument"),
+        (["bulk", "cancel", "--orders", "1", "--from", "2026-01-01"], 2, "narrow a --status selection"),
+        (["bulk", "explode", "--status", "paid"], 2, "invalid choice"),
+        (["bulk", "cancel"], 2, "one of the arguments --orders --status is required"),
+        (["job", "404"], 1, "error: No job #404."),
+        (["job", "abc"], 1, "error: 'abc' is not a job id."),
+        (["jobs", "--limit", "0"], 2, "Limit must be between 1 and 1000"),
+    ],
+)
 def test_cli_refusals_and_usage_errors(cli_env, args, code, message, capsys):
     got, out, err = run_cli(capsys, *args)
     assert got == code, (out, err)

@@ -1,4 +1,5 @@
 """Fulfil, cancel and return, with automatic full refunds that survive crashes."""
+
 from __future__ import annotations
 
 import pytest
@@ -34,10 +35,16 @@ def fulfilled_order(db, paid_order):
 def gateway_refunds(db, number) -> list[int]:
     """What the gateway's own ledger paid back for the order."""
     from orders_core.schema import sim_charges
+
     with db.read() as conn:
-        return [r.amount for r in conn.execute(
-            select(sim_refunds.c.amount).join(sim_charges, sim_charges.c.id == sim_refunds.c.charge_id)
-            .where(sim_charges.c.reference == number))]
+        return [
+            r.amount
+            for r in conn.execute(
+                select(sim_refunds.c.amount)
+                .join(sim_charges, sim_charges.c.id == sim_refunds.c.charge_id)
+                .where(sim_charges.c.reference == number)
+            )
+        ]
 
 
 def status_changes(order) -> list[tuple]:
@@ -51,14 +58,18 @@ def test_cancelling_a_paid_order_refunds_it_in_full_once(db, paid_order):
     assert [r["status"] for r in order["refunds"]] == ["succeeded"]
     assert gateway_refunds(db, paid_order) == [1000]
     cancel = order["events"][-1]
-    assert (cancel["actor"], cancel["from_status"], cancel["to_status"]) == \
-        (SUPPORT.email, "paid", "canceled")
+    assert (cancel["actor"], cancel["from_status"], cancel["to_status"]) == (
+        SUPPORT.email,
+        "paid",
+        "canceled",
+    )
     assert "Customer changed their mind" in cancel["note"] and "Refunded $10.00" in cancel["note"]
     assert order["canceled_at"] is not None
 
 
 def test_cancelling_a_created_order_refunds_nothing(customer, db):
     from orders_core.errors import CardDeclined
+
     with pytest.raises(CardDeclined):
         place_order(db, customer, items=[("PASS-USD", 1)], token="tok_chargeDeclined")
     order = lifecycle.cancel_order(db, SUPPORT, "ORD-000001")
@@ -70,14 +81,23 @@ def test_fulfilling_then_returning_refunds_in_full(db, fulfilled_order):
     assert order["status"] == "returned"
     assert order["refunded_amount"] == 1000
     assert gateway_refunds(db, fulfilled_order) == [1000]
-    assert status_changes(order) == [("create", None, "created"), ("pay", "created", "paid"),
-                                     ("fulfill", "paid", "fulfilled"), ("return", "fulfilled", "returned")]
+    assert status_changes(order) == [
+        ("create", None, "created"),
+        ("pay", "created", "paid"),
+        ("fulfill", "paid", "fulfilled"),
+        ("return", "fulfilled", "returned"),
+    ]
     assert order["events"][2]["actor"] == OPS.email
 
 
-@pytest.mark.parametrize("move,setup", [
-    ("fulfill", "fulfilled"), ("cancel", "fulfilled"), ("return", "paid"),
-])
+@pytest.mark.parametrize(
+    "move,setup",
+    [
+        ("fulfill", "fulfilled"),
+        ("cancel", "fulfilled"),
+        ("return", "paid"),
+    ],
+)
 def test_an_illegal_move_is_refused_by_name_and_changes_nothing(db, paid_order, move, setup):
     if setup == "fulfilled":
         lifecycle.fulfill_order(db, OPS, paid_order)
@@ -85,7 +105,8 @@ def test_an_illegal_move_is_refused_by_name_and_changes_nothing(db, paid_order, 
     with pytest.raises(IllegalMove) as refused:
         getattr(lifecycle, f"{move}_order")(db, SYSTEM, paid_order)
     assert str(refused.value).startswith(
-        f"Order {paid_order} is {setup.capitalize()}; {move.capitalize()} applies to")
+        f"Order {paid_order} is {setup.capitalize()}; {move.capitalize()} applies to"
+    )
     assert row_counts(db) == before
 
 
@@ -145,8 +166,9 @@ def test_a_crash_right_after_the_gateway_refunded_never_refunds_twice(db, paid_o
 
 
 @pytest.mark.parametrize("crash_after", ["list_refunds", "retrieve_payment", "refund"])
-def test_a_crash_at_any_point_of_a_resumed_refund_never_refunds_twice(db, paid_order, monkeypatch,
-                                                                     crash_after):
+def test_a_crash_at_any_point_of_a_resumed_refund_never_refunds_twice(
+    db, paid_order, monkeypatch, crash_after
+):
     monkeypatch.setenv("ORDERS_PAYMENT_LEASE_SECONDS", "0")
     outage = FlakyGateway(Gateways(db).default, "refund", GatewayUnavailable("connection reset"))
     with pytest.raises(GatewayUnavailable):  # leaves the refund pending, to be resumed
@@ -165,7 +187,8 @@ def test_a_crash_at_any_point_of_a_resumed_refund_never_refunds_twice(db, paid_o
 
 
 def test_a_crash_between_the_gateway_answer_and_the_commit_is_resumed_with_the_same_key(
-        db, paid_order, monkeypatch):
+    db, paid_order, monkeypatch
+):
     monkeypatch.setenv("ORDERS_PAYMENT_LEASE_SECONDS", "0")
     crashing = CrashingGateway(Gateways(db).default, crash_after="refund")
     with pytest.raises(SimulatedCrash):
@@ -196,7 +219,8 @@ def test_a_refund_in_flight_elsewhere_blocks_other_moves_until_its_lease_ends(db
 
 
 def test_an_interrupted_cancel_must_be_finished_before_the_order_can_be_fulfilled(
-        db, paid_order, monkeypatch):
+    db, paid_order, monkeypatch
+):
     monkeypatch.setenv("ORDERS_PAYMENT_LEASE_SECONDS", "0")
     crashing = CrashingGateway(Gateways(db).default, crash_after="refund")
     with pytest.raises(SimulatedCrash):
@@ -218,9 +242,11 @@ def test_a_gateway_outage_leaves_the_order_unchanged_and_a_retry_refunds_once(db
 def test_refunds_never_exceed_what_was_paid_even_if_the_gateway_already_refunded(db, paid_order):
     """A refund made outside Orders Desk (say in Stripe's dashboard) is not repeated."""
     from orders_core.payments.simulated import SimulatedGateway
+
     order = order_detail(db, paid_order, actor=SYSTEM)
-    SimulatedGateway(db).refund(order["payment"]["gateway_payment_id"], amount=1000,
-                                idempotency_key="outside", reference="outside")
+    SimulatedGateway(db).refund(
+        order["payment"]["gateway_payment_id"], amount=1000, idempotency_key="outside", reference="outside"
+    )
     with pytest.raises(RefundFailed, match="exceeds the 0 left to refund"):
         lifecycle.cancel_order(db, SUPPORT, paid_order)
     assert gateway_refunds(db, paid_order) == [1000]
@@ -230,21 +256,24 @@ def test_refunds_never_exceed_what_was_paid_even_if_the_gateway_already_refunded
 def test_a_resumed_refund_checks_what_the_gateway_already_paid_back(db, paid_order, monkeypatch):
     """Resuming asks the gateway first; refunds made outside Orders Desk meanwhile stop it."""
     from orders_core.payments.simulated import SimulatedGateway
+
     monkeypatch.setenv("ORDERS_PAYMENT_LEASE_SECONDS", "0")
     outage = FlakyGateway(Gateways(db).default, "refund", GatewayUnavailable("connection reset"))
     with pytest.raises(GatewayUnavailable):
         lifecycle.cancel_order(db, SUPPORT, paid_order, gateways=Gateways(db).use(outage))
     order = order_detail(db, paid_order, actor=SYSTEM)
-    SimulatedGateway(db).refund(order["payment"]["gateway_payment_id"], amount=600,
-                                idempotency_key="outside", reference="outside")
+    SimulatedGateway(db).refund(
+        order["payment"]["gateway_payment_id"], amount=600, idempotency_key="outside", reference="outside"
+    )
     with pytest.raises(RefundFailed, match="refusing to refund more than was paid"):
         lifecycle.cancel_order(db, SUPPORT, paid_order)
     assert gateway_refunds(db, paid_order) == [600]
 
 
 def test_every_status_change_writes_exactly_one_event(db, customer):
-    numbers = [place_order(db, customer, items=[("PASS-USD", 1)], token="tok_visa")["number"]
-               for _ in range(3)]
+    numbers = [
+        place_order(db, customer, items=[("PASS-USD", 1)], token="tok_visa")["number"] for _ in range(3)
+    ]
     lifecycle.fulfill_order(db, OPS, numbers[0])
     lifecycle.return_order(db, SUPPORT, numbers[0])
     lifecycle.cancel_order(db, SUPPORT, numbers[1])
@@ -259,6 +288,9 @@ def test_staff_notes_land_in_the_timeline_as_plain_text(db, paid_order):
     lifecycle.add_note(db, SUPPORT, paid_order, "<img src=x onerror=alert(1)> called the customer")
     note = order_detail(db, paid_order, actor=SYSTEM)["events"][-1]
     assert (note["action"], note["actor"], note["note"]) == (
-        "note", SUPPORT.email, "<img src=x onerror=alert(1)> called the customer")
+        "note",
+        SUPPORT.email,
+        "<img src=x onerror=alert(1)> called the customer",
+    )
     with pytest.raises(PermissionDenied):
         lifecycle.add_note(db, ANALYST, paid_order, "hello")

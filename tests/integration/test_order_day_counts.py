@@ -1,6 +1,7 @@
 """order_day_counts, kept by the database with the orders (migration 0005): whatever
 writes orders, the counts per day, status and currency equal counting the orders, on
 SQLite and PostgreSQL. The orders page's tabs read them (queries.count_by_status)."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -19,14 +20,18 @@ from orders_core.staff import SYSTEM
 
 def kept(db) -> dict[tuple, int]:
     with db.read() as conn:
-        return {(r.day, r.status, r.currency): r.orders for r in conn.execute(select(order_day_counts))
-                if r.orders}
+        return {
+            (r.day, r.status, r.currency): r.orders
+            for r in conn.execute(select(order_day_counts))
+            if r.orders
+        }
 
 
 def test_every_write_path_keeps_the_counts_equal_to_the_orders(db, customer, monkeypatch):
     monkeypatch.setenv("ORDERS_JOB_CHUNK_SIZE", "3")
-    numbers = [place_order(db, customer, items=[("PASS-USD", 1)], token="tok_visa")["number"]
-               for _ in range(8)]
+    numbers = [
+        place_order(db, customer, items=[("PASS-USD", 1)], token="tok_visa")["number"] for _ in range(8)
+    ]
     try:
         place_order(db, customer, items=[("PASS-EUR", 1)], token="tok_chargeDeclined")
     except CardDeclined:
@@ -38,8 +43,12 @@ def test_every_write_path_keeps_the_counts_equal_to_the_orders(db, customer, mon
     run_job_here(db, job.id)  # several chunks, set-based updates of many rows
     assert order_counts.mismatches(db) == []
     today = dt.datetime.utcnow().date()
-    assert kept(db) == {(today, "fulfilled", "usd"): 6, (today, "returned", "usd"): 1,
-                        (today, "canceled", "usd"): 1, (today, "created", "eur"): 1}
+    assert kept(db) == {
+        (today, "fulfilled", "usd"): 6,
+        (today, "returned", "usd"): 1,
+        (today, "canceled", "usd"): 1,
+        (today, "created", "eur"): 1,
+    }
     counts = count_by_status(db, OrderFilters.parse(created_from=today, created_to=today), actor=SYSTEM)
     assert (counts["all"], counts["fulfilled"], counts["created"]) == (9, 6, 1)
     assert list_orders(db, OrderFilters.parse(status="fulfilled"), actor=SYSTEM).total == 6
@@ -50,13 +59,27 @@ def test_the_seed_a_moved_date_a_deleted_order_and_a_many_row_update_are_counted
     assert order_counts.mismatches(db) == []
     with db.write() as conn:
         first = conn.execute(select(orders).order_by(orders.c.id).limit(1)).one()
-        conn.execute(update(orders).where(orders.c.id == first.id).values(
-            created_at=dt.datetime(2021, 3, 4, 5, 6, 7), currency="gbp"))
-        bare = {c: getattr(first, c) for c in ("customer_id", "customer_email", "customer_name",
-                                               "total_amount", "created_at", "updated_at")}
-        doomed = conn.execute(insert(orders).values(
-            number="ORD-DOOMED", status="created", currency="jpy", refunded_amount=0, item_count=0,
-            **bare)).inserted_primary_key[0]
+        conn.execute(
+            update(orders)
+            .where(orders.c.id == first.id)
+            .values(created_at=dt.datetime(2021, 3, 4, 5, 6, 7), currency="gbp")
+        )
+        bare = {
+            c: getattr(first, c)
+            for c in (
+                "customer_id",
+                "customer_email",
+                "customer_name",
+                "total_amount",
+                "created_at",
+                "updated_at",
+            )
+        }
+        doomed = conn.execute(
+            insert(orders).values(
+                number="ORD-DOOMED", status="created", currency="jpy", refunded_amount=0, item_count=0, **bare
+            )
+        ).inserted_primary_key[0]
     assert kept(db)[(first.created_at.date(), "created", "jpy")] == 1
     with db.write() as conn:
         conn.execute(delete(orders).where(orders.c.id == doomed))
@@ -77,11 +100,18 @@ def test_a_tampered_count_is_found_and_a_rebuild_mends_it(db):
     demo.seed(db, orders=50, random_seed=8)
     with db.write() as conn:
         row = conn.execute(select(order_day_counts).limit(1)).one()
-        conn.execute(update(order_day_counts).where(
-            order_day_counts.c.day == row.day, order_day_counts.c.status == row.status,
-            order_day_counts.c.currency == row.currency).values(orders=row.orders + 5))
-        conn.execute(insert(order_day_counts).values(day=dt.date(2020, 1, 1), status="paid",
-                                                     currency="usd", orders=2))
+        conn.execute(
+            update(order_day_counts)
+            .where(
+                order_day_counts.c.day == row.day,
+                order_day_counts.c.status == row.status,
+                order_day_counts.c.currency == row.currency,
+            )
+            .values(orders=row.orders + 5)
+        )
+        conn.execute(
+            insert(order_day_counts).values(day=dt.date(2020, 1, 1), status="paid", currency="usd", orders=2)
+        )
     found = order_counts.mismatches(db)
     assert {(m.day, m.kept - m.counted) for m in found} == {(row.day, 5), (dt.date(2020, 1, 1), 2)}
     assert order_counts.rebuild(db) > 0

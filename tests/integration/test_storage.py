@@ -1,4 +1,5 @@
 """The storage layer and the test fixtures themselves, on SQLite and PostgreSQL."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -14,8 +15,18 @@ from sqlalchemy.exc import IntegrityError
 from orders_core.db import Database, migrate
 from tests.support import postgres as pg
 
-CORE_TABLES = {"orders", "order_items", "order_events", "payments", "refunds",
-               "jobs", "job_items", "customers", "skus", "products"}
+CORE_TABLES = {
+    "orders",
+    "order_items",
+    "order_events",
+    "payments",
+    "refunds",
+    "jobs",
+    "job_items",
+    "customers",
+    "skus",
+    "products",
+}
 
 
 def _table_names(db: Database) -> set[str]:
@@ -49,8 +60,10 @@ def test_running_migrations_twice_is_a_no_op(db: Database):
 def test_foreign_keys_are_enforced(db: Database):
     with pytest.raises(IntegrityError), db.write() as conn:
         conn.execute(
-            text("INSERT INTO order_events (order_id, at, actor, action, note) "
-                 "VALUES (:order_id, :at, 'test', 'created', '')"),
+            text(
+                "INSERT INTO order_events (order_id, at, actor, action, note) "
+                "VALUES (:order_id, :at, 'test', 'created', '')"
+            ),
             {"order_id": 999_999, "at": dt.datetime(2026, 1, 1)},
         )
 
@@ -72,8 +85,7 @@ def test_sqlite_runs_in_wal_mode_with_foreign_keys_on(sqlite_db: Database):
         assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar_one() >= 5_000
 
 
-def test_sqlite_write_transaction_holds_the_write_lock_from_its_first_statement(
-        sqlite_db: Database):
+def test_sqlite_write_transaction_holds_the_write_lock_from_its_first_statement(sqlite_db: Database):
     path = make_url(sqlite_db.url).database
     with sqlite_db.write() as conn:
         conn.execute(text("SELECT 1"))  # only a read: a DEFERRED transaction takes no lock
@@ -100,8 +112,9 @@ def test_sqlite_concurrent_writers_queue_instead_of_failing(sqlite_db: Database)
                 # that fails with "database is locked" when two writers overlap.
                 seen = conn.execute(text("SELECT count(*) FROM scratch")).scalar_one()
                 time.sleep(hold)
-                conn.execute(text("INSERT INTO scratch (id, seen) VALUES (:id, :seen)"),
-                             {"id": row_id, "seen": seen})
+                conn.execute(
+                    text("INSERT INTO scratch (id, seen) VALUES (:id, :seen)"), {"id": row_id, "seen": seen}
+                )
         except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
             errors.append(exc)
 
@@ -133,8 +146,7 @@ def test_postgres_database_is_postgresql_15_on_loopback(postgres_db: Database):
 
 
 @pytest.mark.postgres
-def test_postgres_each_test_gets_its_own_database(postgres_db: Database,
-                                                  postgres_server: str):
+def test_postgres_each_test_gets_its_own_database(postgres_db: Database, postgres_server: str):
     own = make_url(postgres_db.url).database
     assert own.startswith("test_")
     assert own != make_url(postgres_server).database

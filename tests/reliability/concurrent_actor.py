@@ -11,6 +11,7 @@ every other exception (type and message), and prints one JSON line at the end:
 {"role", "ok", "refused", "declined", "refusals", "unexpected": [...]}. The exit code is 0 either way; the
 test asserts on the JSON.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -47,23 +48,35 @@ def _numbers(db, rng: random.Random, status: str | None, k: int) -> list[str]:
 def main(role: str, seconds: float, seed: int) -> dict:
     rng = random.Random(seed)
     db = open_database(os.environ["ORDERS_DATABASE_URL"], run_migrations=False)
-    summary = {"role": role, "ok": 0, "refused": 0, "declined": 0, "refusals": {},
-               "unexpected": [], "pid": os.getpid()}
+    summary = {
+        "role": role,
+        "ok": 0,
+        "refused": 0,
+        "declined": 0,
+        "refusals": {},
+        "unexpected": [],
+        "pid": os.getpid(),
+    }
     setup = {}
     attempts = itertools.count(1)
 
     def step() -> None:
         if role == "checkout":
             if "customer" not in setup:
-                setup["customer"] = customers.sign_in(db, email=demo.DEMO_CUSTOMER_EMAIL,
-                                                      password=demo.DEMO_PASSWORD)
+                setup["customer"] = customers.sign_in(
+                    db, email=demo.DEMO_CUSTOMER_EMAIL, password=demo.DEMO_PASSWORD
+                )
             token = rng.choice(DECLINING) if rng.random() < 0.15 else "tok_visa"
             items = [(rng.choice(SKUS), rng.randint(1, 3))]
-            checkout.place_order(db, setup["customer"], items=items, token=token,
-                                 checkout_key=f"cw-{seed}-{os.getpid()}-{next(attempts)}")
+            checkout.place_order(
+                db,
+                setup["customer"],
+                items=items,
+                token=token,
+                checkout_key=f"cw-{seed}-{os.getpid()}-{next(attempts)}",
+            )
         elif role == "single":
-            action = rng.choice((lifecycle.cancel_order, lifecycle.fulfill_order,
-                                 lifecycle.return_order))
+            action = rng.choice((lifecycle.cancel_order, lifecycle.fulfill_order, lifecycle.return_order))
             status = rng.choice(("paid", "paid", "fulfilled", "created", None))
             for number in _numbers(db, rng, status, 1):
                 action(db, SYSTEM, number, reason="concurrent writers")
@@ -72,8 +85,13 @@ def main(role: str, seconds: float, seed: int) -> dict:
                 setup["ops"] = actor_for_email(db, "ops@ordersdesk.test")
             numbers = _numbers(db, rng, "paid", 20)
             if numbers:
-                jobs.enqueue(db, setup["ops"], rng.choice(("fulfill", "cancel")),
-                             order_numbers=numbers, reason="concurrent writers")
+                jobs.enqueue(
+                    db,
+                    setup["ops"],
+                    rng.choice(("fulfill", "cancel")),
+                    order_numbers=numbers,
+                    reason="concurrent writers",
+                )
             time.sleep(0.2)
         elif role == "worker":
             if "worker" not in setup:
@@ -97,9 +115,12 @@ def main(role: str, seconds: float, seed: int) -> dict:
             summary["refusals"][kind] = summary["refusals"].get(kind, 0) + 1
         except Exception as exc:  # noqa: BLE001 - reported, the test asserts on it
             summary["unexpected"].append(
-                {"type": f"{type(exc).__module__}.{type(exc).__qualname__}",
-                 "message": str(exc)[:500],
-                 "where": "".join(traceback.format_exception(exc)[-3:])[-800:]})
+                {
+                    "type": f"{type(exc).__module__}.{type(exc).__qualname__}",
+                    "message": str(exc)[:500],
+                    "where": "".join(traceback.format_exception(exc)[-3:])[-800:],
+                }
+            )
             if len(summary["unexpected"]) >= 20:
                 break
     return summary

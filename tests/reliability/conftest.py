@@ -8,6 +8,7 @@ Luhn-valid card number. A test that plants such a thing on purpose says so with
 thousands of statements on data it made itself may leave SQLAlchemy at WARNING with
 @pytest.mark.quiet_sql (the state machine: logging every statement triples its time).
 """
+
 from __future__ import annotations
 
 import logging
@@ -20,10 +21,11 @@ from tests.reliability.shop import Shop, build_shop
 
 def pytest_configure(config):
     config.addinivalue_line(
-        "markers", "plants_secrets: the test puts a secret or card number where the "
-                   "log scan would see it on purpose, and checks the records itself")
-    config.addinivalue_line(
-        "markers", "quiet_sql: the DEBUG log scan leaves SQLAlchemy's statements out")
+        "markers",
+        "plants_secrets: the test puts a secret or card number where the "
+        "log scan would see it on purpose, and checks the records itself",
+    )
+    config.addinivalue_line("markers", "quiet_sql: the DEBUG log scan leaves SQLAlchemy's statements out")
 
 
 @pytest.fixture(autouse=True)
@@ -44,9 +46,10 @@ def debug_log(request) -> RecordingHandler:
         sqlalchemy_logger.setLevel(levels[1])
     if request.node.get_closest_marker("plants_secrets") is None:
         findings = handler.findings()
-        assert not findings, (f"{len(findings)} secret(s) or card number(s) in the DEBUG log "
-                              f"of {len(handler.texts)} records: "
-                              + "; ".join(map(str, findings[:10])))
+        assert not findings, (
+            f"{len(findings)} secret(s) or card number(s) in the DEBUG log "
+            f"of {len(handler.texts)} records: " + "; ".join(map(str, findings[:10]))
+        )
 
 
 @pytest.fixture

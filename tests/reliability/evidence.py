@@ -1,5 +1,6 @@
 """What the reliability tests compare against: a checksum of every table's contents,
 and a scanner for secrets and card numbers in text, logs and the database."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -65,8 +66,10 @@ def changed_tables(before: dict[str, str], after: dict[str, str]) -> list[str]:
 # -- secrets and card numbers --------------------------------------------------------
 
 # Stripe secret and restricted keys, and webhook signing secrets.
-_SECRET = re.compile(r"(?<![A-Za-z0-9])(?:sk|rk)_(?:live|test)_[A-Za-z0-9_]{4,}"
-                     r"|(?<![A-Za-z0-9])whsec_[A-Za-z0-9]{8,}")
+_SECRET = re.compile(
+    r"(?<![A-Za-z0-9])(?:sk|rk)_(?:live|test)_[A-Za-z0-9_]{4,}"
+    r"|(?<![A-Za-z0-9])whsec_[A-Za-z0-9]{8,}"
+)
 # A card number: a bare run of 13-19 digits, or 4-digit-led groups split by one space or
 # dash (4-4-4-4, 4-6-5...). Letters right next to it mean it is part of an id.
 _CARDISH = re.compile(r"(?<![A-Za-z0-9])(?:\d{13,19}|\d{4}(?:[ -]\d{4,6}){2,4})(?![A-Za-z0-9])")

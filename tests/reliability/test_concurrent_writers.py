@@ -8,6 +8,7 @@ refusal (above all no "database is locked"), every job item was claimed exactly 
 and ended succeeded or failed, every job's counts add up, every order's status is the
 end of its chain of status events, and our refunds agree with the gateway's ledger.
 """
+
 from __future__ import annotations
 
 import collections
@@ -41,12 +42,19 @@ OVERRUN = 60  # a process still running this long after SECONDS is killed and fa
 
 
 def actor_env(database_url: str, data_dir: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("ORDERS_", "STRIPE_")) and k != "PYTHONPATH"}
-    env.update(ORDERS_DATABASE_URL=database_url, ORDERS_DATA_DIR=str(data_dir),
-               ORDERS_PAYMENT_GATEWAY="simulated", ORDERS_EMBEDDED_WORKER="0",
-               ORDERS_PAYMENT_LEASE_SECONDS="5", ORDERS_JOB_LEASE_SECONDS="3",
-               PYTHONPATH=str(REPO_ROOT), PYTHONUNBUFFERED="1")
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("ORDERS_", "STRIPE_")) and k != "PYTHONPATH"
+    }
+    env.update(
+        ORDERS_DATABASE_URL=database_url,
+        ORDERS_DATA_DIR=str(data_dir),
+        ORDERS_PAYMENT_GATEWAY="simulated",
+        ORDERS_EMBEDDED_WORKER="0",
+        ORDERS_PAYMENT_LEASE_SECONDS="5",
+        ORDERS_JOB_LEASE_SECONDS="3",
+        PYTHONPATH=str(REPO_ROOT),
+        PYTHONUNBUFFERED="1",
+    )
     return env
 
 
@@ -58,9 +66,26 @@ def run_writers(database_url: str, tmp_path: Path, roles: list[str]) -> list[dic
         for i, role in enumerate(roles):
             out = open(tmp_path / f"{i}-{role}.out", "w")  # noqa: SIM115 - the child process writes it
             err = open(tmp_path / f"{i}-{role}.err", "w")  # noqa: SIM115 - the child process writes it
-            procs.append((role, i, subprocess.Popen(
-                [sys.executable, "-m", "tests.reliability.concurrent_actor", role, str(SECONDS),
-                 str(100 + i)], cwd=REPO_ROOT, env=env, stdout=out, stderr=err)))
+            procs.append(
+                (
+                    role,
+                    i,
+                    subprocess.Popen(
+                        [
+                            sys.executable,
+                            "-m",
+                            "tests.reliability.concurrent_actor",
+                            role,
+                            str(SECONDS),
+                            str(100 + i),
+                        ],
+                        cwd=REPO_ROOT,
+                        env=env,
+                        stdout=out,
+                        stderr=err,
+                    ),
+                )
+            )
             out.close()
             err.close()
         deadline = time.monotonic() + SECONDS + OVERRUN
@@ -101,44 +126,77 @@ def assert_nothing_was_lost(db: Database, summaries: list[dict]) -> None:
 
     with db.read() as conn:
         # Job items: none left pending, every one claimed exactly once.
-        items = conn.execute(select(job_items.c.job_id, job_items.c.status, job_items.c.attempts,
-                                    func.count()).group_by(job_items.c.job_id, job_items.c.status,
-                                                           job_items.c.attempts)).all()
+        items = conn.execute(
+            select(job_items.c.job_id, job_items.c.status, job_items.c.attempts, func.count()).group_by(
+                job_items.c.job_id, job_items.c.status, job_items.c.attempts
+            )
+        ).all()
         job_rows = conn.execute(select(jobs)).all()
-        by_writer_workers = conn.execute(select(func.count()).select_from(job_items)
-                                         .where(job_items.c.worker.like("cw-%"))).scalar_one()
+        by_writer_workers = conn.execute(
+            select(func.count()).select_from(job_items).where(job_items.c.worker.like("cw-%"))
+        ).scalar_one()
         # Orders, their status chains, refunds, payments and the gateway's ledger.
-        order_rows = {r.id: r for r in conn.execute(select(orders.c.id, orders.c.number, orders.c.status,
-                                                           orders.c.total_amount, orders.c.refunded_amount,
-                                                           orders.c.checkout_key))}
+        order_rows = {
+            r.id: r
+            for r in conn.execute(
+                select(
+                    orders.c.id,
+                    orders.c.number,
+                    orders.c.status,
+                    orders.c.total_amount,
+                    orders.c.refunded_amount,
+                    orders.c.checkout_key,
+                )
+            )
+        }
         chains = collections.defaultdict(list)
-        for e in conn.execute(select(order_events.c.order_id, order_events.c.from_status,
-                                     order_events.c.to_status)
-                              .where(order_events.c.to_status.is_not(None))
-                              .order_by(order_events.c.id)):
+        for e in conn.execute(
+            select(order_events.c.order_id, order_events.c.from_status, order_events.c.to_status)
+            .where(order_events.c.to_status.is_not(None))
+            .order_by(order_events.c.id)
+        ):
             chains[e.order_id].append((e.from_status, e.to_status))
-        refunded = dict(conn.execute(select(refunds.c.order_id, func.sum(refunds.c.amount))
-                                     .where(refunds.c.status == "succeeded")
-                                     .group_by(refunds.c.order_id)).all())
-        unsettled = conn.execute(select(func.count()).select_from(refunds)
-                                 .where(refunds.c.status == "pending")).scalar_one() + \
-            conn.execute(select(func.count()).select_from(payments)
-                         .where(payments.c.status == "pending")).scalar_one()
-        succeeded_payments = conn.execute(select(payments.c.order_id, payments.c.gateway_payment_id)
-                                          .where(payments.c.status == "succeeded")).all()
-        charges_by_order = dict(conn.execute(
-            select(sim_charges.c.reference, func.count()).where(sim_charges.c.status == "succeeded")
-            .group_by(sim_charges.c.reference)).all())
-        paid_back = dict(conn.execute(select(sim_refunds.c.charge_id, func.sum(sim_refunds.c.amount))
-                                      .group_by(sim_refunds.c.charge_id)).all())
+        refunded = dict(
+            conn.execute(
+                select(refunds.c.order_id, func.sum(refunds.c.amount))
+                .where(refunds.c.status == "succeeded")
+                .group_by(refunds.c.order_id)
+            ).all()
+        )
+        unsettled = (
+            conn.execute(
+                select(func.count()).select_from(refunds).where(refunds.c.status == "pending")
+            ).scalar_one()
+            + conn.execute(
+                select(func.count()).select_from(payments).where(payments.c.status == "pending")
+            ).scalar_one()
+        )
+        succeeded_payments = conn.execute(
+            select(payments.c.order_id, payments.c.gateway_payment_id).where(payments.c.status == "succeeded")
+        ).all()
+        charges_by_order = dict(
+            conn.execute(
+                select(sim_charges.c.reference, func.count())
+                .where(sim_charges.c.status == "succeeded")
+                .group_by(sim_charges.c.reference)
+            ).all()
+        )
+        paid_back = dict(
+            conn.execute(
+                select(sim_refunds.c.charge_id, func.sum(sim_refunds.c.amount)).group_by(
+                    sim_refunds.c.charge_id
+                )
+            ).all()
+        )
 
     assert job_rows, "no job was asked for"
     assert by_writer_workers > 0, "the worker processes processed nothing while the others wrote"
     pending = [r for r in items if r.status not in ("succeeded", "failed")]
     assert not pending, f"job items left unfinished: {pending}"
     claimed_twice = [r for r in items if r.attempts != 1]
-    assert not claimed_twice, \
+    assert not claimed_twice, (
         f"job items not claimed exactly once (job, status, attempts, n): {claimed_twice}"
+    )
 
     # Every job's counts add up, and agree with its items.
     per_job = collections.defaultdict(collections.Counter)
@@ -147,9 +205,11 @@ def assert_nothing_was_lost(db: Database, summaries: list[dict]) -> None:
     for job in job_rows:
         counted = per_job[job.id]
         assert job.status not in ("queued", "running"), (job.id, job.status)
-        assert (job.total, job.succeeded, job.failed) == \
-            (counted["succeeded"] + counted["failed"], counted["succeeded"], counted["failed"]), \
-            (job.id, job.status, job.total, job.succeeded, job.failed, dict(counted))
+        assert (job.total, job.succeeded, job.failed) == (
+            counted["succeeded"] + counted["failed"],
+            counted["succeeded"],
+            counted["failed"],
+        ), (job.id, job.status, job.total, job.succeeded, job.failed, dict(counted))
 
     # Every status change has exactly one event, chained from created to the status now.
     broken = []
@@ -162,19 +222,27 @@ def assert_nothing_was_lost(db: Database, summaries: list[dict]) -> None:
 
     # Refunds: never more than paid, equal to our succeeded refunds and to the ledger's.
     assert unsettled == 0, "a payment or refund was left pending"
-    wrong = [(o.number, o.total_amount, o.refunded_amount, refunded.get(oid, 0))
-             for oid, o in order_rows.items()
-             if not (0 <= o.refunded_amount <= o.total_amount)
-             or o.refunded_amount != refunded.get(oid, 0)]
+    wrong = [
+        (o.number, o.total_amount, o.refunded_amount, refunded.get(oid, 0))
+        for oid, o in order_rows.items()
+        if not (0 <= o.refunded_amount <= o.total_amount) or o.refunded_amount != refunded.get(oid, 0)
+    ]
     assert not wrong, f"refunded_amount disagrees with our refunds: {wrong[:5]}"
     paid_orders = collections.Counter(p.order_id for p in succeeded_payments)
     assert all(n == 1 for n in paid_orders.values()), "an order has two succeeded payments"
-    ledger = [(order_rows[p.order_id].number, order_rows[p.order_id].refunded_amount,
-               paid_back.get(p.gateway_payment_id, 0)) for p in succeeded_payments
-              if paid_back.get(p.gateway_payment_id, 0) != order_rows[p.order_id].refunded_amount]
+    ledger = [
+        (
+            order_rows[p.order_id].number,
+            order_rows[p.order_id].refunded_amount,
+            paid_back.get(p.gateway_payment_id, 0),
+        )
+        for p in succeeded_payments
+        if paid_back.get(p.gateway_payment_id, 0) != order_rows[p.order_id].refunded_amount
+    ]
     assert not ledger, f"the gateway paid back other amounts than our books say: {ledger[:5]}"
-    assert set(paid_back) <= {p.gateway_payment_id for p in succeeded_payments}, \
+    assert set(paid_back) <= {p.gateway_payment_id for p in succeeded_payments}, (
         "the gateway refunded a charge we have no succeeded payment for"
+    )
     twice = {ref: n for ref, n in charges_by_order.items() if n > 1}
     assert not twice, f"orders charged more than once at the gateway: {twice}"
     for oid, o in order_rows.items():
@@ -194,7 +262,8 @@ def assert_nothing_was_lost(db: Database, summaries: list[dict]) -> None:
 @pytest.mark.slow
 @pytest.mark.quiet_sql
 def test_four_writer_processes_on_sqlite_lose_nothing_and_never_see_database_is_locked(
-        sqlite_database_url, tmp_path):
+    sqlite_database_url, tmp_path
+):
     db = open_database(sqlite_database_url)
     demo.seed(db, orders=400, random_seed=21)
     summaries = run_writers(sqlite_database_url, tmp_path, ["checkout", "single", "bulk", "worker"])
@@ -204,8 +273,7 @@ def test_four_writer_processes_on_sqlite_lose_nothing_and_never_see_database_is_
 @pytest.mark.slow
 @pytest.mark.quiet_sql
 @pytest.mark.postgres
-def test_several_workers_checkouts_and_bulk_jobs_on_postgresql_lose_nothing(
-        postgres_database_url, tmp_path):
+def test_several_workers_checkouts_and_bulk_jobs_on_postgresql_lose_nothing(postgres_database_url, tmp_path):
     db = open_database(postgres_database_url)
     demo.seed(db, orders=400, random_seed=22)
     summaries = run_writers(postgres_database_url, tmp_path, ["worker", "worker", "checkout", "bulk"])

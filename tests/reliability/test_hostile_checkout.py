@@ -6,6 +6,7 @@ repeated back), and the database is byte-for-byte what it was: the checksum cove
 the contents of every table, not just row counts. A fuzz test then throws arbitrary
 values at every checkout parameter.
 """
+
 from __future__ import annotations
 
 import decimal
@@ -25,8 +26,7 @@ from tests.reliability.shop import HOME
 
 # Codes of a token refused before anything is stored (the gateway's own refusals come
 # after the order exists, and are recorded on it by design).
-REFUSED_BEFORE_STORING = {"token_missing", "secret_key_as_token", "card_number_as_token",
-                          "token_malformed"}
+REFUSED_BEFORE_STORING = {"token_missing", "secret_key_as_token", "card_number_as_token", "token_malformed"}
 _RAW_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 HUGE = "Ω" * 100_000
 
@@ -37,7 +37,7 @@ def assert_explains_itself(error: BaseException, *hostile) -> None:
     message = str(error)
     assert message.strip(), "an empty message"
     assert len(message) <= 300, f"a {len(message)}-character message"
-    assert "Traceback" not in message and "File \"" not in message
+    assert "Traceback" not in message and 'File "' not in message
     assert not _RAW_CONTROL.search(message), f"raw control characters in {message!r}"
     assert scan_text(message, "message") == [], f"a secret or card number repeated in {message!r}"
     for value in hostile:
@@ -63,8 +63,13 @@ def refuse(shop, expected: type[OrdersError], fragment: str, **kwargs):
 
 
 def address(**changes) -> AddressInput:
-    fields = {"name": "Ada Lovelace", "line1": "12 St James's Square", "city": "London",
-              "postal_code": "SW1Y 4JH", "country": "GB"} | changes
+    fields = {
+        "name": "Ada Lovelace",
+        "line1": "12 St James's Square",
+        "city": "London",
+        "postal_code": "SW1Y 4JH",
+        "country": "GB",
+    } | changes
     return AddressInput(**fields)
 
 
@@ -161,8 +166,13 @@ def test_a_lone_surrogate_is_refused_like_any_other_malformed_text(shop, where):
     if where == "SKU code":
         refuse(shop, ValidationError, "SKU", items=[("PASS-\ud800", 1)])
     else:
-        refuse(shop, ValidationError, "Address", items=[("BOX-USD", 1)],
-               address=address(line1="12 St James\ud800s Square"))
+        refuse(
+            shop,
+            ValidationError,
+            "Address",
+            items=[("BOX-USD", 1)],
+            address=address(line1="12 St James\ud800s Square"),
+        )
 
 
 # -- the address -------------------------------------------------------------------
@@ -177,8 +187,7 @@ ADDRESSES = [
     ("a boolean address id", {"address_id": True}, "whole number"),
     ("a huge address line", {"address": address(line1=HUGE)}, "too long"),
     ("a NUL in the city", {"address": address(city="Lon\x00don")}, "control characters"),
-    ("a line break in the name", {"address": address(name="Ada\r\nBcc: x@evil.test")},
-     "control characters"),
+    ("a line break in the name", {"address": address(name="Ada\r\nBcc: x@evil.test")}, "control characters"),
     ("a country that is not a code", {"address": address(country="Narnia")}, "two-letter"),
     ("a full-width country code", {"address": address(country="ＧＢ")}, "two-letter"),
     ("a number as the city", {"address": address(city=12345)}, "must be text"),
@@ -243,8 +252,11 @@ def test_checkout_without_a_signed_in_customer_is_refused(sqlite_shop, customer)
 BAD_KEYS = ["k" * 129, "form 1", "form\x001", "\nform-1", "form\t1", "ключ", 12, b"form-1"]
 
 
-@pytest.mark.parametrize("key", BAD_KEYS, ids=["too long", "a space", "a NUL", "a leading line break",
-                                               "a tab", "unicode", "a number", "bytes"])
+@pytest.mark.parametrize(
+    "key",
+    BAD_KEYS,
+    ids=["too long", "a space", "a NUL", "a leading line break", "a tab", "unicode", "a number", "bytes"],
+)
 def test_a_malformed_checkout_key_is_refused(sqlite_shop, key):
     refuse(sqlite_shop, ValidationError, "checkout key is malformed", checkout_key=key)
 
@@ -255,20 +267,30 @@ def test_a_checkout_key_with_a_trailing_line_break_is_refused(sqlite_shop):
 
 @pytest.mark.parametrize("change", ["more of the same", "another SKU", "another address"])
 def test_a_checkout_key_reused_with_a_different_cart_or_address_is_refused(shop, change):
-    first = place_order(shop.db, shop.customer, items=[("BOX-USD", 1)], token="tok_visa",
-                        address_id=shop.address_id, checkout_key="form-7")
-    changed = {"more of the same": dict(items=[("BOX-USD", 2)], address_id=shop.address_id),
-               "another SKU": dict(items=[("BOX-USD", 1), ("PASS-USD", 1)], address_id=shop.address_id),
-               "another address": dict(items=[("BOX-USD", 1)], address=HOME)}[change]
+    first = place_order(
+        shop.db,
+        shop.customer,
+        items=[("BOX-USD", 1)],
+        token="tok_visa",
+        address_id=shop.address_id,
+        checkout_key="form-7",
+    )
+    changed = {
+        "more of the same": dict(items=[("BOX-USD", 2)], address_id=shop.address_id),
+        "another SKU": dict(items=[("BOX-USD", 1), ("PASS-USD", 1)], address_id=shop.address_id),
+        "another address": dict(items=[("BOX-USD", 1)], address=HOME),
+    }[change]
     error = refuse(shop, ValidationError, "already submitted", checkout_key="form-7", **changed)
     assert first["number"] in str(error)
 
 
 def test_the_same_checkout_key_from_another_customer_is_their_own_checkout(shop):
-    mine = place_order(shop.db, shop.customer, items=[("PASS-USD", 1)], token="tok_visa",
-                       checkout_key="form-1")
-    theirs = place_order(shop.db, shop.other, items=[("PASS-USD", 2)], token="tok_visa",
-                         checkout_key="form-1")
+    mine = place_order(
+        shop.db, shop.customer, items=[("PASS-USD", 1)], token="tok_visa", checkout_key="form-1"
+    )
+    theirs = place_order(
+        shop.db, shop.other, items=[("PASS-USD", 2)], token="tok_visa", checkout_key="form-1"
+    )
     assert mine["number"] != theirs["number"]
     assert theirs["customer"]["id"] == shop.other.id and theirs["total_amount"] == 1000
 
@@ -277,6 +299,7 @@ def test_the_same_checkout_key_from_another_customer_is_their_own_checkout(shop)
 def test_every_hostile_checkout_above_is_refused_on_postgresql_too(postgres_db):
     """The same tables on PostgreSQL, in one database (a database per case is slow)."""
     from tests.reliability.shop import build_shop
+
     shop = build_shop(postgres_db)
     for _, quantity, fragment in QUANTITIES:
         refuse_quantity(shop, quantity, fragment)
@@ -294,40 +317,86 @@ def test_every_hostile_checkout_above_is_refused_on_postgresql_too(postgres_db):
 
 # -- fuzz ---------------------------------------------------------------------------
 
-junk = st.one_of(st.none(), st.booleans(), st.integers(-10**40, 10**40), st.floats(),
-                 st.text(max_size=40), st.binary(max_size=8), st.lists(st.integers(), max_size=2),
-                 st.decimals(allow_nan=True))
-skus = st.one_of(st.sampled_from(["PASS-USD", "PASS-EUR", "BOX-USD", "GOLD-USD", "FREE-USD",
-                                  "MUG-OLD"]), junk)
+junk = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**40), 10**40),
+    st.floats(),
+    st.text(max_size=40),
+    st.binary(max_size=8),
+    st.lists(st.integers(), max_size=2),
+    st.decimals(allow_nan=True),
+)
+skus = st.one_of(
+    st.sampled_from(["PASS-USD", "PASS-EUR", "BOX-USD", "GOLD-USD", "FREE-USD", "MUG-OLD"]), junk
+)
 quantities = st.one_of(st.integers(-5, 1005), junk, st.text(alphabet="0123456789 +-.e", max_size=8))
 lines = st.one_of(st.tuples(skus, quantities), junk)
-tokens = st.one_of(st.sampled_from(["tok_visa", "tok_chargeDeclined", "tok_doesNotExist",
-                                    "sk_live_51HqDxYKZf0fRpLk2n", "whsec_9f8e7d6c5b4a3928",
-                                    "4242 4242 4242 4242", "pm_card_visa"]), junk)
+tokens = st.one_of(
+    st.sampled_from(
+        [
+            "tok_visa",
+            "tok_chargeDeclined",
+            "tok_doesNotExist",
+            "sk_live_51HqDxYKZf0fRpLk2n",
+            "whsec_9f8e7d6c5b4a3928",
+            "4242 4242 4242 4242",
+            "pm_card_visa",
+        ]
+    ),
+    junk,
+)
 address_texts = st.one_of(st.text(max_size=30), st.just(HUGE), junk)
-addresses = st.one_of(st.none(), st.builds(AddressInput, name=address_texts, line1=address_texts,
-                                           city=address_texts, postal_code=address_texts,
-                                           country=st.one_of(st.sampled_from(["GB", "gb", "XX"]),
-                                                             address_texts)))
+addresses = st.one_of(
+    st.none(),
+    st.builds(
+        AddressInput,
+        name=address_texts,
+        line1=address_texts,
+        city=address_texts,
+        postal_code=address_texts,
+        country=st.one_of(st.sampled_from(["GB", "gb", "XX"]), address_texts),
+    ),
+)
 
 
-@settings(max_examples=150, deadline=None, database=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(items=st.one_of(st.lists(lines, max_size=4), junk), token=tokens,
-       address_id=st.one_of(st.none(), st.sampled_from(["mine", "theirs"]), junk),
-       address=addresses, checkout_key=st.one_of(st.none(), st.sampled_from(["form-1", "form-2"]), junk))
-@example(items=[("PASS-USD", "٣")], token="tok_visa", address_id=None, address=None,
-         checkout_key=None)  # Unicode digits: int() reads them, so it is a valid quantity of 3
+@settings(
+    max_examples=150,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    items=st.one_of(st.lists(lines, max_size=4), junk),
+    token=tokens,
+    address_id=st.one_of(st.none(), st.sampled_from(["mine", "theirs"]), junk),
+    address=addresses,
+    checkout_key=st.one_of(st.none(), st.sampled_from(["form-1", "form-2"]), junk),
+)
+@example(
+    items=[("PASS-USD", "٣")], token="tok_visa", address_id=None, address=None, checkout_key=None
+)  # Unicode digits: int() reads them, so it is a valid quantity of 3
 def test_whatever_checkout_is_given_it_either_works_or_refuses_cleanly(
-        sqlite_shop, items, token, address_id, address, checkout_key):
+    sqlite_shop, items, token, address_id, address, checkout_key
+):
     shop = sqlite_shop
-    address_id = {"mine": shop.address_id, "theirs": shop.other_address_id}.get(address_id, address_id) \
-        if isinstance(address_id, str) else address_id
+    address_id = (
+        {"mine": shop.address_id, "theirs": shop.other_address_id}.get(address_id, address_id)
+        if isinstance(address_id, str)
+        else address_id
+    )
     before = table_checksums(shop.db)
     orders_before, paid_before = _orders_and_successful_payments(shop.db)
     try:
-        order = place_order(shop.db, shop.customer, items=items, token=token, address_id=address_id,
-                            address=address, checkout_key=checkout_key)
+        order = place_order(
+            shop.db,
+            shop.customer,
+            items=items,
+            token=token,
+            address_id=address_id,
+            address=address,
+            checkout_key=checkout_key,
+        )
     except OrdersError as error:
         assert_explains_itself(error, token)
         if isinstance(error, PaymentError) and error.code not in REFUSED_BEFORE_STORING:
@@ -343,6 +412,9 @@ def test_whatever_checkout_is_given_it_either_works_or_refuses_cleanly(
 
 def _orders_and_successful_payments(db) -> tuple[int, int]:
     with db.read() as conn:
-        return (conn.execute(select(func.count()).select_from(orders)).scalar_one(),
-                conn.execute(select(func.count()).select_from(payments).where(
-                    payments.c.status == "succeeded")).scalar_one())
+        return (
+            conn.execute(select(func.count()).select_from(orders)).scalar_one(),
+            conn.execute(
+                select(func.count()).select_from(payments).where(payments.c.status == "succeeded")
+            ).scalar_one(),
+        )

@@ -14,6 +14,7 @@ After every step the invariants compare our tables (orders, payments, refunds,
 order_events) with the gateway's own ledger (sim_charges, sim_refunds). The move
 table the rules expect is written out below, not taken from orders_core.status.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -82,15 +83,19 @@ LEGAL = {
 }
 REFUNDING = {("paid", "cancel"), ("fulfilled", "return")}
 FINAL = {"canceled", "returned"}
-ENTERED_AT = {"paid": "paid_at", "fulfilled": "fulfilled_at", "canceled": "canceled_at",
-              "returned": "returned_at"}
+ENTERED_AT = {
+    "paid": "paid_at",
+    "fulfilled": "fulfilled_at",
+    "canceled": "canceled_at",
+    "returned": "returned_at",
+}
 
-SUCCEEDING = sorted(t for t, card in TEST_TOKENS.items()
-                    if card.decline_code is None and not card.refunds_fail)
+SUCCEEDING = sorted(
+    t for t, card in TEST_TOKENS.items() if card.decline_code is None and not card.refunds_fail
+)
 ALL_TOKENS = sorted(TEST_TOKENS)  # declines of every kind, and cards whose refunds fail
 # Mostly cards that pay (orders with a life ahead of them), often any test card.
-tokens = st.one_of(st.sampled_from(SUCCEEDING), st.sampled_from(SUCCEEDING),
-                   st.sampled_from(ALL_TOKENS))
+tokens = st.one_of(st.sampled_from(SUCCEEDING), st.sampled_from(SUCCEEDING), st.sampled_from(ALL_TOKENS))
 
 CARTS = [
     (("PASS-USD", 1),),
@@ -105,12 +110,21 @@ aims = st.integers(0, 63)  # 0: the drawn order and action as they are; else aim
 PAYABLE = lambda snap: ["pay"] if snap.effective == "created" else []  # noqa: E731
 MOVABLE = lambda snap: sorted(a for (s, a) in LEGAL if s == snap.effective and a != "pay")  # noqa: E731
 REFUNDABLE = lambda snap: [a for (s, a) in REFUNDING if s == snap.effective]  # noqa: E731
-CHARGE_FAULTS = [("crash", "create_payment"), ("crash", "confirm_payment"),
-                 ("crash", "retrieve_payment"), ("outage", "create_payment"),
-                 ("outage", "confirm_payment")]
-REFUND_FAULTS = [("crash", "list_refunds"), ("crash", "retrieve_payment"),
-                 ("crash", "refund"), ("crash", "refund"), ("outage", "list_refunds"),
-                 ("outage", "refund")]
+CHARGE_FAULTS = [
+    ("crash", "create_payment"),
+    ("crash", "confirm_payment"),
+    ("crash", "retrieve_payment"),
+    ("outage", "create_payment"),
+    ("outage", "confirm_payment"),
+]
+REFUND_FAULTS = [
+    ("crash", "list_refunds"),
+    ("crash", "retrieve_payment"),
+    ("crash", "refund"),
+    ("crash", "refund"),
+    ("outage", "list_refunds"),
+    ("outage", "refund"),
+]
 CHARGE_CRASH_POINTS = ["create_payment", "confirm_payment", "retrieve_payment"]
 REFUND_CRASH_POINTS = ["list_refunds", "retrieve_payment", "refund"]
 charge_faults = st.one_of(st.none(), st.sampled_from(CHARGE_FAULTS))  # half the calls meet one
@@ -140,16 +154,23 @@ class TravellingClock:
 
 
 def use_clock(monkeypatch, clock: TravellingClock) -> None:
-    for module in (lifecycle_module, checkout_module, charging_module, simulated_module,
-                   customers_module):
+    for module in (lifecycle_module, checkout_module, charging_module, simulated_module, customers_module):
         monkeypatch.setattr(module, "utcnow", clock)
 
 
 def wipe_orders(db) -> None:
     """Back to the shop with no orders: every example starts from the same state."""
     with db.write() as conn:
-        for table in (refunds, payments, order_events, order_items, orders, sim_refunds,
-                      sim_charges, sim_idempotency_keys):
+        for table in (
+            refunds,
+            payments,
+            order_events,
+            order_items,
+            orders,
+            sim_refunds,
+            sim_charges,
+            sim_idempotency_keys,
+        ):
             conn.execute(delete(table))
 
 
@@ -163,23 +184,33 @@ class Snapshot:
         self.pay_locked = any(p.locked_until is not None and p.locked_until > now for p in pending_pay)
         self.pay_to_settle = len(pending_pay) > 0 and not self.pay_locked
         recovered_paid = any(
-            p.gateway_payment_id and charges.get(p.gateway_payment_id) is not None
+            p.gateway_payment_id
+            and charges.get(p.gateway_payment_id) is not None
             and charges[p.gateway_payment_id].status == "succeeded"
-            for p in pending_pay if not (p.locked_until is not None and p.locked_until > now))
+            for p in pending_pay
+            if not (p.locked_until is not None and p.locked_until > now)
+        )
         # What the order is once the engine has settled a charge a dead process left.
         self.recovers_to_paid = recovered_paid and self.status == "created"
         self.effective = "paid" if self.recovers_to_paid else self.status
         pending_refund = [r for r in rows if r.status == "pending"]
         self.refund_pending = pending_refund[0] if pending_refund else None
-        self.refund_locked = bool(self.refund_pending and self.refund_pending.locked_until is not None
-                                  and self.refund_pending.locked_until > now)
+        self.refund_locked = bool(
+            self.refund_pending
+            and self.refund_pending.locked_until is not None
+            and self.refund_pending.locked_until > now
+        )
         self.blocked = self.pay_locked or self.refund_locked
-        self.refund_in_ledger = bool(self.refund_pending
-                                     and self.refund_pending.idempotency_key in refunded_refs)
+        self.refund_in_ledger = bool(
+            self.refund_pending and self.refund_pending.idempotency_key in refunded_refs
+        )
         succeeded = [charges.get(p.gateway_payment_id) for p in pays if p.status == "succeeded"]
         if recovered_paid:
-            succeeded += [charges[p.gateway_payment_id] for p in pending_pay if p.gateway_payment_id
-                          and p.gateway_payment_id in charges]
+            succeeded += [
+                charges[p.gateway_payment_id]
+                for p in pending_pay
+                if p.gateway_payment_id and p.gateway_payment_id in charges
+            ]
         self.refunds_fail = any(c is not None and c.decline_code == "refund_fail" for c in succeeded)
 
 
@@ -194,8 +225,7 @@ def snapshots(db, now: dt.datetime) -> dict[str, Snapshot]:
             rows[r.order_id].append(r)
         charges = {c.id: c for c in conn.execute(select(sim_charges))}
         refunded_refs = {r[0] for r in conn.execute(select(sim_refunds.c.reference))}
-    return {o.number: Snapshot(o, pays[o.id], rows[o.id], charges, refunded_refs, now)
-            for o in all_orders}
+    return {o.number: Snapshot(o, pays[o.id], rows[o.id], charges, refunded_refs, now) for o in all_orders}
 
 
 def predict_move(before: Snapshot, action: str) -> tuple[str, str]:
@@ -210,8 +240,12 @@ def predict_move(before: Snapshot, action: str) -> tuple[str, str]:
             return "in_progress", status
         if before.refund_pending.action != action:
             return "unfinished", status
-    if ((status, action) in REFUNDING and (before.refundable > 0 or before.recovers_to_paid)
-            and before.refunds_fail and not before.refund_in_ledger):
+    if (
+        (status, action) in REFUNDING
+        and (before.refundable > 0 or before.recovers_to_paid)
+        and before.refunds_fail
+        and not before.refund_in_ledger
+    ):
         return "refund_failed", status
     return "moved", LEGAL[(status, action)]
 
@@ -257,8 +291,11 @@ def build_machine(shop, clock: TravellingClock, coverage: Counter):
             inner = gateways.default
             if kind == "crash":
                 return gateways.use(CrashingGateway(inner, crash_after=method))
-            return gateways.use(FlakyGateway(inner, method, GatewayUnavailable(
-                "connection reset by peer", "api_connection_error")))
+            return gateways.use(
+                FlakyGateway(
+                    inner, method, GatewayUnavailable("connection reset by peer", "api_connection_error")
+                )
+            )
 
         def aim(self, aim: int, applicable, default):
             """The aim-th (order, action) among those that apply now, if any does."""
@@ -273,21 +310,23 @@ def build_machine(shop, clock: TravellingClock, coverage: Counter):
             elif fault and isinstance(error, GatewayUnavailable):
                 self.coverage[f"outage at {fault[1]}"] += 1
             if before is not None and error is None or isinstance(error, OrdersError):
-                if before is not None and before.recovers_to_paid and not isinstance(
-                        error, SimulatedCrash):
+                if before is not None and before.recovers_to_paid and not isinstance(error, SimulatedCrash):
                     self.coverage["charge of a dead process settled"] += 1
                 if before is not None and before.refund_in_ledger and error is None:
                     self.coverage["refund of a dead process adopted"] += 1
-                if before is not None and before.refund_pending is not None and error is None \
-                        and not before.refund_in_ledger:
+                if (
+                    before is not None
+                    and before.refund_pending is not None
+                    and error is None
+                    and not before.refund_in_ledger
+                ):
                     self.coverage["refund of a dead process resumed"] += 1
             if isinstance(error, InProgress):
                 self.coverage["refused inside a live lease"] += 1
 
         def newest_order(self) -> str | None:
             with db.read() as conn:
-                return conn.execute(select(orders.c.number).order_by(orders.c.id.desc())
-                                    .limit(1)).scalar()
+                return conn.execute(select(orders.c.number).order_by(orders.c.id.desc()).limit(1)).scalar()
 
         def status_of(self, number: str) -> str:
             with db.read() as conn:
@@ -301,11 +340,18 @@ def build_machine(shop, clock: TravellingClock, coverage: Counter):
             self.owner[number] = shop.customer_actor
             return number
 
-        @precondition(lambda self: len(self.owner) < MAX_ORDERS
-                      and len(self.owner) - len(self.final) < MAX_LIVE_ORDERS)
-        @rule(target=orders, cart=carts, token=tokens, second_customer=st.booleans(),
-              key=st.sampled_from([None, None, "form-1", "form-2"]),
-              fault=charge_faults, restart_later=st.booleans())
+        @precondition(
+            lambda self: len(self.owner) < MAX_ORDERS and len(self.owner) - len(self.final) < MAX_LIVE_ORDERS
+        )
+        @rule(
+            target=orders,
+            cart=carts,
+            token=tokens,
+            second_customer=st.booleans(),
+            key=st.sampled_from([None, None, "form-1", "form-2"]),
+            fault=charge_faults,
+            restart_later=st.booleans(),
+        )
         def checkout(self, cart, token, second_customer, key, fault, restart_later):
             customer = shop.other if second_customer else shop.customer
             address_id = shop.other_address_id if second_customer else shop.address_id
@@ -315,9 +361,15 @@ def build_machine(shop, clock: TravellingClock, coverage: Counter):
             sums_before = table_checksums(db) if earlier else None
             error = None
             try:
-                order = place_order(db, customer, items=list(cart), token=token,
-                                    address_id=address_id if shippable else None,
-                                    checkout_key=key, gateways=self.gateways(fault))
+                order = place_order(
+                    db,
+                    customer,
+                    items=list(cart),
+                    token=token,
+                    address_id=address_id if shippable else None,
+                    checkout_key=key,
+                    gateways=self.gateways(fault),
+                )
             except SimulatedCrash as crash:
                 error, order = crash, None
                 if restart_later:
@@ -355,8 +407,14 @@ def build_machine(shop, clock: TravellingClock, coverage: Counter):
                 assert order["status"] == "paid"
             return number
 
-        @rule(number=orders, token=tokens, as_owner=st.booleans(), aim=aims,
-              fault=charge_faults, restart_later=st.booleans())
+        @rule(
+            number=orders,
+            token=tokens,
+            as_owner=st.booleans(),
+            aim=aims,
+            fault=charge_faults,
+            restart_later=st.booleans(),
+        )
         def pay(self, number, token, as_owner, aim, fault, restart_later):
             if aim:  # mostly an order that can still be paid, sometimes any order
                 number, _ = self.aim(aim, PAYABLE, default=(number, "pay"))
@@ -364,8 +422,13 @@ def build_machine(shop, clock: TravellingClock, coverage: Counter):
 
         # A charge interrupted once or several times in a row (a crash right after the
         # gateway acted at each point, before our commit), then retried to the end.
-        @rule(number=orders, token=tokens, aim=aims, restart_later=st.booleans(),
-              crashes=st.lists(st.sampled_from(CHARGE_CRASH_POINTS), min_size=1, max_size=3))
+        @rule(
+            number=orders,
+            token=tokens,
+            aim=aims,
+            restart_later=st.booleans(),
+            crashes=st.lists(st.sampled_from(CHARGE_CRASH_POINTS), min_size=1, max_size=3),
+        )
         def pay_interrupted_then_retried(self, number, token, aim, restart_later, crashes):
             number, _ = self.aim(aim, PAYABLE, default=(number, "pay"))
             for point in crashes:
@@ -376,8 +439,13 @@ def build_machine(shop, clock: TravellingClock, coverage: Counter):
                 self.time_passes()
                 self.pay_once(number, token, True, None, False)
 
-        @rule(number=orders, action=st.sampled_from(["fulfill", "cancel", "return"]), aim=aims,
-              fault=refund_faults, restart_later=st.booleans())
+        @rule(
+            number=orders,
+            action=st.sampled_from(["fulfill", "cancel", "return"]),
+            aim=aims,
+            fault=refund_faults,
+            restart_later=st.booleans(),
+        )
         def move(self, number, action, aim, fault, restart_later):
             if aim:  # mostly a move that applies to its order, sometimes any move
                 number, action = self.aim(aim, MOVABLE, default=(number, action))
@@ -387,10 +455,14 @@ def build_machine(shop, clock: TravellingClock, coverage: Counter):
         # brand-new refund key goes straight to the refund; the look-ups (list_refunds,
         # retrieve_payment) happen when an interrupted one is resumed: hence sequences,
         # and an outage first (a pending refund the gateway never saw).
-        @rule(number=orders, aim=aims, restart_later=st.booleans(), outage_first=st.booleans(),
-              crashes=st.lists(st.sampled_from(REFUND_CRASH_POINTS), min_size=1, max_size=3))
-        def refund_interrupted_then_retried(self, number, aim, restart_later, outage_first,
-                                            crashes):
+        @rule(
+            number=orders,
+            aim=aims,
+            restart_later=st.booleans(),
+            outage_first=st.booleans(),
+            crashes=st.lists(st.sampled_from(REFUND_CRASH_POINTS), min_size=1, max_size=3),
+        )
+        def refund_interrupted_then_retried(self, number, aim, restart_later, outage_first, crashes):
             number, action = self.aim(aim, REFUNDABLE, default=(number, "cancel"))
             faults = [("outage", "refund")] * outage_first + [("crash", c) for c in crashes]
             for fault in faults:
@@ -450,8 +522,7 @@ def build_machine(shop, clock: TravellingClock, coverage: Counter):
             sums_before = table_checksums(db) if predicted in ("illegal", "in_progress") else None
             error = None
             try:
-                getattr(lifecycle, f"{action}_order")(db, SYSTEM, number,
-                                                      gateways=self.gateways(fault))
+                getattr(lifecycle, f"{action}_order")(db, SYSTEM, number, gateways=self.gateways(fault))
             except SimulatedCrash as crash:
                 error = crash
                 if restart_later:  # the retry comes from a process started after the lease
@@ -471,7 +542,8 @@ def build_machine(shop, clock: TravellingClock, coverage: Counter):
                 return outcome
             assert outcome == predicted, (
                 f"{action} on {number} ({before.status}, effective {before.effective}): "
-                f"expected {predicted}, got {outcome}")
+                f"expected {predicted}, got {outcome}"
+            )
             assert after == predicted_status, (after, predicted_status)
             if sums_before is not None and not before.pay_to_settle:
                 assert table_checksums(db) == sums_before, f"a refused {action} wrote"
@@ -492,10 +564,15 @@ def build_machine(shop, clock: TravellingClock, coverage: Counter):
             # gateway's ledger and ours agree to the cent.
             clock.advance(LEASE_SECONDS + 1)
             with db.read() as conn:
-                stuck_pay = [r[0] for r in conn.execute(select(payments.c.order_id).where(
-                    payments.c.status == "pending"))]
-                stuck_refunds = conn.execute(select(refunds.c.action, orders.c.number).join(
-                    orders, orders.c.id == refunds.c.order_id).where(refunds.c.status == "pending")).all()
+                stuck_pay = [
+                    r[0]
+                    for r in conn.execute(select(payments.c.order_id).where(payments.c.status == "pending"))
+                ]
+                stuck_refunds = conn.execute(
+                    select(refunds.c.action, orders.c.number)
+                    .join(orders, orders.c.id == refunds.c.order_id)
+                    .where(refunds.c.status == "pending")
+                ).all()
             recover_pending_payments(db, Gateways(db), stuck_pay)
             for action, number in stuck_refunds:
                 try:
@@ -504,10 +581,18 @@ def build_machine(shop, clock: TravellingClock, coverage: Counter):
                     pass
             check_books(db, self.final, self.seen, settled=True)
             with db.read() as conn:
-                assert conn.execute(select(func.count()).select_from(refunds).where(
-                    refunds.c.status == "pending")).scalar_one() == 0
-                assert conn.execute(select(func.count()).select_from(payments).where(
-                    payments.c.status == "pending")).scalar_one() == 0
+                assert (
+                    conn.execute(
+                        select(func.count()).select_from(refunds).where(refunds.c.status == "pending")
+                    ).scalar_one()
+                    == 0
+                )
+                assert (
+                    conn.execute(
+                        select(func.count()).select_from(payments).where(payments.c.status == "pending")
+                    ).scalar_one()
+                    == 0
+                )
             assert scan_database(db) == []
 
     return MoneyMachine
@@ -561,9 +646,13 @@ def check_books(db, final: dict, seen: dict, settled: bool = False) -> None:
     for order in all_orders:
         mine = [p for p in pays if p.order_id == order.id]
         succeeded = [p for p in mine if p.status == "succeeded"]
-        taken = sum(charges[p.gateway_payment_id].amount for p in mine if p.gateway_payment_id
-                    and charges.get(p.gateway_payment_id) is not None
-                    and charges[p.gateway_payment_id].status == "succeeded")
+        taken = sum(
+            charges[p.gateway_payment_id].amount
+            for p in mine
+            if p.gateway_payment_id
+            and charges.get(p.gateway_payment_id) is not None
+            and charges[p.gateway_payment_id].status == "succeeded"
+        )
         charge_ids = {p.gateway_payment_id for p in mine if p.gateway_payment_id}
         given_back = [r for r in ledger_refunds if r.charge_id in charge_ids]
         refunded_at_gateway = sum(r.amount for r in given_back)
@@ -575,8 +664,9 @@ def check_books(db, final: dict, seen: dict, settled: bool = False) -> None:
         assert refunded_at_gateway <= taken, f"{where}: refunded {refunded_at_gateway} > paid {taken}"
         assert 0 <= order.refunded_amount <= order.total_amount, where
         assert order.refunded_amount == sum(r.amount for r in my_refunds if r.status == "succeeded")
-        in_flight = sum(r.amount for r in my_refunds if r.status == "pending"
-                        and r.idempotency_key in ledger_refund_refs)
+        in_flight = sum(
+            r.amount for r in my_refunds if r.status == "pending" and r.idempotency_key in ledger_refund_refs
+        )
         assert refunded_at_gateway == order.refunded_amount + in_flight, where
         assert sum(1 for p in mine if p.status == "pending") <= 1, where
         assert sum(1 for r in my_refunds if r.status == "pending") <= 1, where
@@ -607,8 +697,9 @@ def check_books(db, final: dict, seen: dict, settled: bool = False) -> None:
         assert (chain[0].action, chain[0].from_status, chain[0].to_status) == ("create", None, "created")
         for earlier, later in zip(chain, chain[1:]):
             assert earlier.to_status == later.from_status, f"{where}: broken chain"
-            assert LEGAL.get((later.from_status, later.action)) == later.to_status, \
+            assert LEGAL.get((later.from_status, later.action)) == later.to_status, (
                 f"{where}: event {later.action} {later.from_status}->{later.to_status}"
+            )
         assert chain[-1].to_status == order.status, f"{where}: last event says {chain[-1].to_status}"
         entered = [e.to_status for e in chain]
         for status, column in ENTERED_AT.items():
@@ -617,29 +708,42 @@ def check_books(db, final: dict, seen: dict, settled: bool = False) -> None:
         if not history or history[-1] != order.status:
             history.append(order.status)
         position = iter(entered)
-        assert all(status in position for status in history), \
+        assert all(status in position for status in history), (
             f"{where}: statuses seen {history} but events say {entered}"
+        )
 
 
-def run_machine(shop, monkeypatch, *, max_examples: int, steps: int,
-                derandomize: bool = False) -> Counter:
+def run_machine(shop, monkeypatch, *, max_examples: int, steps: int, derandomize: bool = False) -> Counter:
     monkeypatch.setenv("ORDERS_PAYMENT_LEASE_SECONDS", str(LEASE_SECONDS))
     clock = TravellingClock()
     use_clock(monkeypatch, clock)
     coverage: Counter = Counter()
-    run_state_machine_as_test(build_machine(shop, clock, coverage), settings=settings(
-        max_examples=max_examples, stateful_step_count=steps, deadline=None, database=None,
-        derandomize=derandomize,
-        # One failure shrunk well beats five shrunk for minutes (and past pytest's timeout).
-        report_multiple_bugs=False,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much]))
+    run_state_machine_as_test(
+        build_machine(shop, clock, coverage),
+        settings=settings(
+            max_examples=max_examples,
+            stateful_step_count=steps,
+            deadline=None,
+            database=None,
+            derandomize=derandomize,
+            # One failure shrunk well beats five shrunk for minutes (and past pytest's timeout).
+            report_multiple_bugs=False,
+            suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+        ),
+    )
     return coverage
 
 
 # The hard cases a run must have gone through at least once, or it proved little.
-MUST_COVER = ["crash after confirm_payment", "crash after refund", "crash after list_refunds",
-              "charge of a dead process settled", "refund of a dead process adopted",
-              "refund of a dead process resumed", "refused inside a live lease"]
+MUST_COVER = [
+    "crash after confirm_payment",
+    "crash after refund",
+    "crash after list_refunds",
+    "charge of a dead process settled",
+    "refund of a dead process adopted",
+    "refund of a dead process resumed",
+    "refused inside a live lease",
+]
 
 
 @pytest.mark.quiet_sql
@@ -661,7 +765,7 @@ def test_new_random_programs_each_run_on_sqlite(sqlite_shop, monkeypatch):
 
 @pytest.mark.postgres
 @pytest.mark.quiet_sql
-def test_no_order_is_refunded_twice_and_no_checkout_charged_twice_on_postgresql(
-        postgres_db, monkeypatch):
+def test_no_order_is_refunded_twice_and_no_checkout_charged_twice_on_postgresql(postgres_db, monkeypatch):
     from tests.reliability.shop import build_shop
+
     run_machine(build_shop(postgres_db), monkeypatch, max_examples=20, steps=10)

@@ -7,6 +7,7 @@ it looks for, then drive whole lifecycles on both gateways, pasting keys and car
 numbers wherever a person could type them, and scan the database, every error
 message and the log.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -27,29 +28,57 @@ from tests.reliability.evidence import luhn_valid, scan_database, scan_error, sc
 from tests.support.fakes import CrashingGateway, SimulatedCrash
 
 API_KEY = "sk_test_orders_desk"
-PASTED = ["sk_live_51HqDxYKZf0fRpLk2nQ8s9TvWx", "rk_live_51HqDxYKZf0fRpLk2nQ8s9",
-          "whsec_9f8e7d6c5b4a39281706f5e4", "4242424242424242", "4242 4242 4242 4242",
-          "5555-5555-5555-4444", "378282246310005"]
+PASTED = [
+    "sk_live_51HqDxYKZf0fRpLk2nQ8s9TvWx",
+    "rk_live_51HqDxYKZf0fRpLk2nQ8s9",
+    "whsec_9f8e7d6c5b4a39281706f5e4",
+    "4242424242424242",
+    "4242 4242 4242 4242",
+    "5555-5555-5555-4444",
+    "378282246310005",
+]
 SUPPORT = Actor("support@ordersdesk.test", Role.SUPPORT)
 
 
 # -- the scanner finds what it must, and only that ------------------------------------
 
-@pytest.mark.parametrize("text", [
-    "key=sk_test_orders_desk", "Bearer sk_live_51HqDxYKZf0fRpLk2n", "rk_test_abcd1234",
-    "secret whsec_9f8e7d6c5b4a3928", "card 4242424242424242", "4242 4242 4242 4242 exp 12/34",
-    "4000-0566-5566-5556", "amex 378282246310005", "tok_4242424242424242", "6011111111111117",
-])
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "key=sk_test_orders_desk",
+        "Bearer sk_live_51HqDxYKZf0fRpLk2n",
+        "rk_test_abcd1234",
+        "secret whsec_9f8e7d6c5b4a3928",
+        "card 4242424242424242",
+        "4242 4242 4242 4242 exp 12/34",
+        "4000-0566-5566-5556",
+        "amex 378282246310005",
+        "tok_4242424242424242",
+        "6011111111111117",
+    ],
+)
 def test_the_scanner_finds_keys_webhook_secrets_and_card_numbers(text):
     assert scan_text(text, "sample"), text
 
 
-@pytest.mark.parametrize("text", [
-    "4242424242424241",  # fails the Luhn check
-    "ORD-000123:refund:1", "pi_sim_1234567890123456789abcde", "re_1234567890123456789",
-    "2026-11-26 23:34:31.123456", "amount=99999999", "sk_", "task_test", "whsec_",
-    "(1, 2, 1999, 500, 3998)", "1764201271", "$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "4242424242424241",  # fails the Luhn check
+        "ORD-000123:refund:1",
+        "pi_sim_1234567890123456789abcde",
+        "re_1234567890123456789",
+        "2026-11-26 23:34:31.123456",
+        "amount=99999999",
+        "sk_",
+        "task_test",
+        "whsec_",
+        "(1, 2, 1999, 500, 3998)",
+        "1764201271",
+        "$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA",
+    ],
+)
 def test_the_scanner_leaves_ids_timestamps_and_amounts_alone(text):
     assert scan_text(text, "sample") == [], text
 
@@ -67,23 +96,33 @@ def test_the_debug_log_scan_sees_what_any_logger_writes(debug_log):
 
 # -- whole lifecycles ----------------------------------------------------------------
 
+
 def run_lifecycle(shop, gateways, token: str) -> list[BaseException]:
     """Checkout, fulfil, return; checkout, cancel; a crash after a refund and its
     retry; keys and card numbers pasted as tokens. Returns every error raised."""
     errors: list[BaseException] = []
     for secret in PASTED:
         with pytest.raises(OrdersError) as refused:
-            place_order(shop.db, shop.customer, items=[("BOX-USD", 1)], token=secret,
-                        address_id=shop.address_id, gateways=gateways)
+            place_order(
+                shop.db,
+                shop.customer,
+                items=[("BOX-USD", 1)],
+                token=secret,
+                address_id=shop.address_id,
+                gateways=gateways,
+            )
         errors.append(refused.value)
-    first = place_order(shop.db, shop.customer, items=[("PASS-USD", 2)], token=token,
-                        gateways=gateways)["number"]
+    first = place_order(shop.db, shop.customer, items=[("PASS-USD", 2)], token=token, gateways=gateways)[
+        "number"
+    ]
     lifecycle.fulfill_order(shop.db, SYSTEM, first, gateways=gateways)
     lifecycle.return_order(shop.db, SUPPORT, first, reason="Damaged", gateways=gateways)
-    second = place_order(shop.db, shop.customer, items=[("PASS-USD", 1)], token=token,
-                         gateways=gateways)["number"]
+    second = place_order(shop.db, shop.customer, items=[("PASS-USD", 1)], token=token, gateways=gateways)[
+        "number"
+    ]
     crashing = Gateways(shop.db, gateways.settings).use(
-        CrashingGateway(gateways.default, crash_after="refund"))
+        CrashingGateway(gateways.default, crash_after="refund")
+    )
     with pytest.raises(SimulatedCrash):
         lifecycle.cancel_order(shop.db, SUPPORT, second, gateways=crashing)
     assert lifecycle.cancel_order(shop.db, SUPPORT, second, gateways=gateways)["status"] == "canceled"
@@ -104,23 +143,27 @@ def assert_nothing_secret(shop, errors, debug_log) -> None:
     assert debug_log.texts, "nothing was logged: the capture is not working"
 
 
-def test_a_whole_lifecycle_on_the_offline_gateway_leaves_no_secret_anywhere(shop, monkeypatch,
-                                                                           debug_log):
+def test_a_whole_lifecycle_on_the_offline_gateway_leaves_no_secret_anywhere(shop, monkeypatch, debug_log):
     monkeypatch.setenv("ORDERS_PAYMENT_LEASE_SECONDS", "0")
     errors = run_lifecycle(shop, Gateways(shop.db), "tok_visa")
     assert_nothing_secret(shop, errors, debug_log)
 
 
 @pytest.mark.stripe
-def test_a_whole_lifecycle_on_stripe_leaves_no_secret_anywhere(sqlite_shop, localstripe_url,
-                                                              monkeypatch, debug_log):
+def test_a_whole_lifecycle_on_stripe_leaves_no_secret_anywhere(
+    sqlite_shop, localstripe_url, monkeypatch, debug_log
+):
     monkeypatch.setenv("ORDERS_PAYMENT_LEASE_SECONDS", "0")
-    settings = dataclasses.replace(load_settings(), gateway="stripe", stripe_api_key=API_KEY,
-                                   stripe_api_base=localstripe_url, stripe_max_network_retries=0)
+    settings = dataclasses.replace(
+        load_settings(),
+        gateway="stripe",
+        stripe_api_key=API_KEY,
+        stripe_api_base=localstripe_url,
+        stripe_max_network_retries=0,
+    )
     errors = run_lifecycle(sqlite_shop, Gateways(sqlite_shop.db, settings), "pm_card_visa")
     # A key the gateway refuses, and a card it declines, explained without the key.
-    rejected = StripeGateway("rk_test_do_not_log_me_123", api_base=localstripe_url,
-                             max_network_retries=0)
+    rejected = StripeGateway("rk_test_do_not_log_me_123", api_base=localstripe_url, max_network_retries=0)
     with pytest.raises(PaymentError) as refused:
         rejected.create_payment(amount=100, currency="usd", reference="o", idempotency_key="k-1")
     errors.append(refused.value)
@@ -134,19 +177,24 @@ def test_a_whole_lifecycle_on_stripe_leaves_no_secret_anywhere(sqlite_shop, loca
 
 FREE_TEXT = {
     "staff note": lambda shop, number, text: lifecycle.add_note(shop.db, SUPPORT, number, text),
-    "cancel reason": lambda shop, number, text: lifecycle.cancel_order(shop.db, SUPPORT, number,
-                                                                       reason=text),
+    "cancel reason": lambda shop, number, text: lifecycle.cancel_order(shop.db, SUPPORT, number, reason=text),
     "shipping address": lambda shop, number, text: place_order(
-        shop.db, shop.customer, items=[("BOX-USD", 1)], token="tok_visa",
-        address=AddressInput("Ada Lovelace", text, "London", "N1 9GU", "GB")),
+        shop.db,
+        shop.customer,
+        items=[("BOX-USD", 1)],
+        token="tok_visa",
+        address=AddressInput("Ada Lovelace", text, "London", "N1 9GU", "GB"),
+    ),
 }
 
 
 @pytest.mark.plants_secrets
 @pytest.mark.parametrize("field", sorted(FREE_TEXT))
-@pytest.mark.parametrize("pasted", ["card 4242 4242 4242 4242 exp 12/30",
-                                    "key sk_live_51HqDxYKZf0fRpLk2nQ8s9TvWx"],
-                         ids=["card number", "secret key"])
+@pytest.mark.parametrize(
+    "pasted",
+    ["card 4242 4242 4242 4242 exp 12/30", "key sk_live_51HqDxYKZf0fRpLk2nQ8s9TvWx"],
+    ids=["card number", "secret key"],
+)
 def test_a_card_number_or_key_typed_into_free_text_is_not_stored(sqlite_shop, field, pasted):
     shop = sqlite_shop
     number = place_order(shop.db, shop.customer, items=[("PASS-USD", 1)], token="tok_visa")["number"]

@@ -9,6 +9,7 @@ table derived from the code under test would agree with any mistake in it.
 A denied call raises PermissionDenied and leaves every table's contents exactly as
 they were; an allowed call goes through and changes something.
 """
+
 from __future__ import annotations
 
 import uuid
@@ -30,8 +31,17 @@ from orders_core.staff import SYSTEM, Actor, Role
 from tests.reliability.evidence import changed_tables, table_checksums
 from tests.reliability.shop import Shop, build_shop
 
-ACTORS = ["analyst", "support", "ops", "admin", "customer", "other customer", "system",
-          "deactivated admin", "demoted admin"]
+ACTORS = [
+    "analyst",
+    "support",
+    "ops",
+    "admin",
+    "customer",
+    "other customer",
+    "system",
+    "deactivated admin",
+    "demoted admin",
+]
 
 # analyst: view and export. support: + cancel, return, staff notes. ops: + fulfil, take
 # payments, cancel or retry jobs. admin: everything, and staff accounts. A customer may
@@ -41,23 +51,24 @@ ACTORS = ["analyst", "support", "ops", "admin", "customer", "other customer", "s
 # only what an analyst may do is allowed. The database decides, not the Actor.
 Y, n = True, False
 EXPECTED = {  #              analyst support ops admin customer other-customer system deact. demoted
-    "fulfill order":         (n, n, Y, Y, n, n, Y, n, n),
-    "cancel order":          (n, Y, Y, Y, n, n, Y, n, n),
-    "return order":          (n, Y, Y, Y, n, n, Y, n, n),
-    "add staff note":        (n, Y, Y, Y, n, n, Y, n, n),
-    "pay order":             (n, n, Y, Y, Y, n, Y, n, n),
-    "create staff account":  (n, n, n, Y, n, n, Y, n, n),
-    "change staff role":     (n, n, n, Y, n, n, Y, n, n),
-    "deactivate staff":      (n, n, n, Y, n, n, Y, n, n),
-    "bulk export":           (Y, Y, Y, Y, n, n, Y, n, Y),
-    "bulk fulfill":          (n, n, Y, Y, n, n, Y, n, n),
-    "bulk cancel":           (n, Y, Y, Y, n, n, Y, n, n),
-    "bulk return":           (n, Y, Y, Y, n, n, Y, n, n),
-    "cancel job":            (n, n, Y, Y, n, n, Y, n, n),
-    "retry failed orders":   (n, n, Y, Y, n, n, Y, n, n),
+    "fulfill order": (n, n, Y, Y, n, n, Y, n, n),
+    "cancel order": (n, Y, Y, Y, n, n, Y, n, n),
+    "return order": (n, Y, Y, Y, n, n, Y, n, n),
+    "add staff note": (n, Y, Y, Y, n, n, Y, n, n),
+    "pay order": (n, n, Y, Y, Y, n, Y, n, n),
+    "create staff account": (n, n, n, Y, n, n, Y, n, n),
+    "change staff role": (n, n, n, Y, n, n, Y, n, n),
+    "deactivate staff": (n, n, n, Y, n, n, Y, n, n),
+    "bulk export": (Y, Y, Y, Y, n, n, Y, n, Y),
+    "bulk fulfill": (n, n, Y, Y, n, n, Y, n, n),
+    "bulk cancel": (n, Y, Y, Y, n, n, Y, n, n),
+    "bulk return": (n, Y, Y, Y, n, n, Y, n, n),
+    "cancel job": (n, n, Y, Y, n, n, Y, n, n),
+    "retry failed orders": (n, n, Y, Y, n, n, Y, n, n),
 }
-CELLS = [(service, actor, allowed) for service, row in EXPECTED.items()
-         for actor, allowed in zip(ACTORS, row)]
+CELLS = [
+    (service, actor, allowed) for service, row in EXPECTED.items() for actor, allowed in zip(ACTORS, row)
+]
 
 
 def actor_named(shop: Shop, name: str) -> Actor:
@@ -70,10 +81,17 @@ def actor_named(shop: Shop, name: str) -> Actor:
     if name in ("deactivated admin", "demoted admin"):
         email = f"{name.split()[0]}-{uuid.uuid4().hex[:8]}@ordersdesk.test"
         with shop.db.write() as conn:  # the account as it is now; the Actor still says Admin
-            conn.execute(insert(staff_table).values(
-                email=email, email_key=email, name=name.title(), password_hash=LOCKED,
-                role="admin" if name == "deactivated admin" else "analyst",
-                active=name != "deactivated admin", created_at=utcnow()))
+            conn.execute(
+                insert(staff_table).values(
+                    email=email,
+                    email_key=email,
+                    name=name.title(),
+                    password_hash=LOCKED,
+                    role="admin" if name == "deactivated admin" else "analyst",
+                    active=name != "deactivated admin",
+                    created_at=utcnow(),
+                )
+            )
         return Actor(email, Role.ADMIN)
     return Actor(f"{name}@ordersdesk.test", Role(name))
 
@@ -100,9 +118,17 @@ def staff_member(shop: Shop) -> str:
     the point here)."""
     email = f"target-{uuid.uuid4().hex[:8]}@ordersdesk.test"
     with shop.db.write() as conn:
-        conn.execute(insert(staff_table).values(email=email, email_key=email, name="Target",
-                                                role="support", active=True,
-                                                password_hash=LOCKED, created_at=utcnow()))
+        conn.execute(
+            insert(staff_table).values(
+                email=email,
+                email_key=email,
+                name="Target",
+                role="support",
+                active=True,
+                password_hash=LOCKED,
+                created_at=utcnow(),
+            )
+        )
     return email
 
 
@@ -125,10 +151,12 @@ SERVICES = {
     "return order": (fulfilled_order, lambda s, a, t: lifecycle.return_order(s.db, a, t)),
     "add staff note": (paid_order, lambda s, a, t: lifecycle.add_note(s.db, a, t, "Called them.")),
     "pay order": (declined_order, lambda s, a, t: pay_order(s.db, a, t, token="tok_visa")),
-    "create staff account": (lambda s: f"new-{uuid.uuid4().hex[:8]}@ordersdesk.test",
-                             lambda s, a, t: staff.create_staff(
-                                 s.db, a, email=t, name="New Hire", role="analyst",
-                                 password="correct horse battery")),
+    "create staff account": (
+        lambda s: f"new-{uuid.uuid4().hex[:8]}@ordersdesk.test",
+        lambda s, a, t: staff.create_staff(
+            s.db, a, email=t, name="New Hire", role="analyst", password="correct horse battery"
+        ),
+    ),
     "change staff role": (staff_member, lambda s, a, t: staff.set_staff_role(s.db, a, t, "ops")),
     "deactivate staff": (staff_member, lambda s, a, t: staff.set_staff_active(s.db, a, t, False)),
     "bulk export": (paid_order, lambda s, a, t: jobs.enqueue(s.db, a, "export", order_numbers=[t])),
@@ -162,8 +190,9 @@ def test_the_table_covers_every_role_and_every_state_changing_service():
     assert all(len(row) == len(ACTORS) for row in EXPECTED.values())
 
 
-@pytest.mark.parametrize("service,actor_name,allowed", CELLS,
-                         ids=[f"{a} {'may' if ok else 'may not'} {s}" for s, a, ok in CELLS])
+@pytest.mark.parametrize(
+    "service,actor_name,allowed", CELLS, ids=[f"{a} {'may' if ok else 'may not'} {s}" for s, a, ok in CELLS]
+)
 def test_each_role_may_do_exactly_what_its_definition_says(sqlite_shop, service, actor_name, allowed):
     check_cell(sqlite_shop, service, actor_name, allowed)
 
@@ -199,8 +228,11 @@ def test_a_job_asked_for_by_a_role_that_may_not_make_its_moves_fails_without_mov
         jobs.enqueue(shop.db, support, "fulfill", order_numbers=[number])
     job = jobs.enqueue(shop.db, actor_named(shop, "ops"), "fulfill", order_numbers=[number])
     with shop.db.write() as conn:  # as if the role had been lowered meanwhile
-        conn.execute(update(jobs_table).where(jobs_table.c.id == job.id).values(
-            actor_role="support", actor=support.email))
+        conn.execute(
+            update(jobs_table)
+            .where(jobs_table.c.id == job.id)
+            .values(actor_role="support", actor=support.email)
+        )
     finished = run_job_here(shop.db, job.id)
     assert (finished.succeeded, finished.failed) == (0, 1)
     assert "not allowed to fulfill orders" in jobs.job_failures(shop.db, job.id, actor=SYSTEM)[0]["reason"]
@@ -216,4 +248,3 @@ def test_nobody_but_the_owner_pays_for_a_customers_order_as_a_customer(sqlite_sh
         pay_order(shop.db, stranger, number, token="tok_visa")
     assert table_checksums(shop.db) == before
     assert pay_order(shop.db, shop.customer_actor, number, token="tok_visa")["status"] == "paid"
-

@@ -3,6 +3,7 @@ error message or the database; the database keeps only the token's SHA-256.
 
 The log is captured at DEBUG (SQLAlchemy's statements and parameters included) by
 this suite's conftest. The tokens are random, so the scan looks for their exact text."""
+
 from __future__ import annotations
 
 import pytest
@@ -33,10 +34,16 @@ def test_tokens_and_passwords_appear_nowhere_but_the_browser(sqlite_db, debug_lo
     errors: list[OrdersError] = []
     tokens = []
     for _ in range(2):
-        tokens.append(auth.sign_in_with_password(db, "ops@ordersdesk.test", PASSWORD,
-                                                 client_address="203.0.113.9").token)
-    tokens.append(auth.sign_in_with_identity(db, email="support@ordersdesk.test", email_verified=True,
-                                             provider="okta").token)
+        tokens.append(
+            auth.sign_in_with_password(
+                db, "ops@ordersdesk.test", PASSWORD, client_address="203.0.113.9"
+            ).token
+        )
+    tokens.append(
+        auth.sign_in_with_identity(
+            db, email="support@ordersdesk.test", email_verified=True, provider="okta"
+        ).token
+    )
     for token in tokens:
         assert isinstance(auth.current_session(db, token), auth.SignedIn)
     for attempt in ("wrong-" + PASSWORD, PASSWORD + "x"):

@@ -11,6 +11,7 @@ a completed request (the SDK's own retries), the proxy plays that part and says 
 (`honor_idempotency_keys`). Where it does not, any protection comes from our own
 pending refund row and the list of refunds we ask for before refunding.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -45,8 +46,7 @@ SDK_FIRST_BACKOFF = 0.5  # stripe-python's INITIAL_DELAY: never less between two
 @pytest.fixture
 def stripe_client(localstripe_url) -> stripe.StripeClient:
     """Straight to localstripe: what Stripe really holds."""
-    return stripe.StripeClient(API_KEY, base_addresses={"api": localstripe_url},
-                               max_network_retries=0)
+    return stripe.StripeClient(API_KEY, base_addresses={"api": localstripe_url}, max_network_retries=0)
 
 
 @pytest.fixture
@@ -61,29 +61,41 @@ def dead_leases_are_over(monkeypatch):
 
 
 def stripe_gateways(db, base: str, *, retries: int = 0, timeout: float = 10.0) -> Gateways:
-    settings = dataclasses.replace(load_settings(), gateway="stripe", stripe_api_key=API_KEY,
-                                   stripe_api_base=base, stripe_max_network_retries=retries)
-    gateway = StripeGateway(API_KEY, api_base=base, max_network_retries=retries,
-                            http_client=stripe.RequestsClient(timeout=timeout))
+    settings = dataclasses.replace(
+        load_settings(),
+        gateway="stripe",
+        stripe_api_key=API_KEY,
+        stripe_api_base=base,
+        stripe_max_network_retries=retries,
+    )
+    gateway = StripeGateway(
+        API_KEY,
+        api_base=base,
+        max_network_retries=retries,
+        http_client=stripe.RequestsClient(timeout=timeout),
+    )
     return Gateways(db, settings).use(gateway)
 
 
 def paid_on_stripe(shop, gateways, quantity: int = 2) -> str:
-    order = place_order(shop.db, shop.customer, items=[("PASS-USD", quantity)],
-                        token="pm_card_visa", gateways=gateways)
+    order = place_order(
+        shop.db, shop.customer, items=[("PASS-USD", quantity)], token="pm_card_visa", gateways=gateways
+    )
     assert order["status"] == "paid"
     return order["number"]
 
 
 def refunds_at_stripe(stripe_client, shop, number) -> list:
     payment_id = order_detail(shop.db, number, actor=SYSTEM)["payment"]["gateway_payment_id"]
-    return list(stripe_client.v1.refunds.list(
-        params={"payment_intent": payment_id, "limit": 100}).auto_paging_iter())
+    return list(
+        stripe_client.v1.refunds.list(params={"payment_intent": payment_id, "limit": 100}).auto_paging_iter()
+    )
 
 
 def intents_at_stripe(stripe_client) -> dict[str, object]:
-    return {pi.id: pi for pi in stripe_client.v1.payment_intents.list(
-        params={"limit": 100}).auto_paging_iter()}
+    return {
+        pi.id: pi for pi in stripe_client.v1.payment_intents.list(params={"limit": 100}).auto_paging_iter()
+    }
 
 
 def pending_refund_key(shop, number) -> str:
@@ -95,21 +107,25 @@ def pending_refund_key(shop, number) -> str:
 
 # -- a crash between Stripe's answer and our commit (promise 1, Stripe) ---------------------
 
+
 @pytest.mark.parametrize("crash_after", ["list_refunds", "retrieve_payment", "refund"])
 def test_a_crash_during_a_stripe_refund_is_resumed_and_stripe_refunds_once(
-        sqlite_shop, localstripe_url, stripe_client, crash_after):
+    sqlite_shop, localstripe_url, stripe_client, crash_after
+):
     shop = sqlite_shop
     number = paid_on_stripe(shop, stripe_gateways(shop.db, localstripe_url))
     gateways = stripe_gateways(shop.db, localstripe_url)
     if crash_after != "refund":
         # A brand-new refund key goes straight to the refund; the look-ups happen when an
         # interrupted refund is resumed, so first leave one pending behind an outage.
-        outage = Gateways(shop.db, gateways.settings).use(FlakyGateway(
-            gateways.default, "refund", GatewayUnavailable("connection reset")))
+        outage = Gateways(shop.db, gateways.settings).use(
+            FlakyGateway(gateways.default, "refund", GatewayUnavailable("connection reset"))
+        )
         with pytest.raises(GatewayUnavailable):
             lifecycle.cancel_order(shop.db, SUPPORT, number, gateways=outage)
     crashing = Gateways(shop.db, gateways.settings).use(
-        CrashingGateway(gateways.default, crash_after=crash_after))
+        CrashingGateway(gateways.default, crash_after=crash_after)
+    )
     with pytest.raises(SimulatedCrash):
         lifecycle.cancel_order(shop.db, SUPPORT, number, gateways=crashing)
     key = pending_refund_key(shop, number)
@@ -118,8 +134,9 @@ def test_a_crash_during_a_stripe_refund_is_resumed_and_stripe_refunds_once(
 
     # The next process: localstripe ignores idempotency keys, so only our pending row and
     # the refunds we list first stand between this retry and a second refund.
-    order = lifecycle.cancel_order(shop.db, SUPPORT, number,
-                                   gateways=stripe_gateways(shop.db, localstripe_url))
+    order = lifecycle.cancel_order(
+        shop.db, SUPPORT, number, gateways=stripe_gateways(shop.db, localstripe_url)
+    )
     assert (order["status"], order["refunded_amount"]) == ("canceled", 1000)
     [refund] = refunds_at_stripe(stripe_client, shop, number)
     assert (refund.amount, refund.metadata["refund_key"]) == (1000, key)
@@ -127,17 +144,23 @@ def test_a_crash_during_a_stripe_refund_is_resumed_and_stripe_refunds_once(
 
 
 def test_a_crash_after_stripe_charged_the_card_is_settled_without_a_second_charge(
-        sqlite_shop, localstripe_url, stripe_client):
+    sqlite_shop, localstripe_url, stripe_client
+):
     shop = sqlite_shop
     before = set(intents_at_stripe(stripe_client))
     gateways = stripe_gateways(shop.db, localstripe_url)
     crashing = Gateways(shop.db, gateways.settings).use(
-        CrashingGateway(gateways.default, crash_after="confirm_payment"))
+        CrashingGateway(gateways.default, crash_after="confirm_payment")
+    )
     with pytest.raises(SimulatedCrash):
-        place_order(shop.db, shop.customer, items=[("PASS-USD", 1)], token="pm_card_visa",
-                    gateways=crashing)
-    order = pay_order(shop.db, shop.customer_actor, "ORD-000001", token="pm_card_visa",
-                      gateways=stripe_gateways(shop.db, localstripe_url))
+        place_order(shop.db, shop.customer, items=[("PASS-USD", 1)], token="pm_card_visa", gateways=crashing)
+    order = pay_order(
+        shop.db,
+        shop.customer_actor,
+        "ORD-000001",
+        token="pm_card_visa",
+        gateways=stripe_gateways(shop.db, localstripe_url),
+    )
     assert order["status"] == "paid"
     new = [pi for pid, pi in intents_at_stripe(stripe_client).items() if pid not in before]
     assert [pi.status for pi in new] == ["succeeded"], "the card was charged more than once"
@@ -146,9 +169,11 @@ def test_a_crash_after_stripe_charged_the_card_is_settled_without_a_second_charg
 
 # -- Stripe's failure modes on a single refund -------------------------------------------
 
+
 @pytest.mark.parametrize("status", [409, 500])
 def test_a_conflict_or_server_error_is_retried_by_the_sdk_with_backoff_and_the_same_key(
-        sqlite_shop, proxy, stripe_client, status):
+    sqlite_shop, proxy, stripe_client, status
+):
     shop = sqlite_shop
     gateways = stripe_gateways(shop.db, proxy.url, retries=2)
     number = paid_on_stripe(shop, gateways)
@@ -163,7 +188,8 @@ def test_a_conflict_or_server_error_is_retried_by_the_sdk_with_backoff_and_the_s
 
 
 def test_a_server_error_that_outlasts_the_sdk_retries_is_reported_and_a_later_retry_refunds_once(
-        sqlite_shop, proxy, stripe_client):
+    sqlite_shop, proxy, stripe_client
+):
     shop = sqlite_shop
     gateways = stripe_gateways(shop.db, proxy.url, retries=2)
     number = paid_on_stripe(shop, gateways)
@@ -183,7 +209,8 @@ def test_a_server_error_that_outlasts_the_sdk_retries_is_reported_and_a_later_re
 
 
 def test_a_rate_limit_is_reported_with_stripes_retry_after_and_a_later_retry_refunds_once(
-        sqlite_shop, proxy, stripe_client):
+    sqlite_shop, proxy, stripe_client
+):
     shop = sqlite_shop
     gateways = stripe_gateways(shop.db, proxy.url, retries=2)
     number = paid_on_stripe(shop, gateways)
@@ -204,7 +231,8 @@ def test_a_rate_limit_is_reported_with_stripes_retry_after_and_a_later_retry_ref
 
 @pytest.mark.parametrize("fault", ["reset", "late answer"])
 def test_a_refund_stripe_made_whose_answer_was_lost_is_adopted_not_repeated(
-        sqlite_shop, localstripe_url, stripe_client, fault):
+    sqlite_shop, localstripe_url, stripe_client, fault
+):
     """The worst case for a refund: Stripe acted, we never heard. With a gateway that
     ignores idempotency keys (localstripe as it is, no SDK retries), the retry must find
     the refund by its key in Stripe's list instead of refunding again."""
@@ -231,7 +259,8 @@ def test_a_refund_stripe_made_whose_answer_was_lost_is_adopted_not_repeated(
 
 
 def test_the_sdks_retry_of_a_refund_whose_answer_was_lost_carries_the_same_key(
-        sqlite_shop, proxy, stripe_client):
+    sqlite_shop, proxy, stripe_client
+):
     """With the SDK's retries on, the retry reaches Stripe with the first attempt's
     Idempotency-Key, so Stripe answers it from the first refund (played by the proxy)."""
     shop = sqlite_shop
@@ -248,8 +277,10 @@ def test_the_sdks_retry_of_a_refund_whose_answer_was_lost_carries_the_same_key(
 
 # -- Stripe's failure modes at checkout ----------------------------------------------------
 
+
 def test_a_server_error_on_confirm_is_retried_by_the_sdk_and_the_card_is_charged_once(
-        sqlite_shop, proxy, stripe_client):
+    sqlite_shop, proxy, stripe_client
+):
     shop = sqlite_shop
     before = set(intents_at_stripe(stripe_client))
     gateways = stripe_gateways(shop.db, proxy.url, retries=2)
@@ -260,37 +291,35 @@ def test_a_server_error_on_confirm_is_retried_by_the_sdk_and_the_card_is_charged
     assert new == ["succeeded"]
 
 
-def test_a_rate_limited_checkout_is_reported_and_paying_later_charges_once(
-        sqlite_shop, proxy, stripe_client):
+def test_a_rate_limited_checkout_is_reported_and_paying_later_charges_once(sqlite_shop, proxy, stripe_client):
     shop = sqlite_shop
     before = set(intents_at_stripe(stripe_client))
     gateways = stripe_gateways(shop.db, proxy.url, retries=2)
     proxy.fail_next(1, "POST", r"^/v1/payment_intents$", status=429, retry_after=3)
     with pytest.raises(GatewayUnavailable) as reported:
-        place_order(shop.db, shop.customer, items=[("PASS-USD", 1)], token="pm_card_visa",
-                    gateways=gateways)
+        place_order(shop.db, shop.customer, items=[("PASS-USD", 1)], token="pm_card_visa", gateways=gateways)
     assert reported.value.retry_after == 3 and "not charged" in str(reported.value)
     assert order_detail(shop.db, "ORD-000001", actor=SYSTEM)["status"] == "created"
-    order = pay_order(shop.db, shop.customer_actor, "ORD-000001", token="pm_card_visa",
-                      gateways=gateways)
+    order = pay_order(shop.db, shop.customer_actor, "ORD-000001", token="pm_card_visa", gateways=gateways)
     assert order["status"] == "paid"
     new = [pi.status for pid, pi in intents_at_stripe(stripe_client).items() if pid not in before]
     assert new == ["succeeded"]
 
 
 def test_a_charge_stripe_made_whose_answer_was_lost_is_found_not_repeated(
-        sqlite_shop, localstripe_url, stripe_client):
+    sqlite_shop, localstripe_url, stripe_client
+):
     shop = sqlite_shop
     before = set(intents_at_stripe(stripe_client))
     with FaultProxy(localstripe_url, honor_idempotency_keys=False) as bare:
         gateways = stripe_gateways(shop.db, bare.url, retries=0, timeout=0.5)
         bare.fail_next(1, "POST", CONFIRM, drop=True, after_forwarding=True)
         with pytest.raises(GatewayUnavailable):
-            place_order(shop.db, shop.customer, items=[("PASS-USD", 1)], token="pm_card_visa",
-                        gateways=gateways)
+            place_order(
+                shop.db, shop.customer, items=[("PASS-USD", 1)], token="pm_card_visa", gateways=gateways
+            )
         assert order_detail(shop.db, "ORD-000001", actor=SYSTEM)["status"] == "created"
-        order = pay_order(shop.db, shop.customer_actor, "ORD-000001", token="pm_card_visa",
-                          gateways=gateways)
+        order = pay_order(shop.db, shop.customer_actor, "ORD-000001", token="pm_card_visa", gateways=gateways)
     assert order["status"] == "paid"
     new = [pi.status for pid, pi in intents_at_stripe(stripe_client).items() if pid not in before]
     assert new == ["succeeded"], "the card was charged more than once"
@@ -298,28 +327,33 @@ def test_a_charge_stripe_made_whose_answer_was_lost_is_found_not_repeated(
 
 
 def test_a_lost_answer_to_a_charge_does_not_tell_the_customer_they_were_not_charged(
-        sqlite_shop, localstripe_url):
+    sqlite_shop, localstripe_url
+):
     shop = sqlite_shop
     with FaultProxy(localstripe_url, honor_idempotency_keys=False) as bare:
         gateways = stripe_gateways(shop.db, bare.url, retries=0, timeout=0.5)
         bare.fail_next(1, "POST", CONFIRM, drop=True, after_forwarding=True)
         with pytest.raises(GatewayUnavailable) as reported:
-            place_order(shop.db, shop.customer, items=[("PASS-USD", 1)], token="pm_card_visa",
-                        gateways=gateways)
+            place_order(
+                shop.db, shop.customer, items=[("PASS-USD", 1)], token="pm_card_visa", gateways=gateways
+            )
     assert "not charged" not in str(reported.value), str(reported.value)
 
 
 # -- the bulk job engine through the same faults ---------------------------------------------
 
+
 def run_job(shop, job_id: int, gateways, *, budget: float):
-    Worker(shop.db, name="faults", gateways=gateways, settings=gateways.settings,
-           retry_budget_seconds=budget).run_once(job_id=job_id)
+    Worker(
+        shop.db, name="faults", gateways=gateways, settings=gateways.settings, retry_budget_seconds=budget
+    ).run_once(job_id=job_id)
     jobs.finish_if_done(shop.db, job_id)
     return jobs.get_job(shop.db, job_id, actor=SYSTEM)
 
 
 def test_a_bulk_cancel_retries_stripes_failures_with_backoff_and_refunds_each_order_once(
-        sqlite_shop, proxy, stripe_client, debug_log):
+    sqlite_shop, proxy, stripe_client, debug_log
+):
     shop = sqlite_shop
     gateways = stripe_gateways(shop.db, proxy.url, retries=0)
     numbers = [paid_on_stripe(shop, gateways, quantity=1) for _ in range(3)]
@@ -346,7 +380,8 @@ def test_a_bulk_cancel_retries_stripes_failures_with_backoff_and_refunds_each_or
 
 
 def test_a_bulk_cancel_reports_each_order_stripe_kept_refusing_and_moves_none_of_them(
-        sqlite_shop, proxy, stripe_client):
+    sqlite_shop, proxy, stripe_client
+):
     shop = sqlite_shop
     gateways = stripe_gateways(shop.db, proxy.url, retries=0)
     numbers = [paid_on_stripe(shop, gateways, quantity=1) for _ in range(2)]
@@ -373,12 +408,16 @@ def test_a_bulk_cancel_reports_each_order_stripe_kept_refusing_and_moves_none_of
 
 # -- Stripe's refusal of an over-refund ---------------------------------------------------
 
-ALREADY_REFUNDED = {"type": "invalid_request_error", "code": "charge_already_refunded",
-                    "message": "Charge ch_123 has already been refunded."}
+ALREADY_REFUNDED = {
+    "type": "invalid_request_error",
+    "code": "charge_already_refunded",
+    "message": "Charge ch_123 has already been refunded.",
+}
 
 
 def test_stripes_refusal_of_an_over_refund_fails_the_cancel_and_moves_no_money(
-        sqlite_shop, proxy, stripe_client):
+    sqlite_shop, proxy, stripe_client
+):
     """Someone refunded the charge in Stripe's dashboard, outside our books; Stripe then
     refuses our refund with 400 charge_already_refunded. localstripe does not enforce
     refund limits, so the proxy gives Stripe's answer instead of forwarding."""
@@ -403,8 +442,10 @@ def test_stripes_refusal_of_an_over_refund_fails_the_cancel_and_moves_no_money(
 
 # -- a charge slower than the payment lease ------------------------------------------------
 
+
 def test_a_charge_slower_than_its_lease_is_not_charged_twice(
-        sqlite_shop, localstripe_url, stripe_client, monkeypatch):
+    sqlite_shop, localstripe_url, stripe_client, monkeypatch
+):
     import threading
 
     monkeypatch.setenv("ORDERS_PAYMENT_LEASE_SECONDS", "1")
@@ -417,17 +458,29 @@ def test_a_charge_slower_than_its_lease_is_not_charged_twice(
         def checkout():
             try:
                 first["order"] = place_order(
-                    shop.db, shop.customer, items=[("PASS-USD", 1)], token="pm_card_visa",
-                    gateways=stripe_gateways(shop.db, slow.url, timeout=10))
+                    shop.db,
+                    shop.customer,
+                    items=[("PASS-USD", 1)],
+                    token="pm_card_visa",
+                    gateways=stripe_gateways(shop.db, slow.url, timeout=10),
+                )
             except Exception as error:  # noqa: BLE001 - reported below
                 first["error"] = error
 
         thread = threading.Thread(target=checkout)
         thread.start()
         time.sleep(1.8)  # the first attempt's lease is over; its confirm is still on its way
-        pay_order(shop.db, shop.customer_actor, "ORD-000001", token="pm_card_visa",
-                  gateways=stripe_gateways(shop.db, localstripe_url))
+        pay_order(
+            shop.db,
+            shop.customer_actor,
+            "ORD-000001",
+            token="pm_card_visa",
+            gateways=stripe_gateways(shop.db, localstripe_url),
+        )
         thread.join(30)
-    succeeded = [pi.id for pid, pi in intents_at_stripe(stripe_client).items()
-                 if pid not in before and pi.status == "succeeded"]
+    succeeded = [
+        pi.id
+        for pid, pi in intents_at_stripe(stripe_client).items()
+        if pid not in before and pi.status == "succeeded"
+    ]
     assert len(succeeded) == 1, f"the card was charged {len(succeeded)} times"

@@ -4,6 +4,7 @@ subprocess on a free loopback port, and Debian's headless Chromium to drive it.
 Every wait is bounded; the server's log is kept beside its data for a failure message.
 Pages are visited at http://localhost:PORT (not 127.0.0.1): Streamlit's single sign-on
 needs the browser's host to match the configured redirect URI's."""
+
 from __future__ import annotations
 
 import contextlib
@@ -20,8 +21,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "tests" / "artifacts" / "screenshots"
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 START_SECONDS = 90
 
 
@@ -42,32 +49,58 @@ def http_status(url: str, timeout: float = 2.0) -> int | None:
 
 
 @contextlib.contextmanager
-def app_server(database_url: str, data_dir: Path, *, port: int | None = None,
-               cwd: Path = ROOT, **environment: str) -> Iterator[str]:
+def app_server(
+    database_url: str, data_dir: Path, *, port: int | None = None, cwd: Path = ROOT, **environment: str
+) -> Iterator[str]:
     """`streamlit run app.py` on `database_url`; yields its base URL. `cwd` may be a
     copy of the app with its own .streamlit/secrets.toml (single sign-on tests)."""
     port = port or free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
     log_path = data_dir / f"streamlit-{port}.log"
-    env = {**os.environ, "ORDERS_DATABASE_URL": database_url, "ORDERS_DATA_DIR": str(data_dir),
-           "ORDERS_PAYMENT_GATEWAY": "simulated", "ORDERS_EMBEDDED_WORKER": "0",
-           "PYTHONPATH": str(ROOT), **environment}
+    env = {
+        **os.environ,
+        "ORDERS_DATABASE_URL": database_url,
+        "ORDERS_DATA_DIR": str(data_dir),
+        "ORDERS_PAYMENT_GATEWAY": "simulated",
+        "ORDERS_EMBEDDED_WORKER": "0",
+        "PYTHONPATH": str(ROOT),
+        **environment,
+    }
     log = open(log_path, "wb")  # noqa: SIM115 - the child process writes it
     # --server.address / --browser.serverAddress: loopback only, and no look-up of the
     # machine's external address at start-up.
     process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-         "--server.headless", "true", "--server.address", "127.0.0.1",
-         "--browser.serverAddress", "localhost", "--browser.gatherUsageStats", "false",
-         "--server.fileWatcherType", "none"],
-        cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            "app.py",
+            "--server.port",
+            str(port),
+            "--server.headless",
+            "true",
+            "--server.address",
+            "127.0.0.1",
+            "--browser.serverAddress",
+            "localhost",
+            "--browser.gatherUsageStats",
+            "false",
+            "--server.fileWatcherType",
+            "none",
+        ],
+        cwd=cwd,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     base = f"http://localhost:{port}"
     try:
         deadline = time.monotonic() + START_SECONDS
         while http_status(f"http://127.0.0.1:{port}/healthz") != 200:
             if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the app did not start:\n"
-                                   + log_path.read_text(errors="replace")[-3000:])
+                raise RuntimeError("the app did not start:\n" + log_path.read_text(errors="replace")[-3000:])
             time.sleep(0.25)
         yield base
     finally:
@@ -129,8 +162,11 @@ def first_order(db, status: str) -> str:
     from orders_core.schema import orders
 
     with db.read() as conn:
-        return conn.execute(select(orders.c.number).where(orders.c.status == status)
-                            .order_by(orders.c.id)).scalars().first()
+        return (
+            conn.execute(select(orders.c.number).where(orders.c.status == status).order_by(orders.c.id))
+            .scalars()
+            .first()
+        )
 
 
 def heading(page, text: str):
@@ -139,8 +175,9 @@ def heading(page, text: str):
 
 def wait_idle(page) -> None:
     """Until Streamlit's "running" indicator is gone: the last rerun has finished."""
-    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')",
-                           timeout=30_000)
+    page.wait_for_function(
+        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=30_000
+    )
 
 
 def choose(page, key: str, option: str) -> None:
@@ -159,7 +196,9 @@ def choose(page, key: str, option: str) -> None:
             page.wait_for_function(
                 "([sel, text]) => { const e = document.querySelector(sel); "
                 "return e && e.value.includes(text); }",
-                arg=[f".st-key-{key} input[role=combobox]", option], timeout=5_000)
+                arg=[f".st-key-{key} input[role=combobox]", option],
+                timeout=5_000,
+            )
             return
         except Exception:
             if attempt == 2:

@@ -1,4 +1,5 @@
 """Hand-written fakes that wrap real parts and record what happened (no mock.patch)."""
+
 from __future__ import annotations
 
 import contextlib

@@ -28,6 +28,7 @@ would act twice.
 
 Only 127.0.0.1; one thread per connection; HTTP/1.0 (one request per connection).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -42,15 +43,27 @@ import time
 import urllib.parse
 from collections.abc import Iterator
 
-_HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te",
-               "trailers", "transfer-encoding", "upgrade", "content-length", "host"}
+_HOP_BY_HOP = {
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailers",
+    "transfer-encoding",
+    "upgrade",
+    "content-length",
+    "host",
+}
 
 _ERRORS = {
-    409: {"type": "invalid_request_error", "code": "lock_timeout",
-          "message": "This object cannot be accessed right now because another API request "
-                     "or Stripe process is currently accessing it."},
-    429: {"type": "invalid_request_error", "code": "rate_limit",
-          "message": "Request rate limit exceeded."},
+    409: {
+        "type": "invalid_request_error",
+        "code": "lock_timeout",
+        "message": "This object cannot be accessed right now because another API request "
+        "or Stripe process is currently accessing it.",
+    },
+    429: {"type": "invalid_request_error", "code": "rate_limit", "message": "Request rate limit exceeded."},
     500: {"type": "api_error", "message": "Something went wrong on Stripe's end."},
     502: {"type": "api_error", "message": "Bad gateway."},
     503: {"type": "api_error", "message": "Service unavailable."},
@@ -73,8 +86,7 @@ class Fault:
         return self.remaining > 0 and self.method in ("*", method) and bool(self.path.search(path))
 
     def describe(self) -> str:
-        what = (f"status {self.status}" if self.status else f"delay {self.delay}s" if self.delay
-                else "reset")
+        what = f"status {self.status}" if self.status else f"delay {self.delay}s" if self.delay else "reset"
         return what + (" after forwarding" if self.after_forwarding else "")
 
 
@@ -103,8 +115,7 @@ class FaultProxy:
         self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self._server.daemon_threads = True
         self._server.handle_error = lambda request, address: None  # a client that went away
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True,
-                                        name="fault-proxy")
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True, name="fault-proxy")
 
     @property
     def url(self) -> str:
@@ -123,17 +134,37 @@ class FaultProxy:
         self._server.server_close()
 
     # -- telling it what to do -----------------------------------------------------------
-    def fail_next(self, times: int, method: str, path: str, *, status: int | None = None,
-                  retry_after: float | None = None, delay: float | None = None,
-                  drop: bool = False, after_forwarding: bool = False,
-                  error: dict | None = None) -> None:
+    def fail_next(
+        self,
+        times: int,
+        method: str,
+        path: str,
+        *,
+        status: int | None = None,
+        retry_after: float | None = None,
+        delay: float | None = None,
+        drop: bool = False,
+        after_forwarding: bool = False,
+        error: dict | None = None,
+    ) -> None:
         if sum(bool(x) for x in (status, delay, drop)) != 1:
             raise ValueError("a fault is one of status=, delay= or drop=True")
         if error is not None and status is None:
             raise ValueError("error= is the body of a status= answer")
         with self._lock:
-            self._faults.append(Fault(method.upper(), re.compile(path), times, status,
-                                      retry_after, delay, drop, after_forwarding, error))
+            self._faults.append(
+                Fault(
+                    method.upper(),
+                    re.compile(path),
+                    times,
+                    status,
+                    retry_after,
+                    delay,
+                    drop,
+                    after_forwarding,
+                    error,
+                )
+            )
 
     def clear(self) -> None:
         with self._lock:
@@ -172,8 +203,9 @@ class FaultProxy:
         finally:
             connection.close()
 
-    def _upstream(self, method: str, target: str, headers, body: bytes,
-                  key: str | None) -> tuple[tuple[int, list, bytes], bool]:
+    def _upstream(
+        self, method: str, target: str, headers, body: bytes, key: str | None
+    ) -> tuple[tuple[int, list, bytes], bool]:
         """localstripe's answer, or Stripe's replay of an earlier one for the same key."""
         signature = f"{method} {target} {body!r}"
         if self.honor_idempotency_keys and method == "POST" and key:
@@ -181,10 +213,19 @@ class FaultProxy:
                 stored = self._replies.get(key)
             if stored is not None:
                 if stored[0] != signature:
-                    return (400, [("Content-Type", "application/json")], json.dumps({"error": {
-                        "type": "idempotency_error",
-                        "message": "Keys for idempotent requests can only be used with the same "
-                                   "parameters they were first used with."}}).encode()), False
+                    return (
+                        400,
+                        [("Content-Type", "application/json")],
+                        json.dumps(
+                            {
+                                "error": {
+                                    "type": "idempotency_error",
+                                    "message": "Keys for idempotent requests can only be used with the same "
+                                    "parameters they were first used with.",
+                                }
+                            }
+                        ).encode(),
+                    ), False
                 return stored[1], True
         reply = self._forward(method, target, headers, body)
         if self.honor_idempotency_keys and method == "POST" and key and reply[0] < 500:
@@ -207,8 +248,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         path = urllib.parse.urlsplit(self.path).path
         key = self.headers.get("Idempotency-Key")
         fault = proxy._take_fault(self.command, path)
-        seen = Seen(time.monotonic(), self.command, path, key,
-                    f"fault {fault.describe()}" if fault else "in flight")
+        seen = Seen(
+            time.monotonic(), self.command, path, key, f"fault {fault.describe()}" if fault else "in flight"
+        )
         proxy._record(seen)  # at arrival: a late answer is still being worked on
         reply = None
         if fault is None or fault.after_forwarding:
@@ -232,8 +274,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     do_GET = do_POST = do_DELETE = _handle
 
     def _error_reply(self, fault: Fault) -> tuple[int, list, bytes]:
-        error = fault.error or _ERRORS.get(fault.status,
-                                           {"type": "api_error", "message": "Injected failure."})
+        error = fault.error or _ERRORS.get(
+            fault.status, {"type": "api_error", "message": "Injected failure."}
+        )
         headers = [("Content-Type", "application/json"), ("Request-Id", "req_faultproxy")]
         if fault.retry_after is not None:
             headers.append(("Retry-After", f"{fault.retry_after:g}"))

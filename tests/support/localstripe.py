@@ -19,6 +19,7 @@ What to know about localstripe (1.15):
     fixed path). ``--from-scratch`` stops it from loading that file at start, so
     parallel sessions never see each other's objects, but they do overwrite it.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -92,8 +93,12 @@ def _start(workdir: Path, attempt: int) -> tuple[subprocess.Popen, str, Path]:
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "localstripe", "--port", str(port), "--from-scratch"],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            cwd=workdir, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=workdir,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
     return proc, url, log_path
 
 
@@ -113,8 +118,9 @@ def running_localstripe() -> Iterator[str]:
                 deadline = time.monotonic() + START_TIMEOUT
                 while proc.poll() is None and not _answers_http(url):
                     if time.monotonic() > deadline:
-                        problem = (f"it did not answer on {url} within {START_TIMEOUT:.0f}s:\n"
-                                   f"{_tail(log_path)}")
+                        problem = (
+                            f"it did not answer on {url} within {START_TIMEOUT:.0f}s:\n{_tail(log_path)}"
+                        )
                         break
                     time.sleep(0.1)
                 else:
@@ -127,8 +133,9 @@ def running_localstripe() -> Iterator[str]:
                 break  # timed out: a retry would not do better
             finally:
                 _stop(proc)
-        raise LocalstripeUnavailable(f"Could not start localstripe ({sys.executable} -m "
-                                     f"localstripe): {problem}")
+        raise LocalstripeUnavailable(
+            f"Could not start localstripe ({sys.executable} -m localstripe): {problem}"
+        )
 
 
 @pytest.fixture(scope="session")

@@ -12,6 +12,7 @@ otherwise a system user ``orders-test`` that is created on first use.
 
 If ORDERS_TEST_POSTGRES_URL is set, that server is used instead and nothing is started.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -102,8 +103,10 @@ def drop_database(base_url: str, name: str) -> None:
     try:
         with engine.connect() as conn:
             conn.execute(
-                text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                     "WHERE datname = :name AND pid <> pg_backend_pid()"),
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = :name AND pid <> pg_backend_pid()"
+                ),
                 {"name": name},
             )
             conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {_quote(name)} WITH (FORCE)")
@@ -126,8 +129,10 @@ def running_postgres() -> Iterator[str]:
 def _stop_on_sigterm() -> Iterator[None]:
     """Turn SIGTERM (timeout(1), CI) into KeyboardInterrupt, so the server is still
     stopped and its directory deleted instead of being left running."""
-    if (threading.current_thread() is not threading.main_thread()
-            or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL):
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
+    ):
         yield
         return
 
@@ -142,6 +147,7 @@ def _stop_on_sigterm() -> Iterator[None]:
 
 
 # --- the throwaway cluster -------------------------------------------------------
+
 
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
@@ -158,13 +164,23 @@ def _service_user() -> pwd.struct_passwd | None:
             return pwd.getpwnam(name)
     useradd = shutil.which("useradd") or "/usr/sbin/useradd"
     result = subprocess.run(
-        [useradd, "--system", "--no-create-home", "--home-dir", "/nonexistent",
-         "--shell", "/usr/sbin/nologin", FALLBACK_USER],
-        capture_output=True, text=True,
+        [
+            useradd,
+            "--system",
+            "--no-create-home",
+            "--home-dir",
+            "/nonexistent",
+            "--shell",
+            "/usr/sbin/nologin",
+            FALLBACK_USER,
+        ],
+        capture_output=True,
+        text=True,
     )
     if result.returncode not in (0, 9):  # 9: the user appeared meanwhile
-        raise PostgresUnavailable(f"could not create the system user {FALLBACK_USER}: "
-                                  f"{result.stderr.strip()}")
+        raise PostgresUnavailable(
+            f"could not create the system user {FALLBACK_USER}: {result.stderr.strip()}"
+        )
     return pwd.getpwnam(FALLBACK_USER)
 
 
@@ -205,8 +221,14 @@ class _Runner:
         if self.user is not None:
             kwargs = dict(user=self.user.pw_uid, group=self.user.pw_gid, extra_groups=[])
         return subprocess.run(
-            list(args), cwd=self.cwd, env=self.env, stdin=subprocess.DEVNULL,
-            capture_output=True, text=True, timeout=timeout, **kwargs,
+            list(args),
+            cwd=self.cwd,
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            **kwargs,
         )
 
 
@@ -227,23 +249,33 @@ def _throwaway_cluster() -> Iterator[str]:
     try:
         if user is not None:
             os.chown(root, user.pw_uid, user.pw_gid)
-        result = runner.run(str(initdb), "-D", str(data), "--auth=trust", "-U", "postgres",
-                            "--encoding=UTF8", "--locale=C", "--no-sync", "--no-instructions")
+        result = runner.run(
+            str(initdb),
+            "-D",
+            str(data),
+            "--auth=trust",
+            "-U",
+            "postgres",
+            "--encoding=UTF8",
+            "--locale=C",
+            "--no-sync",
+            "--no-instructions",
+        )
         if result.returncode != 0:
             raise PostgresUnavailable(f"initdb failed:\n{result.stdout}\n{result.stderr}")
 
         last_error = ""
         for _attempt in range(3):
             port = _free_port()
-            settings = dict(SERVER_SETTINGS, port=str(port),
-                            unix_socket_directories=f"'{root}'")
+            settings = dict(SERVER_SETTINGS, port=str(port), unix_socket_directories=f"'{root}'")
             # postgresql.auto.conf is read last, so these win over postgresql.conf.
             conf = "".join(f"{k} = {v}\n" for k, v in settings.items())
             (data / "postgresql.auto.conf").write_text(conf)
             if user is not None:
                 os.chown(data / "postgresql.auto.conf", user.pw_uid, user.pw_gid)
-            result = runner.run(str(pg_ctl), "-D", str(data), "-l", str(log),
-                                "-w", "-t", "30", "start", timeout=60)
+            result = runner.run(
+                str(pg_ctl), "-D", str(data), "-l", str(log), "-w", "-t", "30", "start", timeout=60
+            )
             if result.returncode == 0:
                 started = True
                 break
@@ -273,7 +305,8 @@ def _wait_until_accepting(url: str, log: Path, timeout: float = 30) -> None:
             except Exception as exc:  # noqa: BLE001 - any failure means "not yet"
                 if time.monotonic() > deadline:
                     raise PostgresUnavailable(
-                        f"PostgreSQL did not accept connections: {exc}\n{_tail(log)}") from exc
+                        f"PostgreSQL did not accept connections: {exc}\n{_tail(log)}"
+                    ) from exc
                 time.sleep(0.1)
     finally:
         engine.dispose()

@@ -3,6 +3,7 @@ browser, so st.context.cookies is empty. `FakeBrowser` stands in for the websock
 client context (cookies, headers, address), the one place Streamlit reads them from;
 a staff member signs in through the real orders_core.authentication, so the script
 resolves a real server-side session, exactly as behind app.py."""
+
 from __future__ import annotations
 
 import contextlib
@@ -22,7 +23,8 @@ class FakeBrowser:
 
     def sign_in(self, db, email: str, password: str = DEMO_PASSWORD) -> authentication.SignedIn:
         signed_in = authentication.sign_in_with_password(
-            db, email, password, client_address=self.remote_ip or "", user_agent="AppTest")
+            db, email, password, client_address=self.remote_ip or "", user_agent="AppTest"
+        )
         self.cookies["od_session"] = signed_in.token
         return signed_in
 

@@ -5,13 +5,21 @@ from orders_core.errors import InvalidToken
 from orders_core.order_numbers import format_order_number, parse_order_number
 
 
-@pytest.mark.parametrize("pasted,code", [
-    ("sk_live_51HxYzABCDEF", "secret_key_as_token"), ("rk_test_123abc", "secret_key_as_token"),
-    ("whsec_abc123", "secret_key_as_token"), ("4242 4242 4242 4242", "card_number_as_token"),
-    ("4242424242424242", "card_number_as_token"), ("", "token_missing"), (None, "token_missing"),
-    ("tok_visa'; DROP TABLE orders;--", "token_malformed"), ("tok_" + "a" * 300, "token_malformed"),
-    ("tok_vis\u0430", "token_malformed"),
-])
+@pytest.mark.parametrize(
+    "pasted,code",
+    [
+        ("sk_live_51HxYzABCDEF", "secret_key_as_token"),
+        ("rk_test_123abc", "secret_key_as_token"),
+        ("whsec_abc123", "secret_key_as_token"),
+        ("4242 4242 4242 4242", "card_number_as_token"),
+        ("4242424242424242", "card_number_as_token"),
+        ("", "token_missing"),
+        (None, "token_missing"),
+        ("tok_visa'; DROP TABLE orders;--", "token_malformed"),
+        ("tok_" + "a" * 300, "token_malformed"),
+        ("tok_vis\u0430", "token_malformed"),
+    ],
+)
 def test_anything_but_a_card_token_is_refused_before_reaching_the_gateway(pasted, code):
     with pytest.raises(InvalidToken) as refused:
         check_card_token(pasted)

@@ -1,4 +1,5 @@
 """Settings: read from the environment once per process, with safe defaults."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,5 @@
 """The spreadsheet-safe cell: one rule for every CSV, in Python and in DuckDB SQL."""
+
 from __future__ import annotations
 
 import io
@@ -37,8 +38,12 @@ def test_the_escape_can_always_be_undone_by_dropping_one_leading_quote():
 def test_the_sql_form_gives_the_same_cell_as_the_python_form():
     texts = list(HOSTILE_TEXTS + HARMLESS)
     with duckdb.connect() as con:
-        got = [row[0] for row in con.execute(
-            f"SELECT {spreadsheet_safe_sql('t')} FROM unnest(?) AS u(t)", [texts]).fetchall()]
+        got = [
+            row[0]
+            for row in con.execute(
+                f"SELECT {spreadsheet_safe_sql('t')} FROM unnest(?) AS u(t)", [texts]
+            ).fetchall()
+        ]
     assert got == [spreadsheet_safe(t) for t in texts]
 
 

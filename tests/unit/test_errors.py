@@ -1,11 +1,13 @@
 """Errors carry their facts as attributes, so callers never parse message text."""
+
 from orders_core.errors import CardDeclined, ExportFailed, GatewayUnavailable, OrdersError, RefundFailed
 from orders_core.status import Action, IllegalMove, Status
 
 
 def test_a_payment_error_names_its_order_as_an_attribute():
-    declined = CardDeclined("Payment for order ORD-000042 was declined", "card_declined",
-                            order_number="ORD-000042")
+    declined = CardDeclined(
+        "Payment for order ORD-000042 was declined", "card_declined", order_number="ORD-000042"
+    )
     assert (declined.order_number, declined.code) == ("ORD-000042", "card_declined")
     assert GatewayUnavailable("down", order_number="ORD-000007").order_number == "ORD-000007"
     assert RefundFailed("no").order_number is None

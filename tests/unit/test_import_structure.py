@@ -2,6 +2,7 @@
 
 Every import counts, including those inside functions: a lazy import that dodges a
 circle is still a circle (STYLE.md: move the shared piece to its own module)."""
+
 from __future__ import annotations
 
 import ast
@@ -37,7 +38,7 @@ def imported_modules(name: str, path: Path, known: set[str]) -> set[str]:
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
-                anchor = package.split(".")[:len(package.split(".")) - (node.level - 1)]
+                anchor = package.split(".")[: len(package.split(".")) - (node.level - 1)]
                 base = ".".join(anchor + ([base] if base else []))
             found.add(base)
             found.update(f"{base}.{alias.name}" for alias in node.names)  # `from . import x`
@@ -60,7 +61,7 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
         stack.append(node)
         for target in sorted(graph[node]):
             if state.get(target) == "open":
-                return stack[stack.index(target):] + [target]
+                return stack[stack.index(target) :] + [target]
             if target not in state and (cycle := visit(target)):
                 return cycle
         stack.pop()
@@ -90,14 +91,21 @@ def test_no_module_of_orders_core_imports_itself_through_a_circle():
 
 
 def _loaded_after_import(module: str) -> list[str]:
-    probe = (f"import json, sys; import {module}; "
-             f"print(json.dumps(sorted(m for m in {HEAVY!r} if m in sys.modules)))")
-    result = subprocess.run([sys.executable, "-c", probe], cwd=PACKAGE_ROOT.parent,
-                            capture_output=True, text=True, timeout=60, check=True)
+    probe = (
+        f"import json, sys; import {module}; "
+        f"print(json.dumps(sorted(m for m in {HEAVY!r} if m in sys.modules)))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=PACKAGE_ROOT.parent,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
     return json.loads(result.stdout)
 
 
-@pytest.mark.parametrize("module", ["orders_core.catalog", "orders_core.status",
-                                    "orders_core.cli"])
+@pytest.mark.parametrize("module", ["orders_core.catalog", "orders_core.status", "orders_core.cli"])
 def test_importing_a_light_module_loads_no_dataframe_or_analytics_library(module):
     assert _loaded_after_import(module) == []

@@ -1,4 +1,5 @@
 """The job engine's pure rules: gateway rates, refund batch sizes, retry delays."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -26,13 +27,21 @@ def test_ORDERS_GATEWAY_RPS_paces_every_gateway():
 
 def test_refunds_are_claimed_in_batches_whose_calls_end_within_their_lease():
     # 60 requests/s, a 1 s lease and about three requests per order: 10 orders at a time.
-    assert refund_batch_size(settings(gateway_requests_per_second=60.0,
-                                      payment_lease_seconds=1), chunk_size=25) == 10
+    assert (
+        refund_batch_size(settings(gateway_requests_per_second=60.0, payment_lease_seconds=1), chunk_size=25)
+        == 10
+    )
     # Never fewer than 10, never more than a chunk.
-    assert refund_batch_size(settings(gateway_requests_per_second=1.0,
-                                      payment_lease_seconds=1), chunk_size=25) == 10
-    assert refund_batch_size(settings(gateway_requests_per_second=1000.0,
-                                      payment_lease_seconds=60), chunk_size=25) == 25
+    assert (
+        refund_batch_size(settings(gateway_requests_per_second=1.0, payment_lease_seconds=1), chunk_size=25)
+        == 10
+    )
+    assert (
+        refund_batch_size(
+            settings(gateway_requests_per_second=1000.0, payment_lease_seconds=60), chunk_size=25
+        )
+        == 25
+    )
 
 
 def test_retries_wait_longer_each_time_up_to_five_seconds():

@@ -18,11 +18,18 @@ def test_amounts_in_different_currencies_do_not_mix():
     assert Money(1999, "usd") * 2 + Money(2, "USD") == Money(4000, "usd")
 
 
-@pytest.mark.parametrize("amount,currency,text", [
-    (3998, "usd", "$39.98"), (500, "eur", "€5.00"), (1200, "jpy", "¥1,200"),
-    (123456, "gbp", "£1,234.56"), (1250, "chf", "CHF 12.50"), (-1999, "usd", "-$19.99"),
-    (1000, "kwd", "KWD 1.000"),
-])
+@pytest.mark.parametrize(
+    "amount,currency,text",
+    [
+        (3998, "usd", "$39.98"),
+        (500, "eur", "€5.00"),
+        (1200, "jpy", "¥1,200"),
+        (123456, "gbp", "£1,234.56"),
+        (1250, "chf", "CHF 12.50"),
+        (-1999, "usd", "-$19.99"),
+        (1000, "kwd", "KWD 1.000"),
+    ],
+)
 def test_formatting_respects_each_currencys_decimal_places(amount, currency, text):
     assert format_money(amount, currency) == text
 

@@ -1,4 +1,5 @@
 """Where a sign-in may send a person next: same-site paths only (orders_web.paths)."""
+
 from __future__ import annotations
 
 import pytest
@@ -6,18 +7,43 @@ import pytest
 from orders_web.paths import is_public_page, is_staff_page, safe_next, sign_in_url
 
 
-@pytest.mark.parametrize("wanted", ["/", "/order?number=ORD-000123", "/?status=paid&q=a%20b",
-                                    "/jobs?job=7", "/analytics?status=fulfilled&sku=BOX-USD"])
+@pytest.mark.parametrize(
+    "wanted",
+    [
+        "/",
+        "/order?number=ORD-000123",
+        "/?status=paid&q=a%20b",
+        "/jobs?job=7",
+        "/analytics?status=fulfilled&sku=BOX-USD",
+    ],
+)
 def test_a_page_of_this_site_is_kept_with_its_query(wanted):
     assert safe_next(wanted) == wanted
 
 
-@pytest.mark.parametrize("hostile", [
-    "//evil.example/x", "https://evil.example/", "/\\evil.example", "\\\\evil.example",
-    "javascript:alert(1)", "evil.example", "/orders\r\nSet-Cookie: x=1", "/\x00", "",
-    None, "/" + "a" * 3000, "/sign-in?next=/", "/sign-out", "/auth/login?provider=x",
-    "/oauth2callback?code=1", "/_stcore/health", "/webhooks/stripe", "http:/evil.example",
-])
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        "//evil.example/x",
+        "https://evil.example/",
+        "/\\evil.example",
+        "\\\\evil.example",
+        "javascript:alert(1)",
+        "evil.example",
+        "/orders\r\nSet-Cookie: x=1",
+        "/\x00",
+        "",
+        None,
+        "/" + "a" * 3000,
+        "/sign-in?next=/",
+        "/sign-out",
+        "/auth/login?provider=x",
+        "/oauth2callback?code=1",
+        "/_stcore/health",
+        "/webhooks/stripe",
+        "http:/evil.example",
+    ],
+)
 def test_anything_else_goes_to_the_front_page(hostile):
     assert safe_next(hostile) == "/"
 

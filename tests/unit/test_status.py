@@ -1,4 +1,5 @@
 """The one table of legal moves, checked for every status × every action."""
+
 import pytest
 
 from orders_core.errors import OrdersError
@@ -61,8 +62,10 @@ def test_mass_cancel_applies_to_paid_orders_only_though_a_single_cancel_may_take
     assert str(refused.value) == "Order ORD-000007 is Created; Cancel applies to Paid orders only"
 
 
-@pytest.mark.parametrize("action,source", [(Action.FULFILL, Status.PAID), (Action.CANCEL, Status.PAID),
-                                           (Action.RETURN, Status.FULFILLED)])
+@pytest.mark.parametrize(
+    "action,source",
+    [(Action.FULFILL, Status.PAID), (Action.CANCEL, Status.PAID), (Action.RETURN, Status.FULFILLED)],
+)
 def test_mass_actions_accept_exactly_their_source_status(action, source):
     for status in Status:
         if status == source:

@@ -1,5 +1,6 @@
 """The wording of the timeline's money notes and the shape of idempotency keys: one
 function each, shared by the services and the demo seed."""
+
 from orders_core.idempotency_keys import charge_key, refund_key
 from orders_core.status import Action
 from orders_core.timeline import EventKind, charged_note, event_row, refunded_note
@@ -21,7 +22,10 @@ def test_a_refund_note_follows_the_staff_reason_on_its_own_line():
 
 def test_a_status_move_is_recorded_under_its_own_name_and_unknown_kinds_are_refused():
     assert [EventKind.of_move(a) for a in (Action.FULFILL, Action.CANCEL, Action.RETURN)] == [
-        EventKind.FULFILL, EventKind.CANCEL, EventKind.RETURN]
+        EventKind.FULFILL,
+        EventKind.CANCEL,
+        EventKind.RETURN,
+    ]
     row = event_row(1, "ops@example.test", EventKind.NOTE, None, None, "Called", at=None)
     assert row["action"] == "note" and row["from_status"] is None
     try:
