@@ -44,7 +44,7 @@ from .errors import (
 from .idempotency_keys import refund_key
 from .money import format_money
 from .order_numbers import parse_order_number
-from .payments import GatewayRefund, Gateways
+from .payments import GatewayDirectory, GatewayRefund, Gateways
 from .queries import read_order
 from .refund_rules import refundable_amount
 from .schema import orders, payments, refunds
@@ -158,7 +158,7 @@ def apply_moves(
     order_ids: Iterable[int],
     *,
     reason: str = "",
-    gateways: Gateways | None = None,
+    gateways: GatewayDirectory | None = None,
     job_id: int | None = None,
     bulk: bool = False,
     run_gateway_calls: GatewayRunner = _run_sequentially,

@@ -72,6 +72,8 @@ class ChunkMover:
                 done[order_id] = (False, claim.actor_error)
             return done, []
         move = claim.action.move
+        if move is None:  # exports run in exports.py; a chunk of one here is a bug
+            raise OrdersError(f"Job #{claim.job_id} is an export: it has no move to make.")
         # Claimed before: the crash may have come after the move; ask the timeline.
         again = {i.order_id for i in claim.items if i.attempts > 1 and i.order_id in todo}
         if again:
@@ -247,7 +249,7 @@ def record_chunk(db: Database, worker_id: str, claim: Claim, done: Results, rele
 
 def backoff(tries: int, errors: Sequence[Any]) -> float:
     """Seconds to wait before try `tries` + 1, at least what the gateway asked for."""
-    delay = min(BACKOFF_MAX_SECONDS, BACKOFF_BASE_SECONDS * 2 ** (tries - 1))
+    delay = min(BACKOFF_MAX_SECONDS, BACKOFF_BASE_SECONDS * 2.0 ** (tries - 1))
     hints = [float(e.retry_after) for e in errors if getattr(e, "retry_after", None)]
     if hints:
         delay = max(delay, min(min(hints), 30.0))

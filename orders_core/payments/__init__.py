@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from ..config import Settings, load_settings
 from ..db import Database
 from ..errors import OrdersError
@@ -28,6 +30,15 @@ def gateway_named(name: str, db: Database, settings: Settings | None = None) -> 
 __all__ = ["Charge", "GatewayRefund", "PaymentGateway", "gateway_named", "GATEWAY_NAMES"]
 
 
+class GatewayDirectory(Protocol):
+    """Where a service finds its gateways: Gateways, or the job engine's paced ones."""
+
+    @property
+    def default(self) -> PaymentGateway: ...
+
+    def named(self, name: str) -> PaymentGateway: ...
+
+
 class Gateways:
     """The configured gateway for new charges, and any gateway by name for refunds
     of earlier payments; built once per process."""
@@ -52,4 +63,4 @@ class Gateways:
         return self
 
 
-__all__.append("Gateways")
+__all__ += ["Gateways", "GatewayDirectory"]
