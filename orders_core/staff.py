@@ -322,15 +322,7 @@ def reset_staff_password(
     if problem := check_new_password(temporary_password):
         raise ValidationError(problem)
     with db.write() as conn:
-        conn.execute(
-            update(staff)
-            .where(staff.c.id == account.id)
-            .values(
-                password_hash=hash_password(temporary_password),
-                password_must_change=True,
-                password_changed_at=utcnow(),
-            )
-        )
+        _store_password(conn, account.id, temporary_password, must_change=True)
         audit.record(
             conn,
             AuditEvent.PASSWORD_RESET,
@@ -386,15 +378,7 @@ def change_own_password(
         raise ValidationError("Choose a new password that differs from the current one.")
     account = _account(row)
     with db.write() as conn:
-        conn.execute(
-            update(staff)
-            .where(staff.c.id == row.id)
-            .values(
-                password_hash=hash_password(new_password),
-                password_must_change=False,
-                password_changed_at=utcnow(),
-            )
-        )
+        _store_password(conn, row.id, new_password, must_change=False)
         audit.record(
             conn,
             AuditEvent.PASSWORD_CHANGED,
@@ -434,6 +418,19 @@ def sign_out_everywhere(
             client_address=client_address,
             keep_session_id=keep_session_id if own else None,
         )
+
+
+def _store_password(conn, staff_id: int, password: str, *, must_change: bool) -> None:
+    """A new password's hash, whether it must be replaced at the next sign-in, and when."""
+    conn.execute(
+        update(staff)
+        .where(staff.c.id == staff_id)
+        .values(
+            password_hash=hash_password(password),
+            password_must_change=must_change,
+            password_changed_at=utcnow(),
+        )
+    )
 
 
 def _revoke_everywhere(
