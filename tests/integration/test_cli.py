@@ -486,3 +486,43 @@ def test_the_kept_order_counts_are_checked_and_rebuilt_from_the_cli(env):
         assert _json(env, "counts", "--check") == []
     finally:
         orders_db.forget_databases()
+
+
+# -- the order detail's printed shape, pinned ----------------------------------------------------
+GOLDEN = Path(__file__).parent / "golden"
+_VOLATILE = (
+    (r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", "<time>"),
+    (r"ORD-\d+", "ORD-<n>"),
+    (r"\b(pi|re|ch)_[A-Za-z0-9_]+", r"\1_<id>"),
+    (r'"(id|job_id)": \d+', r'"\1": <id>'),
+)
+
+
+def _masked(text: str) -> str:
+    """The output with what differs run to run (times, numbers, ids) replaced by markers."""
+    import re
+
+    for pattern, marker in _VOLATILE:
+        text = re.sub(pattern, marker, text)
+    return text
+
+
+def _journeyed_order(env) -> str:
+    """An order declined once, paid with another card, fulfilled and returned."""
+    declined = _checkout(env, "--checkout-key", "pin-show-1", token="tok_chargeDeclined")
+    assert declined.returncode == 1, declined.stderr
+    number = _json(env, "orders", "--limit", "1")[0]["number"]
+    assert _checkout(env, "--checkout-key", "pin-show-1").returncode == 0
+    assert _json(env, "fulfill", number)["status"] == "fulfilled"
+    assert _json(env, "return", number, "--reason", "Damaged in transit")["status"] == "returned"
+    return number
+
+
+@pytest.mark.parametrize(
+    ("extra", "golden"), [(("--json",), "show_order.json.txt"), ((), "show_order.txt")]
+)
+def test_show_prints_the_order_detail_exactly_as_pinned(env, extra, golden):
+    number = _journeyed_order(env)
+    result = _run(env, "show", number, *extra)
+    assert result.returncode == 0, result.stderr
+    assert _masked(result.stdout) == (GOLDEN / golden).read_text(encoding="utf-8")
