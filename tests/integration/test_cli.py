@@ -507,12 +507,12 @@ def _masked(text: str) -> str:
     return text
 
 
-def _journeyed_order(env) -> str:
+def _journeyed_order(env, key: str) -> str:
     """An order declined once, paid with another card, fulfilled and returned."""
-    declined = _checkout(env, "--checkout-key", "pin-show-1", token="tok_chargeDeclined")
+    declined = _checkout(env, "--checkout-key", key, token="tok_chargeDeclined")
     assert declined.returncode == 1, declined.stderr
     number = _json(env, "orders", "--limit", "1")[0]["number"]
-    assert _checkout(env, "--checkout-key", "pin-show-1").returncode == 0
+    assert _checkout(env, "--checkout-key", key).returncode == 0
     assert _json(env, "fulfill", number)["status"] == "fulfilled"
     assert _json(env, "return", number, "--reason", "Damaged in transit")["status"] == "returned"
     return number
@@ -522,7 +522,7 @@ def _journeyed_order(env) -> str:
     ("extra", "golden"), [(("--json",), "show_order.json.txt"), ((), "show_order.txt")]
 )
 def test_show_prints_the_order_detail_exactly_as_pinned(env, extra, golden):
-    number = _journeyed_order(env)
+    number = _journeyed_order(env, f"pin-{golden}")
     result = _run(env, "show", number, *extra)
     assert result.returncode == 0, result.stderr
     assert _masked(result.stdout) == (GOLDEN / golden).read_text(encoding="utf-8")
