@@ -25,6 +25,7 @@ import dataclasses
 import datetime as dt
 import logging
 from collections.abc import Iterable
+from decimal import ROUND_HALF_UP, Decimal
 
 import duckdb
 import pandas as pd
@@ -423,9 +424,34 @@ def _unfulfilled_rows(db: Database, ids: Iterable[int], now: dt.datetime) -> pd.
 
 
 def report_csv(db: Database, frame: pd.DataFrame, *, actor: Actor) -> bytes:
-    """One of the report's tables as a CSV download: an export, so EXPORT is asked."""
+    """One of the report's tables as a CSV download: an export, so EXPORT is asked.
+    Figures are rounded as people read them (see `rounded_for_csv`)."""
     authorize(db, actor, Permission.EXPORT)
-    return csv_bytes(frame)
+    return csv_bytes(rounded_for_csv(frame))
+
+
+RATE_COLUMNS = ("refund_rate", "share", "share_of_placed", "share_of_previous")  # 0..1
+
+
+def rounded_for_csv(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy for a CSV file: a rate (0..1) becomes a percentage with two decimals in a
+    column named `<rate>_percent` (0.20606289 -> "20.61"); any other fractional number
+    is rounded to two decimals, half up. Counts and text are kept as they are."""
+    out = frame.copy()
+    for column in list(out.columns):
+        values = out[column]
+        if not pd.api.types.is_float_dtype(values):
+            continue
+        if column in RATE_COLUMNS:
+            out[column] = [None if pd.isna(v) else _two_places(v * 100) for v in values]
+            out = out.rename(columns={column: f"{column}_percent"})
+        else:
+            out[column] = [None if pd.isna(v) else _two_places(v) for v in values]
+    return out
+
+
+def _two_places(value: float) -> str:
+    return str(Decimal(repr(float(value))).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
 
 
 def major_units(
@@ -436,10 +462,15 @@ def major_units(
     out = frame.copy()
     for column in columns:
         out[column] = [
-            None if pd.isna(amount) else str(to_major(int(amount), currency))
+            None if pd.isna(amount) else str(to_major(_whole(amount), currency))
             for amount, currency in zip(frame[column], frame[currency_column])
         ]
     return out
+
+
+def _whole(amount) -> int:
+    """Minor units from a computed figure (an average is fractional): rounded half up."""
+    return int(Decimal(repr(float(amount))).quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
 __all__ = [
@@ -452,6 +483,7 @@ __all__ = [
     "parse_stale_days",
     "report_csv",
     "major_units",
+    "rounded_for_csv",
     "DEFAULT_STALE_DAYS",
     "MAX_STALE_DAYS",
 ]

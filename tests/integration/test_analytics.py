@@ -3,9 +3,11 @@ PostgreSQL (SQLAlchemy batches → Arrow), with the demo seed's orders."""
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import io
 import os
+import re
 import shutil
 import statistics
 from pathlib import Path
@@ -14,7 +16,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import func, select
 
-from orders_core import adbc_helper, analytics, demo
+from orders_core import adbc_helper, analytics, demo, money
 from orders_core import db as orders_db
 from orders_core.clock import utcnow
 from orders_core.queries import OrderFilters, list_orders
@@ -317,3 +319,27 @@ def test_every_cell_start_a_spreadsheet_acts_on_is_escaped_in_the_analytics_csvs
     written = pd.read_csv(io.BytesIO(analytics.report_csv(db, frame, actor=SYSTEM)), keep_default_na=False)
     assert list(written["sku"]) == [escaped(t) for t in HOSTILE_TEXTS]
     assert list(written["units"]) == list(range(len(HOSTILE_TEXTS)))
+
+
+def test_analytics_csvs_carry_rates_as_percentages_with_two_decimals_and_rounded_figures(db):
+    demo.seed(db, orders=300, random_seed=11)
+    report = analytics.build_report(db, OrderFilters(), actor=SYSTEM)
+    frame = analytics.major_units(report.tiles, ["gross", "refunds", "net", "average_order_value"])
+    written = list(csv.DictReader(io.StringIO(analytics.report_csv(db, frame, actor=SYSTEM).decode())))
+    assert written and "refund_rate" not in written[0]
+    for row, tile in zip(written, report.tiles.itertuples(index=False)):
+        assert float(row["refund_rate_percent"]) == pytest.approx(tile.refund_rate * 100, abs=0.005)
+        assert re.fullmatch(r"\d+\.\d\d", row["refund_rate_percent"])
+        places = money.exponent(tile.currency)
+        assert re.fullmatch(rf"\d+(\.\d{{{places}}})?", row["average_order_value"]), row
+    funnel = analytics.report_csv(db, report.funnel, actor=SYSTEM).decode().splitlines()
+    assert funnel[0] == "stage,orders,share_of_placed_percent,share_of_previous_percent"
+    assert all(re.fullmatch(r"[A-Za-z ()]+,\d+,\d+\.\d\d,\d+\.\d\d", line) for line in funnel[1:]), funnel
+
+
+def test_a_rate_rounds_half_up_to_two_decimals_of_a_percent(db):
+    frame = pd.DataFrame(
+        {"share": [0.20606289387461146, 0.123449, 0.5, float("nan")], "hours": [1.005, 2, 3, 4]}
+    )
+    text = analytics.report_csv(db, frame, actor=SYSTEM).decode().splitlines()
+    assert text == ["share_percent,hours", "20.61,1.01", "12.34,2.00", "50.00,3.00", ",4.00"]
