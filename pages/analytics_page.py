@@ -10,6 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from orders_core import analytics
+from orders_core.compact_figures import compact_count, compact_money
 from orders_core.errors import ValidationError
 from orders_core.money import exponent
 from orders_core.staff import Actor, Permission
@@ -112,6 +113,13 @@ def csv_button(label: str, frame: pd.DataFrame, file_name: str, key: str) -> Non
     )
 
 
+def money_tile(column, label: str, amount: int, currency: str, about: str = "") -> None:
+    """A short figure ("$214.1k") that fits its tile from 1280 px up; the exact amount
+    in its help tooltip."""
+    exact = display.money(amount, currency)
+    column.metric(label, compact_money(amount, currency), help=f"{exact}" + (f" · {about}" if about else ""))
+
+
 # -- sections -----------------------------------------------------------------------------------
 
 
@@ -127,23 +135,24 @@ def key_figures(report) -> None:
         with st.container(border=True, key=f"analytics_tiles_{currency}"):
             st.markdown(f"**{currency.upper()}**")
             cols = st.columns(6)
-            cols[0].metric("Orders", f"{row.orders:,}", help=f"{row.paid_orders:,} of them paid")
-            cols[1].metric("Gross revenue", display.money(int(row.gross), currency))
-            cols[2].metric(
-                "Refunds",
-                display.money(int(row.refunds), currency),
-                help=f"{row.refunded_orders:,} refunded orders",
+            cols[0].metric(
+                "Orders",
+                compact_count(row.orders),
+                help=f"{row.orders:,} orders, {row.paid_orders:,} of them paid",
             )
-            cols[3].metric("Net revenue", display.money(int(row.net), currency))
+            money_tile(cols[1], "Gross revenue", int(row.gross), currency)
+            money_tile(
+                cols[2], "Refunds", int(row.refunds), currency, f"{row.refunded_orders:,} refunded orders"
+            )
+            money_tile(cols[3], "Net revenue", int(row.net), currency)
             cols[4].metric(
                 "Refund rate", percent(row.refund_rate), help="Refunds as a share of gross revenue"
             )
             aov = row.average_order_value
-            cols[5].metric(
-                "Average order value",
-                "—" if pd.isna(aov) else display.money(int(aov), currency),
-                help="Gross revenue per paid order",
-            )
+            if pd.isna(aov):
+                cols[5].metric("Avg order value", "—", help="Gross revenue per paid order")
+            else:
+                money_tile(cols[5], "Avg order value", round(aov), currency, "Gross revenue per paid order")
     frame = analytics.major_units(tiles, ["gross", "refunds", "net", "average_order_value"])
     csv_button("Key figures CSV", frame, "key-figures.csv", "analytics_csv_tiles")
 
