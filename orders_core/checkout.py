@@ -35,6 +35,7 @@ from .errors import (
 )
 from .lifecycle import resolve_order_id
 from .money import MAX_AMOUNT, format_money
+from .order_detail import OrderDetail
 from .order_numbers import format_order_number
 from .payments import Gateways
 from .queries import read_order
@@ -123,7 +124,7 @@ def place_order(
     address: AddressInput | None = None,
     checkout_key: str | None = None,
     gateways: Gateways | None = None,
-) -> dict:
+) -> OrderDetail:
     """Create an order for a signed-in customer and charge the card.
 
     Returns the order detail; raises CardDeclined (the order stays created, the decline
@@ -258,7 +259,7 @@ def _shipping_address(conn, customer, cart, listings, address_id, clean_address)
 
 def pay_order(
     db: Database, actor: Actor, number: str, *, token: str, gateways: Gateways | None = None
-) -> dict:
+) -> OrderDetail:
     """Charge the card for an order still Created (a retry after a decline)."""
     actor = authorize(db, actor, Permission.PAY)
     token = check_card_token(token)
@@ -322,7 +323,7 @@ def submit_checkout(
     address: AddressInput | None = None,
     checkout_key: str | None = None,
     gateways: Gateways | None = None,
-) -> dict:
+) -> OrderDetail:
     """Place an order, or resume the one this checkout key already made.
 
     The page and the CLI both submit through here. With a key seen before (same cart
@@ -360,21 +361,20 @@ def submit_checkout(
             checkout_key=checkout_key,
             gateways=gateways,
         )
-    if order["status"] != Status.CREATED.value or payment_in_flight(order):
+    if order.status != Status.CREATED or order.payment_in_flight:
         return order
     try:
         return pay_order(
-            db, customer_actor(customer.id, customer.email), order["number"], token=token, gateways=gateways
+            db, customer_actor(customer.id, customer.email), order.number, token=token, gateways=gateways
         )
     except (IllegalMove, InProgress):
         # A concurrent submit of this checkout paid it, or is paying it, since we read it.
-        return read_order(db, order["number"])
+        return read_order(db, order.number)
 
 
-def payment_in_flight(order: dict) -> bool:
+def payment_in_flight(order: OrderDetail) -> bool:
     """The order detail's latest charge attempt is still pending at the gateway."""
-    attempts = order.get("payment_attempts") or []
-    return bool(attempts) and attempts[-1]["status"] == PaymentStatus.PENDING.value
+    return order.payment_in_flight
 
 
 __all__ = [

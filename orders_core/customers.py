@@ -9,7 +9,7 @@ from sqlalchemy import insert, select
 
 from .clock import utcnow
 from .db import Database
-from .errors import AuthenticationError, ValidationError
+from .errors import AuthenticationError, FieldErrors, ValidationError
 from .passwords import check_new_password, hash_password, verify_password
 from .schema import addresses, customers
 from .validation import clean_email, clean_text
@@ -35,18 +35,39 @@ class AddressInput:
     region: str = ""
 
     def cleaned(self) -> AddressInput:
-        country = clean_text(self.country, "Country", max_length=100).upper()
-        if not _COUNTRY.fullmatch(country):
-            raise ValidationError(f"Country must be a two-letter ISO code such as US or FR; got {country!r}.")
-        return AddressInput(
-            name=clean_text(self.name, "Address name", max_length=200),
-            line1=clean_text(self.line1, "Address line 1", max_length=200),
-            line2=clean_text(self.line2, "Address line 2", max_length=200, required=False),
-            city=clean_text(self.city, "City", max_length=100),
-            region=clean_text(self.region, "Region", max_length=100, required=False),
-            postal_code=clean_text(self.postal_code, "Postal code", max_length=20),
-            country=country,
-        )
+        """The address with every field cleaned, or FieldErrors naming every field that
+        is missing or malformed (all at once, so a form can show each at its field)."""
+        cleaned: dict[str, str] = {}
+        errors: dict[str, str] = {}
+        for field, label, max_length, required in _ADDRESS_FIELDS:
+            try:
+                cleaned[field] = clean_text(
+                    getattr(self, field), label, max_length=max_length, required=required
+                )
+            except ValidationError as error:
+                errors[field] = str(error)
+        if "country" in cleaned:
+            country = cleaned["country"].upper()
+            if not _COUNTRY.fullmatch(country):
+                errors["country"] = (
+                    f"Country must be a two-letter ISO code such as US or FR; got {country!r}."
+                )
+            cleaned["country"] = country
+        if errors:
+            raise FieldErrors(errors, subject="address")
+        return AddressInput(**cleaned)
+
+
+# (field, label in messages, longest, required), in the order a form shows them
+_ADDRESS_FIELDS = (
+    ("name", "Address name", 200, True),
+    ("line1", "Address line 1", 200, True),
+    ("line2", "Address line 2", 200, False),
+    ("city", "City", 100, True),
+    ("region", "Region", 100, False),
+    ("postal_code", "Postal code", 20, True),
+    ("country", "Country", 100, True),
+)
 
 
 @dataclasses.dataclass(frozen=True)

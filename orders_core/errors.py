@@ -12,6 +12,19 @@ class ValidationError(OrdersError):
     """Input that is malformed, out of range or inconsistent."""
 
 
+class FieldErrors(ValidationError):
+    """Several fields of one form refused at once: `fields` maps each field's name to
+    what is wrong with it, so a form can show every message at its own field."""
+
+    def __init__(self, fields: dict[str, str], *, subject: str = "form"):
+        self.fields = dict(fields)
+        messages = list(self.fields.values())
+        if len(messages) == 1:
+            super().__init__(messages[0])
+        else:
+            super().__init__(f"The {subject} has {len(messages)} problems: " + " ".join(messages))
+
+
 class NotFound(OrdersError):
     pass
 

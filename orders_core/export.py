@@ -22,8 +22,10 @@ One row per order, in order id order, with these columns:
   1200 jpy, 1.500 for 1500 kwd (the places are orders_core.money.exponent's).
 - Times are UTC in ISO 8601 to the second, 2026-11-26T23:21:14Z; empty when not set.
 - An order's items: sku_codes, product_names and quantities, each joined with "; " in
-  item order. shipping_address: name, line1, line2, city, region, postal code and
-  country joined with ", ", skipping empty parts; empty for an order not shipped.
+  item order. shipping_address: the address as the order page writes it, by the
+  country's convention (orders_core/addresses.py: "Chicago, IL 60614" in the US, the
+  town then the postcode in the UK), its lines joined with ", ", skipping empty
+  parts; empty for an order not shipped.
 - A missing or empty value is an empty cell.
 - Formula injection (OWASP "CSV Injection"): every text cell is spreadsheet-safe as
   orders_core/csv_cells.py defines it (a text cell that starts with =, +, -, @, a
@@ -73,6 +75,8 @@ from sqlalchemy.dialects.postgresql import ARRAY
 
 from . import adbc_helper
 from . import export_engine as engine
+from .address_sql import address_one_line_sql
+from .addresses import FIELDS
 from .db import Database, sqlite_statement
 from .errors import ExportFailed, NotFound, ValidationError
 from .money import THREE_DECIMAL, ZERO_DECIMAL, exponent
@@ -208,20 +212,8 @@ def _order_query(db: Database, where):
         def text_time(column):
             return func.coalesce(column, empty)
 
-    address = func.concat_ws(
-        literal_column(f"'{ADDRESS_SEPARATOR}'"),
-        *(
-            func.nullif(column, empty)
-            for column in (
-                o.c.ship_name,
-                o.c.ship_line1,
-                o.c.ship_line2,
-                o.c.ship_city,
-                o.c.ship_region,
-                o.c.ship_postal_code,
-                o.c.ship_country,
-            )
-        ),
+    address = address_one_line_sql(
+        {field: getattr(o.c, f"ship_{field}") for field in FIELDS}, separator=ADDRESS_SEPARATOR
     )
     query = select(
         o.c.id.label("id"),

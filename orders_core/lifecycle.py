@@ -43,6 +43,7 @@ from .errors import (
 )
 from .idempotency_keys import refund_key
 from .money import format_money
+from .order_detail import OrderDetail
 from .order_numbers import parse_order_number
 from .payments import GatewayDirectory, GatewayRefund, Gateways
 from .queries import read_order
@@ -108,19 +109,19 @@ class _PendingRefund:
 # -- public actions on one order -----------------------------------------------------
 def fulfill_order(
     db: Database, actor: Actor, number: str, *, reason: str = "", gateways: Gateways | None = None
-):
+) -> OrderDetail:
     return _single(db, actor, number, Action.FULFILL, reason, gateways)
 
 
 def cancel_order(
     db: Database, actor: Actor, number: str, *, reason: str = "", gateways: Gateways | None = None
-):
+) -> OrderDetail:
     return _single(db, actor, number, Action.CANCEL, reason, gateways)
 
 
 def return_order(
     db: Database, actor: Actor, number: str, *, reason: str = "", gateways: Gateways | None = None
-):
+) -> OrderDetail:
     return _single(db, actor, number, Action.RETURN, reason, gateways)
 
 
@@ -134,7 +135,7 @@ def resolve_order_id(db: Database, number: str) -> int:
     raise NotFound(f"No order {str(number)[:40]!r}.")
 
 
-def _single(db, actor, number, action, reason, gateways):
+def _single(db, actor, number, action, reason, gateways) -> OrderDetail:
     order_id = resolve_order_id(db, number)
     [outcome] = apply_moves(db, actor, action, [order_id], reason=reason, gateways=gateways)
     if not outcome.ok:

@@ -12,12 +12,15 @@ import datetime as dt
 
 from sqlalchemy import and_, case, func, literal, literal_column, or_, select, table, union_all
 
+from .addresses import PostalAddress
 from .db import Database
 from .errors import NotFound, ValidationError
+from .order_detail import Customer, OrderDetail, OrderEvent, OrderItem, PaymentAttempt, Refund, iso
 from .order_numbers import parse_order_number
 from .schema import order_day_counts, order_events, order_items, orders, payments, refunds, skus
 from .staff import Actor, Permission, authorize
-from .status import Status
+from .status import Action, PaymentStatus, RefundStatus, Status
+from .timeline import EventKind
 from .validation import clean_text, whole_number
 
 MAX_PAGE_SIZE = 500
@@ -378,17 +381,13 @@ def matching_order_ids(conn, filters: OrderFilters, *, limit: int | None = None)
     return [r[0] for r in conn.execute(query)]
 
 
-def iso(value: dt.datetime | None) -> str | None:
-    return value.isoformat(timespec="seconds") + "Z" if value else None
-
-
-def order_detail(db: Database, number: str, *, actor: Actor) -> dict:
+def order_detail(db: Database, number: str, *, actor: Actor) -> OrderDetail:
     """Everything about one order, in the shape `python -m orders_core show` prints."""
     authorize(db, actor, Permission.VIEW)
     return read_order(db, number)
 
 
-def read_order(db: Database, number: str) -> dict:
+def read_order(db: Database, number: str) -> OrderDetail:
     """order_detail without the permission check: what a service that has authorized
     its actor returns (a customer may pay for an order, not browse orders)."""
     order_id = parse_order_number(number) if isinstance(number, str) else None
@@ -412,84 +411,76 @@ def read_order(db: Database, number: str) -> dict:
         events = conn.execute(
             select(order_events).where(order_events.c.order_id == order.id).order_by(order_events.c.id)
         ).all()
-    succeeded = [p for p in payment_rows if p.status == "succeeded"]
-    shown_payment = succeeded[-1] if succeeded else (payment_rows[-1] if payment_rows else None)
-    return {
-        "number": order.number,
-        "status": order.status,
-        "customer": {"id": order.customer_id, "email": order.customer_email, "name": order.customer_name},
-        "items": [
-            {
-                "sku": i.sku_code,
-                "name": i.name,
-                "product": i.product_name,
-                "quantity": i.quantity,
-                "unit_amount": i.unit_amount,
-                "amount": i.amount,
-            }
-            for i in items
-        ],
-        "total_amount": order.total_amount,
-        "currency": order.currency,
-        "refunded_amount": order.refunded_amount,
-        "shipping_address": None
+    attempts = tuple(_payment(p) for p in payment_rows)
+    succeeded = [p for p in attempts if p.status == PaymentStatus.SUCCEEDED]
+    return OrderDetail(
+        number=order.number,
+        status=Status(order.status),
+        customer=Customer(order.customer_id, order.customer_email, order.customer_name),
+        items=tuple(
+            OrderItem(i.sku_code, i.name, i.product_name, i.quantity, i.unit_amount, i.amount) for i in items
+        ),
+        total_amount=order.total_amount,
+        currency=order.currency,
+        refunded_amount=order.refunded_amount,
+        shipping_address=None
         if order.ship_line1 is None
-        else {
-            "name": order.ship_name,
-            "line1": order.ship_line1,
-            "line2": order.ship_line2 or "",
-            "city": order.ship_city,
-            "region": order.ship_region or "",
-            "postal_code": order.ship_postal_code,
-            "country": order.ship_country,
-        },
-        "created_at": iso(order.created_at),
-        "paid_at": iso(order.paid_at),
-        "fulfilled_at": iso(order.fulfilled_at),
-        "canceled_at": iso(order.canceled_at),
-        "returned_at": iso(order.returned_at),
-        "payment": None if shown_payment is None else _payment(shown_payment),
-        "payment_attempts": [_payment(p) for p in payment_rows],
-        "refunds": [
-            {
-                "id": r.id,
-                "amount": r.amount,
-                "currency": r.currency,
-                "status": r.status,
-                "gateway": r.gateway,
-                "gateway_refund_id": r.gateway_refund_id,
-                "action": r.action,
-                "actor": r.actor,
-                "failure_code": r.failure_code,
-                "failure_message": r.failure_message,
-                "created_at": iso(r.created_at),
-            }
+        else PostalAddress(
+            name=order.ship_name,
+            line1=order.ship_line1,
+            line2=order.ship_line2 or "",
+            city=order.ship_city,
+            region=order.ship_region or "",
+            postal_code=order.ship_postal_code,
+            country=order.ship_country,
+        ),
+        created_at=order.created_at,
+        paid_at=order.paid_at,
+        fulfilled_at=order.fulfilled_at,
+        canceled_at=order.canceled_at,
+        returned_at=order.returned_at,
+        payment=succeeded[-1] if succeeded else (attempts[-1] if attempts else None),
+        payment_attempts=attempts,
+        refunds=tuple(
+            Refund(
+                id=r.id,
+                amount=r.amount,
+                currency=r.currency,
+                status=RefundStatus(r.status),
+                gateway=r.gateway,
+                gateway_refund_id=r.gateway_refund_id,
+                action=Action(r.action),
+                actor=r.actor,
+                failure_code=r.failure_code,
+                failure_message=r.failure_message,
+                created_at=r.created_at,
+            )
             for r in refund_rows
-        ],
-        "events": [
-            {
-                "at": iso(e.at),
-                "actor": e.actor,
-                "action": e.action,
-                "from_status": e.from_status,
-                "to_status": e.to_status,
-                "note": e.note,
-                "job_id": e.job_id,
-            }
+        ),
+        events=tuple(
+            OrderEvent(
+                at=e.at,
+                actor=e.actor,
+                kind=EventKind(e.action),
+                from_status=Status(e.from_status) if e.from_status else None,
+                to_status=Status(e.to_status) if e.to_status else None,
+                note=e.note or "",
+                job_id=e.job_id,
+            )
             for e in events
-        ],
-    }
+        ),
+    )
 
 
-def _payment(p) -> dict:
-    return {
-        "id": p.id,
-        "gateway": p.gateway,
-        "gateway_payment_id": p.gateway_payment_id,
-        "amount": p.amount,
-        "currency": p.currency,
-        "status": p.status,
-        "failure_code": p.failure_code,
-        "failure_message": p.failure_message,
-        "created_at": iso(p.created_at),
-    }
+def _payment(p) -> PaymentAttempt:
+    return PaymentAttempt(
+        id=p.id,
+        gateway=p.gateway,
+        gateway_payment_id=p.gateway_payment_id,
+        amount=p.amount,
+        currency=p.currency,
+        status=PaymentStatus(p.status),
+        failure_code=p.failure_code,
+        failure_message=p.failure_message,
+        created_at=p.created_at,
+    )

@@ -17,33 +17,22 @@ import pandas as pd
 import streamlit as st
 
 from orders_core import catalog, customers
+from orders_core.addresses import PostalAddress, address_one_line
 from orders_core.checkout import CartItem, payment_in_flight, submit_checkout
 from orders_core.customers import AddressInput
-from orders_core.errors import CardDeclined, InvalidToken, OrdersError
-from orders_core.payments.card_tokens import DECLINE_MESSAGES, TEST_TOKENS
+from orders_core.errors import CardDeclined, FieldErrors, InvalidToken, OrdersError
 from orders_core.status import Status
-from pages.ui import display, resources, session, statuses
+from pages.ui import card_tokens, display, resources, session, statuses
 
 KEY = "checkout_key"  # the current checkout's idempotency key
 OUTCOME = "checkout_outcome"  # what the last submit did, shown until the next one
 LAST = "checkout_last"  # (key, cart signature, status) of the last order
-OTHER_TOKEN = "__other__"
+FIELD_ERRORS = "checkout_field_errors"  # address field -> message, from the last submit
 NEW_ADDRESS = 0
 
 
 def new_checkout_key() -> str:
     return f"co_{uuid.uuid4().hex}"
-
-
-def token_label(token: str) -> str:
-    if token == OTHER_TOKEN:
-        return "Another token… (type it below)"
-    info = TEST_TOKENS[token]
-    if info.decline_code:
-        return f"{token} — declined: {DECLINE_MESSAGES.get(info.decline_code, info.decline_code)}"
-    if info.refunds_fail:
-        return f"{token} — charge succeeds, any refund of it fails"
-    return f"{token} — {info.brand.capitalize()}, charge succeeds"
 
 
 def reset_checkout() -> None:
@@ -113,16 +102,21 @@ def account_bar(account) -> None:
 
 
 def address_text(address) -> str:
-    parts = [
-        address.name,
-        address.line1,
-        address.line2,
-        address.city,
-        address.region,
-        address.postal_code,
-        address.country,
-    ]
-    return ", ".join(p for p in parts if p)
+    """One line, by the country's convention (orders_core.addresses)."""
+    return address_one_line(
+        PostalAddress(
+            **{f: getattr(address, f) or "" for f in ("name", "line1", "line2", "city", "region")},
+            postal_code=address.postal_code or "",
+            country=address.country or "",
+        )
+    )
+
+
+def field_error(field: str) -> None:
+    """The message for `field` from the last submit, under the field itself."""
+    message = (st.session_state.get(FIELD_ERRORS) or {}).get(field)
+    if message:
+        st.error(display.escape_markdown(message), icon=":material/error:")
 
 
 def pick_address(db, account):
@@ -142,52 +136,43 @@ def pick_address(db, account):
         return choice, None, ("saved", choice)
     with st.container(border=True):
         name = st.text_input("Recipient", value=account.name, key="checkout_addr_name")
+        field_error("name")
         line1 = st.text_input("Address line 1", key="checkout_addr_line1")
+        field_error("line1")
         line2 = st.text_input("Address line 2 (optional)", key="checkout_addr_line2")
+        field_error("line2")
         city_col, region_col = st.columns(2)
         city = city_col.text_input("City", key="checkout_addr_city")
+        with city_col:
+            field_error("city")
         region = region_col.text_input("Region / state (optional)", key="checkout_addr_region")
+        with region_col:
+            field_error("region")
         postal_col, country_col = st.columns(2)
         postal = postal_col.text_input("Postal code", key="checkout_addr_postal")
+        with postal_col:
+            field_error("postal_code")
         country = country_col.text_input(
             "Country (2 letters)", max_chars=2, placeholder="US", key="checkout_addr_country"
         )
+        with country_col:
+            field_error("country")
     address = AddressInput(
         name=name, line1=line1, line2=line2, city=city, region=region, postal_code=postal, country=country
     )
     return None, address, ("new",) + tuple(dataclasses.astuple(address))
 
 
-def pick_token() -> str:
-    options = list(TEST_TOKENS) + [OTHER_TOKEN]
-    choice = st.selectbox(
-        "Card token",
-        options,
-        format_func=token_label,
-        key="checkout_token",
-        help="Stripe test tokens stand in for a card; never enter a real card number or an API key.",
-    )
-    if choice == OTHER_TOKEN:
-        return st.text_input("Token", placeholder="tok_… or pm_card_…", key="checkout_token_other").strip()
-    return choice
-
-
-def tokens_table() -> pd.DataFrame:
-    rows = []
-    for token, info in TEST_TOKENS.items():
-        if info.decline_code:
-            outcome = "Declined"
-            effect = f"{DECLINE_MESSAGES.get(info.decline_code, '')} ({info.decline_code})"
-        elif info.refunds_fail:
-            outcome, effect = "Charged", "The charge succeeds; any refund of it fails"
-        else:
-            outcome, effect = "Charged", f"{info.brand.capitalize()} card; the charge succeeds"
-        rows.append({"Token": token, "Outcome": outcome, "What it does": effect})
-    return pd.DataFrame(rows)
-
-
 def submit(db, account, items, token, address_id, address, signature) -> None:
-    """Place the order (or pay again for the same one after a decline); never twice."""
+    """Place the order (or pay again for the same one after a decline); never twice.
+    Field messages of an earlier submit were drawn above: redrawn without them."""
+    had_field_errors = bool(st.session_state.pop(FIELD_ERRORS, None))
+    place_order_once(db, account, items, token, address_id, address, signature)
+    if had_field_errors:
+        st.rerun()
+
+
+def place_order_once(db, account, items, token, address_id, address, signature) -> None:
     last = st.session_state.get(LAST)
     if last is not None and last["key"] == st.session_state[KEY] and last["cart"] != signature:
         st.session_state[KEY] = new_checkout_key()  # a different cart: a new order
@@ -214,14 +199,23 @@ def submit(db, account, items, token, address_id, address, signature) -> None:
         if number:
             st.session_state[LAST] = {"key": key, "cart": signature, "status": Status.CREATED.value}
         return
+    except FieldErrors as error:
+        st.session_state[FIELD_ERRORS] = error.fields
+        st.session_state[OUTCOME] = {
+            "kind": "error",
+            "message": f"Nothing was ordered: {len(error.fields)} address "
+            + ("field needs" if len(error.fields) == 1 else "fields need")
+            + " attention (shown at each field).",
+        }
+        st.rerun()  # so each message shows under its field, drawn above this button
     except OrdersError as error:
         st.session_state[OUTCOME] = {"kind": "error", "message": str(error)}
         return
-    if order["status"] == Status.CREATED.value and payment_in_flight(order):
+    if order.status == Status.CREATED and payment_in_flight(order):
         st.session_state[OUTCOME] = {"kind": "pending", "order": order}
         return
     st.session_state[OUTCOME] = {"kind": "placed", "order": order}
-    st.session_state[LAST] = {"key": key, "cart": signature, "status": order["status"]}
+    st.session_state[LAST] = {"key": key, "cart": signature, "status": order.status.value}
 
 
 def show_outcome() -> None:
@@ -230,33 +224,33 @@ def show_outcome() -> None:
         return
     if outcome["kind"] == "placed":
         order = outcome["order"]
-        status = order["status"]
+        status = order.status
         with st.container(border=True, key="checkout_receipt"):
-            if status in (Status.PAID.value, Status.FULFILLED.value):
-                st.success(f"Order **{order['number']}** is placed and paid.", icon=":material/check_circle:")
+            if status in (Status.PAID, Status.FULFILLED):
+                st.success(f"Order **{order.number}** is placed and paid.", icon=":material/check_circle:")
             else:
-                st.info(f"Order **{order['number']}** is {statuses.status_label(status).lower()}.")
+                st.info(f"Order **{order.number}** is {statuses.status_label(status).lower()}.")
             number_col, status_col, total_col, items_col = st.columns(4)
-            number_col.metric("Order number", order["number"])
+            number_col.metric("Order number", order.number)
             status_col.metric("Status", statuses.status_label(status))
-            total_col.metric("Total", display.money(order["total_amount"], order["currency"]))
-            items_col.metric("Items", f"{sum(i['quantity'] for i in order['items']):,}")
+            total_col.metric("Total", display.money(order.total_amount, order.currency))
+            items_col.metric("Items", f"{order.quantity:,}")
             items = pd.DataFrame(
                 [
                     {
-                        "SKU": i["sku"],
-                        "Item": f"{i['product']} — {i['name']}",
-                        "Qty": i["quantity"],
-                        "Unit price": display.money(i["unit_amount"], order["currency"]),
-                        "Amount": display.money(i["amount"], order["currency"]),
+                        "SKU": i.sku,
+                        "Item": f"{i.product} — {i.name}",
+                        "Qty": i.quantity,
+                        "Unit price": display.money(i.unit_amount, order.currency),
+                        "Amount": display.money(i.amount, order.currency),
                     }
-                    for i in order["items"]
+                    for i in order.items
                 ]
             )
             st.dataframe(items, hide_index=True, width="stretch")
-            if order.get("shipping_address"):
+            if order.shipping_address:
                 st.caption("Ships to")
-                st.text(address_text(AddressInput(**{k: v for k, v in order["shipping_address"].items()})))
+                st.text("\n".join(order.shipping_address.lines()))
             st.button(
                 "Start a new order",
                 key="checkout_new_order",
@@ -273,7 +267,7 @@ def show_outcome() -> None:
                 )
     elif outcome["kind"] == "pending":
         st.info(
-            f"The payment for order {outcome['order']['number']} is still being processed. "
+            f"The payment for order {outcome['order'].number} is still being processed. "
             f"Wait a moment and place the order again to see the result.",
             icon=":material/hourglass_top:",
         )
@@ -329,9 +323,8 @@ def shop(db, account) -> None:
         )
 
         st.subheader("2 · Payment")
-        token = pick_token()
-        with st.expander("What each test token does"):
-            st.dataframe(tokens_table(), hide_index=True, width="stretch")
+        token = card_tokens.pick_token("checkout_token")
+        card_tokens.tokens_help()
 
         address_id, address, address_sig = None, None, None
         if listing.shippable:

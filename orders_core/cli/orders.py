@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 from .. import catalog, checkout, customers, lifecycle, order_counts, queries
 from ..errors import OrdersError
+from ..order_detail import OrderDetail
 from ..staff import SYSTEM
 from .common import (
     Command,
@@ -29,7 +30,13 @@ from .common import (
 MAX_SEED_ORDERS = 5_000_000
 
 
+def emit_order(args: argparse.Namespace, order: OrderDetail) -> None:
+    """The order in the printed shape (OrderDetail.as_dict), as JSON or as text."""
+    emit(args, order.as_dict(), render_order)
+
+
 def render_order(order: dict) -> str:
+    """The text form of the printed shape (OrderDetail.as_dict)."""
     cur = order["currency"]
     customer = order["customer"]
     lines = [
@@ -246,7 +253,7 @@ def args_show(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_show(args: argparse.Namespace) -> None:
-    emit(args, queries.order_detail(open_db(), args.number, actor=SYSTEM), render_order)
+    emit_order(args, queries.order_detail(open_db(), args.number, actor=SYSTEM))
 
 
 def cart_item_option(text: str) -> tuple[str, str]:
@@ -308,7 +315,7 @@ def cmd_checkout(args: argparse.Namespace) -> None:
         address=address,
         checkout_key=args.checkout_key,
     )
-    emit(args, order, render_order)
+    emit_order(args, order)
 
 
 def args_move(*, reason: bool) -> Callable[[argparse.ArgumentParser], None]:
@@ -329,13 +336,13 @@ def args_pay(p: argparse.ArgumentParser) -> None:
 
 def cmd_pay(args: argparse.Namespace) -> None:
     db = open_db()
-    emit(args, checkout.pay_order(db, acting_actor(db, args), args.number, token=args.token), render_order)
+    emit_order(args, checkout.pay_order(db, acting_actor(db, args), args.number, token=args.token))
 
 
 def _move(service) -> Callable[[argparse.Namespace], None]:
     def run(args: argparse.Namespace) -> None:
         db = open_db()
-        emit(args, service(db, acting_actor(db, args), args.number, reason=args.reason), render_order)
+        emit_order(args, service(db, acting_actor(db, args), args.number, reason=args.reason))
 
     run.__name__ = f"cmd_{service.__name__}"
     return run

@@ -283,7 +283,7 @@ def test_single_sign_on_refuses_a_deactivated_account(people):
 
 # -- the core decides, not the caller's Actor -------------------------------------------------
 def test_a_deactivated_agent_holding_an_old_actor_refunds_nothing(people, customer):
-    number = place_order(people, customer, items=[("PASS-USD", 1)], token="tok_visa")["number"]
+    number = place_order(people, customer, items=[("PASS-USD", 1)], token="tok_visa").number
     stale = staff.find_staff(people, SUPPORT).as_actor()
     staff.set_staff_active(people, admin(people), SUPPORT, False)
     with pytest.raises(AccessWithdrawn, match="deactivated"):
@@ -304,7 +304,7 @@ def test_a_deactivated_agent_holding_an_old_actor_refunds_nothing(people, custom
 def test_a_bulk_job_stops_at_its_next_chunk_when_its_requester_is_deactivated(people, customer, monkeypatch):
     monkeypatch.setenv("ORDERS_JOB_CHUNK_SIZE", "2")
     numbers = [
-        place_order(people, customer, items=[("PASS-USD", 1)], token="tok_visa")["number"] for _ in range(5)
+        place_order(people, customer, items=[("PASS-USD", 1)], token="tok_visa").number for _ in range(5)
     ]
     job = jobs.enqueue(
         people,
@@ -333,7 +333,7 @@ def test_a_bulk_job_stops_at_its_next_chunk_when_its_requester_is_deactivated(pe
 
 
 def test_a_bulk_job_whose_requester_lost_the_role_for_it_stops_too(people, customer):
-    number = place_order(people, customer, items=[("PASS-USD", 1)], token="tok_visa")["number"]
+    number = place_order(people, customer, items=[("PASS-USD", 1)], token="tok_visa").number
     job = jobs.enqueue(people, staff.find_staff(people, OPS).as_actor(), "fulfill", order_numbers=[number])
     staff.set_staff_role(people, admin(people), OPS, "support")
     finished = run_job_here(people, job.id)
@@ -343,7 +343,7 @@ def test_a_bulk_job_whose_requester_lost_the_role_for_it_stops_too(people, custo
 
 def test_an_export_job_of_a_deactivated_analyst_writes_no_file(people, customer, tmp_path, monkeypatch):
     monkeypatch.setenv("ORDERS_DATA_DIR", str(tmp_path))
-    number = place_order(people, customer, items=[("PASS-USD", 1)], token="tok_visa")["number"]
+    number = place_order(people, customer, items=[("PASS-USD", 1)], token="tok_visa").number
     job = jobs.enqueue(people, staff.find_staff(people, ANALYST).as_actor(), "export", order_numbers=[number])
     staff.set_staff_active(people, admin(people), ANALYST, False)
     finished = run_job_here(people, job.id)

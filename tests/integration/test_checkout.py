@@ -11,6 +11,7 @@ from orders_core import checkout, customers
 from orders_core.checkout import CartItem, payment_in_flight, place_order, submit_checkout
 from orders_core.customers import AddressInput
 from orders_core.errors import AuthenticationError, CardDeclined, InvalidToken, ValidationError
+from orders_core.order_detail import OrderItem
 from orders_core.payments import Gateways
 from orders_core.payments.card_tokens import TEST_TOKENS
 from orders_core.schema import Base, orders, payments, sim_charges
@@ -22,43 +23,38 @@ from tests.support.fakes import AfterNth, CrashingGateway, InterleavingDatabase,
 def test_a_digital_purchase_is_created_then_paid_with_items_total_payment_and_timeline(customer, db):
     order = place_order(db, customer, items=[CartItem("PASS-USD", 3)], token="tok_visa")
 
-    assert order["number"].startswith("ORD-")
-    assert order["status"] == "paid"
-    assert order["items"] == [
-        {
-            "sku": "PASS-USD",
-            "name": "Day pass",
-            "product": "Digital pass",
-            "quantity": 3,
-            "unit_amount": 500,
-            "amount": 1500,
-        }
-    ]
-    assert (order["total_amount"], order["currency"], order["refunded_amount"]) == (1500, "usd", 0)
-    assert order["shipping_address"] is None
-    assert order["payment"]["status"] == "succeeded"
-    assert order["payment"]["amount"] == 1500
-    assert order["payment"]["gateway_payment_id"].startswith("pi_sim_")
-    assert [(e["action"], e["from_status"], e["to_status"]) for e in order["events"]] == [
+    assert order.number.startswith("ORD-")
+    assert order.status == "paid"
+    assert order.items == (
+        OrderItem(
+            sku="PASS-USD", name="Day pass", product="Digital pass", quantity=3, unit_amount=500, amount=1500
+        ),
+    )
+    assert (order.total_amount, order.currency, order.refunded_amount) == (1500, "usd", 0)
+    assert order.shipping_address is None
+    assert order.payment.status == "succeeded"
+    assert order.payment.amount == 1500
+    assert order.payment.gateway_payment_id.startswith("pi_sim_")
+    assert [(e.kind, e.from_status, e.to_status) for e in order.events] == [
         ("create", None, "created"),
         ("pay", "created", "paid"),
     ]
-    assert order["events"][0]["actor"] == "Ada@Example.test"
-    assert order["paid_at"] is not None
+    assert order.events[0].actor == "Ada@Example.test"
+    assert order.paid_at is not None
 
 
 def test_a_shippable_purchase_keeps_the_new_address_on_the_order_and_saves_it(customer, db):
     order = place_order(db, customer, items=[("BOX-USD", 1)], token="pm_card_visa", address=HOME)
-    assert order["shipping_address"]["line1"] == "12 St James's Square"
-    assert order["shipping_address"]["country"] == "GB"
+    assert order.shipping_address.line1 == "12 St James's Square"
+    assert order.shipping_address.country == "GB"
     assert [a.line1 for a in customers.list_addresses(db, customer)] == ["12 St James's Square"]
 
 
 def test_a_saved_address_of_the_customer_can_be_used(customer, db):
     saved = customers.add_address(db, customer, HOME)
     order = place_order(db, customer, items=[("BOX-USD", 2)], token="tok_visa", address_id=saved.id)
-    assert order["shipping_address"]["city"] == "London"
-    assert order["total_amount"] == 3998
+    assert order.shipping_address.city == "London"
+    assert order.total_amount == 3998
 
 
 def test_unit_prices_are_those_at_the_time_of_purchase(customer, db):
@@ -71,7 +67,7 @@ def test_unit_prices_are_those_at_the_time_of_purchase(customer, db):
         conn.execute(update(skus).where(skus.c.code == "PASS-USD").values(unit_amount=999))
     from orders_core.queries import order_detail
 
-    assert order_detail(db, order["number"], actor=SYSTEM)["items"][0]["unit_amount"] == 500
+    assert order_detail(db, order.number, actor=SYSTEM).items[0].unit_amount == 500
 
 
 REFUSED = [
@@ -144,7 +140,7 @@ DECLINING = [t for t in TEST_TOKENS.values() if t.decline_code]
 
 @pytest.mark.parametrize("token", [t.token for t in SUCCEEDING])
 def test_each_succeeding_test_token_pays_the_order(customer, db, token):
-    assert place_order(db, customer, items=[("PASS-EUR", 1)], token=token)["status"] == "paid"
+    assert place_order(db, customer, items=[("PASS-EUR", 1)], token=token).status == "paid"
 
 
 @pytest.mark.parametrize("token,code", [(t.token, t.decline_code) for t in DECLINING])
@@ -159,11 +155,11 @@ def test_each_declining_test_token_leaves_the_order_created_with_the_reason_in_i
 
     [row] = list_orders(db, OrderFilters(), actor=SYSTEM).rows
     order = order_detail(db, row["number"], actor=SYSTEM)
-    assert order["status"] == "created"
-    assert order["payment"]["status"] == "failed"
-    assert order["payment"]["failure_code"] == code
-    failed = [e for e in order["events"] if e["action"] == "payment_failed"]
-    assert len(failed) == 1 and code in failed[0]["note"]
+    assert order.status == "created"
+    assert order.payment.status == "failed"
+    assert order.payment.failure_code == code
+    failed = [e for e in order.events if e.kind == "payment_failed"]
+    assert len(failed) == 1 and code in failed[0].note
 
 
 def test_insufficient_funds_is_named_in_the_error(customer, db):
@@ -180,14 +176,14 @@ def test_a_declined_order_can_be_paid_later_with_another_card(customer, db):
     with pytest.raises(CardDeclined):
         place_order(db, customer, items=[("PASS-USD", 1)], token="tok_chargeDeclined")
     paid = checkout.pay_order(db, SYSTEM, "ORD-000001", token="tok_mastercard")
-    assert paid["status"] == "paid"
-    assert [p["status"] for p in paid["payment_attempts"]] == ["failed", "succeeded"]
+    assert paid.status == "paid"
+    assert [p.status for p in paid.payment_attempts] == ["failed", "succeeded"]
 
 
 def test_a_repeated_checkout_key_returns_the_first_order_and_charges_once(customer, db):
     first = place_order(db, customer, items=[("PASS-USD", 2)], token="tok_visa", checkout_key="form-1")
     again = place_order(db, customer, items=[("PASS-USD", 2)], token="tok_visa", checkout_key="form-1")
-    assert again["number"] == first["number"]
+    assert again.number == first.number
     with db.read() as conn:
         assert (
             conn.execute(
@@ -214,11 +210,11 @@ def test_a_crash_after_the_card_was_charged_is_settled_without_charging_again(cu
         )
     from orders_core.queries import order_detail
 
-    assert order_detail(db, "ORD-000001", actor=SYSTEM)["status"] == "created"
+    assert order_detail(db, "ORD-000001", actor=SYSTEM).status == "created"
 
     # The retry asks the gateway what became of the pending charge instead of charging again.
     order = checkout.pay_order(db, SYSTEM, "ORD-000001", token="tok_visa")
-    assert order["status"] == "paid"
+    assert order.status == "paid"
     with db.read() as conn:
         assert (
             conn.execute(
@@ -232,7 +228,7 @@ def test_a_crash_after_the_card_was_charged_is_settled_without_charging_again(cu
             ).scalar_one()
             == 1
         )
-    assert [(e["action"], e["to_status"]) for e in order["events"]].count(("pay", "paid")) == 1
+    assert [(e.kind, e.to_status) for e in order.events].count(("pay", "paid")) == 1
 
 
 def test_an_order_never_creates_an_invoice():
@@ -256,8 +252,8 @@ def test_submitting_a_declined_checkout_again_pays_that_order_with_the_new_card(
 
     order = submit_checkout(db, customer, items=[("PASS-USD", 1)], token="tok_visa", checkout_key="form-1")
 
-    assert (order["number"], order["status"]) == ("ORD-000001", "paid")
-    assert [p["status"] for p in order["payment_attempts"]] == ["failed", "succeeded"]
+    assert (order.number, order.status) == ("ORD-000001", "paid")
+    assert [p.status for p in order.payment_attempts] == ["failed", "succeeded"]
 
 
 def test_submitting_a_paid_checkout_again_returns_it_as_it_is_without_charging(customer, db):
@@ -265,7 +261,7 @@ def test_submitting_a_paid_checkout_again_returns_it_as_it_is_without_charging(c
     again = submit_checkout(
         db, customer, items=[("PASS-USD", 2)], token="tok_mastercard", checkout_key="form-1"
     )
-    assert again["number"] == first["number"] and again["status"] == "paid"
+    assert again.number == first.number and again.status == "paid"
     assert _charges(db, "succeeded") == 1
 
 
@@ -283,8 +279,8 @@ def test_a_checkout_whose_payment_is_under_way_is_returned_without_a_second_char
 
     order = submit_checkout(db, customer, items=[("PASS-USD", 1)], token="tok_visa", checkout_key="form-1")
 
-    assert order["status"] == "created" and payment_in_flight(order)
-    assert [p["status"] for p in order["payment_attempts"]] == ["pending"]
+    assert order.status == "created" and payment_in_flight(order)
+    assert [p.status for p in order.payment_attempts] == ["pending"]
 
 
 def meeting_after_each_threads_first_read(threads: int):
@@ -327,13 +323,13 @@ def test_two_concurrent_submits_of_one_checkout_make_one_order_and_both_succeed(
         thread.join(60)
 
     assert errors == [] and len(results) == 2
-    assert {r["number"] for r in results} == {"ORD-000001"}
+    assert {r.number for r in results} == {"ORD-000001"}
     with db.read() as conn:
         assert conn.execute(select(func.count()).select_from(orders)).scalar_one() == 1
     assert _charges(db, "succeeded") == 1
     from orders_core.queries import order_detail
 
-    assert order_detail(db, "ORD-000001", actor=SYSTEM)["status"] == "paid"
+    assert order_detail(db, "ORD-000001", actor=SYSTEM).status == "paid"
 
 
 def test_a_resubmit_that_finds_the_order_paid_meanwhile_returns_it_without_charging(customer, db):
@@ -357,6 +353,6 @@ def test_a_resubmit_that_finds_the_order_paid_meanwhile_returns_it_without_charg
     )
 
     assert other_tab.done
-    assert (order["number"], order["status"]) == ("ORD-000001", "paid")
-    assert [p["status"] for p in order["payment_attempts"]] == ["failed", "succeeded"]
+    assert (order.number, order.status) == ("ORD-000001", "paid")
+    assert [p.status for p in order.payment_attempts] == ["failed", "succeeded"]
     assert _charges(db, "succeeded") == 1

@@ -518,9 +518,7 @@ def _journeyed_order(env, key: str) -> str:
     return number
 
 
-@pytest.mark.parametrize(
-    ("extra", "golden"), [(("--json",), "show_order.json.txt"), ((), "show_order.txt")]
-)
+@pytest.mark.parametrize(("extra", "golden"), [(("--json",), "show_order.json.txt"), ((), "show_order.txt")])
 def test_show_prints_the_order_detail_exactly_as_pinned(env, extra, golden):
     number = _journeyed_order(env, f"pin-{golden}")
     result = _run(env, "show", number, *extra)

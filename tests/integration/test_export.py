@@ -14,9 +14,11 @@ from hypothesis import strategies as st
 from sqlalchemy import delete, insert, literal_column, select
 
 from orders_core import cli, demo, queries
+from orders_core.addresses import PostalAddress, address_one_line
 from orders_core.checkout import CartItem, place_order
 from orders_core.errors import NotFound, ValidationError
 from orders_core.export import COLUMNS, ExportResult, export_orders
+from orders_core.order_detail import iso
 from orders_core.queries import OrderFilters
 from orders_core.schema import job_items, jobs, order_items, orders
 from orders_core.staff import SYSTEM
@@ -153,7 +155,7 @@ def test_any_text_round_trips_through_the_csv_and_every_formula_cell_is_escaped(
     finally:
         delete_order(db, order_id)
 
-    address = ", ".join(part for part in (name, line1, line2, city, "0150", "NO") if part)
+    address = address_one_line(PostalAddress(name, line1, line2, city, "", "0150", "NO"))
     assert row["customer_name"] == as_exported(name)
     assert row["shipping_address"] == as_exported(address)
     assert row["product_names"] == as_exported(f"BOX-USD product; {product}")
@@ -228,15 +230,15 @@ def test_the_columns_of_seeded_orders_match_the_order_detail(seeded, tmp_path):
     assert len(rows) == 400
     for row in rows[::37]:
         detail = queries.order_detail(seeded, row["order_number"], actor=SYSTEM)
-        assert row["status"] == detail["status"]
-        assert row["customer_email"] == detail["customer"]["email"]
-        assert unescape(row["customer_name"]) == detail["customer"]["name"]
-        assert row["sku_codes"] == "; ".join(i["sku"] for i in detail["items"])
-        assert row["product_names"] == "; ".join(i["product"] for i in detail["items"])
-        assert row["quantities"] == "; ".join(str(i["quantity"]) for i in detail["items"])
-        assert row["currency"] == detail["currency"]
+        assert row["status"] == detail.status
+        assert row["customer_email"] == detail.customer.email
+        assert unescape(row["customer_name"]) == detail.customer.name
+        assert row["sku_codes"] == "; ".join(i.sku for i in detail.items)
+        assert row["product_names"] == "; ".join(i.product for i in detail.items)
+        assert row["quantities"] == "; ".join(str(i.quantity) for i in detail.items)
+        assert row["currency"] == detail.currency
         for column in ("created_at", "paid_at", "fulfilled_at", "canceled_at", "returned_at"):
-            assert row[column] == (detail[column] or "")
+            assert row[column] == (iso(getattr(detail, column)) or "")
             assert row[column] == "" or ISO_UTC.match(row[column])
 
 
@@ -362,8 +364,8 @@ def test_a_multi_item_order_lists_its_items_in_order_and_its_address_in_one_cell
     )
 
     assert first == {
-        "order_number": order["number"],
-        "created_at": order["created_at"],
+        "order_number": order.number,
+        "created_at": iso(order.created_at),
         "status": "paid",
         "customer_email": "Ada@Example.test",
         "customer_name": "Ada Lovelace",
@@ -372,7 +374,7 @@ def test_a_multi_item_order_lists_its_items_in_order_and_its_address_in_one_cell
         "quantities": "2; 1",
         "total": "44.98",
         "currency": "usd",
-        "paid_at": order["paid_at"],
+        "paid_at": iso(order.paid_at),
         "fulfilled_at": "",
         "canceled_at": "",
         "returned_at": "",
@@ -448,3 +450,38 @@ def test_the_export_command_refuses_bad_filters_and_needs_an_output(cli_env, tmp
     assert capsys.readouterr().err.startswith("error: Unknown status 'lost'")
     assert cli.main(["export", "--status", "paid"]) == 2
     assert not (tmp_path / "x.csv").exists()
+
+
+@pytest.mark.parametrize(
+    ("country", "city", "region", "postal_code", "written"),
+    [
+        ("US", "Chicago", "IL", "60614", "Ada Lovelace, 1 Main St, Chicago, IL 60614, US"),
+        ("GB", "London", "", "SW1Y 4JH", "Ada Lovelace, 1 Main St, London, SW1Y 4JH, GB"),
+        ("FR", "Paris", "", "75001", "Ada Lovelace, 1 Main St, 75001 Paris, FR"),
+        ("AU", "Sydney", "NSW", "2000", "Ada Lovelace, 1 Main St, Sydney NSW 2000, AU"),
+        ("BR", "Recife", "PE", "50000-000", "Ada Lovelace, 1 Main St, Recife, PE 50000-000, BR"),
+    ],
+)
+def test_the_address_cell_follows_the_countrys_convention_as_the_order_page_does(
+    customer, db, tmp_path, country, city, region, postal_code, written
+):
+    order_id = insert_order(
+        db,
+        customer.id,
+        ship_name="Ada Lovelace",
+        ship_line1="1 Main St",
+        ship_line2="",
+        ship_city=city,
+        ship_region=region,
+        ship_postal_code=postal_code,
+        ship_country=country,
+    )
+    try:
+        [row] = read_export(export_orders(db, tmp_path / "a.csv", order_ids=[order_id], actor=SYSTEM))
+    finally:
+        delete_order(db, order_id)
+    assert row["shipping_address"] == written
+    page = address_one_line(
+        PostalAddress("Ada Lovelace", "1 Main St", "", city, region, postal_code, country)
+    )
+    assert page == written

@@ -45,7 +45,7 @@ def customer(catalog):
 
 
 def paid_orders(db, customer, n: int) -> list[str]:
-    return [place_order(db, customer, items=[("PASS-USD", 1)], token="tok_visa")["number"] for _ in range(n)]
+    return [place_order(db, customer, items=[("PASS-USD", 1)], token="tok_visa").number for _ in range(n)]
 
 
 def run_worker(db, gateways) -> int:
@@ -75,7 +75,7 @@ def test_a_job_canceled_between_the_workers_read_and_its_claim_is_never_claimed(
             )
         ).all()
     assert [tuple(item) for item in items] == [("pending", None, 0)] * 3
-    assert [order_detail(db, n, actor=SYSTEM)["status"] for n in numbers] == ["paid"] * 3
+    assert [order_detail(db, n, actor=SYSTEM).status for n in numbers] == ["paid"] * 3
 
 
 def test_an_order_canceled_after_the_worker_claimed_it_fails_that_item_with_the_reason(db, customer):
@@ -97,7 +97,7 @@ def test_an_order_canceled_after_the_worker_claimed_it_fails_that_item_with_the_
         }
     ]
     canceled = order_detail(db, numbers[1], actor=SYSTEM)
-    assert (canceled["status"], canceled["refunded_amount"]) == ("canceled", 500)
-    assert [e["action"] for e in canceled["events"]] == ["create", "pay", "cancel"]
-    others = [order_detail(db, n, actor=SYSTEM)["status"] for n in (numbers[0], numbers[2])]
+    assert (canceled.status, canceled.refunded_amount) == ("canceled", 500)
+    assert [e.kind for e in canceled.events] == ["create", "pay", "cancel"]
+    others = [order_detail(db, n, actor=SYSTEM).status for n in (numbers[0], numbers[2])]
     assert others == ["fulfilled"] * 2

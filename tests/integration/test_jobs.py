@@ -76,7 +76,7 @@ def customer(catalog):
 
 
 def new_orders(db, customer, n, *, sku="PASS-USD", token="tok_visa") -> list[str]:
-    return [place_order(db, customer, items=[(sku, 1)], token=token)["number"] for _ in range(n)]
+    return [place_order(db, customer, items=[(sku, 1)], token=token).number for _ in range(n)]
 
 
 def make_worker(db, *, gateways=None, retry_budget_seconds=None, **settings) -> job_engine.Worker:
@@ -99,7 +99,7 @@ def run(db, **kwargs) -> int:
 
 
 def status_of(db, number) -> str:
-    return order_detail(db, number, actor=SYSTEM)["status"]
+    return order_detail(db, number, actor=SYSTEM).status
 
 
 def ledger_refunds(db, number) -> list[int]:
@@ -269,10 +269,10 @@ def test_a_cancel_job_refunds_each_order_once_and_skips_one_someone_else_fulfill
     ]
     for number in (numbers[0], numbers[2], numbers[3]):
         order = order_detail(db, number, actor=SYSTEM)
-        assert order["status"] == "canceled" and order["refunded_amount"] == 500
+        assert order.status == "canceled" and order.refunded_amount == 500
         assert ledger_refunds(db, number) == [500]
-        assert order["events"][-1]["job_id"] == job.id
-        assert order["events"][-1]["note"].startswith("Out of stock\nRefunded $5.00")
+        assert order.events[-1].job_id == job.id
+        assert order.events[-1].note.startswith("Out of stock\nRefunded $5.00")
     assert status_of(db, numbers[1]) == "fulfilled" and ledger_refunds(db, numbers[1]) == []
 
 

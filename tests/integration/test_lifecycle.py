@@ -23,7 +23,7 @@ ANALYST = Actor("analyst@ordersdesk.test", Role.ANALYST)
 
 @pytest.fixture
 def paid_order(customer, db):
-    return place_order(db, customer, items=[("PASS-USD", 2)], token="tok_visa")["number"]
+    return place_order(db, customer, items=[("PASS-USD", 2)], token="tok_visa").number
 
 
 @pytest.fixture
@@ -48,23 +48,23 @@ def gateway_refunds(db, number) -> list[int]:
 
 
 def status_changes(order) -> list[tuple]:
-    return [(e["action"], e["from_status"], e["to_status"]) for e in order["events"] if e["to_status"]]
+    return [(e.kind, e.from_status, e.to_status) for e in order.events if e.to_status]
 
 
 def test_cancelling_a_paid_order_refunds_it_in_full_once(db, paid_order):
     order = lifecycle.cancel_order(db, SUPPORT, paid_order, reason="Customer changed their mind")
-    assert order["status"] == "canceled"
-    assert order["refunded_amount"] == order["total_amount"] == 1000
-    assert [r["status"] for r in order["refunds"]] == ["succeeded"]
+    assert order.status == "canceled"
+    assert order.refunded_amount == order.total_amount == 1000
+    assert [r.status for r in order.refunds] == ["succeeded"]
     assert gateway_refunds(db, paid_order) == [1000]
-    cancel = order["events"][-1]
-    assert (cancel["actor"], cancel["from_status"], cancel["to_status"]) == (
+    cancel = order.events[-1]
+    assert (cancel.actor, cancel.from_status, cancel.to_status) == (
         SUPPORT.email,
         "paid",
         "canceled",
     )
-    assert "Customer changed their mind" in cancel["note"] and "Refunded $10.00" in cancel["note"]
-    assert order["canceled_at"] is not None
+    assert "Customer changed their mind" in cancel.note and "Refunded $10.00" in cancel.note
+    assert order.canceled_at is not None
 
 
 def test_cancelling_a_created_order_refunds_nothing(customer, db):
@@ -73,13 +73,13 @@ def test_cancelling_a_created_order_refunds_nothing(customer, db):
     with pytest.raises(CardDeclined):
         place_order(db, customer, items=[("PASS-USD", 1)], token="tok_chargeDeclined")
     order = lifecycle.cancel_order(db, SUPPORT, "ORD-000001")
-    assert order["status"] == "canceled" and order["refunded_amount"] == 0 and order["refunds"] == []
+    assert order.status == "canceled" and order.refunded_amount == 0 and order.refunds == ()
 
 
 def test_fulfilling_then_returning_refunds_in_full(db, fulfilled_order):
     order = lifecycle.return_order(db, SUPPORT, fulfilled_order, reason="Damaged in transit")
-    assert order["status"] == "returned"
-    assert order["refunded_amount"] == 1000
+    assert order.status == "returned"
+    assert order.refunded_amount == 1000
     assert gateway_refunds(db, fulfilled_order) == [1000]
     assert status_changes(order) == [
         ("create", None, "created"),
@@ -87,7 +87,7 @@ def test_fulfilling_then_returning_refunds_in_full(db, fulfilled_order):
         ("fulfill", "paid", "fulfilled"),
         ("return", "fulfilled", "returned"),
     ]
-    assert order["events"][2]["actor"] == OPS.email
+    assert order.events[2].actor == OPS.email
 
 
 @pytest.mark.parametrize(
@@ -117,7 +117,7 @@ def test_canceled_and_returned_orders_accept_no_further_move(db, paid_order, fin
     else:
         lifecycle.fulfill_order(db, SYSTEM, paid_order)
         lifecycle.return_order(db, SYSTEM, paid_order)
-    assert order_detail(db, paid_order, actor=SYSTEM)["status"] == final
+    assert order_detail(db, paid_order, actor=SYSTEM).status == final
     before = row_counts(db)
     for move in ("fulfill", "cancel", "return"):
         with pytest.raises(IllegalMove, match=f"is {final.capitalize()};"):
@@ -139,14 +139,14 @@ def test_support_cannot_fulfill(db, paid_order):
 
 
 def test_a_refused_refund_leaves_the_order_paid_and_records_why(customer, db):
-    number = place_order(db, customer, items=[("PASS-USD", 1)], token="tok_refundFail")["number"]
+    number = place_order(db, customer, items=[("PASS-USD", 1)], token="tok_refundFail").number
     with pytest.raises(RefundFailed) as refused:
         lifecycle.cancel_order(db, SUPPORT, number)
     assert "the order stays Paid" in str(refused.value)
     order = order_detail(db, number, actor=SYSTEM)
-    assert order["status"] == "paid" and order["refunded_amount"] == 0
-    assert [(r["status"], r["failure_code"]) for r in order["refunds"]] == [("failed", "refund_failed")]
-    assert order["events"][-1]["action"] == "refund_failed"
+    assert order.status == "paid" and order.refunded_amount == 0
+    assert [(r.status, r.failure_code) for r in order.refunds] == [("failed", "refund_failed")]
+    assert order.events[-1].kind == "refund_failed"
     assert gateway_refunds(db, number) == []
 
 
@@ -155,13 +155,13 @@ def test_a_crash_right_after_the_gateway_refunded_never_refunds_twice(db, paid_o
     crashing = CrashingGateway(Gateways(db).default, crash_after="refund")
     with pytest.raises(SimulatedCrash):
         lifecycle.cancel_order(db, SUPPORT, paid_order, gateways=Gateways(db).use(crashing))
-    assert order_detail(db, paid_order, actor=SYSTEM)["status"] == "paid"
+    assert order_detail(db, paid_order, actor=SYSTEM).status == "paid"
 
     order = lifecycle.cancel_order(db, SUPPORT, paid_order)
-    assert order["status"] == "canceled"
-    assert order["refunded_amount"] == 1000
+    assert order.status == "canceled"
+    assert order.refunded_amount == 1000
     assert gateway_refunds(db, paid_order) == [1000]
-    assert [r["status"] for r in order["refunds"]] == ["succeeded"]
+    assert [r.status for r in order.refunds] == ["succeeded"]
     assert status_changes(order).count(("cancel", "paid", "canceled")) == 1
 
 
@@ -179,10 +179,10 @@ def test_a_crash_at_any_point_of_a_resumed_refund_never_refunds_twice(
     assert crash_after in crashing.calls
 
     order = lifecycle.cancel_order(db, SUPPORT, paid_order)
-    assert order["status"] == "canceled"
-    assert order["refunded_amount"] == 1000
+    assert order.status == "canceled"
+    assert order.refunded_amount == 1000
     assert gateway_refunds(db, paid_order) == [1000]
-    assert [r["status"] for r in order["refunds"]] == ["succeeded"]
+    assert [r.status for r in order.refunds] == ["succeeded"]
     assert status_changes(order).count(("cancel", "paid", "canceled")) == 1
 
 
@@ -227,15 +227,15 @@ def test_an_interrupted_cancel_must_be_finished_before_the_order_can_be_fulfille
         lifecycle.cancel_order(db, SUPPORT, paid_order, gateways=Gateways(db).use(crashing))
     with pytest.raises(Exception, match="unfinished refund from an interrupted Cancel"):
         lifecycle.fulfill_order(db, OPS, paid_order)
-    assert lifecycle.cancel_order(db, SUPPORT, paid_order)["status"] == "canceled"
+    assert lifecycle.cancel_order(db, SUPPORT, paid_order).status == "canceled"
 
 
 def test_a_gateway_outage_leaves_the_order_unchanged_and_a_retry_refunds_once(db, paid_order):
     flaky = FlakyGateway(Gateways(db).default, "refund", GatewayUnavailable("connection reset"))
     with pytest.raises(GatewayUnavailable, match="order is unchanged"):
         lifecycle.cancel_order(db, SUPPORT, paid_order, gateways=Gateways(db).use(flaky))
-    assert order_detail(db, paid_order, actor=SYSTEM)["status"] == "paid"
-    assert lifecycle.cancel_order(db, SUPPORT, paid_order)["status"] == "canceled"
+    assert order_detail(db, paid_order, actor=SYSTEM).status == "paid"
+    assert lifecycle.cancel_order(db, SUPPORT, paid_order).status == "canceled"
     assert gateway_refunds(db, paid_order) == [1000]
 
 
@@ -245,12 +245,12 @@ def test_refunds_never_exceed_what_was_paid_even_if_the_gateway_already_refunded
 
     order = order_detail(db, paid_order, actor=SYSTEM)
     SimulatedGateway(db).refund(
-        order["payment"]["gateway_payment_id"], amount=1000, idempotency_key="outside", reference="outside"
+        order.payment.gateway_payment_id, amount=1000, idempotency_key="outside", reference="outside"
     )
     with pytest.raises(RefundFailed, match="exceeds the 0 left to refund"):
         lifecycle.cancel_order(db, SUPPORT, paid_order)
     assert gateway_refunds(db, paid_order) == [1000]
-    assert order_detail(db, paid_order, actor=SYSTEM)["status"] == "paid"
+    assert order_detail(db, paid_order, actor=SYSTEM).status == "paid"
 
 
 def test_a_resumed_refund_checks_what_the_gateway_already_paid_back(db, paid_order, monkeypatch):
@@ -263,7 +263,7 @@ def test_a_resumed_refund_checks_what_the_gateway_already_paid_back(db, paid_ord
         lifecycle.cancel_order(db, SUPPORT, paid_order, gateways=Gateways(db).use(outage))
     order = order_detail(db, paid_order, actor=SYSTEM)
     SimulatedGateway(db).refund(
-        order["payment"]["gateway_payment_id"], amount=600, idempotency_key="outside", reference="outside"
+        order.payment.gateway_payment_id, amount=600, idempotency_key="outside", reference="outside"
     )
     with pytest.raises(RefundFailed, match="refusing to refund more than was paid"):
         lifecycle.cancel_order(db, SUPPORT, paid_order)
@@ -271,23 +271,21 @@ def test_a_resumed_refund_checks_what_the_gateway_already_paid_back(db, paid_ord
 
 
 def test_every_status_change_writes_exactly_one_event(db, customer):
-    numbers = [
-        place_order(db, customer, items=[("PASS-USD", 1)], token="tok_visa")["number"] for _ in range(3)
-    ]
+    numbers = [place_order(db, customer, items=[("PASS-USD", 1)], token="tok_visa").number for _ in range(3)]
     lifecycle.fulfill_order(db, OPS, numbers[0])
     lifecycle.return_order(db, SUPPORT, numbers[0])
     lifecycle.cancel_order(db, SUPPORT, numbers[1])
     for number in numbers:
         order = order_detail(db, number, actor=SYSTEM)
-        chain = [e for e in order["events"] if e["to_status"]]
-        assert chain[-1]["to_status"] == order["status"]
-        assert all(a["to_status"] == b["from_status"] for a, b in zip(chain, chain[1:]))
+        chain = [e for e in order.events if e.to_status]
+        assert chain[-1].to_status == order.status
+        assert all(a.to_status == b.from_status for a, b in zip(chain, chain[1:]))
 
 
 def test_staff_notes_land_in_the_timeline_as_plain_text(db, paid_order):
     lifecycle.add_note(db, SUPPORT, paid_order, "<img src=x onerror=alert(1)> called the customer")
-    note = order_detail(db, paid_order, actor=SYSTEM)["events"][-1]
-    assert (note["action"], note["actor"], note["note"]) == (
+    note = order_detail(db, paid_order, actor=SYSTEM).events[-1]
+    assert (note.kind, note.actor, note.note) == (
         "note",
         SUPPORT.email,
         "<img src=x onerror=alert(1)> called the customer",

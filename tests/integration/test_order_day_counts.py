@@ -29,9 +29,7 @@ def kept(db) -> dict[tuple, int]:
 
 def test_every_write_path_keeps_the_counts_equal_to_the_orders(db, customer, monkeypatch):
     monkeypatch.setenv("ORDERS_JOB_CHUNK_SIZE", "3")
-    numbers = [
-        place_order(db, customer, items=[("PASS-USD", 1)], token="tok_visa")["number"] for _ in range(8)
-    ]
+    numbers = [place_order(db, customer, items=[("PASS-USD", 1)], token="tok_visa").number for _ in range(8)]
     try:
         place_order(db, customer, items=[("PASS-EUR", 1)], token="tok_chargeDeclined")
     except CardDeclined:

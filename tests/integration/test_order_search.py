@@ -18,9 +18,7 @@ def numbers(db, search: str) -> list[str]:
 
 
 def test_an_order_number_in_any_spelling_finds_that_order_and_only_it(db, customer):
-    placed = [
-        place_order(db, customer, items=[("PASS-USD", 1)], token="tok_visa")["number"] for _ in range(12)
-    ]
+    placed = [place_order(db, customer, items=[("PASS-USD", 1)], token="tok_visa").number for _ in range(12)]
     with db.write() as conn:  # an email that merely contains the digits is not a match
         conn.execute(update(orders).values(customer_email="buyer12@example.test"))
     target = placed[11]  # ORD-000012
@@ -30,7 +28,7 @@ def test_an_order_number_in_any_spelling_finds_that_order_and_only_it(db, custom
 
 
 def test_other_text_matches_part_of_the_email_or_name_in_any_case(db, customer):
-    number = place_order(db, customer, items=[("PASS-USD", 1)], token="tok_visa")["number"]
+    number = place_order(db, customer, items=[("PASS-USD", 1)], token="tok_visa").number
     with db.write() as conn:
         conn.execute(
             update(orders).values(
@@ -124,7 +122,7 @@ def test_the_text_index_gives_exactly_the_answers_of_the_plain_substring_match(d
 
 
 def test_the_text_index_follows_a_changed_email_and_name(db, customer):
-    number = place_order(db, customer, items=[("PASS-USD", 1)], token="tok_visa")["number"]
+    number = place_order(db, customer, items=[("PASS-USD", 1)], token="tok_visa").number
     with db.write() as conn:
         conn.execute(update(orders).values(customer_email="first.name@old.example", customer_name="Old Name"))
     assert numbers(db, "old.example") == [number]
@@ -136,9 +134,7 @@ def test_the_text_index_follows_a_changed_email_and_name(db, customer):
 def test_a_bulk_selection_by_search_freezes_exactly_the_orders_the_list_shows(db, customer):
     from orders_core import jobs
 
-    placed = [
-        place_order(db, customer, items=[("PASS-USD", 1)], token="tok_visa")["number"] for _ in range(4)
-    ]
+    placed = [place_order(db, customer, items=[("PASS-USD", 1)], token="tok_visa").number for _ in range(4)]
     with db.write() as conn:
         conn.execute(
             update(orders).where(orders.c.number.in_(placed[:3])).values(customer_name="Ottilie Brønsted")

@@ -281,7 +281,7 @@ def test_a_checkout_key_reused_with_a_different_cart_or_address_is_refused(shop,
         "another address": dict(items=[("BOX-USD", 1)], address=HOME),
     }[change]
     error = refuse(shop, ValidationError, "already submitted", checkout_key="form-7", **changed)
-    assert first["number"] in str(error)
+    assert first.number in str(error)
 
 
 def test_the_same_checkout_key_from_another_customer_is_their_own_checkout(shop):
@@ -291,8 +291,8 @@ def test_the_same_checkout_key_from_another_customer_is_their_own_checkout(shop)
     theirs = place_order(
         shop.db, shop.other, items=[("PASS-USD", 2)], token="tok_visa", checkout_key="form-1"
     )
-    assert mine["number"] != theirs["number"]
-    assert theirs["customer"]["id"] == shop.other.id and theirs["total_amount"] == 1000
+    assert mine.number != theirs.number
+    assert theirs.customer.id == shop.other.id and theirs.total_amount == 1000
 
 
 @pytest.mark.postgres
@@ -407,7 +407,7 @@ def test_whatever_checkout_is_given_it_either_works_or_refuses_cleanly(
             after = table_checksums(shop.db)
             assert after == before, f"a refusal changed {changed_tables(before, after)}"
     else:  # a valid checkout, or a repeated checkout key answering with its first order
-        assert order["status"] in ("paid", "created")
+        assert order.status in ("paid", "created")
 
 
 def _orders_and_successful_payments(db) -> tuple[int, int]:

@@ -336,7 +336,7 @@ def build_machine(shop, clock: TravellingClock, coverage: Counter):
         @initialize(target=orders, token=st.sampled_from(SUCCEEDING))
         def a_paid_order(self, token):
             """Every example starts with a paid order, so money goes back from step one."""
-            number = place_order(db, shop.customer, items=[("PASS-USD", 2)], token=token)["number"]
+            number = place_order(db, shop.customer, items=[("PASS-USD", 2)], token=token).number
             self.owner[number] = shop.customer_actor
             return number
 
@@ -381,7 +381,7 @@ def build_machine(shop, clock: TravellingClock, coverage: Counter):
                 earlier_cart, earlier_number = earlier
                 assert table_checksums(db) == sums_before, "a repeated checkout key wrote"
                 if earlier_cart == cart:
-                    assert error is None and order["number"] == earlier_number
+                    assert error is None and order.number == earlier_number
                 else:
                     assert isinstance(error, ValidationError), error
                     assert "already submitted" in str(error)
@@ -404,7 +404,7 @@ def build_machine(shop, clock: TravellingClock, coverage: Counter):
                 assert self.status_of(number) == "created"
             else:
                 assert error is None, f"checkout with {token} failed: {error!r}"
-                assert order["status"] == "paid"
+                assert order.status == "paid"
             return number
 
         @rule(

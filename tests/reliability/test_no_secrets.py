@@ -112,27 +112,27 @@ def run_lifecycle(shop, gateways, token: str) -> list[BaseException]:
                 gateways=gateways,
             )
         errors.append(refused.value)
-    first = place_order(shop.db, shop.customer, items=[("PASS-USD", 2)], token=token, gateways=gateways)[
-        "number"
-    ]
+    first = place_order(
+        shop.db, shop.customer, items=[("PASS-USD", 2)], token=token, gateways=gateways
+    ).number
     lifecycle.fulfill_order(shop.db, SYSTEM, first, gateways=gateways)
     lifecycle.return_order(shop.db, SUPPORT, first, reason="Damaged", gateways=gateways)
-    second = place_order(shop.db, shop.customer, items=[("PASS-USD", 1)], token=token, gateways=gateways)[
-        "number"
-    ]
+    second = place_order(
+        shop.db, shop.customer, items=[("PASS-USD", 1)], token=token, gateways=gateways
+    ).number
     crashing = Gateways(shop.db, gateways.settings).use(
         CrashingGateway(gateways.default, crash_after="refund")
     )
     with pytest.raises(SimulatedCrash):
         lifecycle.cancel_order(shop.db, SUPPORT, second, gateways=crashing)
-    assert lifecycle.cancel_order(shop.db, SUPPORT, second, gateways=gateways)["status"] == "canceled"
+    assert lifecycle.cancel_order(shop.db, SUPPORT, second, gateways=gateways).status == "canceled"
     for secret in PASTED:
         with pytest.raises(OrdersError) as refused:
             pay_order(shop.db, SYSTEM, second, token=secret, gateways=gateways)
         errors.append(refused.value)
     for number in (first, second):
         order = order_detail(shop.db, number, actor=SYSTEM)
-        assert order["refunded_amount"] == order["total_amount"]
+        assert order.refunded_amount == order.total_amount
     return errors
 
 
@@ -197,7 +197,7 @@ FREE_TEXT = {
 )
 def test_a_card_number_or_key_typed_into_free_text_is_not_stored(sqlite_shop, field, pasted):
     shop = sqlite_shop
-    number = place_order(shop.db, shop.customer, items=[("PASS-USD", 1)], token="tok_visa")["number"]
+    number = place_order(shop.db, shop.customer, items=[("PASS-USD", 1)], token="tok_visa").number
     before = table_checksums(shop.db)
     try:
         FREE_TEXT[field](shop, number, pasted)

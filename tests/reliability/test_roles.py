@@ -97,7 +97,7 @@ def actor_named(shop: Shop, name: str) -> Actor:
 
 
 def paid_order(shop: Shop) -> str:
-    return place_order(shop.db, shop.customer, items=[("PASS-USD", 1)], token="tok_visa")["number"]
+    return place_order(shop.db, shop.customer, items=[("PASS-USD", 1)], token="tok_visa").number
 
 
 def fulfilled_order(shop: Shop) -> str:
@@ -236,7 +236,7 @@ def test_a_job_asked_for_by_a_role_that_may_not_make_its_moves_fails_without_mov
     finished = run_job_here(shop.db, job.id)
     assert (finished.succeeded, finished.failed) == (0, 1)
     assert "not allowed to fulfill orders" in jobs.job_failures(shop.db, job.id, actor=SYSTEM)[0]["reason"]
-    assert order_detail(shop.db, number, actor=SYSTEM)["status"] == "paid"
+    assert order_detail(shop.db, number, actor=SYSTEM).status == "paid"
 
 
 def test_nobody_but_the_owner_pays_for_a_customers_order_as_a_customer(sqlite_shop):
@@ -247,4 +247,4 @@ def test_nobody_but_the_owner_pays_for_a_customers_order_as_a_customer(sqlite_sh
     with pytest.raises(PermissionDenied, match="not yours"):
         pay_order(shop.db, stranger, number, token="tok_visa")
     assert table_checksums(shop.db) == before
-    assert pay_order(shop.db, shop.customer_actor, number, token="tok_visa")["status"] == "paid"
+    assert pay_order(shop.db, shop.customer_actor, number, token="tok_visa").status == "paid"

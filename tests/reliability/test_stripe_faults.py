@@ -81,12 +81,12 @@ def paid_on_stripe(shop, gateways, quantity: int = 2) -> str:
     order = place_order(
         shop.db, shop.customer, items=[("PASS-USD", quantity)], token="pm_card_visa", gateways=gateways
     )
-    assert order["status"] == "paid"
-    return order["number"]
+    assert order.status == "paid"
+    return order.number
 
 
 def refunds_at_stripe(stripe_client, shop, number) -> list:
-    payment_id = order_detail(shop.db, number, actor=SYSTEM)["payment"]["gateway_payment_id"]
+    payment_id = order_detail(shop.db, number, actor=SYSTEM).payment.gateway_payment_id
     return list(
         stripe_client.v1.refunds.list(params={"payment_intent": payment_id, "limit": 100}).auto_paging_iter()
     )
@@ -129,7 +129,7 @@ def test_a_crash_during_a_stripe_refund_is_resumed_and_stripe_refunds_once(
     with pytest.raises(SimulatedCrash):
         lifecycle.cancel_order(shop.db, SUPPORT, number, gateways=crashing)
     key = pending_refund_key(shop, number)
-    assert order_detail(shop.db, number, actor=SYSTEM)["status"] == "paid"
+    assert order_detail(shop.db, number, actor=SYSTEM).status == "paid"
     assert len(refunds_at_stripe(stripe_client, shop, number)) == (1 if crash_after == "refund" else 0)
 
     # The next process: localstripe ignores idempotency keys, so only our pending row and
@@ -137,10 +137,10 @@ def test_a_crash_during_a_stripe_refund_is_resumed_and_stripe_refunds_once(
     order = lifecycle.cancel_order(
         shop.db, SUPPORT, number, gateways=stripe_gateways(shop.db, localstripe_url)
     )
-    assert (order["status"], order["refunded_amount"]) == ("canceled", 1000)
+    assert (order.status, order.refunded_amount) == ("canceled", 1000)
     [refund] = refunds_at_stripe(stripe_client, shop, number)
     assert (refund.amount, refund.metadata["refund_key"]) == (1000, key)
-    assert [r["gateway_refund_id"] for r in order["refunds"]] == [refund.id]
+    assert [r.gateway_refund_id for r in order.refunds] == [refund.id]
 
 
 def test_a_crash_after_stripe_charged_the_card_is_settled_without_a_second_charge(
@@ -161,10 +161,10 @@ def test_a_crash_after_stripe_charged_the_card_is_settled_without_a_second_charg
         token="pm_card_visa",
         gateways=stripe_gateways(shop.db, localstripe_url),
     )
-    assert order["status"] == "paid"
+    assert order.status == "paid"
     new = [pi for pid, pi in intents_at_stripe(stripe_client).items() if pid not in before]
     assert [pi.status for pi in new] == ["succeeded"], "the card was charged more than once"
-    assert order["payment"]["gateway_payment_id"] == new[0].id
+    assert order.payment.gateway_payment_id == new[0].id
 
 
 # -- Stripe's failure modes on a single refund -------------------------------------------
@@ -179,7 +179,7 @@ def test_a_conflict_or_server_error_is_retried_by_the_sdk_with_backoff_and_the_s
     number = paid_on_stripe(shop, gateways)
     proxy.fail_next(1, "POST", REFUNDS, status=status)
     order = lifecycle.cancel_order(shop.db, SUPPORT, number, gateways=gateways)
-    assert order["status"] == "canceled"
+    assert order.status == "canceled"
     attempts = proxy.requests("POST", REFUNDS)
     assert [a.outcome for a in attempts] == [f"fault status {status}", "forwarded 200"]
     assert len({a.idempotency_key for a in attempts}) == 1 and attempts[0].idempotency_key
@@ -200,11 +200,11 @@ def test_a_server_error_that_outlasts_the_sdk_retries_is_reported_and_a_later_re
     attempts = proxy.requests("POST", REFUNDS)
     assert len(attempts) == 3 and len({a.idempotency_key for a in attempts}) == 1
     assert all(gap >= SDK_FIRST_BACKOFF * 0.9 for gap in gaps(attempts)), list(gaps(attempts))
-    assert order_detail(shop.db, number, actor=SYSTEM)["status"] == "paid"
+    assert order_detail(shop.db, number, actor=SYSTEM).status == "paid"
     assert refunds_at_stripe(stripe_client, shop, number) == []
 
     order = lifecycle.cancel_order(shop.db, SUPPORT, number, gateways=gateways)
-    assert order["status"] == "canceled"
+    assert order.status == "canceled"
     assert len(refunds_at_stripe(stripe_client, shop, number)) == 1
 
 
@@ -222,10 +222,10 @@ def test_a_rate_limit_is_reported_with_stripes_retry_after_and_a_later_retry_ref
     # stripe-python does not retry a 429 by itself: the wait is the caller's (the job
     # engine honours Retry-After in its backoff).
     assert len(proxy.requests("POST", REFUNDS)) == 1
-    assert order_detail(shop.db, number, actor=SYSTEM)["status"] == "paid"
+    assert order_detail(shop.db, number, actor=SYSTEM).status == "paid"
     assert refunds_at_stripe(stripe_client, shop, number) == []
 
-    assert lifecycle.cancel_order(shop.db, SUPPORT, number, gateways=gateways)["status"] == "canceled"
+    assert lifecycle.cancel_order(shop.db, SUPPORT, number, gateways=gateways).status == "canceled"
     assert len(refunds_at_stripe(stripe_client, shop, number)) == 1
 
 
@@ -247,13 +247,13 @@ def test_a_refund_stripe_made_whose_answer_was_lost_is_adopted_not_repeated(
         with pytest.raises(GatewayUnavailable) as reported:
             lifecycle.cancel_order(shop.db, SUPPORT, number, gateways=gateways)
         assert reported.value.code == "api_connection_error"
-        assert order_detail(shop.db, number, actor=SYSTEM)["status"] == "paid"
+        assert order_detail(shop.db, number, actor=SYSTEM).status == "paid"
         key = pending_refund_key(shop, number)
         [made] = refunds_at_stripe(stripe_client, shop, number)  # Stripe did refund
         assert made.metadata["refund_key"] == key
 
         order = lifecycle.cancel_order(shop.db, SUPPORT, number, gateways=gateways)
-        assert order["status"] == "canceled"
+        assert order.status == "canceled"
         assert [r.id for r in refunds_at_stripe(stripe_client, shop, number)] == [made.id]
         assert len(bare.requests("POST", REFUNDS)) == 1  # listed, adopted, never re-sent
 
@@ -267,7 +267,7 @@ def test_the_sdks_retry_of_a_refund_whose_answer_was_lost_carries_the_same_key(
     gateways = stripe_gateways(shop.db, proxy.url, retries=2, timeout=0.5)
     number = paid_on_stripe(shop, gateways)
     proxy.fail_next(1, "POST", REFUNDS, drop=True, after_forwarding=True)
-    assert lifecycle.cancel_order(shop.db, SUPPORT, number, gateways=gateways)["status"] == "canceled"
+    assert lifecycle.cancel_order(shop.db, SUPPORT, number, gateways=gateways).status == "canceled"
     attempts = proxy.requests("POST", REFUNDS)
     assert [a.outcome for a in attempts] == ["fault reset after forwarding", "replayed 200"]
     assert attempts[0].idempotency_key == attempts[1].idempotency_key
@@ -299,9 +299,9 @@ def test_a_rate_limited_checkout_is_reported_and_paying_later_charges_once(sqlit
     with pytest.raises(GatewayUnavailable) as reported:
         place_order(shop.db, shop.customer, items=[("PASS-USD", 1)], token="pm_card_visa", gateways=gateways)
     assert reported.value.retry_after == 3 and "not charged" in str(reported.value)
-    assert order_detail(shop.db, "ORD-000001", actor=SYSTEM)["status"] == "created"
+    assert order_detail(shop.db, "ORD-000001", actor=SYSTEM).status == "created"
     order = pay_order(shop.db, shop.customer_actor, "ORD-000001", token="pm_card_visa", gateways=gateways)
-    assert order["status"] == "paid"
+    assert order.status == "paid"
     new = [pi.status for pid, pi in intents_at_stripe(stripe_client).items() if pid not in before]
     assert new == ["succeeded"]
 
@@ -318,9 +318,9 @@ def test_a_charge_stripe_made_whose_answer_was_lost_is_found_not_repeated(
             place_order(
                 shop.db, shop.customer, items=[("PASS-USD", 1)], token="pm_card_visa", gateways=gateways
             )
-        assert order_detail(shop.db, "ORD-000001", actor=SYSTEM)["status"] == "created"
+        assert order_detail(shop.db, "ORD-000001", actor=SYSTEM).status == "created"
         order = pay_order(shop.db, shop.customer_actor, "ORD-000001", token="pm_card_visa", gateways=gateways)
-    assert order["status"] == "paid"
+    assert order.status == "paid"
     new = [pi.status for pid, pi in intents_at_stripe(stripe_client).items() if pid not in before]
     assert new == ["succeeded"], "the card was charged more than once"
     assert len(bare.requests("POST", CONFIRM)) == 1
@@ -364,7 +364,7 @@ def test_a_bulk_cancel_retries_stripes_failures_with_backoff_and_refunds_each_or
     finished = run_job(shop, job.id, gateways, budget=30)
     assert (finished.status, finished.succeeded, finished.failed) == ("completed", 3, 0)
     for number in numbers:
-        assert order_detail(shop.db, number, actor=SYSTEM)["status"] == "canceled"
+        assert order_detail(shop.db, number, actor=SYSTEM).status == "canceled"
         assert len(refunds_at_stripe(stripe_client, shop, number)) == 1
     retries = [t for name, t in debug_log.texts if "failed transiently; retrying in" in t]
     delays = [float(t.rsplit("retrying in ", 1)[1].split(" s")[0]) for t in retries]
@@ -395,7 +395,7 @@ def test_a_bulk_cancel_reports_each_order_stripe_kept_refusing_and_moves_none_of
         assert "unavailable" in failure["reason"] and "gave up after" in failure["reason"]
     assert len(proxy.requests("POST", REFUNDS)) >= 4  # retried, not given up at once
     for number in numbers:
-        assert order_detail(shop.db, number, actor=SYSTEM)["status"] == "paid"
+        assert order_detail(shop.db, number, actor=SYSTEM).status == "paid"
         assert refunds_at_stripe(stripe_client, shop, number) == []
 
     # Stripe is back: retrying the failed orders refunds each exactly once.
@@ -434,9 +434,9 @@ def test_stripes_refusal_of_an_over_refund_fails_the_cancel_and_moves_no_money(
     assert f"order {number} failed" in str(refused.value) and "stays Paid" in str(refused.value)
     assert len(proxy.requests("POST", REFUNDS)) == 1  # a refusal is not retried
     after = order_detail(shop.db, number, actor=SYSTEM)
-    assert (after["status"], after["refunded_amount"]) == ("paid", before["refunded_amount"])
-    assert [(r["status"], r["amount"]) for r in after["refunds"]] == [("failed", 1000)]
-    assert after["events"][-1]["action"] == "refund_failed"
+    assert (after.status, after.refunded_amount) == ("paid", before.refunded_amount)
+    assert [(r.status, r.amount) for r in after.refunds] == [("failed", 1000)]
+    assert after.events[-1].kind == "refund_failed"
     assert refunds_at_stripe(stripe_client, shop, number) == []
 
 
