@@ -159,7 +159,7 @@ def sidebar(signed_in: SignedIn) -> None:
     with st.sidebar:
         # Names and emails are shown as text, never interpreted as markdown or links.
         st.text(account.name)
-        st.caption(f"{display.escape_markdown(account.email)} · {account.role.label}")
+        st.text(f"{account.email} · {account.role.label}")  # st.caption would link the email
         csrf = session.csrf_value()
         if csrf:
             st.html(sign_out_form_html(csrf))

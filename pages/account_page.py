@@ -79,10 +79,10 @@ def main() -> None:
     if state is None:
         st.stop()
     st.title("My account")
-    st.caption(f"{display.escape_markdown(state.account.email)} · {state.account.role.label}")
+    st.text(f"{state.account.email} · {state.account.role.label}")  # plain: never a mailto link
     message = st.session_state.pop(NOTICE, None)
     if message:
-        st.success(message, icon=":material/check_circle:")
+        st.success(display.markdown_with_plain_emails(message), icon=":material/check_circle:")
     left, right = st.columns(2, gap="large")
     with left:
         st.subheader("Change your password", anchor=False)

@@ -94,7 +94,7 @@ def change_account(db, actor, accounts) -> None:
                     db, actor, account.email, new_role, client_address=session.client_address()
                 )
             except OrdersError as error:
-                st.error(display.escape_markdown(error))
+                st.error(display.markdown_with_plain_emails(error))
             else:
                 notice(f"{changed.email} is now {changed.role.label}; their sessions have ended.")
                 st.rerun()
@@ -110,7 +110,7 @@ def change_account(db, actor, accounts) -> None:
                     db, actor, account.email, not account.active, client_address=session.client_address()
                 )
             except OrdersError as error:
-                st.error(display.escape_markdown(error))
+                st.error(display.markdown_with_plain_emails(error))
             else:
                 state = "active again" if changed.active else "deactivated; their sessions have ended"
                 notice(f"{changed.email} is {state}.")
@@ -148,7 +148,7 @@ def account_sessions(db, actor, account) -> None:
         try:
             ended = sign_out_everywhere(db, actor, account.email, client_address=session.client_address())
         except OrdersError as error:
-            st.error(display.escape_markdown(error))
+            st.error(display.markdown_with_plain_emails(error))
         else:
             notice(f"Signed {account.email} out of {ended} session{'s' if ended != 1 else ''}.")
             st.rerun()
@@ -173,7 +173,7 @@ def temporary_password(db, actor, account, yourself: bool) -> None:
                     db, actor, account.email, password, client_address=session.client_address()
                 )
             except OrdersError as error:
-                st.error(display.escape_markdown(error))
+                st.error(display.markdown_with_plain_emails(error))
             else:
                 st.session_state.pop("staff_reset_password", None)
                 notice(
@@ -228,7 +228,7 @@ def add_account(db, actor) -> None:
         try:
             created = create_staff(db, actor, email=email, name=name, role=role, password=password)
         except OrdersError as error:
-            st.error(display.escape_markdown(error))
+            st.error(display.markdown_with_plain_emails(error))
         else:
             for key in ("staff_new_name", "staff_new_email", "staff_new_password"):
                 st.session_state.pop(key, None)
@@ -262,7 +262,7 @@ def main() -> None:
     )
     message = st.session_state.pop(NOTICE, None)
     if message:
-        st.success(display.escape_markdown(message), icon=":material/check_circle:")
+        st.success(display.markdown_with_plain_emails(message), icon=":material/check_circle:")
     db = resources.get_db()
     accounts = list_staff(db, actor)
     cols = st.columns(3)

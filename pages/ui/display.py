@@ -17,6 +17,21 @@ def escape_markdown(text) -> str:
     return value.replace("\r\n", "\n").replace("\n", "  \n")
 
 
+_EMAIL = re.compile(r"[A-Za-z0-9._%+'-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
+
+
+def markdown_with_plain_emails(text) -> str:
+    """escape_markdown, with every email address in a code span: Markdown turns an
+    email into a mailto link even when it is escaped, but never inside code."""
+    value, parts, at = str(text), [], 0
+    for found in _EMAIL.finditer(value):
+        parts.append(escape_markdown(value[at : found.start()]))
+        parts.append(f"`{found.group()}`")
+        at = found.end()
+    parts.append(escape_markdown(value[at:]))
+    return "".join(parts)
+
+
 def money(amount: int, currency: str) -> str:
     return format_money(amount, currency)
 

@@ -18,11 +18,13 @@ from streamlit.testing.v1 import AppTest
 
 from orders_core import db as orders_db
 from orders_core import demo, jobs
+from orders_core.compact_figures import compact_count, compact_money
 from orders_core.money import format_money
 from orders_core.queries import OrderFilters
 from orders_core.schema import job_items, orders
 from orders_core.schema import jobs as jobs_table
 from orders_core.staff import SYSTEM, find_staff
+from pages.ui import display
 from tests.support.staff_browser import FakeBrowser, use_fake_browser
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -103,7 +105,7 @@ def start(email: str | None = None) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
     assert not at.exception, at.exception
     if email is not None:
-        assert email in " ".join(c.value for c in at.sidebar.caption).replace("\\", "")
+        assert email in " ".join(t.value for t in at.sidebar.text)  # plain text, never a link
     return at
 
 
@@ -471,6 +473,42 @@ def test_address_form_only_for_shippable_skus(seeded_db):
     assert len(at2.radio(key="checkout_address_choice").options) >= 2
 
 
+def test_checkout_lists_every_missing_address_field_at_once_each_at_its_field(seeded_db):
+    at = open_page(start(), "pages/checkout_page.py")
+    at.text_input(key="checkout_sign_up_name").input("Mary Jackson")
+    at.text_input(key="checkout_sign_up_email").input("mary@example.test")
+    at.text_input(key="checkout_sign_up_password").input("correct horse")
+    at.button(key="checkout_sign_up").click().run()
+    choose_sku(at, "TOTE-USD")
+    at.text_input(key="checkout_addr_line1").input("1 Langley Blvd")  # city, postal code, country left empty
+    before = customer_order_count(seeded_db, "mary@example.test")
+    at.button(key="checkout_place").click().run()
+    assert not at.exception
+    assert customer_order_count(seeded_db, "mary@example.test") == before  # nothing stored
+    assert at.session_state["checkout_field_errors"] == {
+        "city": "City is required.",
+        "postal_code": "Postal code is required.",
+        "country": "Country is required.",
+    }
+    messages = [e.value for e in at.error]
+    for message in ("City is required.", "Postal code is required.", "Country is required."):
+        assert display.escape_markdown(message) in messages
+    assert any("3 address fields need attention" in e.value for e in at.error)
+    # each message is drawn in its field's column, right under the field
+    city_column = min(
+        (c for c in at.columns if "checkout_addr_city" in keys(c.text_input)), key=lambda c: len(c.text_input)
+    )
+    assert [e.value for e in city_column.error] == [display.escape_markdown("City is required.")]
+    # filled in, the messages go and the order is placed
+    at.text_input(key="checkout_addr_city").input("Hampton")
+    at.text_input(key="checkout_addr_postal").input("23666")
+    at.text_input(key="checkout_addr_country").input("US")
+    at.button(key="checkout_place").click().run()
+    assert not at.error
+    assert metrics(at)["Status"] == ["Paid"]
+    assert "Hampton, 23666" in " ".join(t.value for t in at.text)  # US style, no region given
+
+
 def test_double_submit_creates_one_order(seeded_db):
     at = choose_sku(sign_in_customer(open_page(start(), "pages/checkout_page.py")), "PASS-DAY-EUR")
     before = customer_order_count(seeded_db, demo.DEMO_CUSTOMER_EMAIL)
@@ -528,7 +566,23 @@ def expected_tiles(db, where=()) -> dict[str, tuple[str, str, str]]:
             .where(*where)
             .group_by(orders.c.currency)
         ).all()
-    return {c: (f"{n:,}", format_money(int(g), c), format_money(int(r), c)) for c, n, g, r in rows}
+    return {c: (compact_count(n), compact_money(int(g), c), compact_money(int(r), c)) for c, n, g, r in rows}
+
+
+def exact_tiles(db, where=()) -> dict[str, tuple[str, str]]:
+    """Each currency's gross revenue and refunds to the cent, as their tooltips give them."""
+    paid = orders.c.paid_at.is_not(None)
+    with db.read() as conn:
+        rows = conn.execute(
+            select(
+                orders.c.currency,
+                func.coalesce(func.sum(orders.c.total_amount).filter(paid), 0),
+                func.coalesce(func.sum(orders.c.refunded_amount), 0),
+            )
+            .where(*where)
+            .group_by(orders.c.currency)
+        ).all()
+    return {c: (format_money(int(g), c), format_money(int(r), c)) for c, g, r in rows}
 
 
 def shown_tiles(at: AppTest) -> dict[str, tuple[str, str, str]]:
@@ -548,6 +602,12 @@ def test_analytics_tiles_equal_sql(seeded_db):
     expected = expected_tiles(seeded_db)
     assert len(expected) >= 3
     assert shown_tiles(at) == expected
+    helps = {m.label: [] for m in at.metric}
+    for m in at.metric:
+        helps[m.label].append(m.help or "")
+    exact = exact_tiles(seeded_db)
+    assert sorted(h.split(" · ")[0] for h in helps["Gross revenue"]) == sorted(g for g, _ in exact.values())
+    assert sorted(h.split(" · ")[0] for h in helps["Refunds"]) == sorted(r for _, r in exact.values())
     for key in (
         "analytics_csv_tiles",
         "analytics_csv_daily",

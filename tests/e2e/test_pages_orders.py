@@ -16,6 +16,7 @@ from streamlit.testing.v1 import AppTest
 
 from orders_core import db as orders_db
 from orders_core import demo, lifecycle
+from orders_core.addresses import PostalAddress, address_lines
 from orders_core.errors import ValidationError
 from orders_core.schema import job_items, jobs, order_events, orders, refunds
 from orders_core.staff import find_staff, set_staff_active, set_staff_role
@@ -514,7 +515,7 @@ def test_a_demoted_agent_sees_the_session_end_and_cannot_fulfil(db):
     assert any("your role was changed to Analyst" in e.value for e in at.error)
     again = ok(app_as(db, OPS, on=ORDER_PAGE, number=number))  # signed in again: an analyst now
     assert not [b for b in again.button if (b.key or "").startswith("order_action_")]
-    assert "Analyst" in " ".join(c.value for c in again.sidebar.caption)
+    assert "Analyst" in " ".join(t.value for t in again.sidebar.text)
 
 
 def plain_email(email: str) -> str:
@@ -681,3 +682,125 @@ def test_view_parameters_round_trip():
     assert notices == [] and view.params() == params
     assert view.filters.min_total == 1999 and view.filters.max_total == 25000
     assert parse_orders_params({"status": "PAID"})[0].params() == {"status": "paid"}
+
+
+# -- taking payment, refunded card, address convention, plain emails (issue 11 §5, §6) ------------
+# Ops and admins charge a Created order with a test card token from its page; a decline
+# is said plainly and the order stays Created; every attempt is in the timeline.
+
+
+def events_of(db, number: str) -> list:
+    with db.read() as conn:
+        return conn.execute(
+            select(order_events)
+            .join(orders, orders.c.id == order_events.c.order_id)
+            .where(orders.c.number == number)
+            .order_by(order_events.c.id)
+        ).all()
+
+
+def take_payment(at, token: str):
+    at.selectbox(key="order_pay_token").set_value(token)
+    ok(at.run())
+    return ok(at.button(key="order_pay").click().run())
+
+
+@pytest.mark.parametrize("email", [OPS, ADMIN])
+def test_ops_and_admins_take_payment_for_a_created_order_from_its_page(db, email):
+    number = first_in(db, "created")
+    before = order_row(db, number)
+    at = ok(app_as(db, email, on=ORDER_PAGE, number=number))
+    pay = at.button(key="order_pay")
+    assert pay.label == f"Charge {money(before.total_amount, before.currency)}"
+
+    take_payment(at, "tok_visa")
+
+    after = order_row(db, number)
+    assert after.status == "paid" and after.paid_at is not None
+    charged = money(before.total_amount, before.currency)
+    assert any(
+        f"{number} is now Paid: {charged} charged to the card." in s.value.replace("\\", "")
+        for s in at.success
+    )
+    last = events_of(db, number)[-1]
+    assert (last.action, last.actor, last.from_status, last.to_status) == ("pay", email, "created", "paid")
+    assert not [b for b in at.button if b.key == "order_pay"]  # a Paid order is not offered it again
+
+
+def test_a_declined_card_is_said_plainly_the_order_stays_created_and_the_attempt_is_in_the_timeline(db):
+    number = first_in(db, "created")
+    attempts_before = len([e for e in events_of(db, number) if e.action == "payment_failed"])
+    at = ok(app_as(db, OPS, on=ORDER_PAGE, number=number))
+
+    take_payment(at, "tok_chargeDeclinedInsufficientFunds")
+
+    assert order_row(db, number).status == "created"
+    assert [e.value for e in at.error] == [
+        "The payment failed: " + escape_markdown("Your card has insufficient funds.")
+    ]
+    assert any("insufficient_funds" in c.value for c in at.caption)
+    failed = [e for e in events_of(db, number) if e.action == "payment_failed"]
+    assert len(failed) == attempts_before + 1 and failed[-1].actor == OPS
+    assert "insufficient_funds" in failed[-1].note
+    assert at.button(key="order_pay")  # another card can be tried at once
+
+
+@pytest.mark.parametrize("email", [SUPPORT, ANALYST])
+def test_roles_without_the_take_payments_permission_are_not_offered_it(db, email):
+    at = ok(app_as(db, email, on=ORDER_PAGE, number=first_in(db, "created")))
+    assert not [b for b in at.button if b.key == "order_pay"]
+    assert not [s for s in at.selectbox if s.key == "order_pay_token"]
+
+
+def test_a_fully_refunded_payment_reads_refunded_on_its_card(db):
+    number = first_in(db, "returned")
+    row = order_row(db, number)
+    at = ok(app_as(db, ANALYST, on=ORDER_PAGE, number=number))
+    assert f"{money(row.total_amount, row.currency)} · Refunded" in texts(at)
+    paid = first_in(db, "paid")
+    paid_row = order_row(db, paid)
+    at = ok(app_as(db, ANALYST, on=ORDER_PAGE, number=paid))
+    assert f"{money(paid_row.total_amount, paid_row.currency)} · Succeeded" in texts(at)
+
+
+@pytest.mark.parametrize(
+    ("country", "city", "region", "postal_code", "locality"),
+    [
+        ("US", "Chicago", "IL", "60614", ["Chicago, IL 60614"]),
+        ("GB", "London", "", "SW1Y 4JH", ["London", "SW1Y 4JH"]),
+    ],
+)
+def test_the_shipping_address_follows_the_countrys_convention(
+    db, country, city, region, postal_code, locality
+):
+    number = first_in(db, "paid")
+    with db.write() as conn:
+        conn.execute(
+            update(orders)
+            .where(orders.c.number == number)
+            .values(
+                ship_name="Ada Lovelace",
+                ship_line1="1 Main St",
+                ship_line2="",
+                ship_city=city,
+                ship_region=region,
+                ship_postal_code=postal_code,
+                ship_country=country,
+            )
+        )
+    at = ok(app_as(db, ANALYST, on=ORDER_PAGE, number=number))
+    expected = "\n".join(["Ada Lovelace", "1 Main St", *locality, country])
+    assert expected in texts(at)
+    assert expected.split("\n") == address_lines(
+        PostalAddress("Ada Lovelace", "1 Main St", "", city, region, postal_code, country)
+    )
+
+
+def test_the_customers_email_and_the_signed_in_email_are_plain_text_never_markdown(db):
+    number = first_in(db, "paid")
+    row = order_row(db, number)
+    at = ok(app_as(db, SUPPORT, on=ORDER_PAGE, number=number))
+    assert row.customer_email in texts(at)
+    assert f"{SUPPORT} · Support" in texts(at)  # the sidebar
+    markdown = [m.value for m in at.markdown] + [c.value for c in at.caption]
+    assert not any("@" in m.replace("\\@", "") or "\\@" in m for m in markdown), markdown
