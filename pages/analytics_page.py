@@ -20,6 +20,7 @@ from pages.ui.filter_form import FilterForm, sync_widget
 FILTER_PARAMS = ("status", "from", "to", "q", "sku", "min", "max")
 DAYS_PARAM = "days"
 CACHE_SECONDS = 60
+TILE_WIDTH = 200  # px: "CA$9,999.99", the widest figure a tile shows, fits
 FILTERS = FilterForm("analytics", with_status=True, column_widths=(1.4, 2.4, 2, 1.3, 1.3, 1, 1))
 
 K_DAYS = "analytics_days"
@@ -117,7 +118,12 @@ def money_tile(column, label: str, amount: int, currency: str, about: str = "") 
     """A short figure ("$214.1k") that fits its tile from 1280 px up; the exact amount
     in its help tooltip."""
     exact = display.money(amount, currency)
-    column.metric(label, compact_money(amount, currency), help=f"{exact}" + (f" · {about}" if about else ""))
+    column.metric(
+        label,
+        compact_money(amount, currency),
+        help=f"{exact}" + (f" · {about}" if about else ""),
+        width=TILE_WIDTH,
+    )
 
 
 # -- sections -----------------------------------------------------------------------------------
@@ -134,25 +140,31 @@ def key_figures(report) -> None:
         currency = row.currency
         with st.container(border=True, key=f"analytics_tiles_{currency}"):
             st.markdown(f"**{currency.upper()}**")
-            cols = st.columns(6)
-            cols[0].metric(
+            # Tiles of a fixed width that wrap onto a second row when the page is narrow:
+            # six in a row at 1920 px, two rows at 1280 px; never a figure cut short.
+            figures = st.container(horizontal=True, gap="medium", key=f"analytics_tile_row_{currency}")
+            figures.metric(
                 "Orders",
                 compact_count(row.orders),
                 help=f"{row.orders:,} orders, {row.paid_orders:,} of them paid",
+                width=TILE_WIDTH,
             )
-            money_tile(cols[1], "Gross revenue", int(row.gross), currency)
+            money_tile(figures, "Gross revenue", int(row.gross), currency)
             money_tile(
-                cols[2], "Refunds", int(row.refunds), currency, f"{row.refunded_orders:,} refunded orders"
+                figures, "Refunds", int(row.refunds), currency, f"{row.refunded_orders:,} refunded orders"
             )
-            money_tile(cols[3], "Net revenue", int(row.net), currency)
-            cols[4].metric(
-                "Refund rate", percent(row.refund_rate), help="Refunds as a share of gross revenue"
+            money_tile(figures, "Net revenue", int(row.net), currency)
+            figures.metric(
+                "Refund rate",
+                percent(row.refund_rate),
+                help="Refunds as a share of gross revenue",
+                width=TILE_WIDTH,
             )
             aov = row.average_order_value
             if pd.isna(aov):
-                cols[5].metric("Avg order value", "—", help="Gross revenue per paid order")
+                figures.metric("Avg order value", "—", help="Gross revenue per paid order", width=TILE_WIDTH)
             else:
-                money_tile(cols[5], "Avg order value", round(aov), currency, "Gross revenue per paid order")
+                money_tile(figures, "Avg order value", round(aov), currency, "Gross revenue per paid order")
     frame = analytics.major_units(tiles, ["gross", "refunds", "net", "average_order_value"])
     csv_button("Key figures CSV", frame, "key-figures.csv", "analytics_csv_tiles")
 
