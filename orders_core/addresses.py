@@ -61,7 +61,7 @@ def layout_for(country: str | None) -> Layout:
 
 def address_lines(address: PostalAddress) -> list[str]:
     """The address as written on an envelope, one line per item."""
-    values = {field: (getattr(address, field) or "").strip() for field in FIELDS}
+    values = {field: getattr(address, field) or "" for field in FIELDS}  # as stored (cleaned on entry)
     lines = []
     for line in layout_for(address.country):
         groups = [" ".join(values[f] for f in group if values[f]) for group in line]
