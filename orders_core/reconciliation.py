@@ -425,10 +425,10 @@ def refunded_amount_mismatch(
 
 
 # -- reading both sides ------------------------------------------------------------------------
-Progress = Callable[[str], None]
+Progress = Callable[[str, float], None]  # what it is doing, and how far along (0..1)
 
 
-def _no_progress(stage: str) -> None:
+def _no_progress(stage: str, fraction: float) -> None:
     pass
 
 
@@ -440,12 +440,12 @@ def reconcile(
     report = ReconciliationReport(gateway=ledger.name, period=period, mismatches=[])
     _reconcile_payments(db, ledger, period, report, progress)
     _reconcile_refunds(db, ledger, period, report, progress)
-    progress("Comparing the orders' refunded amounts with their refunds")
+    progress("Comparing the orders' refunded amounts with their refunds", 0.85)
     _reconcile_refunded_amounts(db, period, report)
     report.mismatches.sort(
         key=lambda m: (list(MismatchKind).index(m.kind), m.order_number or "", m.gateway_id or "")
     )
-    progress(f"Done: {len(report.mismatches):,} mismatches")
+    progress(f"Done: {len(report.mismatches):,} mismatches", 1.0)
     return report
 
 
@@ -481,12 +481,12 @@ def _keyset(db: Database, query, id_column, size: int = CHUNK) -> Iterator[list]
 
 
 def _reconcile_payments(db, ledger, period, report, progress) -> None:
-    progress("Reading the gateway's payments")
+    progress("Reading the gateway's payments", 0.0)
     theirs: dict[str, ListedPayment] = {}
     for listed in ledger.list_payments(created_from=period.start, created_to=period.end):
         theirs[listed.payment_id] = listed
     report.gateway_charges = len(theirs)
-    progress(f"Comparing our payments with the gateway's {len(theirs):,}")
+    progress(f"Comparing our payments with the gateway's {len(theirs):,}", 0.25)
     ours_in_period = (
         select(*_payment_columns())
         .join(orders, orders.c.id == payments.c.order_id)
@@ -576,13 +576,13 @@ def _refunds_query():
 
 
 def _reconcile_refunds(db, ledger, period, report, progress) -> None:
-    progress("Reading the gateway's refunds")
+    progress("Reading the gateway's refunds", 0.45)
     theirs: dict[str, GatewayRefund] = {}
     for listed in ledger.list_period_refunds(created_from=period.start, created_to=period.end):
         theirs[listed.refund_id] = listed
     by_reference = {r.reference: r.refund_id for r in theirs.values() if r.reference}
     report.gateway_refunds = len(theirs)
-    progress(f"Comparing our refunds with the gateway's {len(theirs):,}")
+    progress(f"Comparing our refunds with the gateway's {len(theirs):,}", 0.65)
     ours_in_period = _refunds_query().where(
         refunds.c.gateway == ledger.name,
         refunds.c.created_at >= period.start,

@@ -11,6 +11,7 @@ from sqlalchemy import (
     Boolean,
     Date,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -376,6 +377,7 @@ class ReconciliationRun(Base):
     period_to: Mapped[dt.date] = mapped_column(Date)
     status: Mapped[str] = mapped_column(String(16))  # running, completed, failed
     stage: Mapped[str] = mapped_column(String(200))  # what it is doing now, for the page
+    progress: Mapped[float] = mapped_column(Float)  # 0..1, by stage
     actor: Mapped[str] = mapped_column(String(320))
     payments_checked: Mapped[int] = mapped_column(Integer)
     refunds_checked: Mapped[int] = mapped_column(Integer)

@@ -43,6 +43,7 @@ def upgrade() -> None:
         sa.Column("period_to", sa.Date(), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("stage", sa.String(length=200), nullable=False),
+        sa.Column("progress", sa.Float(), nullable=False),
         sa.Column("actor", sa.String(length=320), nullable=False),
         sa.Column("payments_checked", sa.Integer(), nullable=False),
         sa.Column("refunds_checked", sa.Integer(), nullable=False),

@@ -225,3 +225,86 @@ def test_a_period_that_ends_before_it_starts_is_refused():
         Period.parse("2026-02-01", "2026-01-01")
     with pytest.raises(ValidationError, match="is not a day"):
         Period.parse("yesterday", None)
+
+
+# -- as a job, stored, and who may ------------------------------------------------------------
+ANALYST = Actor("analyst@ordersdesk.test", Role.ANALYST)
+
+
+def test_a_reconcile_job_stores_its_report_and_reads_it_back(db, customer, clean_books):
+    from orders_core import reconciliation_jobs
+    from orders_core.job_engine import run_job_here
+
+    with db.write() as conn:
+        conn.execute(
+            update(orders).where(orders.c.number == clean_books["paid"][1]).values(refunded_amount=7)
+        )
+
+    queued = reconciliation_jobs.start_reconciliation(db, ANALYST, today())
+    assert (queued.status, queued.gateway, queued.job_id is not None) == ("queued", "simulated", True)
+    job = run_job_here(db, queued.job_id)
+
+    assert (job.action, job.status, job.succeeded, job.failed) == ("reconcile", "completed", 1, 0)
+    run = reconciliation_jobs.get_run(db, ANALYST, queued.id)
+    assert (run.status, run.progress, run.mismatches) == ("completed", 1.0, 1)
+    assert run.counts["refunded_amount_differs"] == 1 and sum(run.counts.values()) == 1
+    assert run.payments_checked == 5
+    rows = reconciliation_jobs.run_mismatches(db, ANALYST, run.id)
+    assert [(m.kind.value, m.order_number, m.ours_amount) for m in rows] == [
+        ("refunded_amount_differs", clean_books["paid"][1], 7)
+    ]
+    assert clean_books["paid"][1].encode() in reconciliation_jobs.run_csv(db, ANALYST, run.id)
+    assert [r.id for r in reconciliation_jobs.list_runs(db, ANALYST)] == [run.id]
+
+
+def test_a_reconcile_job_whose_gateway_fails_fails_with_the_reason(db, customer, clean_books, monkeypatch):
+    from orders_core import reconciliation_jobs
+    from orders_core.errors import GatewayUnavailable
+    from orders_core.job_engine import run_job_here
+
+    def unreachable(self, **_period):
+        raise GatewayUnavailable("Could not reach the gateway.", "api_connection_error")
+
+    monkeypatch.setattr(SimulatedGateway, "list_payments", unreachable)
+    queued = reconciliation_jobs.start_reconciliation(db, ANALYST, today())
+
+    job = run_job_here(db, queued.job_id)
+
+    assert (job.status, job.failed) == ("failed", 1)
+    assert "Could not reach the gateway" in (job.error or "")
+    run = reconciliation_jobs.read_run(db, queued.id)
+    assert run.status == "failed" and "Could not reach the gateway" in (run.error or "")
+
+
+@pytest.mark.parametrize("role", [Role.ANALYST, Role.SUPPORT, Role.OPS, Role.ADMIN])
+def test_analysts_and_every_role_above_may_reconcile(db, catalog, role):
+    from orders_core import reconciliation_jobs
+
+    actor = Actor(f"{role.value}@ordersdesk.test", role)
+
+    run = reconciliation_jobs.start_reconciliation(db, actor, today())
+
+    assert reconciliation_jobs.get_run(db, actor, run.id).actor == actor.email
+
+
+def test_a_customer_or_a_deactivated_analyst_may_not_reconcile(db, customer):
+    from orders_core import reconciliation_jobs, staff
+    from orders_core.errors import PermissionDenied
+
+    with pytest.raises(PermissionDenied):
+        reconciliation_jobs.start_reconciliation(
+            db, staff.customer_actor(customer.id, customer.email), today()
+        )
+    staff.set_staff_active(db, staff.SYSTEM, ANALYST.email, False)
+    with pytest.raises(PermissionDenied):
+        reconciliation_jobs.start_reconciliation(db, ANALYST, today())
+
+
+def test_a_reconciliation_is_not_a_bulk_action_over_orders(db, customer, clean_books):
+    from orders_core import jobs
+    from orders_core.errors import ValidationError
+
+    with pytest.raises(ValidationError, match="covers a period"):
+        jobs.enqueue(db, ANALYST, "reconcile", order_numbers=clean_books["paid"])
+    with pytest.raises(ValidationError, match="covers a period"):
+        jobs.preflight(db, ANALYST, "reconcile", order_numbers=clean_books["paid"])
