@@ -22,6 +22,13 @@ from pages.ui import display, links, resources, session
 
 REFRESH_SECONDS = 2
 ROWS_SHOWN = 5000
+METRIC_LABELS = {  # short enough for a metric card; the full label is its tooltip
+    MismatchKind.CHARGE_WITHOUT_ORDER: "Charges with no order",
+    MismatchKind.PAYMENT_NOT_AT_GATEWAY: "Payments the gateway lacks",
+    MismatchKind.REFUND_DIFFERS: "Refunds that differ",
+    MismatchKind.REFUND_UNKNOWN: "Refunds unknown to us",
+    MismatchKind.REFUNDED_AMOUNT_DIFFERS: "Refunded amounts off",
+}
 STATUS_STYLE = {  # label, badge colour, icon
     "queued": ("Queued", "gray", ":material/schedule:"),
     "running": ("Running", "blue", ":material/autorenew:"),
@@ -117,6 +124,7 @@ def report(db, run_id: int, first_finished: bool) -> None:
             ),
             hide_index=True,
             width="stretch",
+            column_config={"Detail": st.column_config.TextColumn(width="large")},
             key="reconcile_rows",
         )
         if run.mismatches > ROWS_SHOWN:
@@ -142,7 +150,9 @@ def show_counts(run) -> None:
     columns = st.columns(len(MismatchKind))
     for column, kind in zip(columns, MismatchKind):
         with column:
-            st.metric(KIND_LABELS[kind], f"{run.counts.get(kind.value, 0):,}", border=True)
+            st.metric(
+                METRIC_LABELS[kind], f"{run.counts.get(kind.value, 0):,}", help=KIND_LABELS[kind], border=True
+            )
 
 
 def history(db, actor: Actor) -> None:
