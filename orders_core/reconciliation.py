@@ -29,14 +29,13 @@ import io
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy import func, or_, select
 
 from .chunking import ID_LIST_LIMIT, chunks
 from .csv_cells import spreadsheet_safe
 from .db import Database
 from .errors import PaymentError, ValidationError
 from .money import format_money, to_major
-from .order_numbers import format_order_number
 from .payments.base import Charge, GatewayRefund
 from .payments.listing import GatewayLedger, ListedPayment
 from .schema import orders, payments, refunds
@@ -661,46 +660,37 @@ def _unmatched_gateway_refunds(db, ledger, leftover: list[GatewayRefund], report
 
 
 def _reconcile_refunded_amounts(db: Database, period: Period, report: ReconciliationReport) -> None:
+    """Orders created in the period, then orders created before it but refunded in it:
+    each in keyset chunks, each row's refund sum from an index look-up."""
     refunds_sum = (
         select(func.coalesce(func.sum(refunds.c.amount), 0))
         .where(refunds.c.order_id == orders.c.id, refunds.c.status == "succeeded")
         .scalar_subquery()
     )
-    refunded_in_period = exists().where(
-        refunds.c.order_id == orders.c.id,
-        refunds.c.created_at >= period.start,
-        refunds.c.created_at < period.end,
+    columns = select(
+        orders.c.id,
+        orders.c.number,
+        orders.c.currency,
+        orders.c.refunded_amount,
+        refunds_sum.label("refunds_sum"),
     )
-    in_period = or_(
-        and_(orders.c.created_at >= period.start, orders.c.created_at < period.end), refunded_in_period
+    refunded_in_period = select(refunds.c.order_id).where(
+        refunds.c.created_at >= period.start, refunds.c.created_at < period.end
     )
-    with db.read() as conn:
-        bounds = conn.execute(select(func.min(orders.c.id), func.max(orders.c.id))).one()
-    if bounds[0] is None:
-        return
-    low, high = int(bounds[0]), int(bounds[1])
-    span = CHUNK * 10
-    for start in range(low, high + 1, span):
-        with db.read() as conn:
-            rows = conn.execute(
-                select(
-                    orders.c.id,
-                    orders.c.currency,
-                    orders.c.refunded_amount,
-                    refunds_sum.label("refunds_sum"),
-                ).where(orders.c.id >= start, orders.c.id < start + span, in_period)
-            ).all()
-        for row in rows:
-            report.orders_checked += 1
-            _add(
-                report,
-                refunded_amount_mismatch(
-                    format_order_number(row.id),
-                    row.currency,
-                    int(row.refunded_amount or 0),
-                    int(row.refunds_sum),
-                ),
-            )
+    scopes = [
+        columns.where(orders.c.created_at >= period.start, orders.c.created_at < period.end),
+        columns.where(orders.c.created_at < period.start, orders.c.id.in_(refunded_in_period)),
+    ]
+    for scope in scopes:
+        for rows in _keyset(db, scope, orders.c.id):
+            for row in rows:
+                report.orders_checked += 1
+                _add(
+                    report,
+                    refunded_amount_mismatch(
+                        row.number, row.currency, int(row.refunded_amount or 0), int(row.refunds_sum)
+                    ),
+                )
 
 
 def _add(report: ReconciliationReport, mismatch: Mismatch | None) -> None:

@@ -308,3 +308,56 @@ def test_a_reconciliation_is_not_a_bulk_action_over_orders(db, customer, clean_b
         jobs.enqueue(db, ANALYST, "reconcile", order_numbers=clean_books["paid"])
     with pytest.raises(ValidationError, match="covers a period"):
         jobs.preflight(db, ANALYST, "reconcile", order_numbers=clean_books["paid"])
+
+
+def test_the_demo_seeds_books_reconcile_clean_read_in_small_chunks(db, monkeypatch):
+    """The bulk seed writes our books and the simulated ledger side by side (every
+    status, refunds included): over its whole 180 days they agree, read in chunks of 7
+    rows of ours and pages of 5 of the gateway's."""
+    from orders_core import demo, reconciliation
+
+    demo.seed(db, orders=120, random_seed=5)
+    monkeypatch.setattr(reconciliation, "CHUNK", 7)
+    gateway = SimulatedGateway(db)
+    monkeypatch.setattr(gateway, "page_size", 5)
+    day = utcnow().date()
+
+    report = reconcile(db, gateway, Period(day - dt.timedelta(days=190), day))
+
+    assert report.clean, [m.as_dict() for m in report.mismatches][:5]
+    assert report.orders_checked == 120
+    assert report.payments_checked > 100 and report.payments_checked == report.gateway_charges
+    assert report.refunds_checked > 0 and report.refunds_checked == report.gateway_refunds
+
+
+def test_an_order_from_before_the_period_refunded_in_it_is_checked(db, customer):
+    number = buy(db, customer, "PASS-USD", 2)
+    lifecycle.cancel_order(db, SUPPORT, number)
+    long_ago = utcnow() - dt.timedelta(days=60)
+    with db.write() as conn:
+        conn.execute(
+            update(orders).where(orders.c.number == number).values(created_at=long_ago, refunded_amount=400)
+        )
+    gateway = SimulatedGateway(db)
+
+    in_period = reconcile(db, gateway, today())  # the refund was made today
+
+    assert found(in_period) == {("refunded_amount_differs", number)}
+    assert in_period.orders_checked == 1
+    last_week = Period(utcnow().date() - dt.timedelta(days=8), utcnow().date() - dt.timedelta(days=1))
+    assert reconcile(db, gateway, last_week).orders_checked == 0
+
+
+def test_a_reconcile_job_whose_requester_lost_access_stops_saying_why(db, customer, clean_books):
+    from orders_core import reconciliation_jobs, staff
+    from orders_core.job_engine import run_job_here
+
+    queued = reconciliation_jobs.start_reconciliation(db, ANALYST, today())
+    staff.set_staff_active(db, staff.SYSTEM, ANALYST.email, False)
+
+    job = run_job_here(db, queued.job_id)
+
+    assert (job.status, job.failed) == ("failed", 1)
+    assert "access withdrawn" in (job.error or "")
+    run = reconciliation_jobs.read_run(db, queued.id)
+    assert run.status == "failed" and run.mismatches == 0
