@@ -361,3 +361,8 @@ def test_a_reconcile_job_whose_requester_lost_access_stops_saying_why(db, custom
     assert "access withdrawn" in (job.error or "")
     run = reconciliation_jobs.read_run(db, queued.id)
     assert run.status == "failed" and run.mismatches == 0
+    from orders_core import jobs
+    from orders_core.errors import ValidationError
+
+    with pytest.raises(ValidationError, match="start a new one"):
+        jobs.retry_failed(db, staff.SYSTEM, job.id)
