@@ -32,6 +32,7 @@ from typing import Any
 from sqlalchemy import func, or_, select
 
 from .chunking import ID_LIST_LIMIT, chunks
+from .clock import utcnow
 from .csv_cells import spreadsheet_safe
 from .db import Database
 from .errors import PaymentError, ValidationError
@@ -249,6 +250,7 @@ class OurPayment:
     currency: str
     status: str  # pending, succeeded, failed
     order_status: str
+    in_flight: bool = False  # pending, and its lease still held: a charge under way
 
 
 @dataclasses.dataclass(frozen=True)
@@ -260,11 +262,15 @@ class OurRefund:
     amount: int
     currency: str
     status: str  # pending, succeeded, failed
+    in_flight: bool = False  # pending, and its lease still held: a refund under way
 
 
 # -- the pure comparisons ----------------------------------------------------------------------
 def compare_payment(ours: OurPayment, theirs: ListedPayment | Charge | None) -> Mismatch | None:
-    """One of our payments against the gateway's record of it (None: it has none)."""
+    """One of our payments against the gateway's record of it (None: it has none). A
+    charge under way is left to the attempt that holds it."""
+    if ours.in_flight:
+        return None
     if theirs is None:
         if ours.status != "succeeded":
             return None  # a payment that never succeeded here: nothing moved that we count
@@ -342,7 +348,10 @@ def _same_refund_status(ours: str, theirs: str) -> bool:
 
 
 def compare_refund(ours: OurRefund, theirs: GatewayRefund | None) -> Mismatch | None:
-    """One of our refunds against the gateway's record of it (None: it has none)."""
+    """One of our refunds against the gateway's record of it (None: it has none). A
+    refund under way is left to the attempt that holds it."""
+    if ours.in_flight:
+        return None
     if theirs is None:
         if ours.status == "failed":
             return None  # refused before any money moved: the gateway never held one
@@ -457,13 +466,24 @@ def _payment_columns():
         payments.c.currency,
         payments.c.status,
         orders.c.status.label("order_status"),
+        payments.c.locked_until,
     )
 
 
 def _our_payment(row) -> OurPayment:
     return OurPayment(
-        row.number, row.gateway_payment_id, row.amount, row.currency, row.status, row.order_status
+        row.number,
+        row.gateway_payment_id,
+        row.amount,
+        row.currency,
+        row.status,
+        row.order_status,
+        _in_flight(row.status, row.locked_until),
     )
+
+
+def _in_flight(status: str, locked_until: dt.datetime | None) -> bool:
+    return status == "pending" and locked_until is not None and locked_until > utcnow()
 
 
 def _keyset(db: Database, query, id_column, size: int = CHUNK) -> Iterator[list]:
@@ -551,6 +571,7 @@ def _refund_columns():
         refunds.c.amount,
         refunds.c.currency,
         refunds.c.status,
+        refunds.c.locked_until,
     )
 
 
@@ -563,6 +584,7 @@ def _our_refund(row) -> OurRefund:
         row.amount,
         row.currency,
         row.status,
+        _in_flight(row.status, row.locked_until),
     )
 
 

@@ -366,3 +366,33 @@ def test_a_reconcile_job_whose_requester_lost_access_stops_saying_why(db, custom
 
     with pytest.raises(ValidationError, match="start a new one"):
         jobs.retry_failed(db, staff.SYSTEM, job.id)
+
+
+def test_a_refund_under_way_is_left_to_it_and_a_stalled_one_is_reported(db, customer):
+    """A pending refund whose lease is held is being made now: not a mismatch. Once
+    the lease has run out it is an interrupted refund, and the report says so."""
+    number = buy(db, customer, "PASS-USD", 2)
+    lifecycle.cancel_order(db, SUPPORT, number)
+    with db.write() as conn:
+        order_id = conn.execute(select(orders.c.id).where(orders.c.number == number)).scalar_one()
+        conn.execute(
+            update(refunds)
+            .where(refunds.c.order_id == order_id)
+            .values(status="pending", gateway_refund_id=None, locked_until=utcnow() + dt.timedelta(minutes=1))
+        )
+        conn.execute(update(orders).where(orders.c.id == order_id).values(refunded_amount=0))
+        conn.execute(sim_refunds.delete())  # the gateway has not made it yet
+    gateway = SimulatedGateway(db)
+
+    assert reconcile(db, gateway, today()).clean
+
+    with db.write() as conn:
+        conn.execute(
+            update(refunds)
+            .where(refunds.c.order_id == order_id)
+            .values(locked_until=utcnow() - dt.timedelta(1))
+        )
+    stalled = reconcile(db, gateway, today())
+    assert [(m.kind.value, m.order_number, m.ours_status, m.theirs_status) for m in stalled.mismatches] == [
+        ("refund_differs", number, "pending", None)
+    ]
