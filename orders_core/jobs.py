@@ -43,6 +43,9 @@ class JobAction(str, enum.Enum):
     FULFILL = "fulfill"
     CANCEL = "cancel"
     RETURN = "return"
+    # Not over a selection of orders: a period's payments against the gateway's
+    # (orders_core/reconciliation_jobs.py asks for it; one job item stands for the period).
+    RECONCILE = "reconcile"
 
     @property
     def label(self) -> str:
@@ -50,12 +53,19 @@ class JobAction(str, enum.Enum):
 
     @property
     def move(self) -> Action | None:
-        """The status move (status.Action) this job makes; None for an export."""
-        return None if self is JobAction.EXPORT else Action(self.value)
+        """The status move (status.Action) this job makes; None for an export or a reconciliation."""
+        return None if self in (JobAction.EXPORT, JobAction.RECONCILE) else Action(self.value)
 
     @property
     def permission(self) -> Permission:
+        if self is JobAction.RECONCILE:
+            return Permission.RECONCILE
         return Permission.EXPORT if self is JobAction.EXPORT else ACTION_PERMISSIONS[self.move]
+
+    @property
+    def selects_orders(self) -> bool:
+        """Asked for over a selection of orders (bulk), rather than over a period."""
+        return self is not JobAction.RECONCILE
 
     @classmethod
     def parse(cls, value) -> JobAction:
@@ -84,6 +94,8 @@ class JobStatus(str, enum.Enum):
         return self.value.replace("_", " ").capitalize()
 
 
+# Jobs run as one unit under the job's own lease (no chunks of items).
+WHOLE_JOB_ACTIONS = (JobAction.EXPORT.value, JobAction.RECONCILE.value)
 ACTIVE_STATUSES = (JobStatus.QUEUED.value, JobStatus.RUNNING.value)
 FINISHED_STATUSES = frozenset(s.value for s in JobStatus) - set(ACTIVE_STATUSES)
 ITEM_PENDING, ITEM_SUCCEEDED, ITEM_FAILED = "pending", "succeeded", "failed"
@@ -314,7 +326,7 @@ def preflight(
     filters: OrderFilters | None = None,
 ) -> Preflight:
     """What `enqueue` would queue and what would happen to it, without queueing."""
-    action = JobAction.parse(action)
+    action = _bulk_action(action)
     actor = authorize(db, actor, action.permission)
     ids, duplicates, unknown, use_filters = _selection(order_numbers, filters)
     # Two grouped queries: orders per status (an index-only scan at a million orders),
@@ -417,7 +429,7 @@ def enqueue(
     Orders that are not eligible are queued too and fail at run time with the reason
     (`preflight` says so beforehand). Unknown order numbers and an empty selection are
     refused."""
-    action = JobAction.parse(action)
+    action = _bulk_action(action)
     actor = authorize(db, actor, action.permission)
     reason = clean_text(reason, "Reason", max_length=1000, required=False, multiline=True)
     label = clean_text(selection_label, "Selection", max_length=2000, required=False, multiline=True)
@@ -459,6 +471,16 @@ def enqueue(
         row = conn.execute(select(jobs).where(jobs.c.id == job_id)).one()
     job_queued.set()
     return _view(row)
+
+
+def _bulk_action(value) -> JobAction:
+    action = JobAction.parse(value)
+    if not action.selects_orders:
+        raise ValidationError(
+            f"{action.label} covers a period, not a selection of orders: use "
+            "`python -m orders_core reconcile` or the Reconciliation page."
+        )
+    return action
 
 
 def _actor_role(actor: Actor) -> str:
@@ -564,6 +586,8 @@ def retry_failed(db: Database, actor: Actor, job_id: int) -> JobView:
     job = read_job(db, job_id)
     action = JobAction(job.action)
     actor = authorize(db, actor, action.permission)
+    if not action.selects_orders:
+        raise ValidationError(f"Job #{job.id} is a reconciliation; start a new one for its period instead.")
     if not job.finished:
         raise ValidationError(
             f"Job #{job.id} is still {job.status_label.lower()}; retry its failures when it has finished."
@@ -670,7 +694,7 @@ def finish_if_done(db: Database, job_id: int, *, now: dt.datetime | None = None)
             job_items.c.lease_expires_at > now,
         )
         export_held = (
-            (jobs.c.action == JobAction.EXPORT.value)
+            jobs.c.action.in_(WHOLE_JOB_ACTIONS)
             & jobs.c.lease_expires_at.is_not(None)
             & (jobs.c.lease_expires_at > now)
         )

@@ -11,6 +11,7 @@ from sqlalchemy import (
     Boolean,
     Date,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -231,6 +232,11 @@ class Payment(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime)
 
+    __table_args__ = (  # a period's payments, a gateway's payment ids (migration 0008)
+        Index("ix_payments_created", "created_at"),
+        Index("ix_payments_gateway_payment_id", "gateway_payment_id"),
+    )
+
 
 class Refund(Base):
     """One refund attempt. Pending is committed before the gateway call; its key is
@@ -256,6 +262,11 @@ class Refund(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime)
 
+    __table_args__ = (  # a period's refunds, a gateway's refund ids (migration 0008)
+        Index("ix_refunds_created", "created_at"),
+        Index("ix_refunds_gateway_refund_id", "gateway_refund_id"),
+    )
+
 
 # The simulated gateway's own ledger: it plays the part of Stripe's books, so it is
 # written in its own transactions, never inside ours.
@@ -270,6 +281,8 @@ class SimCharge(Base):
     reference: Mapped[str] = mapped_column(String(128), default="")
     created_at: Mapped[dt.datetime] = mapped_column(DateTime)
 
+    __table_args__ = (Index("ix_sim_charges_created", "created_at"),)  # migration 0008
+
 
 class SimRefund(Base):
     __tablename__ = "sim_refunds"
@@ -279,6 +292,8 @@ class SimRefund(Base):
     currency: Mapped[str] = mapped_column(String(3))
     reference: Mapped[str] = mapped_column(String(128), default="")
     created_at: Mapped[dt.datetime] = mapped_column(DateTime)
+
+    __table_args__ = (Index("ix_sim_refunds_created", "created_at"),)  # migration 0008
 
 
 class SimIdempotencyKey(Base):
@@ -350,6 +365,54 @@ class JobItem(Base):
     )
 
 
+class ReconciliationRun(Base):
+    """One reconciliation report of our payments and refunds against the gateway's for
+    a period of days (UTC): a `reconcile` job's (job_id) or the CLI's (migration 0008)."""
+
+    __tablename__ = "reconciliation_runs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    job_id: Mapped[int | None] = mapped_column(Integer, unique=True)
+    gateway: Mapped[str] = mapped_column(String(16))
+    period_from: Mapped[dt.date] = mapped_column(Date)
+    period_to: Mapped[dt.date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(16))  # running, completed, failed
+    stage: Mapped[str] = mapped_column(String(200))  # what it is doing now, for the page
+    progress: Mapped[float] = mapped_column(Float)  # 0..1, by stage
+    actor: Mapped[str] = mapped_column(String(320))
+    payments_checked: Mapped[int] = mapped_column(Integer)
+    refunds_checked: Mapped[int] = mapped_column(Integer)
+    gateway_charges: Mapped[int] = mapped_column(Integer)
+    gateway_refunds: Mapped[int] = mapped_column(Integer)
+    orders_checked: Mapped[int] = mapped_column(Integer)
+    mismatches: Mapped[int] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+    __table_args__ = (UniqueConstraint("job_id", name="uq_reconciliation_runs_job"),)
+
+
+class ReconciliationMismatch(Base):
+    """One row of a reconciliation report: where our books and the gateway's disagree."""
+
+    __tablename__ = "reconciliation_mismatches"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("reconciliation_runs.id"))
+    seq: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(32))
+    order_number: Mapped[str | None] = mapped_column(String(32))
+    gateway_id: Mapped[str | None] = mapped_column(String(255))
+    ours_amount: Mapped[int | None] = mapped_column(BigInteger)
+    ours_currency: Mapped[str | None] = mapped_column(String(3))
+    ours_status: Mapped[str | None] = mapped_column(String(32))
+    theirs_amount: Mapped[int | None] = mapped_column(BigInteger)
+    theirs_currency: Mapped[str | None] = mapped_column(String(3))
+    theirs_status: Mapped[str | None] = mapped_column(String(32))
+    detail: Mapped[str] = mapped_column(Text)
+
+    __table_args__ = (Index("ix_reconciliation_mismatches_run", "run_id", "seq"),)
+
+
 def _table_of(model: type[Base]) -> Table:
     """The model's Table, typed as one (a declarative `__table__` is a FromClause to mypy)."""
     table = model.__table__
@@ -375,3 +438,5 @@ job_items = _table_of(JobItem)
 sim_charges = _table_of(SimCharge)
 sim_refunds = _table_of(SimRefund)
 sim_idempotency_keys = _table_of(SimIdempotencyKey)
+reconciliation_runs = _table_of(ReconciliationRun)
+reconciliation_mismatches = _table_of(ReconciliationMismatch)

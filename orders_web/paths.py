@@ -15,6 +15,7 @@ STAFF_PAGES = {
     "analytics": "analytics",
     "staff": "staff",
     "account": "account",
+    "reconciliation": "reconciliation",
 }
 PUBLIC_PAGES = {"checkout": "checkout"}
 STAFF_PAGE_PATHS = frozenset({""} | set(STAFF_PAGES.values()))

@@ -29,6 +29,7 @@ from .claims import Claim, Heartbeat, Leases
 from .exports import run_export_job
 from .moves import ChunkMover, Results, record_chunk
 from .pacing import GatewayCallPool, PacedGateways, refund_batch_size
+from .reconciliations import run_reconcile_job
 
 log = logging.getLogger("orders_core.worker")
 
@@ -148,6 +149,8 @@ class Worker:
                 continue
             if job.action == JobAction.EXPORT.value:
                 done = self._export(job.id)
+            elif job.action == JobAction.RECONCILE.value:
+                done = self._reconcile(job.id)
             else:
                 claim = self.leases.claim_chunk(job.id, self.chunk_size)
                 done = None if claim is None else self._process(claim)
@@ -190,6 +193,14 @@ class Worker:
         outcome = run_export_job(self.db, self.id, job_id, self.settings, self._heartbeat)
         if outcome.exported:
             self.processed += outcome.items
+        self._finish(job_id)
+        return outcome.items
+
+    def _reconcile(self, job_id: int) -> int | None:
+        if not self.leases.claim_reconciliation(job_id):
+            return None
+        outcome = run_reconcile_job(self.db, self.id, job_id, self.gateways, self._heartbeat)
+        self.processed += outcome.items
         self._finish(job_id)
         return outcome.items
 

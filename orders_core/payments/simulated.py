@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import datetime as dt
 import hashlib
 import json
 import uuid
@@ -21,6 +22,7 @@ from ..clock import utcnow
 from ..db import Database
 from .base import CardDeclined, Charge, GatewayRefund, InvalidToken, PaymentError, RefundFailed
 from .card_tokens import DECLINE_MESSAGES, TEST_TOKENS
+from .listing import ListedPayment
 
 # Plain SQL at the driver level: this ledger stands in for a remote service, and
 # bulk refunds call it once per order, so it skips statement construction entirely.
@@ -36,6 +38,12 @@ _SQL = {
     "VALUES (:id, :charge_id, :amount, :currency, :reference, :now)",
     "refunds": "SELECT id, charge_id, amount, currency, reference FROM sim_refunds "
     "WHERE charge_id = :id ORDER BY created_at, id",
+    "charges_page": "SELECT id, status, amount, currency, reference, created_at FROM sim_charges "
+    "WHERE created_at >= :start AND created_at < :end AND (created_at > :after_at "
+    "OR (created_at = :after_at AND id > :after_id)) ORDER BY created_at, id LIMIT :size",
+    "refunds_page": "SELECT id, charge_id, amount, currency, reference, created_at FROM sim_refunds "
+    "WHERE created_at >= :start AND created_at < :end AND (created_at > :after_at "
+    "OR (created_at = :after_at AND id > :after_id)) ORDER BY created_at, id LIMIT :size",
     "key": 'SELECT request_hash, response FROM sim_idempotency_keys WHERE "key" = :key',
     "new_key": 'INSERT INTO sim_idempotency_keys ("key", request_hash, response, created_at) '
     "VALUES (:key, :hash, :response, :now)",
@@ -221,6 +229,44 @@ class SimulatedGateway:
             for refund_id, charge_id, amount, currency, reference in rows
         ]
 
+    # -- listing a period (reconciliation) ---------------------------------------
+    page_size = 1000
+
+    def list_payments(self, *, created_from, created_to):
+        """The ledger's charges created in [created_from, created_to), a page at a time."""
+        for row in self._pages("charges_page", created_from, created_to):
+            payment_id, status, amount, currency, reference, created = row
+            yield ListedPayment(payment_id, status, amount, currency, reference or "", _as_datetime(created))
+
+    def list_period_refunds(self, *, created_from, created_to):
+        """The ledger's refunds created in [created_from, created_to) (all succeeded)."""
+        for row in self._pages("refunds_page", created_from, created_to):
+            refund_id, charge_id, amount, currency, reference, _created = row
+            yield GatewayRefund(refund_id, charge_id, amount, currency, "succeeded", reference or "")
+
+    def _pages(self, query: str, created_from, created_to) -> Iterator[tuple]:
+        """Keyset pages of (created_at, id), each read in its own short transaction."""
+        start, end = self._stamp(created_from), self._stamp(created_to)
+        after_at, after_id = start, ""
+        while True:
+            with self._transaction(write=False) as cursor:
+                rows = self._run(
+                    cursor,
+                    query,
+                    start=start,
+                    end=end,
+                    after_at=after_at,
+                    after_id=after_id,
+                    size=self.page_size,
+                ).fetchall()
+            yield from rows
+            if len(rows) < self.page_size:
+                return
+            after_at, after_id = rows[-1][-1], rows[-1][0]
+
+    def _stamp(self, moment):
+        return moment.strftime("%Y-%m-%d %H:%M:%S.%f") if self.db.is_sqlite else moment
+
     # -- Stripe's idempotency ----------------------------------------------------
     def _idempotent(self, key: str, request: dict, perform) -> dict:
         digest = hashlib.sha256(json.dumps(request, sort_keys=True).encode()).hexdigest()
@@ -250,6 +296,11 @@ _ChargeRow = collections.namedtuple("_ChargeRow", "id amount currency status dec
 
 def _charge_row(row) -> _ChargeRow | None:
     return None if row is None else _ChargeRow(*row)
+
+
+def _as_datetime(value) -> dt.datetime:
+    """A ledger timestamp (SQLite gives the text SQLAlchemy wrote) as a naive datetime."""
+    return value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(str(value))
 
 
 def _pyformat(sql: str) -> str:
