@@ -27,14 +27,16 @@ from collections.abc import Sequence
 
 from ..config import ConfigError, load_settings
 from ..errors import OrdersError
-from . import export, jobs, orders, staff
+from . import export, jobs, orders, staff, webhooks
 from .common import Command
 from .redaction import redact
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_UNEXPECTED = 0, 1, 2, 3
 EXIT_BROKEN_PIPE = 141  # as if killed by SIGPIPE, like other Unix tools in a pipeline
 
-COMMANDS: tuple[Command, ...] = orders.COMMANDS + staff.COMMANDS + jobs.COMMANDS + export.COMMANDS
+COMMANDS: tuple[Command, ...] = (
+    orders.COMMANDS + staff.COMMANDS + jobs.COMMANDS + export.COMMANDS + webhooks.COMMANDS
+)
 
 
 def build_parser(commands: Sequence[Command] = COMMANDS) -> argparse.ArgumentParser:
