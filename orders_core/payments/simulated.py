@@ -235,11 +235,13 @@ class SimulatedGateway:
             charge = conn.execute(select(sim_charges).where(sim_charges.c.id == payment_id)).first()
             if charge is None or charge.status != "succeeded":
                 raise RefundFailed(f"No succeeded payment {payment_id} to refund.", "charge_not_succeeded")
-            already = conn.execute(
-                select(func.coalesce(func.sum(sim_refunds.c.amount), 0)).where(
-                    sim_refunds.c.charge_id == payment_id
-                )
-            ).scalar_one()
+            already = int(
+                conn.execute(
+                    select(func.coalesce(func.sum(sim_refunds.c.amount), 0)).where(
+                        sim_refunds.c.charge_id == payment_id
+                    )
+                ).scalar_one()
+            )
             amount = charge.amount - already if amount is None else amount
             if not isinstance(amount, int) or amount <= 0 or already + amount > charge.amount:
                 raise RefundFailed(

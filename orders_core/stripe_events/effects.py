@@ -299,11 +299,13 @@ def charge_refunded(conn, event: dict) -> Effect:
     payment = _payment_for(conn, _id_of(charge.get("payment_intent")))
     if payment is None:
         return Effect(Outcome.UNMATCHED, None, f"Charge {charge.get('id')} is for a payment we do not know.")
-    known = conn.execute(
-        select(func.coalesce(func.sum(refunds.c.amount), 0)).where(
-            refunds.c.payment_id == payment.id, refunds.c.status.in_(COUNTED_REFUND_STATUSES)
-        )
-    ).scalar_one()
+    known = int(
+        conn.execute(
+            select(func.coalesce(func.sum(refunds.c.amount), 0)).where(
+                refunds.c.payment_id == payment.id, refunds.c.status.in_(COUNTED_REFUND_STATUSES)
+            )
+        ).scalar_one()
+    )
     stripe_total = int(_field(charge, "amount_refunded", 0))
     if stripe_total <= known:
         return Effect(Outcome.NO_CHANGE, payment.order_id, "Our books hold every refund of this charge.")
