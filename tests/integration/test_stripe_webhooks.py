@@ -11,7 +11,7 @@ from sqlalchemy import func, select, update
 
 from orders_core import checkout, jobs, lifecycle
 from orders_core.checkout import place_order
-from orders_core.errors import ValidationError
+from orders_core.errors import CardDeclined, ValidationError
 from orders_core.job_engine import run_job_here
 from orders_core.payment_events import clear_attention, list_stripe_events, read_payment_events
 from orders_core.payments import Gateways
@@ -119,7 +119,7 @@ def test_payment_succeeded_for_an_order_already_paid_changes_nothing(db, paid_or
 
 
 def test_payment_failed_is_written_in_the_timeline_with_its_decline_code(customer, db):
-    with pytest.raises(Exception):
+    with pytest.raises(CardDeclined):
         place_order(db, customer, items=[("PASS-USD", 1)], token="tok_chargeDeclinedInsufficientFunds")
     pi_id = payment_intent_of(db, "ORD-000001")
     row = deliver(
