@@ -37,6 +37,7 @@ STAFF_PAGE_FILES = {
     "analytics": ("pages/analytics_page.py", "Analytics", ":material/insights:"),
     "staff": ("pages/staff_page.py", "Staff", ":material/group:"),
     "account": ("pages/account_page.py", "My account", ":material/account_circle:"),
+    "stripe_events": ("pages/stripe_events_page.py", "Stripe events", ":material/webhook:"),
 }
 HIDDEN_IN_MENU = {"order"}
 

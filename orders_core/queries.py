@@ -273,6 +273,7 @@ LIST_COLUMNS = (
     orders.c.item_count,
     orders.c.created_at,
     orders.c.updated_at,
+    orders.c.needs_attention,
 )
 
 
@@ -351,6 +352,7 @@ def _list_row(row) -> dict:
         "item_count": row.item_count,
         "created_at": iso(row.created_at),
         "updated_at": iso(row.updated_at),
+        "needs_attention": bool(row.needs_attention),
     }
 
 

@@ -31,8 +31,8 @@ def verify_stripe_event(payload: bytes, signature_header: str | None, secret: st
     except stripe.SignatureVerificationError as error:
         reason = "too old" if "tolerance" in str(error).lower() else "not valid"
         raise WebhookRejected(f"The Stripe signature is {reason}.") from None
-    except (ValueError, UnicodeDecodeError):
-        raise WebhookRejected("The body is not JSON.") from None
+    except Exception:  # noqa: BLE001 - signed, but not JSON or not an object the SDK can read
+        raise WebhookRejected("The body is not a Stripe event.") from None
     try:
         event = json.loads(payload)
     except (ValueError, UnicodeDecodeError):
