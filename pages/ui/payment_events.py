@@ -78,9 +78,12 @@ def show(actor, facts: payment_events.PaymentEvents) -> None:
                     )
                 cols = st.columns(4)
                 cols[0].metric("Disputed amount", display.money(dispute.amount, dispute.currency))
-                cols[1].metric("Evidence due by", _when(dispute.evidence_due_by))
-                cols[2].metric("Opened", _when(dispute.opened_at))
-                cols[3].metric("Closed", _when(dispute.closed_at))
+                for column, label, value in (
+                    (cols[1], "Evidence due by", dispute.evidence_due_by),
+                    (cols[2], "Opened", dispute.opened_at),
+                    (cols[3], "Closed", dispute.closed_at),
+                ):
+                    column.metric(label, f"{value:%Y-%m-%d}" if value else "—", help=_when(value))
                 st.caption(f"Gateway dispute id: {dispute.gateway_dispute_id}")
     if facts.external_refunds:
         st.subheader("Refunds made outside Orders Desk")
