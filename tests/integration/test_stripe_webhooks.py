@@ -11,7 +11,7 @@ from sqlalchemy import func, select, update
 
 from orders_core import checkout, jobs, lifecycle
 from orders_core.checkout import place_order
-from orders_core.errors import CardDeclined, ValidationError
+from orders_core.errors import CardDeclined, RefundFailed, ValidationError
 from orders_core.job_engine import run_job_here
 from orders_core.payment_events import clear_attention, list_stripe_events, read_payment_events
 from orders_core.payments import Gateways
@@ -353,3 +353,47 @@ def test_pay_after_a_lost_answer_and_its_webhook_agree(customer, db, monkeypatch
     )
     pays = [e for e in order_detail(db, "ORD-000001", actor=SYSTEM)["events"] if e["to_status"] == "paid"]
     assert len(pays) == 1
+
+
+def test_a_cancel_before_the_dashboard_refunds_webhook_arrives_refunds_nothing_twice(db, paid_order):
+    """The refund outside has happened at the gateway but its event is still on its way:
+    the gateway refuses a second full refund, the order stays Paid; once the event is
+    applied, Cancel adopts the refund."""
+    pi_id = payment_intent_of(db, paid_order)
+    simulated_gateway.refund_outside(db, paid_order)  # delivered, not yet applied
+    with pytest.raises(RefundFailed):
+        lifecycle.cancel_order(db, SUPPORT, paid_order)
+    assert order_detail(db, paid_order, actor=SYSTEM)["status"] == "paid"
+    assert gateway_refund_amounts(db, pi_id) == [1000]
+
+    process_pending_events(db)
+    assert lifecycle.cancel_order(db, SUPPORT, paid_order)["status"] == "canceled"
+    assert gateway_refund_amounts(db, pi_id) == [1000]
+
+
+@pytest.mark.stripe
+def test_on_localstripe_a_refund_made_outside_is_adopted_by_cancel(
+    db, customer, localstripe_url, monkeypatch
+):
+    import stripe as stripe_sdk
+
+    key = "sk_test_localstripe"
+    for name, value in {
+        "ORDERS_PAYMENT_GATEWAY": "stripe",
+        "STRIPE_API_KEY": key,
+        "STRIPE_API_BASE": localstripe_url,
+        "STRIPE_MAX_NETWORK_RETRIES": "0",
+    }.items():
+        monkeypatch.setenv(name, value)
+    number = place_order(db, customer, items=[("PASS-USD", 2)], token="pm_card_visa")["number"]
+    pi_id = payment_intent_of(db, number)
+    dashboard = stripe_sdk.StripeClient(key, base_addresses={"api": localstripe_url})
+    made = dashboard.v1.refunds.create(params={"payment_intent": pi_id, "amount": 1000})
+    obj = made.to_dict()
+    obj.setdefault("payment_intent", pi_id)
+    assert deliver(db, stripe.event("refund.created", obj))["outcome"] == "applied"
+
+    canceled = lifecycle.cancel_order(db, SUPPORT, number)
+    assert canceled["status"] == "canceled" and canceled["refunded_amount"] == 1000
+    at_gateway = list(dashboard.v1.refunds.list(params={"payment_intent": pi_id}).auto_paging_iter())
+    assert [r.id for r in at_gateway] == [made.id]
