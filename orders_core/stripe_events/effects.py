@@ -135,6 +135,13 @@ def payment_succeeded(db: Database, gateways: GatewayDirectory, event: dict) -> 
             Outcome.DEFERRED, payment.order_id, "A charge of this order is in flight.", retry_in=seconds
         )
     paid = recover_pending_payments(db, gateways, [payment.order_id])  # type: ignore[arg-type]
+    if payment.order_id not in paid:
+        with db.read() as conn:
+            still = conn.execute(select(payments.c.status).where(payments.c.id == payment.id)).scalar_one()
+        if still == PaymentStatus.PENDING.value:  # another recovery holds it, or the gateway is down
+            return Effect(
+                Outcome.DEFERRED, payment.order_id, "The charge is still being settled.", retry_in=5.0
+            )
     with db.write() as conn:
         remember_version(conn, intent["id"], event["created"], event["id"])
     if payment.order_id in paid:
