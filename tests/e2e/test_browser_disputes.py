@@ -35,14 +35,16 @@ def site(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory):
     demo.seed(db, orders=30, random_seed=12)
     disputed = first_order(db, "paid")
     simulated_gateway.open_dispute(db, disputed, reason="product_not_received")
+    refunded = first_order(db, "fulfilled")
+    simulated_gateway.refund_outside(db, refunded, amount=500)
     process_pending_events(db)
     with app_server(url, data_dir, ORDERS_EMBEDDED_WORKER="1") as base:
-        yield base, db, disputed
+        yield base, db, disputed, refunded
     orders_db.forget_databases()
 
 
 def test_a_disputed_order_shows_its_badge_and_fulfil_asks_for_a_confirmation(site, person):
-    base, db, number = site
+    base, db, number, _ = site
     page = person()
     page.goto(f"{base}/order?number={number}")
     sign_in(page, "ops@ordersdesk.test", demo.DEMO_PASSWORD)
@@ -74,7 +76,7 @@ def test_a_disputed_order_shows_its_badge_and_fulfil_asks_for_a_confirmation(sit
 
 
 def test_the_orders_list_filters_disputed_orders_and_flags_them(site, person):
-    base, _, number = site
+    base, _, number, _ = site
     page = person()
     page.goto(f"{base}/?disputed=1")
     sign_in(page, "analyst@ordersdesk.test", demo.DEMO_PASSWORD)
@@ -86,10 +88,25 @@ def test_the_orders_list_filters_disputed_orders_and_flags_them(site, person):
 
 
 def test_the_stripe_events_page_lists_the_dispute_event(site, person):
-    base, _, number = site
+    base, _, number, _ = site
     page = person()
     page.goto(f"{base}/stripe-events")
     sign_in(page, "analyst@ordersdesk.test", demo.DEMO_PASSWORD)
     expect(heading(page, "Stripe events")).to_be_visible()
-    expect(page.get_by_text("Applied: 1")).to_be_visible()
+    expect(page.get_by_text("Applied: 2")).to_be_visible()
+    page.locator(".st-key-stripe_events_table [data-testid='stDataFrame']").wait_for()
+    page.wait_for_timeout(1500)  # the grid paints its canvas after it appears
     shot(page, "stripe-events-page")
+
+
+def test_an_order_refunded_outside_orders_desk_shows_it_needs_attention(site, person):
+    base, _, _, number = site
+    page = person()
+    page.goto(f"{base}/order?number={number}")
+    sign_in(page, "support@ordersdesk.test", demo.DEMO_PASSWORD)
+    expect(page.locator(".st-key-order_header").get_by_text("Needs attention")).to_be_visible()
+    expect(heading(page, "Refunds made outside Orders Desk")).to_be_visible()
+    shot(page, "order-needs-attention-1280")
+    page.locator(".st-key-order_attention_clear button").click()
+    expect(page.locator(".st-key-order_header").get_by_text("Needs attention")).to_have_count(0)
+    shot(page, "order-reviewed")
