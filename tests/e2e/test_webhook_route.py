@@ -8,6 +8,8 @@ order end to end."""
 
 from __future__ import annotations
 
+import contextlib
+import http.client
 import json
 import shutil
 import time
@@ -155,6 +157,25 @@ def test_an_oversized_body_is_refused_before_it_is_read(site):
     before = len(inbox(db))
     evt = stripe.event("customer.created", {"id": "cus_1", "padding": "x" * 600_000})
     assert send(base, evt)[0] == 413
+    assert len(inbox(db)) == before
+
+
+def test_an_oversized_body_without_a_length_is_cut_off_while_it_is_read(site):
+    base, db, _ = site
+    before = len(inbox(db))
+    connection = http.client.HTTPConnection("127.0.0.1", urllib.parse.urlsplit(base).port, timeout=15)
+    connection.putrequest("POST", "/webhooks/stripe")
+    connection.putheader("Transfer-Encoding", "chunked")
+    connection.putheader("Content-Type", "application/json")
+    connection.putheader("Stripe-Signature", stripe.signature(b"x", SECRET))
+    connection.endheaders()
+    chunk = b"x" * 65_536
+    with contextlib.suppress(OSError):  # the server may answer and close before the end
+        for _ in range(12):  # 768 KiB, no Content-Length
+            connection.send(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+        connection.send(b"0\r\n\r\n")
+    assert connection.getresponse().status == 413
+    connection.close()
     assert len(inbox(db)) == before
 
 
