@@ -397,3 +397,38 @@ def test_on_localstripe_a_refund_made_outside_is_adopted_by_cancel(
     assert canceled["status"] == "canceled" and canceled["refunded_amount"] == 1000
     at_gateway = list(dashboard.v1.refunds.list(params={"payment_intent": pi_id}).auto_paging_iter())
     assert [r.id for r in at_gateway] == [made.id]
+
+
+def test_the_job_workers_loop_applies_the_inbox(db, paid_order):
+    from orders_core.job_engine.worker import Worker
+
+    evt = stripe.event(
+        "charge.dispute.created", stripe.dispute("dp_w", payment_intent_of(db, paid_order), amount=1000)
+    )
+    receive_event(db, evt)
+    worker = Worker(db, name="test-worker")
+    try:
+        assert worker.run_once() == 1
+    finally:
+        worker.close()
+    assert read_payment_events(db, paid_order, actor=SYSTEM).disputed
+
+
+def test_an_event_whose_effect_fails_is_retried_then_closed_as_failed_with_its_error(db, paid_order):
+    from orders_core.stripe_events.inbox import MAX_ATTEMPTS
+
+    broken = stripe.refund("re_broken", payment_intent_of(db, paid_order), amount=100)
+    broken["amount"] = "a lot"  # nothing we can count
+    evt = stripe.event("refund.created", broken)
+    receive_event(db, evt)
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        process_pending_events(db)
+        with db.read() as conn:
+            row = conn.execute(select(stripe_events).where(stripe_events.c.event_id == evt["id"])).one()
+        assert row.attempts == attempt and "ValueError" in row.error
+        if attempt < MAX_ATTEMPTS:
+            assert (row.outcome, row.processed_at) == ("deferred", None)
+            with db.write() as conn:  # its retry time has come
+                conn.execute(update(stripe_events).values(retry_at=None))
+    assert row.outcome == "failed" and row.processed_at is not None
+    assert order_detail(db, paid_order, actor=SYSTEM)["refunded_amount"] == 0
