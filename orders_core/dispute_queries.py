@@ -7,8 +7,9 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from collections.abc import Iterable
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, Connection, select
 
 from .chunking import ID_LIST_LIMIT, chunks
 from .dispute_rules import SETTLED_IN_OUR_FAVOUR, is_closed, status_label
@@ -45,7 +46,7 @@ class DisputeView:
         return f"{self.gateway_dispute_id} ({self.reason}, {money}, {self.status_label})"
 
 
-def dispute_view(row) -> DisputeView:
+def dispute_view(row: Any) -> DisputeView:
     return DisputeView(
         row.gateway_dispute_id,
         row.reason,
@@ -58,12 +59,12 @@ def dispute_view(row) -> DisputeView:
     )
 
 
-def disputed_condition():
+def disputed_condition() -> ColumnElement[bool]:
     """orders.id IN (orders with a dispute that is open or was lost): the Disputed filter."""
     return orders.c.id.in_(select(disputes.c.order_id).where(disputes.c.status.not_in(SETTLED_IN_OUR_FAVOUR)))
 
 
-def disputed_orders(conn, order_ids: Iterable[int]) -> dict[int, DisputeView]:
+def disputed_orders(conn: Connection, order_ids: Iterable[int]) -> dict[int, DisputeView]:
     """Of `order_ids`, the disputed ones, each with its newest dispute that marks it."""
     found: dict[int, DisputeView] = {}
     for chunk in chunks(list(order_ids), ID_LIST_LIMIT):

@@ -38,7 +38,7 @@ def verify_stripe_event(payload: bytes, signature_header: str | None, secret: st
     except (ValueError, UnicodeDecodeError):
         raise WebhookRejected("The body is not JSON.") from None
     check_event_shape(event)
-    return event
+    return dict(event)
 
 
 def check_event_shape(event: Any) -> None:

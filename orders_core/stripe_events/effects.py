@@ -12,7 +12,7 @@ import dataclasses
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import case, func, insert, select, update
+from sqlalchemy import Connection, case, func, insert, select, update
 
 from ..charging import recover_pending_payments
 from ..clock import utcnow
@@ -25,6 +25,7 @@ from ..status import PaymentStatus
 from ..timeline import EventKind, event_row, write_events
 from .inbox import Outcome, is_stale, remember_version
 
+Event = dict[str, Any]  # a Stripe event (or object) as Stripe sent it, parsed JSON
 ACTOR = "stripe (webhook)"  # who the timeline says acted
 EXTERNAL = "external"
 # External refunds in these states count in the order's refunded amount (Stripe counts
@@ -58,7 +59,7 @@ def _when(epoch: Any) -> dt.datetime | None:
     return dt.datetime.fromtimestamp(epoch, dt.UTC).replace(tzinfo=None)
 
 
-def _payment_for(conn, payment_intent_id: str | None):
+def _payment_for(conn: Connection, payment_intent_id: str | None) -> Any:
     """Our newest charge attempt with this gateway payment id, with its order."""
     if not payment_intent_id:
         return None
@@ -83,7 +84,7 @@ def _payment_for(conn, payment_intent_id: str | None):
     ).first()
 
 
-def _flag_attention(conn, order_id: int, reason: str, now: dt.datetime) -> None:
+def _flag_attention(conn: Connection, order_id: int, reason: str, now: dt.datetime) -> None:
     conn.execute(
         update(orders)
         .where(orders.c.id == order_id)
@@ -92,7 +93,7 @@ def _flag_attention(conn, order_id: int, reason: str, now: dt.datetime) -> None:
 
 
 # -- payment_intent.* -------------------------------------------------------------------------
-def payment_succeeded(db: Database, gateways: GatewayDirectory, event: dict) -> Effect:
+def payment_succeeded(db: Database, gateways: GatewayDirectory, event: Event) -> Effect:
     """A charge whose confirm's answer we lost: settle it the way recovery does (asking
     the gateway), once. An order we hold as Paid already: nothing."""
     intent = event["data"]["object"]
@@ -155,7 +156,7 @@ def payment_succeeded(db: Database, gateways: GatewayDirectory, event: dict) -> 
     )
 
 
-def payment_failed(conn, event: dict) -> Effect:
+def payment_failed(conn: Connection, event: Event) -> Effect:
     """A declined charge: a line in the order's timeline with the decline code."""
     intent = event["data"]["object"]
     payment = _payment_for(conn, _id_of(intent.get("id")))
@@ -199,11 +200,13 @@ def _counted(amount: int, status: str) -> int:
     return amount if status in COUNTED_REFUND_STATUSES else 0
 
 
-def apply_refund(conn, refund: dict, event: dict) -> Effect:
+def apply_refund(conn: Connection, refund: Event, event: Event) -> Effect:
     """One refund at the gateway: ours reported back changes nothing; one made outside
     Orders Desk is recorded (refunds.origin = 'external'), counted in the order's
     refunded amount, written in its timeline, and the order flagged for attention."""
     refund_id = _id_of(refund.get("id"))
+    if refund_id is None:
+        return Effect(Outcome.IGNORED, None, "A refund without an id.")
     metadata = _field(refund, "metadata", {})
     key = _field(metadata, "refund_key") if isinstance(metadata, dict) else None
     ours = conn.execute(
@@ -280,12 +283,12 @@ def apply_refund(conn, refund: dict, event: dict) -> Effect:
     return Effect(Outcome.APPLIED, payment.order_id, note)
 
 
-def refund_event(conn, event: dict) -> Effect:
+def refund_event(conn: Connection, event: Event) -> Effect:
     """refund.created, refund.updated."""
     return apply_refund(conn, event["data"]["object"], event)
 
 
-def charge_refunded(conn, event: dict) -> Effect:
+def charge_refunded(conn: Connection, event: Event) -> Effect:
     """charge.refunded: each refund it lists, as refund events; without the list (newer
     API versions do not expand it), a check that our books hold what Stripe refunded."""
     charge = event["data"]["object"]
@@ -330,10 +333,12 @@ def charge_refunded(conn, event: dict) -> Effect:
 
 
 # -- disputes ---------------------------------------------------------------------------------
-def dispute_event(conn, event: dict) -> Effect:
+def dispute_event(conn: Connection, event: Event) -> Effect:
     """charge.dispute.created / updated / closed: the order's dispute, as Stripe holds it."""
     dispute = event["data"]["object"]
     dispute_id = _id_of(dispute.get("id"))
+    if dispute_id is None:
+        return Effect(Outcome.IGNORED, None, "A dispute without an id.")
     payment = _payment_for(conn, _id_of(dispute.get("payment_intent")))
     if payment is None:
         return Effect(Outcome.UNMATCHED, None, f"Dispute {dispute_id} is about a payment we do not know.")

@@ -13,7 +13,7 @@ import datetime as dt
 import json
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Connection, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ..clock import utcnow
@@ -55,7 +55,7 @@ class Received:
     new: bool
 
 
-def _insert(dialect: str):
+def _insert(dialect: str) -> Any:
     return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(stripe_events)
 
 
@@ -141,7 +141,9 @@ def claim_next(db: Database) -> ClaimedEvent | None:
     )
 
 
-def close_event(conn, event_row_id: int, outcome: str, order_id: int | None, detail: str = "") -> None:
+def close_event(
+    conn: Connection, event_row_id: int, outcome: str, order_id: int | None, detail: str = ""
+) -> None:
     """Record what applying the event did (in the transaction of its effect)."""
     conn.execute(
         update(stripe_events)
@@ -200,7 +202,7 @@ def defer_event(
 
 
 # -- the order of events about one object -----------------------------------------------------
-def is_stale(conn, object_id: str, created: int) -> bool:
+def is_stale(conn: Connection, object_id: str, created: int) -> bool:
     """True when an event newer than `created` was applied to the object already."""
     last = conn.execute(
         select(stripe_object_versions.c.last_event_created).where(
@@ -210,9 +212,9 @@ def is_stale(conn, object_id: str, created: int) -> bool:
     return last is not None and last > created
 
 
-def remember_version(conn, object_id: str, created: int, event_id: str) -> None:
+def remember_version(conn: Connection, object_id: str, created: int, event_id: str) -> None:
     """The object's state is now as of `created` (never moved backwards)."""
-    insert = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(
+    insert: Any = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(
         stripe_object_versions
     ).values(object_id=object_id, last_event_created=created, last_event_id=event_id)
     conn.execute(

@@ -10,6 +10,7 @@ import dataclasses
 import datetime as dt
 import secrets
 import time
+from typing import Any
 
 from sqlalchemy import select
 
@@ -45,7 +46,7 @@ class Delivered:
     received: Received
 
 
-def _event(kind: str, obj: dict) -> dict:
+def _event(kind: str, obj: dict[str, Any]) -> dict[str, Any]:
     return {
         "id": "evt_sim_" + secrets.token_hex(12),
         "object": "event",
@@ -101,7 +102,7 @@ def refund_outside(db: Database, number: str, *, amount: int | None = None) -> D
     return Delivered(formatted, refund.refund_id, event["type"], receive_event(db, event, source="simulated"))
 
 
-def _dispute_object(dispute: SimulatedDispute) -> dict:
+def _dispute_object(dispute: SimulatedDispute) -> dict[str, Any]:
     return {
         "id": dispute.dispute_id,
         "object": "dispute",

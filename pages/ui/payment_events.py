@@ -72,7 +72,7 @@ def show(actor, facts: payment_events.PaymentEvents) -> None:
                 head.markdown(f"**{display.escape_markdown(dispute.reason.replace('_', ' ').capitalize())}**")
                 with head:
                     st.badge(
-                        dispute.status_label,
+                        display.escape_markdown(dispute.status_label),
                         color="red" if dispute.marks_disputed else "green",
                         icon=":material/gavel:",
                     )
