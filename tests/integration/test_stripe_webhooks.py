@@ -272,6 +272,10 @@ def test_bulk_fulfil_skips_a_disputed_order_with_its_reason(db, customer, paid_o
     other = place_order(db, customer, items=[("PASS-USD", 1)], token="tok_visa")["number"]
     simulated_gateway.open_dispute(db, paid_order)
     process_pending_events(db)
+    preflight = jobs.preflight(db, OPS, "fulfill", order_numbers=[paid_order, other])
+    assert (preflight.eligible, preflight.ineligible) == (1, {jobs.DISPUTED_REASON: 1})
+    by_filter = jobs.preflight(db, OPS, "fulfill", filters=OrderFilters.parse(status="paid", disputed=True))
+    assert (by_filter.eligible, by_filter.ineligible) == (0, {jobs.DISPUTED_REASON: 1})
     job = jobs.enqueue(db, OPS, "fulfill", order_numbers=[paid_order, other])
     done = run_job_here(db, job.id)
     assert (done.succeeded, done.failed) == (1, 1)
