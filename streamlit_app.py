@@ -38,6 +38,7 @@ STAFF_PAGE_FILES = {
     "staff": ("pages/staff_page.py", "Staff", ":material/group:"),
     "account": ("pages/account_page.py", "My account", ":material/account_circle:"),
     "reconciliation": ("pages/reconciliation_page.py", "Reconciliation", ":material/balance:"),
+    "stripe_events": ("pages/stripe_events_page.py", "Stripe events", ":material/webhook:"),
 }
 HIDDEN_IN_MENU = {"order"}
 

@@ -25,6 +25,7 @@ from sqlalchemy import case, exists, func, insert, literal, select, update
 from .chunking import ID_LIST_LIMIT, chunks
 from .clock import utcnow
 from .db import Database
+from .dispute_queries import disputed_condition
 from .errors import NotFound, OrdersError, ValidationError
 from .money import format_money
 from .order_numbers import parse_order_number
@@ -302,6 +303,8 @@ class Preflight:
 
 
 NOT_FOUND_REASON = "No such order number"
+# A mass Fulfill skips disputed orders: each needs a person's yes on its own page.
+DISPUTED_REASON = "Disputed — fulfil it from its own page, after confirming"
 
 
 def ineligible_reason(status: Status, action: JobAction) -> str | None:
@@ -338,6 +341,7 @@ def preflight(
     )
     by_status: dict[str, int] = {}
     refunds: dict[str, int] = {}
+    disputed = [0]  # eligible by status, but disputed (a mass Fulfill skips them)
     outstanding = func.coalesce(
         func.sum(refundable_amount_sql(orders.c.total_amount, orders.c.refunded_amount)), 0
     )
@@ -354,6 +358,13 @@ def preflight(
                 .group_by(orders.c.currency)
             ):
                 refunds[currency] = refunds.get(currency, 0) + int(amount or 0)
+        if action.move == Action.FULFILL:
+            sources = [s.value for s in BULK_SOURCE_STATUSES[Action.FULFILL]]
+            disputed[0] += conn.execute(
+                select(func.count())
+                .select_from(orders)
+                .where(*where, orders.c.status.in_(sources), disputed_condition())
+            ).scalar_one()
 
     with db.read() as conn:
         if use_filters:
@@ -371,6 +382,9 @@ def preflight(
             ineligible[reason] = ineligible.get(reason, 0) + count
         else:
             eligible += count
+    if disputed[0]:
+        eligible -= disputed[0]
+        ineligible[DISPUTED_REASON] = disputed[0]
     if unknown:
         ineligible[NOT_FOUND_REASON] = len(unknown)
     requested = sum(by_status.values()) + len(unknown)

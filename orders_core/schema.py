@@ -158,6 +158,10 @@ class Order(Base):
     fulfilled_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     canceled_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     returned_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    # Set when money moved at the gateway without us (a refund made in the Stripe
+    # Dashboard): a person should look (migration 0007).
+    needs_attention: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    attention_reason: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (
         UniqueConstraint("customer_id", "checkout_key", name="uq_orders_checkout_key"),
@@ -261,6 +265,71 @@ class Refund(Base):
     job_id: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    # 'desk': made by Orders Desk; 'external': made at the gateway without us (the
+    # Stripe Dashboard), learnt from its webhook (migration 0007).
+    origin: Mapped[str] = mapped_column(String(16), default="desk", server_default="desk")
+
+
+class StripeEvent(Base):
+    """The webhook inbox: each Stripe event stored once by its id, as it came; a worker
+    applies it later and records what it did (migration 0007)."""
+
+    __tablename__ = "stripe_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(255), unique=True)
+    type: Mapped[str] = mapped_column(String(100))
+    event_created: Mapped[int] = mapped_column(BigInteger)  # Stripe's `created`, Unix seconds
+    object_id: Mapped[str | None] = mapped_column(String(255))
+    source: Mapped[str] = mapped_column(String(16))  # stripe (the webhook) or simulated
+    payload: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    processed_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    # applied, no_change, stale, unmatched, ignored, failed
+    outcome: Mapped[str | None] = mapped_column(String(32))
+    order_id: Mapped[int | None] = mapped_column(Integer)  # the matched order; None: unmatched
+    detail: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # A worker's claim on the event, and when a deferred event may be tried again.
+    locked_until: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    retry_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+    __table_args__ = (
+        Index("ix_stripe_events_pending", "processed_at", "event_created"),
+        Index("ix_stripe_events_outcome", "outcome", "received_at"),
+        Index("ix_stripe_events_order", "order_id"),
+    )
+
+
+class StripeObjectVersion(Base):
+    """The `created` of the newest event applied to each Stripe object (a dispute, a
+    refund, a payment): an older event arriving later changes nothing."""
+
+    __tablename__ = "stripe_object_versions"
+    object_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    last_event_created: Mapped[int] = mapped_column(BigInteger)
+    last_event_id: Mapped[str] = mapped_column(String(255))
+
+
+class Dispute(Base):
+    """A customer's dispute of an order's charge (a chargeback), as the gateway reports it."""
+
+    __tablename__ = "disputes"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    gateway_dispute_id: Mapped[str] = mapped_column(String(255), unique=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
+    payment_id: Mapped[int | None] = mapped_column(ForeignKey("payments.id"))
+    gateway: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(String(64))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    # Stripe's: warning_needs_response, warning_under_review, warning_closed,
+    # needs_response, under_review, won, lost
+    status: Mapped[str] = mapped_column(String(32))
+    evidence_due_by: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    opened_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    closed_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
 
     __table_args__ = (  # a period's refunds, a gateway's refund ids (migration 0008)
         Index("ix_refunds_created", "created_at"),
@@ -294,6 +363,20 @@ class SimRefund(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime)
 
     __table_args__ = (Index("ix_sim_refunds_created", "created_at"),)  # migration 0008
+
+
+class SimDispute(Base):
+    """A dispute the simulated gateway was told to open (a demo of a chargeback)."""
+
+    __tablename__ = "sim_disputes"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    charge_id: Mapped[str] = mapped_column(ForeignKey("sim_charges.id"), index=True)
+    amount: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    reason: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(32))
+    evidence_due_by: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime)
 
 
 class SimIdempotencyKey(Base):
@@ -440,3 +523,7 @@ sim_refunds = _table_of(SimRefund)
 sim_idempotency_keys = _table_of(SimIdempotencyKey)
 reconciliation_runs = _table_of(ReconciliationRun)
 reconciliation_mismatches = _table_of(ReconciliationMismatch)
+sim_disputes = _table_of(SimDispute)
+stripe_events = _table_of(StripeEvent)
+stripe_object_versions = _table_of(StripeObjectVersion)
+disputes = _table_of(Dispute)

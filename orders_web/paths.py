@@ -16,6 +16,7 @@ STAFF_PAGES = {
     "staff": "staff",
     "account": "account",
     "reconciliation": "reconciliation",
+    "stripe_events": "stripe-events",
 }
 PUBLIC_PAGES = {"checkout": "checkout"}
 STAFF_PAGE_PATHS = frozenset({""} | set(STAFF_PAGES.values()))
@@ -29,6 +30,7 @@ SIGN_OUT = "/sign-out"
 SSO_START = "/sign-in/sso"
 HEALTHZ = "/healthz"
 READYZ = "/readyz"
+STRIPE_WEBHOOK = "/webhooks/stripe"  # Stripe's signed POSTs: no session, no CSRF (signature instead)
 DEFAULT_NEXT = "/"
 MAX_NEXT = 2000
 # Never a destination after signing in: they would loop or act.

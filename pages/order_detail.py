@@ -17,7 +17,7 @@ from orders_core.errors import NotFound, OrdersError
 from orders_core.refund_rules import refundable_amount
 from orders_core.staff import ACTION_PERMISSIONS, Permission
 from orders_core.status import Action, PaymentStatus, Status, legal_actions, refunds_on
-from pages.ui import display, links, resources, session, statuses
+from pages.ui import display, links, payment_events, resources, session, statuses
 
 CONFIRM = "order_confirm"  # {"number", "action", "status"} while a confirmation is open
 FLASH = "order_flash"  # {"number", "text"} after a move or a note
@@ -40,6 +40,9 @@ EVENT_TITLES = {
     "note": "Staff note",
     "refund": "Refund recorded",
     "refund_failed": "Refund failed",
+    "external_refund": "Refunded outside Orders Desk",
+    "dispute": "Dispute",
+    "attention": "Needs attention",
 }
 ACTION_ICONS = {
     Action.FULFILL: ":material/local_shipping:",
@@ -92,6 +95,7 @@ def available_moves(actor, status: str) -> list[Action]:
 
 def close_confirmation() -> None:
     st.session_state.pop(CONFIRM, None)
+    st.session_state.pop(payment_events.CONFIRM_DISPUTED, None)
 
 
 @st.dialog("Confirm", width="medium", on_dismiss=close_confirmation)
@@ -108,8 +112,15 @@ def confirm_move(actor, detail: dict) -> None:
         max_chars=lifecycle.MAX_REASON,
         height=80,
     )
+    options = payment_events.move_options(actor, detail["number"], action)  # a disputed Fulfil
     go, back = st.columns([3, 1])
-    if go.button(display.escape_markdown(button), key="order_move_confirm", type="primary", width="stretch"):
+    if go.button(
+        display.escape_markdown(button),
+        key="order_move_confirm",
+        type="primary",
+        width="stretch",
+        disabled=options is None,
+    ):
         db = resources.get_db()
         try:
             current = queries.order_detail(db, detail["number"], actor=actor)["status"]
@@ -120,7 +131,12 @@ def confirm_move(actor, detail: dict) -> None:
                     "Close this and review the order."
                 )
             after = MOVES[action](
-                db, actor, detail["number"], reason=reason or "", gateways=resources.get_gateways()
+                db,
+                actor,
+                detail["number"],
+                reason=reason or "",
+                gateways=resources.get_gateways(),
+                **(options or {}),
             )
         except OrdersError as error:
             st.error(display.escape_markdown(error), icon=":material/error:")
@@ -228,6 +244,8 @@ def main() -> None:
     with header:
         st.title(f"Order {number}", width="content")
         statuses.status_badge(detail["status"])
+        facts = payment_events.read(actor, number)
+        payment_events.header_badges(facts)
 
     flash = st.session_state.get(FLASH)
     if flash and flash.get("number") == number:
@@ -253,6 +271,8 @@ def main() -> None:
     pending = st.session_state.get(CONFIRM)
     if pending and pending.get("number") == number:
         confirm_move(actor, detail)
+
+    payment_events.show(actor, facts)
 
     metrics = st.columns(4)
     metrics[0].metric("Total", display.money(detail["total_amount"], currency))

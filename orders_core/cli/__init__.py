@@ -28,7 +28,7 @@ from collections.abc import Sequence
 
 from ..config import ConfigError, load_settings
 from ..errors import OrdersError
-from . import export, jobs, orders, reconcile, staff
+from . import export, jobs, orders, reconcile, staff, webhooks
 from .common import Command
 from .redaction import redact
 
@@ -36,7 +36,12 @@ EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_UNEXPECTED = 0, 1, 2, 3
 EXIT_BROKEN_PIPE = 141  # as if killed by SIGPIPE, like other Unix tools in a pipeline
 
 COMMANDS: tuple[Command, ...] = (
-    orders.COMMANDS + staff.COMMANDS + jobs.COMMANDS + export.COMMANDS + reconcile.COMMANDS
+    orders.COMMANDS
+    + staff.COMMANDS
+    + jobs.COMMANDS
+    + export.COMMANDS
+    + reconcile.COMMANDS
+    + webhooks.COMMANDS
 )
 
 

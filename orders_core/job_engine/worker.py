@@ -25,6 +25,7 @@ from ..db import Database
 from ..jobs import ACTIVE_STATUSES, JobAction, JobView, finish_if_done, read_job
 from ..payments import Gateways
 from ..schema import jobs
+from ..stripe_events import process_pending_events
 from .claims import Claim, Heartbeat, Leases
 from .exports import run_export_job
 from .moves import ChunkMover, Results, record_chunk
@@ -131,6 +132,12 @@ class Worker:
 
     def _step(self, only_job: int | None) -> int | None:
         """Claim and do one unit of work; None when nothing is claimable."""
+        if only_job is None:
+            # Stripe's events first: they are few and small, and a payment they settle
+            # may be what a queued job's order is waiting for.
+            events = process_pending_events(self.db, self.gateways, limit=50, stop=self._stop)
+            if events:
+                return events
         query = (
             select(jobs.c.id, jobs.c.action, jobs.c.cancel_requested)
             .where(jobs.c.status.in_(ACTIVE_STATUSES))
