@@ -37,6 +37,8 @@ STAFF_PAGE_FILES = {
     "analytics": ("pages/analytics_page.py", "Analytics", ":material/insights:"),
     "staff": ("pages/staff_page.py", "Staff", ":material/group:"),
     "account": ("pages/account_page.py", "My account", ":material/account_circle:"),
+    "reconciliation": ("pages/reconciliation_page.py", "Reconciliation", ":material/balance:"),
+    "stripe_events": ("pages/stripe_events_page.py", "Stripe events", ":material/webhook:"),
 }
 HIDDEN_IN_MENU = {"order"}
 
@@ -53,8 +55,10 @@ def checkout_page() -> st.Page:
 def staff_pages(account) -> list[st.Page]:
     pages = []
     for key, (script, title, icon) in STAFF_PAGE_FILES.items():
-        hidden = key in HIDDEN_IN_MENU or (
-            key == "staff" and not account.as_actor().can(Permission.MANAGE_STAFF)
+        hidden = (
+            key in HIDDEN_IN_MENU
+            or (key == "staff" and not account.as_actor().can(Permission.MANAGE_STAFF))
+            or (key == "reconciliation" and not account.as_actor().can(Permission.RECONCILE))
         )
         pages.append(
             st.Page(

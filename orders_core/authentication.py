@@ -110,6 +110,29 @@ def locked_until(
     return None
 
 
+def _record_refusal(
+    db: Database,
+    subject: str,
+    detail: str,
+    client_address: str,
+    *,
+    event: AuditEvent = AuditEvent.SIGN_IN,
+    actor: str | None = None,
+) -> None:
+    """A refused sign-in in the staff audit log: what throttling counts, and what an
+    admin reads."""
+    with db.write() as conn:
+        audit.record(
+            conn,
+            event,
+            actor=subject if actor is None else actor,
+            subject=subject,
+            success=False,
+            detail=detail,
+            client_address=client_address,
+        )
+
+
 def sign_in_with_password(
     db: Database,
     email: str,
@@ -126,16 +149,9 @@ def sign_in_with_password(
     now = utcnow()
     retry_at = locked_until(db, subject, client_address, settings=settings, now=now)
     if retry_at is not None:
-        with db.write() as conn:
-            audit.record(
-                conn,
-                AuditEvent.SIGN_IN_THROTTLED,
-                actor=subject,
-                subject=subject,
-                success=False,
-                detail="too many failed sign-ins",
-                client_address=client_address,
-            )
+        _record_refusal(
+            db, subject, "too many failed sign-ins", client_address, event=AuditEvent.SIGN_IN_THROTTLED
+        )
         minutes = max(1, int((retry_at - now).total_seconds() // 60) + 1)
         raise SignInLocked(
             f"Too many failed sign-ins for this account from your address. Try again after "
@@ -151,28 +167,10 @@ def sign_in_with_password(
         row.password_hash if row is not None else _NOBODY_HASH, password if isinstance(password, str) else ""
     )
     if row is None or not password_ok:
-        with db.write() as conn:
-            audit.record(
-                conn,
-                AuditEvent.SIGN_IN,
-                actor=subject,
-                subject=subject,
-                success=False,
-                detail="unknown account" if row is None else "wrong password",
-                client_address=client_address,
-            )
+        _record_refusal(db, subject, "unknown account" if row is None else "wrong password", client_address)
         raise AuthenticationError(WRONG_CREDENTIALS)
     if not row.active:
-        with db.write() as conn:
-            audit.record(
-                conn,
-                AuditEvent.SIGN_IN,
-                actor=subject,
-                subject=subject,
-                success=False,
-                detail="account deactivated",
-                client_address=client_address,
-            )
+        _record_refusal(db, subject, "account deactivated", client_address)
         raise AccountDeactivated(f"The staff account {row.email} is deactivated; ask an admin.")
     return _start(db, _account(row), "password", client_address, user_agent, settings)
 
@@ -197,16 +195,7 @@ def sign_in_with_identity(
     method = f"sso:{provider}"[:32]
 
     def refuse(detail: str, message: str):
-        with db.write() as conn:
-            audit.record(
-                conn,
-                AuditEvent.SIGN_IN,
-                actor=subject or f"({provider})",
-                subject=subject,
-                success=False,
-                detail=f"{method}: {detail}",
-                client_address=client_address,
-            )
+        _record_refusal(db, subject, f"{method}: {detail}", client_address, actor=subject or f"({provider})")
         raise AuthenticationError(message)
 
     if not subject:

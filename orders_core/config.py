@@ -111,6 +111,8 @@ class Settings:
     confirm_above_refund: int = 100_000  # minor units, in any one currency
     # The CLI prints the traceback of an unexpected failure.
     debug: bool = False
+    # The signing secret of the Stripe webhook endpoint (whsec_...); never logged.
+    stripe_webhook_secret: str | None = dataclasses.field(default=None, repr=False)
 
     @property
     def exports_dir(self) -> Path:
@@ -144,6 +146,7 @@ def load_settings() -> Settings:
         confirm_above_orders=_threshold("ORDERS_CONFIRM_ABOVE_ORDERS", 100),
         confirm_above_refund=_threshold("ORDERS_CONFIRM_ABOVE_REFUND", 100_000),
         debug=os.environ.get("ORDERS_DEBUG") == "1",
+        stripe_webhook_secret=(os.environ.get("STRIPE_WEBHOOK_SECRET") or "").strip() or None,
     )
 
 

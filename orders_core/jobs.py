@@ -25,6 +25,7 @@ from sqlalchemy import case, exists, func, insert, literal, select, update
 from .chunking import ID_LIST_LIMIT, chunks
 from .clock import utcnow
 from .db import Database
+from .dispute_queries import disputed_condition
 from .errors import NotFound, OrdersError, ValidationError
 from .money import format_money
 from .order_numbers import parse_order_number
@@ -43,6 +44,9 @@ class JobAction(str, enum.Enum):
     FULFILL = "fulfill"
     CANCEL = "cancel"
     RETURN = "return"
+    # Not over a selection of orders: a period's payments against the gateway's
+    # (orders_core/reconciliation_jobs.py asks for it; one job item stands for the period).
+    RECONCILE = "reconcile"
 
     @property
     def label(self) -> str:
@@ -50,12 +54,19 @@ class JobAction(str, enum.Enum):
 
     @property
     def move(self) -> Action | None:
-        """The status move (status.Action) this job makes; None for an export."""
-        return None if self is JobAction.EXPORT else Action(self.value)
+        """The status move (status.Action) this job makes; None for an export or a reconciliation."""
+        return None if self in (JobAction.EXPORT, JobAction.RECONCILE) else Action(self.value)
 
     @property
     def permission(self) -> Permission:
+        if self is JobAction.RECONCILE:
+            return Permission.RECONCILE
         return Permission.EXPORT if self is JobAction.EXPORT else ACTION_PERMISSIONS[self.move]
+
+    @property
+    def selects_orders(self) -> bool:
+        """Asked for over a selection of orders (bulk), rather than over a period."""
+        return self is not JobAction.RECONCILE
 
     @classmethod
     def parse(cls, value) -> JobAction:
@@ -84,6 +95,8 @@ class JobStatus(str, enum.Enum):
         return self.value.replace("_", " ").capitalize()
 
 
+# Jobs run as one unit under the job's own lease (no chunks of items).
+WHOLE_JOB_ACTIONS = (JobAction.EXPORT.value, JobAction.RECONCILE.value)
 ACTIVE_STATUSES = (JobStatus.QUEUED.value, JobStatus.RUNNING.value)
 FINISHED_STATUSES = frozenset(s.value for s in JobStatus) - set(ACTIVE_STATUSES)
 ITEM_PENDING, ITEM_SUCCEEDED, ITEM_FAILED = "pending", "succeeded", "failed"
@@ -290,6 +303,8 @@ class Preflight:
 
 
 NOT_FOUND_REASON = "No such order number"
+# A mass Fulfill skips disputed orders: each needs a person's yes on its own page.
+DISPUTED_REASON = "Disputed — fulfil it from its own page, after confirming"
 
 
 def ineligible_reason(status: Status, action: JobAction) -> str | None:
@@ -314,7 +329,7 @@ def preflight(
     filters: OrderFilters | None = None,
 ) -> Preflight:
     """What `enqueue` would queue and what would happen to it, without queueing."""
-    action = JobAction.parse(action)
+    action = _bulk_action(action)
     actor = authorize(db, actor, action.permission)
     ids, duplicates, unknown, use_filters = _selection(order_numbers, filters)
     # Two grouped queries: orders per status (an index-only scan at a million orders),
@@ -326,6 +341,7 @@ def preflight(
     )
     by_status: dict[str, int] = {}
     refunds: dict[str, int] = {}
+    disputed = [0]  # eligible by status, but disputed (a mass Fulfill skips them)
     outstanding = func.coalesce(
         func.sum(refundable_amount_sql(orders.c.total_amount, orders.c.refunded_amount)), 0
     )
@@ -342,6 +358,13 @@ def preflight(
                 .group_by(orders.c.currency)
             ):
                 refunds[currency] = refunds.get(currency, 0) + int(amount or 0)
+        if action.move == Action.FULFILL:
+            sources = [s.value for s in BULK_SOURCE_STATUSES[Action.FULFILL]]
+            disputed[0] += conn.execute(
+                select(func.count())
+                .select_from(orders)
+                .where(*where, orders.c.status.in_(sources), disputed_condition())
+            ).scalar_one()
 
     with db.read() as conn:
         if use_filters:
@@ -359,6 +382,9 @@ def preflight(
             ineligible[reason] = ineligible.get(reason, 0) + count
         else:
             eligible += count
+    if disputed[0]:
+        eligible -= disputed[0]
+        ineligible[DISPUTED_REASON] = disputed[0]
     if unknown:
         ineligible[NOT_FOUND_REASON] = len(unknown)
     requested = sum(by_status.values()) + len(unknown)
@@ -417,7 +443,7 @@ def enqueue(
     Orders that are not eligible are queued too and fail at run time with the reason
     (`preflight` says so beforehand). Unknown order numbers and an empty selection are
     refused."""
-    action = JobAction.parse(action)
+    action = _bulk_action(action)
     actor = authorize(db, actor, action.permission)
     reason = clean_text(reason, "Reason", max_length=1000, required=False, multiline=True)
     label = clean_text(selection_label, "Selection", max_length=2000, required=False, multiline=True)
@@ -459,6 +485,16 @@ def enqueue(
         row = conn.execute(select(jobs).where(jobs.c.id == job_id)).one()
     job_queued.set()
     return _view(row)
+
+
+def _bulk_action(value) -> JobAction:
+    action = JobAction.parse(value)
+    if not action.selects_orders:
+        raise ValidationError(
+            f"{action.label} covers a period, not a selection of orders: use "
+            "`python -m orders_core reconcile` or the Reconciliation page."
+        )
+    return action
 
 
 def _actor_role(actor: Actor) -> str:
@@ -564,6 +600,8 @@ def retry_failed(db: Database, actor: Actor, job_id: int) -> JobView:
     job = read_job(db, job_id)
     action = JobAction(job.action)
     actor = authorize(db, actor, action.permission)
+    if not action.selects_orders:
+        raise ValidationError(f"Job #{job.id} is a reconciliation; start a new one for its period instead.")
     if not job.finished:
         raise ValidationError(
             f"Job #{job.id} is still {job.status_label.lower()}; retry its failures when it has finished."
@@ -670,7 +708,7 @@ def finish_if_done(db: Database, job_id: int, *, now: dt.datetime | None = None)
             job_items.c.lease_expires_at > now,
         )
         export_held = (
-            (jobs.c.action == JobAction.EXPORT.value)
+            jobs.c.action.in_(WHOLE_JOB_ACTIONS)
             & jobs.c.lease_expires_at.is_not(None)
             & (jobs.c.lease_expires_at > now)
         )

@@ -31,6 +31,7 @@ from .chunking import ID_LIST_LIMIT, chunks
 from .clock import utcnow
 from .config import load_settings
 from .db import Database
+from .dispute_queries import disputed_orders
 from .errors import (
     GatewayUnavailable,
     InProgress,
@@ -40,6 +41,7 @@ from .errors import (
     PermissionDenied,
     RefundFailed,
     StaleOrder,
+    ValidationError,
 )
 from .idempotency_keys import refund_key
 from .money import format_money
@@ -71,6 +73,7 @@ ENTERED_AT = {
     Status.RETURNED: "returned_at",
 }
 MAX_REASON = 1000
+EXTERNAL_ORIGIN = "external"  # refunds.origin of a refund made at the gateway without us
 
 
 @dataclasses.dataclass
@@ -108,9 +111,16 @@ class _PendingRefund:
 
 # -- public actions on one order -----------------------------------------------------
 def fulfill_order(
-    db: Database, actor: Actor, number: str, *, reason: str = "", gateways: Gateways | None = None
+    db: Database,
+    actor: Actor,
+    number: str,
+    *,
+    reason: str = "",
+    gateways: Gateways | None = None,
+    confirm_disputed: bool = False,
 ) -> OrderDetail:
-    return _single(db, actor, number, Action.FULFILL, reason, gateways)
+    """Fulfil; a disputed order only with `confirm_disputed` (the person said yes)."""
+    return _single(db, actor, number, Action.FULFILL, reason, gateways, confirm_disputed=confirm_disputed)
 
 
 def cancel_order(
@@ -135,9 +145,11 @@ def resolve_order_id(db: Database, number: str) -> int:
     raise NotFound(f"No order {str(number)[:40]!r}.")
 
 
-def _single(db, actor, number, action, reason, gateways) -> OrderDetail:
+def _single(db, actor, number, action, reason, gateways, *, confirm_disputed: bool = False) -> OrderDetail:
     order_id = resolve_order_id(db, number)
-    [outcome] = apply_moves(db, actor, action, [order_id], reason=reason, gateways=gateways)
+    [outcome] = apply_moves(
+        db, actor, action, [order_id], reason=reason, gateways=gateways, confirm_disputed=confirm_disputed
+    )
     if not outcome.ok:
         raise outcome.error
     return read_order(db, outcome.number)
@@ -163,11 +175,13 @@ def apply_moves(
     job_id: int | None = None,
     bulk: bool = False,
     run_gateway_calls: GatewayRunner = _run_sequentially,
+    confirm_disputed: bool = False,
 ) -> list[MoveOutcome]:
     """Move each order by `action`; one outcome per order id, in the order given.
 
     `bulk` applies the narrower source statuses of mass actions. `run_gateway_calls`
-    lets the job engine spread refunds over a bounded, rate-limited pool."""
+    lets the job engine spread refunds over a bounded, rate-limited pool. Fulfil
+    refuses a disputed order unless `confirm_disputed`."""
     action = Action(action)
     if action == Action.PAY:
         raise OrdersError("Payment needs a card token; use pay_order.")
@@ -196,6 +210,9 @@ def apply_moves(
             query = query.order_by(orders.c.id).with_for_update()
         rows = {r.id: r for r in conn.execute(query)}
         in_flight = _in_flight(conn, list(rows), now)
+        disputed = (
+            disputed_orders(conn, list(rows)) if action == Action.FULFILL and not confirm_disputed else {}
+        )
 
         plain_moves: dict[Status, list] = {}
         refunding: list[tuple] = []
@@ -209,6 +226,11 @@ def apply_moves(
             status = Status(row.status)
             try:
                 target = (check_bulk_move if bulk else next_status)(row.number, status, action)
+                if order_id in disputed:
+                    raise ValidationError(
+                        f"Order {row.number} is disputed: {disputed[order_id].describe()}. "
+                        "Confirm to fulfil it anyway."
+                    )
                 busy = in_flight.get(order_id)
                 if busy is not None and (busy.locked or busy.kind == "payment"):
                     raise InProgress(
@@ -300,9 +322,10 @@ def _in_flight(conn, order_ids: list[int], now: dt.datetime) -> dict[int, _Busy]
         action = refunds.c.action if kind == "refund" else None
         columns = [table.c.order_id, table.c.locked_until] + ([action] if action is not None else [])
         for chunk in chunks(order_ids, ID_LIST_LIMIT):
-            for row in conn.execute(
-                select(*columns).where(table.c.order_id.in_(chunk), table.c.status == pending.value)
-            ):
+            where = [table.c.order_id.in_(chunk), table.c.status == pending.value]
+            if kind == "refund":  # a refund made outside Orders Desk is not ours to finish
+                where.append(refunds.c.origin != EXTERNAL_ORIGIN)
+            for row in conn.execute(select(*columns).where(*where)):
                 locked = row.locked_until is not None and row.locked_until > now
                 if row.order_id not in busy or locked:
                     busy[row.order_id] = _Busy(
@@ -376,10 +399,11 @@ def _claim_refunds(
                 refunds.c.status,
                 refunds.c.idempotency_key,
                 refunds.c.amount,
+                refunds.c.origin,
             ).where(refunds.c.order_id.in_(chunk))
         ):
             earlier[r.order_id] = earlier.get(r.order_id, 0) + 1
-            if r.status == RefundStatus.PENDING.value:
+            if r.status == RefundStatus.PENDING.value and r.origin != EXTERNAL_ORIGIN:
                 resumable[r.order_id] = r
 
     pending: list[_PendingRefund] = []

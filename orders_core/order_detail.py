@@ -11,7 +11,7 @@ from typing import Any
 
 from .addresses import PostalAddress
 from .refund_rules import refundable_amount
-from .status import Action, PaymentStatus, RefundStatus, Status
+from .status import PaymentStatus, RefundAction, RefundStatus, Status
 from .timeline import EventKind
 
 
@@ -76,7 +76,7 @@ class Refund:
     status: RefundStatus
     gateway: str
     gateway_refund_id: str | None
-    action: Action  # the move that refunded: cancel or return
+    action: RefundAction  # the move that refunded (cancel, return), or external
     actor: str | None
     failure_code: str | None
     failure_message: str | None

@@ -14,12 +14,13 @@ from sqlalchemy import and_, case, func, literal, literal_column, or_, select, t
 
 from .addresses import PostalAddress
 from .db import Database
+from .dispute_queries import disputed_condition
 from .errors import NotFound, ValidationError
 from .order_detail import Customer, OrderDetail, OrderEvent, OrderItem, PaymentAttempt, Refund, iso
 from .order_numbers import parse_order_number
 from .schema import order_day_counts, order_events, order_items, orders, payments, refunds, skus
 from .staff import Actor, Permission, authorize
-from .status import Action, PaymentStatus, RefundStatus, Status
+from .status import PaymentStatus, RefundAction, RefundStatus, Status
 from .timeline import EventKind
 from .validation import clean_text, whole_number
 
@@ -44,6 +45,9 @@ class OrderFilters:
     sku: str | None = None
     min_total: int | None = None
     max_total: int | None = None
+    # Only orders with an open (or lost) dispute; only orders flagged for attention.
+    disputed: bool = False
+    needs_attention: bool = False
 
     @classmethod
     def parse(
@@ -56,6 +60,8 @@ class OrderFilters:
         sku=None,
         min_total=None,
         max_total=None,
+        disputed=False,
+        needs_attention=False,
     ) -> OrderFilters:
         parsed_status = None
         if status not in (None, "", "all"):
@@ -84,12 +90,29 @@ class OrderFilters:
         )
         if low is not None and high is not None and low > high:
             raise ValidationError("The minimum total is above the maximum total.")
-        return cls(parsed_status, start, end, text, code, low, high)
+        return cls(
+            parsed_status,
+            start,
+            end,
+            text,
+            code,
+            low,
+            high,
+            disputed=_flag(disputed, "Disputed"),
+            needs_attention=_flag(needs_attention, "Needs attention"),
+        )
 
     @property
     def counted_by_day(self) -> bool:
         """Only a status and dates: order_day_counts answers how many, exactly."""
-        return not self.search and not self.sku and self.min_total is None and self.max_total is None
+        return (
+            not self.search
+            and not self.sku
+            and self.min_total is None
+            and self.max_total is None
+            and not self.disputed
+            and not self.needs_attention
+        )
 
     def with_status(self, status: Status | None) -> OrderFilters:
         return dataclasses.replace(self, status=status)
@@ -109,6 +132,10 @@ class OrderFilters:
             parts.append(f"total ≥ {self.min_total}")
         if self.max_total is not None:
             parts.append(f"total ≤ {self.max_total}")
+        if self.disputed:
+            parts.append("disputed")
+        if self.needs_attention:
+            parts.append("needing attention")
         return ", ".join(parts)
 
     def conditions(self, *, include_status: bool = True, dialect: str | None = None) -> list:
@@ -157,6 +184,10 @@ class OrderFilters:
             where.append(total >= self.min_total)
         if self.max_total is not None:
             where.append(total <= self.max_total)
+        if self.disputed:
+            where.append(disputed_condition())
+        if self.needs_attention:
+            where.append(orders.c.needs_attention.is_(True))
         return where
 
     def _planned(self, db: Database, *, include_status: bool = True, sorted_by_total: bool = False) -> list:
@@ -170,6 +201,18 @@ class OrderFilters:
             sku_by_index=not dated,
             dialect="sqlite",
         )
+
+
+def _flag(value, field: str) -> bool:
+    """A yes/no filter: a bool, or 1/0, true/false, yes/no (a URL's query)."""
+    if isinstance(value, bool) or value is None:
+        return bool(value)
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("", "0", "false", "no", "off"):
+        return False
+    raise ValidationError(f"{field} must be yes or no, not {text[:40]!r}.")
 
 
 def _date(value, field: str) -> dt.date | None:
@@ -233,6 +276,7 @@ LIST_COLUMNS = (
     orders.c.item_count,
     orders.c.created_at,
     orders.c.updated_at,
+    orders.c.needs_attention,
 )
 
 
@@ -311,6 +355,7 @@ def _list_row(row) -> dict:
         "item_count": row.item_count,
         "created_at": iso(row.created_at),
         "updated_at": iso(row.updated_at),
+        "needs_attention": bool(row.needs_attention),
     }
 
 
@@ -449,7 +494,7 @@ def read_order(db: Database, number: str) -> OrderDetail:
                 status=RefundStatus(r.status),
                 gateway=r.gateway,
                 gateway_refund_id=r.gateway_refund_id,
-                action=Action(r.action),
+                action=RefundAction(r.action),
                 actor=r.actor,
                 failure_code=r.failure_code,
                 failure_message=r.failure_message,

@@ -11,6 +11,7 @@ from sqlalchemy import (
     Boolean,
     Date,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -157,6 +158,10 @@ class Order(Base):
     fulfilled_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     canceled_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     returned_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    # Set when money moved at the gateway without us (a refund made in the Stripe
+    # Dashboard): a person should look (migration 0007).
+    needs_attention: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    attention_reason: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (
         UniqueConstraint("customer_id", "checkout_key", name="uq_orders_checkout_key"),
@@ -231,6 +236,11 @@ class Payment(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime)
 
+    __table_args__ = (  # a period's payments, a gateway's payment ids (migration 0008)
+        Index("ix_payments_created", "created_at"),
+        Index("ix_payments_gateway_payment_id", "gateway_payment_id"),
+    )
+
 
 class Refund(Base):
     """One refund attempt. Pending is committed before the gateway call; its key is
@@ -255,6 +265,76 @@ class Refund(Base):
     job_id: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    # 'desk': made by Orders Desk; 'external': made at the gateway without us (the
+    # Stripe Dashboard), learnt from its webhook (migration 0007).
+    origin: Mapped[str] = mapped_column(String(16), default="desk", server_default="desk")
+
+
+class StripeEvent(Base):
+    """The webhook inbox: each Stripe event stored once by its id, as it came; a worker
+    applies it later and records what it did (migration 0007)."""
+
+    __tablename__ = "stripe_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(255), unique=True)
+    type: Mapped[str] = mapped_column(String(100))
+    event_created: Mapped[int] = mapped_column(BigInteger)  # Stripe's `created`, Unix seconds
+    object_id: Mapped[str | None] = mapped_column(String(255))
+    source: Mapped[str] = mapped_column(String(16))  # stripe (the webhook) or simulated
+    payload: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    processed_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    # applied, no_change, stale, unmatched, ignored, failed
+    outcome: Mapped[str | None] = mapped_column(String(32))
+    order_id: Mapped[int | None] = mapped_column(Integer)  # the matched order; None: unmatched
+    detail: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # A worker's claim on the event, and when a deferred event may be tried again.
+    locked_until: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    retry_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+    __table_args__ = (
+        Index("ix_stripe_events_pending", "processed_at", "event_created"),
+        Index("ix_stripe_events_outcome", "outcome", "received_at"),
+        Index("ix_stripe_events_order", "order_id"),
+    )
+
+
+class StripeObjectVersion(Base):
+    """The `created` of the newest event applied to each Stripe object (a dispute, a
+    refund, a payment): an older event arriving later changes nothing."""
+
+    __tablename__ = "stripe_object_versions"
+    object_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    last_event_created: Mapped[int] = mapped_column(BigInteger)
+    last_event_id: Mapped[str] = mapped_column(String(255))
+
+
+class Dispute(Base):
+    """A customer's dispute of an order's charge (a chargeback), as the gateway reports it."""
+
+    __tablename__ = "disputes"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    gateway_dispute_id: Mapped[str] = mapped_column(String(255), unique=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
+    payment_id: Mapped[int | None] = mapped_column(ForeignKey("payments.id"))
+    gateway: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(String(64))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    # Stripe's: warning_needs_response, warning_under_review, warning_closed,
+    # needs_response, under_review, won, lost
+    status: Mapped[str] = mapped_column(String(32))
+    evidence_due_by: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    opened_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    closed_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+    __table_args__ = (  # a period's refunds, a gateway's refund ids (migration 0008)
+        Index("ix_refunds_created", "created_at"),
+        Index("ix_refunds_gateway_refund_id", "gateway_refund_id"),
+    )
 
 
 # The simulated gateway's own ledger: it plays the part of Stripe's books, so it is
@@ -270,6 +350,8 @@ class SimCharge(Base):
     reference: Mapped[str] = mapped_column(String(128), default="")
     created_at: Mapped[dt.datetime] = mapped_column(DateTime)
 
+    __table_args__ = (Index("ix_sim_charges_created", "created_at"),)  # migration 0008
+
 
 class SimRefund(Base):
     __tablename__ = "sim_refunds"
@@ -278,6 +360,22 @@ class SimRefund(Base):
     amount: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
     reference: Mapped[str] = mapped_column(String(128), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime)
+
+    __table_args__ = (Index("ix_sim_refunds_created", "created_at"),)  # migration 0008
+
+
+class SimDispute(Base):
+    """A dispute the simulated gateway was told to open (a demo of a chargeback)."""
+
+    __tablename__ = "sim_disputes"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    charge_id: Mapped[str] = mapped_column(ForeignKey("sim_charges.id"), index=True)
+    amount: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    reason: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(32))
+    evidence_due_by: Mapped[dt.datetime | None] = mapped_column(DateTime)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime)
 
 
@@ -350,6 +448,54 @@ class JobItem(Base):
     )
 
 
+class ReconciliationRun(Base):
+    """One reconciliation report of our payments and refunds against the gateway's for
+    a period of days (UTC): a `reconcile` job's (job_id) or the CLI's (migration 0008)."""
+
+    __tablename__ = "reconciliation_runs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    job_id: Mapped[int | None] = mapped_column(Integer, unique=True)
+    gateway: Mapped[str] = mapped_column(String(16))
+    period_from: Mapped[dt.date] = mapped_column(Date)
+    period_to: Mapped[dt.date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(16))  # running, completed, failed
+    stage: Mapped[str] = mapped_column(String(200))  # what it is doing now, for the page
+    progress: Mapped[float] = mapped_column(Float)  # 0..1, by stage
+    actor: Mapped[str] = mapped_column(String(320))
+    payments_checked: Mapped[int] = mapped_column(Integer)
+    refunds_checked: Mapped[int] = mapped_column(Integer)
+    gateway_charges: Mapped[int] = mapped_column(Integer)
+    gateway_refunds: Mapped[int] = mapped_column(Integer)
+    orders_checked: Mapped[int] = mapped_column(Integer)
+    mismatches: Mapped[int] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+    __table_args__ = (UniqueConstraint("job_id", name="uq_reconciliation_runs_job"),)
+
+
+class ReconciliationMismatch(Base):
+    """One row of a reconciliation report: where our books and the gateway's disagree."""
+
+    __tablename__ = "reconciliation_mismatches"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("reconciliation_runs.id"))
+    seq: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(32))
+    order_number: Mapped[str | None] = mapped_column(String(32))
+    gateway_id: Mapped[str | None] = mapped_column(String(255))
+    ours_amount: Mapped[int | None] = mapped_column(BigInteger)
+    ours_currency: Mapped[str | None] = mapped_column(String(3))
+    ours_status: Mapped[str | None] = mapped_column(String(32))
+    theirs_amount: Mapped[int | None] = mapped_column(BigInteger)
+    theirs_currency: Mapped[str | None] = mapped_column(String(3))
+    theirs_status: Mapped[str | None] = mapped_column(String(32))
+    detail: Mapped[str] = mapped_column(Text)
+
+    __table_args__ = (Index("ix_reconciliation_mismatches_run", "run_id", "seq"),)
+
+
 def _table_of(model: type[Base]) -> Table:
     """The model's Table, typed as one (a declarative `__table__` is a FromClause to mypy)."""
     table = model.__table__
@@ -375,3 +521,9 @@ job_items = _table_of(JobItem)
 sim_charges = _table_of(SimCharge)
 sim_refunds = _table_of(SimRefund)
 sim_idempotency_keys = _table_of(SimIdempotencyKey)
+reconciliation_runs = _table_of(ReconciliationRun)
+reconciliation_mismatches = _table_of(ReconciliationMismatch)
+sim_disputes = _table_of(SimDispute)
+stripe_events = _table_of(StripeEvent)
+stripe_object_versions = _table_of(StripeObjectVersion)
+disputes = _table_of(Dispute)

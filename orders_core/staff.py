@@ -44,6 +44,7 @@ class Permission(str, enum.Enum):
     PAY = "take payments"
     MANAGE_JOBS = "cancel or retry jobs"
     MANAGE_STAFF = "manage staff accounts"
+    RECONCILE = "reconcile payments with the gateway"
 
 
 # The permission each status move needs, whoever asks (a page, the CLI, a bulk job).
@@ -54,7 +55,7 @@ ACTION_PERMISSIONS: dict[Action, Permission] = {
     Action.RETURN: Permission.RETURN,
 }
 
-_ANALYST = frozenset({Permission.VIEW, Permission.EXPORT})
+_ANALYST = frozenset({Permission.VIEW, Permission.EXPORT, Permission.RECONCILE})
 _SUPPORT = _ANALYST | {Permission.CANCEL, Permission.RETURN, Permission.NOTE}
 _OPS = _SUPPORT | {Permission.FULFILL, Permission.PAY, Permission.MANAGE_JOBS}
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {

@@ -48,6 +48,19 @@ class RefundStatus(str, enum.Enum):
     FAILED = "failed"
 
 
+class RefundAction(str, enum.Enum):
+    """Why a refund was made (refunds.action): by a Cancel or a Return here, or at the
+    gateway without us (an external refund, learnt from its webhook)."""
+
+    CANCEL = "cancel"
+    RETURN = "return"
+    EXTERNAL = "external"
+
+    @property
+    def label(self) -> str:
+        return "Outside Orders Desk" if self is RefundAction.EXTERNAL else self.value.capitalize()
+
+
 # (from status, action) -> to status. Anything absent is illegal.
 MOVES: dict[tuple[Status, Action], Status] = {
     (Status.CREATED, Action.PAY): Status.PAID,

@@ -30,6 +30,9 @@ class EventKind(str, enum.Enum):
     NOTE = "note"
     REFUND = "refund"  # money went back after the order had moved on
     REFUND_FAILED = "refund_failed"
+    EXTERNAL_REFUND = "external_refund"  # money went back at the gateway without us
+    DISPUTE = "dispute"  # a chargeback opened, moved on or closed at the gateway
+    ATTENTION = "attention"  # the order was flagged for a person to look, or cleared
 
     @classmethod
     def of_move(cls, action: Action) -> EventKind:

@@ -28,6 +28,7 @@ from . import cookies, sso
 from .paths import (
     DEFAULT_PAGE_ALIAS,
     SIGN_IN,
+    STRIPE_WEBHOOK,
     is_public_page,
     is_staff_page,
     page_segment,
@@ -44,7 +45,11 @@ class PageGate:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD"):
+        if (
+            scope["type"] != "http"
+            or scope["method"] not in ("GET", "HEAD")
+            or scope["path"] == STRIPE_WEBHOOK
+        ):
             await self.app(scope, receive, send)
             return
         path = scope["path"]

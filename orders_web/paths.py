@@ -15,6 +15,8 @@ STAFF_PAGES = {
     "analytics": "analytics",
     "staff": "staff",
     "account": "account",
+    "reconciliation": "reconciliation",
+    "stripe_events": "stripe-events",
 }
 PUBLIC_PAGES = {"checkout": "checkout"}
 STAFF_PAGE_PATHS = frozenset({""} | set(STAFF_PAGES.values()))
@@ -28,6 +30,7 @@ SIGN_OUT = "/sign-out"
 SSO_START = "/sign-in/sso"
 HEALTHZ = "/healthz"
 READYZ = "/readyz"
+STRIPE_WEBHOOK = "/webhooks/stripe"  # Stripe's signed POSTs: no session, no CSRF (signature instead)
 DEFAULT_NEXT = "/"
 MAX_NEXT = 2000
 # Never a destination after signing in: they would loop or act.

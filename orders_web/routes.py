@@ -16,8 +16,8 @@ from orders_core import authentication
 from orders_core.config import load_settings
 from orders_core.errors import AuthenticationError, SignInLocked
 
-from . import cookies, health, sso
-from .paths import HEALTHZ, READYZ, SIGN_IN, SIGN_OUT, SSO_START, safe_next
+from . import cookies, health, sso, webhooks
+from .paths import HEALTHZ, READYZ, SIGN_IN, SIGN_OUT, SSO_START, STRIPE_WEBHOOK, safe_next
 from .resources import database
 from .sign_in_page import CONTENT_SECURITY_POLICY, SignInView, render
 
@@ -179,4 +179,5 @@ def routes() -> list[Route]:
         Route(SSO_START, sso.start, methods=["GET"]),
         Route(HEALTHZ, healthz, methods=["GET"]),
         Route(READYZ, readyz, methods=["GET"]),
+        Route(STRIPE_WEBHOOK, webhooks.stripe_webhook, methods=["POST"]),
     ]

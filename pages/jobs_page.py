@@ -38,6 +38,7 @@ ACTION_STYLE = {
     "fulfill": ("Fulfill orders", ":material/local_shipping:"),
     "cancel": ("Cancel orders", ":material/block:"),
     "return": ("Return orders", ":material/undo:"),
+    "reconcile": ("Reconcile with the gateway", ":material/balance:"),
 }
 
 

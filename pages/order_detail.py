@@ -21,7 +21,7 @@ from orders_core.payments.card_tokens import DECLINE_MESSAGES
 from orders_core.staff import ACTION_PERMISSIONS, Permission
 from orders_core.status import Action, PaymentStatus, Status, legal_actions, refunds_on
 from orders_core.timeline import EventKind
-from pages.ui import card_tokens, display, links, resources, session, statuses
+from pages.ui import card_tokens, display, links, payment_events, resources, session, statuses
 
 CONFIRM = "order_confirm"  # {"number", "action", "status"} while a confirmation is open
 FLASH = "order_flash"  # {"number", "text"} after a move or a note
@@ -46,6 +46,9 @@ EVENT_TITLES = {
     EventKind.NOTE: "Staff note",
     EventKind.REFUND: "Refund recorded",
     EventKind.REFUND_FAILED: "Refund failed",
+    EventKind.EXTERNAL_REFUND: "Refunded outside Orders Desk",
+    EventKind.DISPUTE: "Dispute",
+    EventKind.ATTENTION: "Needs attention",
 }
 ACTION_ICONS = {
     Action.FULFILL: ":material/local_shipping:",
@@ -91,6 +94,7 @@ def available_moves(actor, status: Status) -> list[Action]:
 
 def close_confirmation() -> None:
     st.session_state.pop(CONFIRM, None)
+    st.session_state.pop(payment_events.CONFIRM_DISPUTED, None)
 
 
 @st.dialog("Confirm", width="medium", on_dismiss=close_confirmation)
@@ -107,8 +111,15 @@ def confirm_move(actor, detail: OrderDetail) -> None:
         max_chars=lifecycle.MAX_REASON,
         height=80,
     )
+    options = payment_events.move_options(actor, detail.number, action)  # a disputed Fulfil
     go, back = st.columns([3, 1])
-    if go.button(display.escape_markdown(button), key="order_move_confirm", type="primary", width="stretch"):
+    if go.button(
+        display.escape_markdown(button),
+        key="order_move_confirm",
+        type="primary",
+        width="stretch",
+        disabled=options is None,
+    ):
         db = resources.get_db()
         try:
             current = queries.order_detail(db, detail.number, actor=actor).status
@@ -119,7 +130,12 @@ def confirm_move(actor, detail: OrderDetail) -> None:
                     "Close this and review the order."
                 )
             after = MOVES[action](
-                db, actor, detail.number, reason=reason or "", gateways=resources.get_gateways()
+                db,
+                actor,
+                detail.number,
+                reason=reason or "",
+                gateways=resources.get_gateways(),
+                **(options or {}),
             )
         except OrdersError as error:
             st.error(display.escape_markdown(error), icon=":material/error:")
@@ -303,6 +319,8 @@ def main() -> None:
     with header:
         st.title(f"Order {number}", width="content")
         statuses.status_badge(detail.status)
+        facts = payment_events.read(actor, number)
+        payment_events.header_badges(facts)
 
     flash = st.session_state.get(FLASH)
     if flash and flash.get("number") == number:
@@ -330,6 +348,8 @@ def main() -> None:
         confirm_move(actor, detail)
     if detail.status == Status.CREATED and actor.can(ACTION_PERMISSIONS[Action.PAY]):
         take_payment(detail)
+
+    payment_events.show(actor, facts)
 
     metrics = st.columns(4)
     metrics[0].metric("Total", display.money(detail.total_amount, currency))

@@ -19,7 +19,7 @@ from orders_core import jobs, queries
 from orders_core.errors import OrdersError
 from orders_core.staff import ACTION_PERMISSIONS, Permission
 from orders_core.status import BULK_SOURCE_STATUSES, Action, Status
-from pages.ui import display, links, orders_view, resources, session, statuses, thresholds
+from pages.ui import display, links, orders_view, payment_events, resources, session, statuses, thresholds
 from pages.ui.filter_form import FilterForm, sync_widget
 
 # Session-state keys (widgets and page state), all prefixed so other pages don't clash.
@@ -38,7 +38,7 @@ FLASH = "orders_flash"
 
 TABS = ["all"] + [s.value for s in Status]
 EXPORT = "export"
-FILTERS = FilterForm("orders", with_status=False, column_widths=(2.4, 2, 1.6, 1.6, 1, 1))
+FILTERS = FilterForm("orders", with_status=False, column_widths=(2.4, 2, 1.6, 1.6, 1, 1), with_flags=True)
 
 
 # -- the URL -------------------------------------------------------------------------------
@@ -247,12 +247,13 @@ def _created(value: str | None):
     return pd.Timestamp(value.rstrip("Z")) if value else pd.NaT
 
 
-def grid_frame(rows: list[dict], ticked) -> pd.DataFrame:
+def grid_frame(rows: list[dict], ticked, flags: dict[str, list[str]] | None = None) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "Select": [ticked(r["number"]) for r in rows],
             "Order": [r["number"] for r in rows],
             "Status": [[r["status"]] for r in rows],
+            "Flags": [(flags or {}).get(r["number"], []) for r in rows],
             "Customer": [r["customer_name"] for r in rows],
             "Email": [r["customer_email"] for r in rows],
             "Items": [r["item_count"] for r in rows],
@@ -277,6 +278,7 @@ GRID_COLUMNS = {
         color=[statuses.STATUS_COLORS[s.value] for s in Status],
         format_func=statuses.status_label,
     ),
+    "Flags": payment_events.flags_column(),
     "Customer": st.column_config.TextColumn("Customer", width=145),
     "Email": st.column_config.TextColumn("Email", width=180),
     "Items": st.column_config.NumberColumn("Items", width=50, format="%d"),
@@ -352,7 +354,9 @@ def results(actor) -> None:
         ).hexdigest()[:16]
         chosen = selected()
         edited = st.data_editor(
-            grid_frame(page.rows, lambda n: all_matching or n in chosen),
+            grid_frame(
+                page.rows, lambda n: all_matching or n in chosen, payment_events.list_flags(actor, page.rows)
+            ),
             key=f"orders_grid_{digest}",
             hide_index=True,
             width="stretch",

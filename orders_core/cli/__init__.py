@@ -12,6 +12,7 @@ Exit codes
   0  success
   1  a business rule refused (any OrdersError): the message on stderr, "error: ..."
   2  bad usage: unknown command, malformed option, conflicting options, bad settings
+  4  `reconcile` only: mismatches were found (the report is printed)
   3  an unexpected failure: "error: unexpected failure: Type: message" on stderr;
      ORDERS_DEBUG=1 adds the traceback
   141  stdout was closed early (`... | head`)
@@ -27,14 +28,21 @@ from collections.abc import Sequence
 
 from ..config import ConfigError, load_settings
 from ..errors import OrdersError
-from . import export, jobs, orders, staff
+from . import export, jobs, orders, reconcile, staff, webhooks
 from .common import Command
 from .redaction import redact
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_UNEXPECTED = 0, 1, 2, 3
 EXIT_BROKEN_PIPE = 141  # as if killed by SIGPIPE, like other Unix tools in a pipeline
 
-COMMANDS: tuple[Command, ...] = orders.COMMANDS + staff.COMMANDS + jobs.COMMANDS + export.COMMANDS
+COMMANDS: tuple[Command, ...] = (
+    orders.COMMANDS
+    + staff.COMMANDS
+    + jobs.COMMANDS
+    + export.COMMANDS
+    + reconcile.COMMANDS
+    + webhooks.COMMANDS
+)
 
 
 def build_parser(commands: Sequence[Command] = COMMANDS) -> argparse.ArgumentParser:

@@ -37,7 +37,9 @@ MAX_LISTED_FAILURES = 1000
 # -- bulk -----------------------------------------------------------------------------------
 def args_bulk(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "action", choices=[a.value for a in jobs.JobAction], help="what to do to every selected order"
+        "action",
+        choices=[a.value for a in jobs.JobAction if a.selects_orders],
+        help="what to do to every selected order",
     )
     selection = p.add_mutually_exclusive_group(required=True)
     selection.add_argument(

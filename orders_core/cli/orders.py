@@ -348,7 +348,19 @@ def _move(service) -> Callable[[argparse.Namespace], None]:
     return run
 
 
-cmd_fulfill = _move(lifecycle.fulfill_order)
+def args_fulfill(p: argparse.ArgumentParser) -> None:
+    args_move(reason=True)(p)
+    p.add_argument("--confirm-disputed", action="store_true", help="fulfil even though the order is disputed")
+
+
+def cmd_fulfill(args: argparse.Namespace) -> None:
+    db = open_db()
+    order = lifecycle.fulfill_order(
+        db, acting_actor(db, args), args.number, reason=args.reason, confirm_disputed=args.confirm_disputed
+    )
+    emit_order(args, order)
+
+
 cmd_cancel = _move(lifecycle.cancel_order)
 cmd_return = _move(lifecycle.return_order)
 
@@ -415,7 +427,7 @@ COMMANDS = (
         "checkout", "sign in as a customer, place an order and charge the card", cmd_checkout, args_checkout
     ),
     Command("pay", "charge the card for a Created order", cmd_pay, args_pay),
-    Command("fulfill", "mark a Paid order fulfilled", cmd_fulfill, args_move(reason=True)),
+    Command("fulfill", "mark a Paid order fulfilled", cmd_fulfill, args_fulfill),
     Command(
         "cancel", "cancel a Created or Paid order (refunds a paid one)", cmd_cancel, args_move(reason=True)
     ),

@@ -8,7 +8,7 @@
   without waiting for or colliding with each other; on SQLite claims are serialised
   by the write lock (BEGIN IMMEDIATE, WAL, busy timeout). The same transaction marks
   the job running and records the worker in the job's lease.
-- An export job has no chunks: the worker holds the job's own lease.
+- An export job, or a reconciliation, has no chunks: the worker holds the job's own lease.
 - While a worker works on a chunk (or an export), a heartbeat thread renews its
   leases every third of the lease. A worker that dies stops renewing: once the lease
   has run out, any worker claims those items again and resumes only them.
@@ -150,13 +150,20 @@ class Leases:
 
     def claim_export(self, job_id: int) -> bool:
         """Take export job `job_id`'s lease: free, run out, or this worker's already."""
+        return self._claim_job_lease(job_id, JobAction.EXPORT)
+
+    def claim_reconciliation(self, job_id: int) -> bool:
+        """Take reconcile job `job_id`'s lease, as an export's."""
+        return self._claim_job_lease(job_id, JobAction.RECONCILE)
+
+    def _claim_job_lease(self, job_id: int, action: JobAction) -> bool:
         now = utcnow()
         with self.db.write() as conn:
             taken = conn.execute(
                 update(jobs)
                 .where(
                     jobs.c.id == job_id,
-                    jobs.c.action == JobAction.EXPORT.value,
+                    jobs.c.action == action.value,
                     jobs.c.status.in_(ACTIVE_STATUSES),
                     jobs.c.cancel_requested.is_(False),
                     or_(

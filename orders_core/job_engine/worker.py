@@ -25,10 +25,12 @@ from ..db import Database
 from ..jobs import ACTIVE_STATUSES, JobAction, JobView, finish_if_done, read_job
 from ..payments import Gateways
 from ..schema import jobs
+from ..stripe_events import process_pending_events
 from .claims import Claim, Heartbeat, Leases
 from .exports import run_export_job
 from .moves import ChunkMover, Results, record_chunk
 from .pacing import GatewayCallPool, PacedGateways, refund_batch_size
+from .reconciliations import run_reconcile_job
 
 log = logging.getLogger("orders_core.worker")
 
@@ -130,6 +132,12 @@ class Worker:
 
     def _step(self, only_job: int | None) -> int | None:
         """Claim and do one unit of work; None when nothing is claimable."""
+        if only_job is None:
+            # Stripe's events first: they are few and small, and a payment they settle
+            # may be what a queued job's order is waiting for.
+            events = process_pending_events(self.db, self.gateways, limit=50, stop=self._stop)
+            if events:
+                return events
         query = (
             select(jobs.c.id, jobs.c.action, jobs.c.cancel_requested)
             .where(jobs.c.status.in_(ACTIVE_STATUSES))
@@ -148,6 +156,8 @@ class Worker:
                 continue
             if job.action == JobAction.EXPORT.value:
                 done = self._export(job.id)
+            elif job.action == JobAction.RECONCILE.value:
+                done = self._reconcile(job.id)
             else:
                 claim = self.leases.claim_chunk(job.id, self.chunk_size)
                 done = None if claim is None else self._process(claim)
@@ -190,6 +200,14 @@ class Worker:
         outcome = run_export_job(self.db, self.id, job_id, self.settings, self._heartbeat)
         if outcome.exported:
             self.processed += outcome.items
+        self._finish(job_id)
+        return outcome.items
+
+    def _reconcile(self, job_id: int) -> int | None:
+        if not self.leases.claim_reconciliation(job_id):
+            return None
+        outcome = run_reconcile_job(self.db, self.id, job_id, self.gateways, self._heartbeat)
+        self.processed += outcome.items
         self._finish(job_id)
         return outcome.items
 

@@ -12,15 +12,21 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import dataclasses
+import datetime as dt
 import hashlib
 import json
 import uuid
 from collections.abc import Iterator
 
+from sqlalchemy import func, insert, select, update
+
 from ..clock import utcnow
 from ..db import Database
+from ..schema import sim_charges, sim_disputes, sim_refunds
 from .base import CardDeclined, Charge, GatewayRefund, InvalidToken, PaymentError, RefundFailed
 from .card_tokens import DECLINE_MESSAGES, TEST_TOKENS
+from .listing import ListedPayment
 
 # Plain SQL at the driver level: this ledger stands in for a remote service, and
 # bulk refunds call it once per order, so it skips statement construction entirely.
@@ -36,6 +42,12 @@ _SQL = {
     "VALUES (:id, :charge_id, :amount, :currency, :reference, :now)",
     "refunds": "SELECT id, charge_id, amount, currency, reference FROM sim_refunds "
     "WHERE charge_id = :id ORDER BY created_at, id",
+    "charges_page": "SELECT id, status, amount, currency, reference, created_at FROM sim_charges "
+    "WHERE created_at >= :start AND created_at < :end AND (created_at > :after_at "
+    "OR (created_at = :after_at AND id > :after_id)) ORDER BY created_at, id LIMIT :size",
+    "refunds_page": "SELECT id, charge_id, amount, currency, reference, created_at FROM sim_refunds "
+    "WHERE created_at >= :start AND created_at < :end AND (created_at > :after_at "
+    "OR (created_at = :after_at AND id > :after_id)) ORDER BY created_at, id LIMIT :size",
     "key": 'SELECT request_hash, response FROM sim_idempotency_keys WHERE "key" = :key',
     "new_key": 'INSERT INTO sim_idempotency_keys ("key", request_hash, response, created_at) '
     "VALUES (:key, :hash, :response, :now)",
@@ -221,6 +233,132 @@ class SimulatedGateway:
             for refund_id, charge_id, amount, currency, reference in rows
         ]
 
+    # -- listing a period (reconciliation) ---------------------------------------
+    page_size = 1000
+
+    def list_payments(self, *, created_from, created_to):
+        """The ledger's charges created in [created_from, created_to), a page at a time."""
+        for row in self._pages("charges_page", created_from, created_to):
+            payment_id, status, amount, currency, reference, created = row
+            yield ListedPayment(payment_id, status, amount, currency, reference or "", _as_datetime(created))
+
+    def list_period_refunds(self, *, created_from, created_to):
+        """The ledger's refunds created in [created_from, created_to) (all succeeded)."""
+        for row in self._pages("refunds_page", created_from, created_to):
+            refund_id, charge_id, amount, currency, reference, _created = row
+            yield GatewayRefund(refund_id, charge_id, amount, currency, "succeeded", reference or "")
+
+    def _pages(self, query: str, created_from, created_to) -> Iterator[tuple]:
+        """Keyset pages of (created_at, id), each read in its own short transaction."""
+        start, end = self._stamp(created_from), self._stamp(created_to)
+        after_at, after_id = start, ""
+        while True:
+            with self._transaction(write=False) as cursor:
+                rows = self._run(
+                    cursor,
+                    query,
+                    start=start,
+                    end=end,
+                    after_at=after_at,
+                    after_id=after_id,
+                    size=self.page_size,
+                ).fetchall()
+            yield from rows
+            if len(rows) < self.page_size:
+                return
+            after_at, after_id = rows[-1][-1], rows[-1][0]
+
+    def _stamp(self, moment):
+        return moment.strftime("%Y-%m-%d %H:%M:%S.%f") if self.db.is_sqlite else moment
+
+    # -- money moved outside Orders Desk (demos, tests) ---------------------------
+    # What a finance colleague does in the Stripe Dashboard, or a customer's bank: the
+    # ledger changes and the caller sends the matching event (stripe_events.simulated).
+    def refund_outside(self, payment_id: str, *, amount: int | None = None) -> GatewayRefund:
+        """A refund made at the gateway, not by Orders Desk (no refund key of ours)."""
+        with self.db.write() as conn:
+            charge = conn.execute(select(sim_charges).where(sim_charges.c.id == payment_id)).first()
+            if charge is None or charge.status != "succeeded":
+                raise RefundFailed(f"No succeeded payment {payment_id} to refund.", "charge_not_succeeded")
+            already = int(
+                conn.execute(
+                    select(func.coalesce(func.sum(sim_refunds.c.amount), 0)).where(
+                        sim_refunds.c.charge_id == payment_id
+                    )
+                ).scalar_one()
+            )
+            amount = charge.amount - already if amount is None else amount
+            if not isinstance(amount, int) or amount <= 0 or already + amount > charge.amount:
+                raise RefundFailed(
+                    f"Refund of {amount} exceeds the {charge.amount - already} left to refund.",
+                    "amount_too_large",
+                )
+            refund_id = "re_sim_" + uuid.uuid4().hex[:24]
+            conn.execute(
+                insert(sim_refunds).values(
+                    id=refund_id,
+                    charge_id=payment_id,
+                    amount=amount,
+                    currency=charge.currency,
+                    reference="",
+                    created_at=utcnow(),
+                )
+            )
+        return GatewayRefund(refund_id, payment_id, amount, charge.currency, "succeeded", "")
+
+    def open_dispute(self, payment_id: str, *, reason: str, amount: int | None = None) -> SimulatedDispute:
+        """The customer's bank disputes the charge: evidence is due in a week."""
+        now = utcnow()
+        with self.db.write() as conn:
+            charge = conn.execute(select(sim_charges).where(sim_charges.c.id == payment_id)).first()
+            if charge is None or charge.status != "succeeded":
+                raise PaymentError(f"No succeeded payment {payment_id} to dispute.", "charge_not_succeeded")
+            dispute = SimulatedDispute(
+                "dp_sim_" + uuid.uuid4().hex[:24],
+                payment_id,
+                charge.amount if amount is None else amount,
+                charge.currency,
+                reason,
+                "needs_response",
+                now + dt.timedelta(days=7),
+            )
+            conn.execute(
+                insert(sim_disputes).values(
+                    id=dispute.dispute_id,
+                    charge_id=payment_id,
+                    amount=dispute.amount,
+                    currency=dispute.currency,
+                    reason=reason,
+                    status=dispute.status,
+                    evidence_due_by=dispute.evidence_due_by,
+                    created_at=now,
+                )
+            )
+        return dispute
+
+    def set_dispute_status(self, dispute_id: str, status: str) -> SimulatedDispute:
+        """The dispute moves on (under_review) or closes (won, lost)."""
+        with self.db.write() as conn:
+            conn.execute(update(sim_disputes).where(sim_disputes.c.id == dispute_id).values(status=status))
+            row = conn.execute(select(sim_disputes).where(sim_disputes.c.id == dispute_id)).first()
+        if row is None:
+            raise PaymentError(f"No such dispute: {dispute_id}", "resource_missing")
+        return SimulatedDispute(
+            row.id, row.charge_id, row.amount, row.currency, row.reason, row.status, row.evidence_due_by
+        )
+
+    def list_disputes(self, payment_id: str) -> list[SimulatedDispute]:
+        with self.db.read() as conn:
+            rows = conn.execute(
+                select(sim_disputes)
+                .where(sim_disputes.c.charge_id == payment_id)
+                .order_by(sim_disputes.c.created_at)
+            ).all()
+        return [
+            SimulatedDispute(r.id, r.charge_id, r.amount, r.currency, r.reason, r.status, r.evidence_due_by)
+            for r in rows
+        ]
+
     # -- Stripe's idempotency ----------------------------------------------------
     def _idempotent(self, key: str, request: dict, perform) -> dict:
         digest = hashlib.sha256(json.dumps(request, sort_keys=True).encode()).hexdigest()
@@ -245,11 +383,27 @@ class SimulatedGateway:
         return response["ok"]
 
 
+@dataclasses.dataclass(frozen=True)
+class SimulatedDispute:
+    dispute_id: str
+    payment_id: str
+    amount: int
+    currency: str
+    reason: str
+    status: str
+    evidence_due_by: dt.datetime | None
+
+
 _ChargeRow = collections.namedtuple("_ChargeRow", "id amount currency status decline_code")
 
 
 def _charge_row(row) -> _ChargeRow | None:
     return None if row is None else _ChargeRow(*row)
+
+
+def _as_datetime(value) -> dt.datetime:
+    """A ledger timestamp (SQLite gives the text SQLAlchemy wrote) as a naive datetime."""
+    return value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(str(value))
 
 
 def _pyformat(sql: str) -> str:

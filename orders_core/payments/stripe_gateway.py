@@ -19,9 +19,12 @@ never put into a message, a log line or an exception chain of ours.
 
 from __future__ import annotations
 
+import calendar
+import datetime as dt
 import email.utils
 import re
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import stripe
@@ -37,6 +40,7 @@ from .base import (
     PaymentError,
     RefundFailed,
 )
+from .listing import ListedPayment
 
 _KEY_PREFIXES = ("sk_", "rk_")
 # What the checkout form may hand us: a PaymentMethod id or a (legacy) card token.
@@ -59,8 +63,12 @@ class StripeGateway:
         api_base: str | None = None,
         max_network_retries: int = 2,
         http_client: stripe.HTTPClient | None = None,
+        period_filter_on_server: bool = True,
     ):
         api_key = _checked_key(api_key)
+        # Listing a period sends Stripe a `created` filter; False lists everything and
+        # filters here (localstripe, the tests' fake, rejects the filter on these lists).
+        self.period_filter_on_server = period_filter_on_server
         base_addresses = {"api": api_base.rstrip("/")} if api_base else None
         self.api_base = base_addresses["api"] if base_addresses else stripe.DEFAULT_API_BASE
         self._client = stripe.StripeClient(
@@ -171,6 +179,49 @@ class StripeGateway:
         # Stripe lists the newest first; callers get them in the order they were made.
         refunds.reverse()
         return refunds
+
+    # -- listing a period (reconciliation) ---------------------------------------
+    def list_payments(self, *, created_from, created_to):
+        """PaymentIntents created in [created_from, created_to): Stripe's list endpoint,
+        100 a page, every page (auto-paging)."""
+        for intent in self._period_list(self._client.v1.payment_intents, created_from, created_to):
+            metadata = _field(intent, "metadata")
+            yield ListedPayment(
+                payment_id=intent.id,
+                status=intent.status,
+                amount=intent.amount,
+                currency=intent.currency,
+                reference=(_field(metadata, "order", "") if metadata else "") or "",
+                created=_from_epoch(intent.created),
+            )
+
+    def list_period_refunds(self, *, created_from, created_to):
+        """Refunds created in [created_from, created_to), made here or anywhere else."""
+        for refund in self._period_list(self._client.v1.refunds, created_from, created_to):
+            yield _refund(refund, "")
+
+    def _period_list(self, service: Any, created_from: dt.datetime, created_to: dt.datetime) -> Iterator[Any]:
+        start, end = _to_epoch(created_from), _to_epoch(created_to)
+        params: dict[str, Any] = {"limit": self.refund_page_size}
+        if self.period_filter_on_server:
+            params["created"] = {"gte": start, "lt": end}
+        try:
+            for item in service.list(params=params).auto_paging_iter():
+                if start <= int(item.created) < end:
+                    yield item
+        except stripe.StripeError as err:
+            raise _translate(err) from _cause(err)
+
+
+def _to_epoch(moment: dt.datetime) -> int:
+    """A naive UTC datetime as Stripe's `created` (whole seconds; a partial second
+    rounds up, so a period's end excludes what it should)."""
+    seconds = calendar.timegm(moment.timetuple())
+    return seconds + (1 if moment.microsecond else 0)
+
+
+def _from_epoch(seconds: int) -> dt.datetime:
+    return dt.datetime.fromtimestamp(int(seconds), dt.UTC).replace(tzinfo=None)
 
 
 # -- construction --------------------------------------------------------------

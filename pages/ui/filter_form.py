@@ -36,6 +36,7 @@ class FilterForm:
     name: str
     with_status: bool  # the Orders page picks the status with its tabs instead
     column_widths: tuple[float, ...]
+    with_flags: bool = False  # "Disputed" and "Needs attention" checkboxes (the Orders page)
 
     def key(self, field: str) -> str:
         return f"{self.name}_filter_{field}"
@@ -55,6 +56,9 @@ class FilterForm:
         if filters.sku and filters.sku not in skus:
             skus[filters.sku] = f"{filters.sku} (not in the catalog)"
         sync_widget(key("sku"), filters.sku)
+        if self.with_flags:
+            sync_widget(key("disputed"), filters.disputed)
+            sync_widget(key("attention"), filters.needs_attention)
         with st.form(f"{self.name}_filters", border=True):
             columns = iter(st.columns(list(self.column_widths), vertical_alignment="bottom"))
             if self.with_status:
@@ -97,7 +101,14 @@ class FilterForm:
             next(columns).text_input(
                 "Max total", key=key("max"), placeholder="any", help=AMOUNT_HELP, max_chars=14
             )
-            buttons = st.container(horizontal=True)
+            buttons = st.container(horizontal=True, vertical_alignment="center")
+            if self.with_flags:
+                buttons.checkbox("Disputed", key=key("disputed"), help="Orders with an open or lost dispute")
+                buttons.checkbox(
+                    "Needs attention",
+                    key=key("attention"),
+                    help="Money moved at the payment gateway without Orders Desk",
+                )
             buttons.form_submit_button(
                 "Apply filters",
                 type="primary",
@@ -120,6 +131,9 @@ class FilterForm:
             "min": (state.get(key("min")) or "").strip() or None,
             "max": (state.get(key("max")) or "").strip() or None,
         }
+        if self.with_flags:
+            params["disputed"] = "1" if state.get(key("disputed")) else None
+            params["attention"] = "1" if state.get(key("attention")) else None
         if self.with_status:
             status = state.get(key("status")) or ANY_STATUS
             params["status"] = None if status == ANY_STATUS else status

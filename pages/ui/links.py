@@ -5,6 +5,7 @@ from __future__ import annotations
 ORDERS_PAGE = "pages/orders_page.py"
 ORDER_PAGE = "pages/order_detail.py"
 JOBS_PAGE = "pages/jobs_page.py"
+RECONCILIATION_PAGE = "pages/reconciliation_page.py"
 
 
 def order_url(number: str) -> str:

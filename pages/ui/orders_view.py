@@ -23,7 +23,7 @@ SORT_OPTIONS = {
     "number": "Order number: low to high",
     "status": "Status",
 }
-ORDER_PARAMS = ("status", "from", "to", "q", "sku", "min", "max", "page", "sort")
+ORDER_PARAMS = ("status", "from", "to", "q", "sku", "min", "max", "disputed", "attention", "page", "sort")
 MAX_PAGE = 10**7
 
 
@@ -58,6 +58,8 @@ class OrdersView:
             "sku": f.sku,
             "min": format_major_amount(f.min_total) if f.min_total is not None else None,
             "max": format_major_amount(f.max_total) if f.max_total is not None else None,
+            "disputed": "1" if f.disputed else None,
+            "attention": "1" if f.needs_attention else None,
             "page": str(self.page) if self.page != 1 else None,
             "sort": self.sort if self.sort != DEFAULT_SORT else None,
         }
@@ -102,6 +104,8 @@ def parse_orders_params(params: Mapping[str, object]) -> tuple[OrdersView, list[
     take("sku", "sku")
     take("min", "min_total", lambda v: parse_major_amount(v, "Minimum total"))
     take("max", "max_total", lambda v: parse_major_amount(v, "Maximum total"))
+    take("disputed", "disputed")
+    take("attention", "needs_attention")
     try:
         filters = OrderFilters.parse(**fields)
     except ValidationError as error:  # the fields disagree with each other

@@ -17,13 +17,14 @@ import uuid
 import pytest
 from sqlalchemy import insert, select, update
 
-from orders_core import jobs, lifecycle, staff
+from orders_core import jobs, lifecycle, reconciliation_jobs, staff
 from orders_core.checkout import pay_order, place_order
 from orders_core.clock import utcnow
 from orders_core.errors import CardDeclined, PermissionDenied
 from orders_core.job_engine import run_job_here
 from orders_core.passwords import LOCKED
 from orders_core.queries import order_detail
+from orders_core.reconciliation import Period
 from orders_core.schema import jobs as jobs_table
 from orders_core.schema import orders
 from orders_core.schema import staff as staff_table
@@ -43,9 +44,10 @@ ACTORS = [
     "demoted admin",
 ]
 
-# analyst: view and export. support: + cancel, return, staff notes. ops: + fulfil, take
-# payments, cancel or retry jobs. admin: everything, and staff accounts. A customer may
-# only pay for their own order. The system operator (the CLI on the server) may do all.
+# analyst: view and export, reconcile with the gateway. support: + cancel, return, staff
+# notes. ops: + fulfil, take payments, cancel or retry jobs. admin: everything, and staff
+# accounts. A customer may only pay for their own order. The system operator (the CLI
+# on the server) may do all.
 # The last two hold an Actor that still says Admin (a tab opened before the change):
 # one was deactivated since, nothing is allowed; one was demoted to analyst since,
 # only what an analyst may do is allowed. The database decides, not the Actor.
@@ -65,6 +67,7 @@ EXPECTED = {  #              analyst support ops admin customer other-customer s
     "bulk return": (n, Y, Y, Y, n, n, Y, n, n),
     "cancel job": (n, n, Y, Y, n, n, Y, n, n),
     "retry failed orders": (n, n, Y, Y, n, n, Y, n, n),
+    "start reconciliation": (Y, Y, Y, Y, n, n, Y, n, Y),
 }
 CELLS = [
     (service, actor, allowed) for service, row in EXPECTED.items() for actor, allowed in zip(ACTORS, row)
@@ -165,6 +168,10 @@ SERVICES = {
     "bulk return": (fulfilled_order, lambda s, a, t: jobs.enqueue(s.db, a, "return", order_numbers=[t])),
     "cancel job": (queued_job, lambda s, a, t: jobs.cancel_job(s.db, a, t)),
     "retry failed orders": (job_with_a_failure, lambda s, a, t: jobs.retry_failed(s.db, a, t)),
+    "start reconciliation": (
+        lambda s: Period.parse(),
+        lambda s, a, t: reconciliation_jobs.start_reconciliation(s.db, a, t),
+    ),
 }
 
 
