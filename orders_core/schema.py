@@ -269,6 +269,11 @@ class Refund(Base):
     # Stripe Dashboard), learnt from its webhook (migration 0007).
     origin: Mapped[str] = mapped_column(String(16), default="desk", server_default="desk")
 
+    __table_args__ = (  # a period's refunds, a gateway's refund ids (migration 0008)
+        Index("ix_refunds_created", "created_at"),
+        Index("ix_refunds_gateway_refund_id", "gateway_refund_id"),
+    )
+
 
 class StripeEvent(Base):
     """The webhook inbox: each Stripe event stored once by its id, as it came; a worker
@@ -330,11 +335,6 @@ class Dispute(Base):
     opened_at: Mapped[dt.datetime] = mapped_column(DateTime)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime)
     closed_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
-
-    __table_args__ = (  # a period's refunds, a gateway's refund ids (migration 0008)
-        Index("ix_refunds_created", "created_at"),
-        Index("ix_refunds_gateway_refund_id", "gateway_refund_id"),
-    )
 
 
 # The simulated gateway's own ledger: it plays the part of Stripe's books, so it is
