@@ -258,7 +258,7 @@ FIELD_LABELS = {
     "currency": "Currency",
     "min_total": "Min total",
     "max_total": "Max total",
-    "unfulfilled_days": "Unfulfilled for more than (days)",
+    "unfulfilled_days": "Unfulfilled over (days)",
 }
 MAX_UNFULFILLED_DAYS = 3650
 

@@ -19,7 +19,7 @@ from pages.ui.filter_form import FilterForm, sync_widget
 FILTER_PARAMS = ("status", "from", "to", "q", "sku", "currency", "min", "max", "unfulfilled")
 DAYS_PARAM = "days"
 CACHE_SECONDS = 60
-FILTERS = FilterForm("analytics", with_status=True, column_widths=(1.4, 2.4, 2.2, 1.5, 1.5))
+FILTERS = FilterForm("analytics", with_status=True, column_widths=(1.4, 2.6, 2.4, 1.4))
 
 K_DAYS = "analytics_days"
 K_CURRENCY = "analytics_currency"

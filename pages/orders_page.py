@@ -38,7 +38,7 @@ FLASH = "orders_flash"
 
 TABS = ["all"] + [s.value for s in Status]
 EXPORT = "export"
-FILTERS = FilterForm("orders", with_status=False, column_widths=(2.6, 2.4, 1.6, 1.6))
+FILTERS = FilterForm("orders", with_status=False, column_widths=(2.8, 2.6, 1.4))
 
 
 # -- the URL -------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from orders_core.catalog import list_skus
 from orders_core.money import format_amount_input
 from orders_core.queries import FIELD_LABELS, MAX_UNFULFILLED_DAYS, OrderFilters
 from orders_core.status import Status
+from pages.ui.display import escape_markdown
 from pages.ui.statuses import status_label
 
 EARLIEST_DATE, LATEST_DATE = dt.date(2000, 1, 1), dt.date(2100, 12, 31)
@@ -42,7 +43,7 @@ class FilterForm:
 
     name: str
     with_status: bool  # the Orders page picks the status with its tabs instead
-    column_widths: tuple[float, ...]  # the first row: [status], search, SKU, from, to
+    column_widths: tuple[float, ...]  # the first row: [status], search, SKU, currency
 
     def key(self, field: str) -> str:
         return f"{self.name}_filter_{field}"
@@ -122,8 +123,10 @@ class FilterForm:
             st.session_state[key("currency")] = None
 
         def error_at(column, param: str) -> None:
-            if param in errors:
-                column.error(errors[param], icon=":material/error:")
+            if param in errors:  # red, right under its widget, in its column
+                column.container(key=key(f"{param}_error")).caption(
+                    f":red[:material/error: {escape_markdown(errors[param])}]"
+                )
 
         align = "top" if errors else "bottom"
         with st.form(f"{self.name}_filters", border=True):
@@ -161,19 +164,7 @@ class FilterForm:
                 placeholder="Any product",
             )
             error_at(column, "sku")
-            for param in ("from", "to"):
-                column = next(columns)
-                column.date_input(
-                    FORM_LABELS[param],
-                    key=key(param),
-                    value=None,
-                    format="YYYY-MM-DD",
-                    min_value=EARLIEST_DATE,
-                    max_value=LATEST_DATE,
-                )
-                error_at(column, param)
-            money = iter(st.columns([1.3, 1, 1, 1.5, 2.6], vertical_alignment=align))
-            column = next(money)
+            column = next(columns)
             column.selectbox(
                 FORM_LABELS["currency"],
                 currencies,
@@ -184,8 +175,21 @@ class FilterForm:
                 help="The totals are in this currency's own units; without a total, only its orders.",
             )
             error_at(column, "currency")
+            # Dates get the most room: a date input shows its whole date from 1280 px up.
+            second = iter(st.columns([1.5, 1.5, 1.1, 1.1, 1.3], vertical_alignment=align))
+            for param in ("from", "to"):
+                column = next(second)
+                column.date_input(
+                    FORM_LABELS[param],
+                    key=key(param),
+                    value=None,
+                    format="YYYY-MM-DD",
+                    min_value=EARLIEST_DATE,
+                    max_value=LATEST_DATE,
+                )
+                error_at(column, param)
             for param, placeholder in (("min", "0"), ("max", "any")):
-                column = next(money)
+                column = next(second)
                 column.text_input(
                     FORM_LABELS[param],
                     key=key(param),
@@ -194,7 +198,7 @@ class FilterForm:
                     max_chars=20,
                 )
                 error_at(column, param)
-            column = next(money)
+            column = next(second)
             column.text_input(
                 FORM_LABELS["unfulfilled"],
                 key=key("unfulfilled"),
@@ -203,7 +207,7 @@ class FilterForm:
                 max_chars=len(str(MAX_UNFULFILLED_DAYS)) + 2,
             )
             error_at(column, "unfulfilled")
-            buttons = next(money).container(horizontal=True, horizontal_alignment="right")
+            buttons = st.container(horizontal=True, horizontal_alignment="right")
             buttons.form_submit_button(
                 "Apply filters",
                 type="primary",

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from orders_core.clock import utcnow
 from orders_core.schema import job_items, jobs, orders
 from tests.e2e import test_pages_orders as page_tests
-from tests.e2e.test_pages_orders import OPS, app_as, grid, menu, ok, texts, warnings
+from tests.e2e.test_pages_orders import OPS, app_as, grid, menu, ok, plain, texts, warnings
 
 # The Orders page tests' fixtures: a copy of one seeded SQLite file, this test's browser.
 seeded_template, db, browser = page_tests.seeded_template, page_tests.db, page_tests.browser
@@ -25,7 +25,9 @@ def showing(at) -> str:
 
 
 def errors(at) -> list[str]:
-    return [e.value for e in at.error]
+    """The messages shown at the form's fields (red captions under the widgets)."""
+    prefix = ":red[:material/error: "
+    return [plain(c.value[len(prefix) : -1]) for c in at.caption if c.value.startswith(prefix)]
 
 
 def tab_labels(at) -> list[str]:
@@ -175,4 +177,4 @@ def test_a_bad_number_of_days_is_refused_at_its_field(db):
     ok(at.button(key="orders_apply").click().run())
     assert at.query_params == {"status": "paid"}
     assert at.text_input(key="orders_filter_unfulfilled").value == "a week"
-    assert any(e.startswith("Unfulfilled for more than (days) must be a whole number") for e in errors(at))
+    assert any(e.startswith("Unfulfilled over (days) must be a whole number") for e in errors(at))

@@ -16,7 +16,6 @@ from streamlit.testing.v1 import AppTest
 
 from orders_core import db as orders_db
 from orders_core import demo, lifecycle
-from orders_core.errors import ValidationError
 from orders_core.schema import job_items, jobs, order_events, orders, refunds
 from orders_core.staff import find_staff, set_staff_active, set_staff_role
 from pages.ui.display import escape_markdown, money
@@ -353,7 +352,7 @@ def test_small_mass_action_needs_no_typing_and_preflight_names_failures(db):
         ({"max": "1e9"}, "max='1e9'"),
         ({"min": "50"}, "Ignored min='50': Min total needs a currency"),
         ({"currency": "dollars"}, "Ignored currency='dollars': Currency: "),
-        ({"unfulfilled": "-3"}, "Ignored unfulfilled='-3': Unfulfilled for more than (days)"),
+        ({"unfulfilled": "-3"}, "Ignored unfulfilled='-3': Unfulfilled over (days)"),
         (
             {"to": "2026-01-01", "from": "2026-02-01"},
             "Created to 2026-01-01 is before Created from 2026-02-01",

@@ -71,7 +71,7 @@ def test_the_ageing_filter_is_a_number_of_days_and_is_described():
     assert filters.unfulfilled_cutoff(now) == dt.datetime(2026, 11, 24, 12, 0)
     for bad in ("-1", "1.5", "x", str(10**6)):
         _, errors = OrderFilters.validate(unfulfilled_days=bad)
-        assert errors["unfulfilled_days"].startswith("Unfulfilled for more than (days)"), errors
+        assert errors["unfulfilled_days"].startswith("Unfulfilled over (days)"), errors
 
 
 def test_describe_names_totals_in_their_currency():
