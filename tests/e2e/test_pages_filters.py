@@ -178,3 +178,14 @@ def test_a_bad_number_of_days_is_refused_at_its_field(db):
     assert at.query_params == {"status": "paid"}
     assert at.text_input(key="orders_filter_unfulfilled").value == "a week"
     assert any(e.startswith("Unfulfilled over (days) must be a whole number") for e in errors(at))
+
+
+def test_the_analytics_filter_form_refuses_a_bad_total_the_same_way(db):
+    at = ok(app_as(db, OPS, on="pages/analytics_page.py", status="paid", currency="usd", min="10"))
+    before = dict(at.query_params)
+    figures = [m.value for m in at.metric]
+    at.text_input(key="analytics_filter_min").input("1,000.505")
+    ok(at.button(key="analytics_apply").click().run())
+    assert dict(at.query_params) == before and [m.value for m in at.metric] == figures
+    assert at.text_input(key="analytics_filter_min").value == "1,000.505"
+    assert "Min total: '1,000.505' has too many decimals; USD amounts take at most 2 decimals." in errors(at)
