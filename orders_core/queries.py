@@ -133,7 +133,18 @@ class OrderFilters:
         )
         if errors:
             return None, errors
-        return cls(parsed_status, start, end, text, code, low, high, money_code, days), {}
+        built = cls(
+            status=parsed_status,
+            created_from=start,
+            created_to=end,
+            search=text,
+            sku=code,
+            min_total=low,
+            max_total=high,
+            currency=money_code,
+            unfulfilled_days=days,
+        )
+        return built, {}
 
     @property
     def counted_by_day(self) -> bool:
@@ -188,6 +199,7 @@ class OrderFilters:
         include_status: bool = True,
         amounts_by_index: bool = True,
         sku_by_index: bool = True,
+        currency_by_index: bool = True,
         dialect: str | None = None,
     ) -> list:
         """The WHERE terms. On SQLite, which has no statistics to plan by, the list's
@@ -195,8 +207,10 @@ class OrderFilters:
         `amounts_by_index=False` keeps ix_orders_total out of a page not sorted by total
         (SQLite took any amount range for a selective one, looked every order in it up
         and sorted them: seconds at 1M, against a walk down ix_orders_created that
-        stops after a page), and `sku_by_index=False` keeps the order ids of a SKU from
-        driving the query when a date range is narrower. The answers are the same."""
+        stops after a page), `sku_by_index=False` keeps the order ids of a SKU from
+        driving the query when a date range is narrower, and `currency_by_index=False`
+        keeps ix_orders_currency_status_total (which the counts read alone) out of a
+        page that ix_orders_status_created_total serves in order. The answers are the same."""
         where = []
         if include_status and self.status is not None:
             where.append(orders.c.status == self.status.value)
@@ -220,7 +234,8 @@ class OrderFilters:
                 )
             )
         if self.currency:
-            where.append(orders.c.currency == self.currency)
+            currency = orders.c.currency if currency_by_index else orders.c.currency.concat("")
+            where.append(currency == self.currency)
         cutoff = self.unfulfilled_cutoff()
         if cutoff is not None:
             # Still Paid, paid before the cutoff. An order is paid after it is created, so
@@ -236,7 +251,14 @@ class OrderFilters:
             where.append(total <= self.max_total)
         return where
 
-    def _planned(self, db: Database, *, include_status: bool = True, sorted_by_total: bool = False) -> list:
+    def _planned(
+        self,
+        db: Database,
+        *,
+        include_status: bool = True,
+        sorted_by_total: bool = False,
+        page: bool = False,
+    ) -> list:
         """conditions() shaped for SQLite's planner (see _conditions)."""
         if not db.is_sqlite:
             return self._conditions(include_status=include_status, dialect=db.engine.dialect.name)
@@ -245,6 +267,7 @@ class OrderFilters:
             include_status=include_status,
             amounts_by_index=sorted_by_total,
             sku_by_index=not dated,
+            currency_by_index=sorted_by_total or not page,
             dialect="sqlite",
         )
 
@@ -391,7 +414,7 @@ def list_orders(
         raise ValidationError(f"Cannot sort by {str(sort)[:40]!r}; use one of {', '.join(SORTABLE)}.")
     column = SORTABLE[sort]
     order_by = [column.desc(), orders.c.id.desc()] if descending else [column.asc(), orders.c.id.asc()]
-    where = filters._planned(db, sorted_by_total=sort == "total_amount")
+    where = filters._planned(db, sorted_by_total=sort == "total_amount", page=True)
     query = (
         select(*LIST_COLUMNS)
         .where(*where)

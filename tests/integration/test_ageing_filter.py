@@ -156,3 +156,26 @@ def test_the_cli_reads_totals_in_the_currencys_units(sqlite_database_url, sqlite
     assert refused.stderr == (
         "error: Min total: '1,000.505' has too many decimals; USD amounts take at most 2 decimals.\n"
     )
+
+
+def _plan(db, query) -> str:
+    compiled = query.compile(db.engine, compile_kwargs={"literal_binds": True})
+    with db.read() as conn:
+        return " | ".join(str(r[-1]) for r in conn.execute(text(f"EXPLAIN QUERY PLAN {compiled}")))
+
+
+def test_on_sqlite_a_currencys_totals_are_counted_from_one_index_and_paged_in_order(sqlite_db):
+    from sqlalchemy import func
+
+    demo.seed(sqlite_db, orders=50, random_seed=17)
+    filters = OrderFilters.parse(status="paid", currency="usd", min_total="50")
+    counted = _plan(sqlite_db, select(func.count()).select_from(orders).where(*filters._planned(sqlite_db)))
+    assert "COVERING INDEX ix_orders_currency_status_total" in counted, counted
+    paged = _plan(
+        sqlite_db,
+        select(orders.c.id)
+        .where(*filters._planned(sqlite_db, page=True))
+        .order_by(orders.c.created_at.desc(), orders.c.id.desc())
+        .limit(50),
+    )
+    assert "ix_orders_status_created_total" in paged and "ix_orders_currency" not in paged, paged
