@@ -169,6 +169,8 @@ class Order(Base):
         Index("ix_orders_status_created_total", "status", "created_at", "total_amount"),
         Index("ix_orders_created", "created_at"),
         Index("ix_orders_total", "total_amount"),
+        # Covering for counts under a currency and its totals (migration 0012).
+        Index("ix_orders_currency_status_total", "currency", "status", "total_amount", "created_at"),
         Index("ix_orders_customer_created", "customer_id", "created_at"),
         Index("ix_orders_customer_email", "customer_email"),
     )
