@@ -95,3 +95,60 @@ def format_money(amount: int, currency: str) -> str:
     if symbol:
         return f"{sign}{symbol}{number}"
     return f"{sign}{currency.upper()} {number}"
+
+
+# -- amounts typed by people -------------------------------------------------------------------
+MAX_TYPED_AMOUNT = 10**12  # minor units; far above any order, below any integer overflow
+_TYPED = re.compile(r"^(?P<whole>[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)(?:\.(?P<fraction>[0-9]+))?$")
+
+
+class AmountError(ValueError):
+    """Typed text that is not an amount of its currency; the message names the field."""
+
+
+def parse_amount(text: object, currency: str, field: str = "Amount") -> int | None:
+    """Text typed in `currency`'s own units → minor units with its exponent, exactly.
+
+    '19.99' usd → 1999, '5000' jpy → 5000, '1.005' kwd → 1005, '1,000' usd → 100000;
+    '' → None. Refuses anything else with a message naming `field`: letters, signs,
+    exponents, misplaced thousands separators, more decimals than the currency has, and
+    amounts above MAX_TYPED_AMOUNT minor units."""
+    if text is None:
+        return None
+    raw = str(text).strip()
+    if raw == "":
+        return None
+    code = normalize_currency(currency)
+    places = exponent(code)
+    shown = raw if len(raw) <= 40 else raw[:40] + "…"
+    if raw.startswith("-"):
+        raise AmountError(f"{field}: {shown!r} is negative; a total is 0 or more.")
+    match = _TYPED.fullmatch(raw)
+    if match is None:
+        example = "5000" if places == 0 else "25 or 19.99" if places == 2 else "25 or 1.250"
+        raise AmountError(f"{field}: {shown!r} is not an amount; type a number like {example}.")
+    fraction = (match["fraction"] or "").rstrip("0")
+    if len(fraction) > places:
+        unit = "whole units, without decimals" if places == 0 else f"at most {places} decimals"
+        raise AmountError(f"{field}: {shown!r} has too many decimals; {code.upper()} amounts take {unit}.")
+    digits = match["whole"].replace(",", "").lstrip("0")
+    # Counted before int(): a 5,000-digit number is refused, not converted.
+    minor = (
+        MAX_TYPED_AMOUNT + 1
+        if len(digits) > 18
+        else int(digits or "0") * 10**places + (int(fraction.ljust(places, "0")) if places else 0)
+    )
+    if minor > MAX_TYPED_AMOUNT:
+        largest = f"{to_major(MAX_TYPED_AMOUNT, code):,}"
+        raise AmountError(f"{field}: {shown!r} is out of range; at most {largest} {code.upper()}.")
+    return minor
+
+
+def format_amount_input(amount: int | None, currency: str) -> str:
+    """The text parse_amount reads back: 1999 usd → '19.99', 5000 usd → '50', 5000 jpy →
+    '5000' (no symbol, no thousands separators: for a form field or a URL)."""
+    if amount is None:
+        return ""
+    places = exponent(currency)
+    whole, fraction = divmod(int(amount), 10**places)
+    return str(whole) if fraction == 0 else f"{whole}.{fraction:0{places}d}"

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from decimal import Decimal
 
 from sqlalchemy import and_, case, func, literal, literal_column, or_, select, table, union_all
 
 from .addresses import PostalAddress
+from .clock import utcnow
 from .db import Database
 from .dispute_queries import disputed_condition
 from .errors import NotFound, ValidationError
+from .money import AmountError, format_money, normalize_currency, parse_amount
 from .order_detail import Customer, OrderDetail, OrderEvent, OrderItem, PaymentAttempt, Refund, iso
 from .order_numbers import parse_order_number
 from .schema import order_day_counts, order_events, order_items, orders, payments, refunds, skus
@@ -43,14 +46,25 @@ class OrderFilters:
     created_to: dt.date | None = None  # inclusive
     search: str | None = None
     sku: str | None = None
-    min_total: int | None = None
+    min_total: int | None = None  # minor units of `currency`
     max_total: int | None = None
+    currency: str | None = None  # lower-case ISO 4217; the totals are in its units
+    unfulfilled_days: int | None = None  # Paid, and paid more than this many days ago
     # Only orders with an open (or lost) dispute; only orders flagged for attention.
     disputed: bool = False
     needs_attention: bool = False
 
     @classmethod
-    def parse(
+    def parse(cls, **fields) -> OrderFilters:
+        """The filters, or a FilterError about the first bad field (see `validate`)."""
+        filters, errors = cls.validate(**fields)
+        if filters is None:
+            field, message = next(iter(errors.items()))
+            raise FilterError(field, message)
+        return filters
+
+    @classmethod
+    def validate(
         cls,
         *,
         status=None,
@@ -60,47 +74,92 @@ class OrderFilters:
         sku=None,
         min_total=None,
         max_total=None,
+        currency=None,
+        unfulfilled_days=None,
         disputed=False,
         needs_attention=False,
-    ) -> OrderFilters:
-        parsed_status = None
-        if status not in (None, "", "all"):
+    ) -> tuple[OrderFilters | None, dict[str, str]]:
+        """Every field checked: (the filters, {}) or (None, {field: what is wrong}),
+        each message naming its field as the filter form labels it.
+
+        Totals are typed text in the currency's own units ('19.99' USD, '5000' JPY;
+        money.parse_amount), so a total needs a currency; a currency alone keeps the
+        orders in that currency."""
+        errors: dict[str, str] = {}
+
+        def check(field: str, convert):
             try:
-                parsed_status = Status(str(status).strip().lower())
-            except ValueError:
-                raise ValidationError(
-                    f"Unknown status {str(status)[:40]!r}; use one of "
-                    + ", ".join(s.value for s in Status)
-                    + "."
-                ) from None
-        start, end = _date(created_from, "From date"), _date(created_to, "To date")
+                return convert()
+            except ValidationError as error:
+                errors[field] = str(error)
+            except AmountError as error:
+                errors[field] = str(error)
+            return None
+
+        parsed_status = check("status", lambda: _status(status))
+        start = check("created_from", lambda: _date(created_from, FIELD_LABELS["created_from"]))
+        end = check("created_to", lambda: _date(created_to, FIELD_LABELS["created_to"]))
         if start and end and start > end:
-            raise ValidationError(f"The From date {start} is after the To date {end}.")
-        text = clean_text(search, "Search", max_length=200, required=False) or None
-        code = clean_text(sku, "SKU", max_length=64, required=False) or None
-        low = (
-            None
-            if min_total in (None, "")
-            else whole_number(min_total, "Minimum total", minimum=0, maximum=10**12)
-        )
-        high = (
-            None
-            if max_total in (None, "")
-            else whole_number(max_total, "Maximum total", minimum=0, maximum=10**12)
-        )
+            errors["created_to"] = (
+                f"{FIELD_LABELS['created_to']} {end} is before {FIELD_LABELS['created_from']} {start}."
+            )
+        text = check("search", lambda: clean_text(search, "Search", max_length=200, required=False) or None)
+        code = check("sku", lambda: clean_text(sku, "SKU", max_length=64, required=False) or None)
+        money_code = check("currency", lambda: _currency(currency))
+        totals = {}
+        for field, raw in (("min_total", min_total), ("max_total", max_total)):
+            if raw is None or str(raw).strip() == "" or "currency" in errors:
+                continue
+            if isinstance(raw, bool) or not isinstance(raw, (str, int, Decimal)):
+                errors[field] = f"{FIELD_LABELS[field]}: type an amount like 25 or 19.99."
+            elif money_code is None:
+                errors[field] = (
+                    f"{FIELD_LABELS[field]} needs a currency: a total is in one currency's own "
+                    "units (give the currency too)."
+                )
+            else:
+                totals[field] = check(
+                    field, lambda raw=raw, field=field: parse_amount(raw, money_code, FIELD_LABELS[field])
+                )
+        low, high = totals.get("min_total"), totals.get("max_total")
         if low is not None and high is not None and low > high:
-            raise ValidationError("The minimum total is above the maximum total.")
-        return cls(
-            parsed_status,
-            start,
-            end,
-            text,
-            code,
-            low,
-            high,
-            disputed=_flag(disputed, "Disputed"),
-            needs_attention=_flag(needs_attention, "Needs attention"),
+            errors["max_total"] = (
+                f"{FIELD_LABELS['max_total']} {format_money(high, money_code or 'usd')} is below "
+                f"{FIELD_LABELS['min_total']} {format_money(low, money_code or 'usd')}."
+            )
+        days = check(
+            "unfulfilled_days",
+            lambda: (
+                None
+                if unfulfilled_days in (None, "")
+                else whole_number(
+                    unfulfilled_days,
+                    FIELD_LABELS["unfulfilled_days"],
+                    minimum=0,
+                    maximum=MAX_UNFULFILLED_DAYS,
+                )
+            ),
         )
+        flags = {
+            field: check(field, lambda value=value, field=field: _flag(value, FIELD_LABELS[field]))
+            for field, value in (("disputed", disputed), ("needs_attention", needs_attention))
+        }
+        if errors:
+            return None, errors
+        built = cls(
+            status=parsed_status,
+            created_from=start,
+            created_to=end,
+            search=text,
+            sku=code,
+            min_total=low,
+            max_total=high,
+            currency=money_code,
+            unfulfilled_days=days,
+            disputed=bool(flags["disputed"]),
+            needs_attention=bool(flags["needs_attention"]),
+        )
+        return built, {}
 
     @property
     def counted_by_day(self) -> bool:
@@ -110,6 +169,7 @@ class OrderFilters:
             and not self.sku
             and self.min_total is None
             and self.max_total is None
+            and self.unfulfilled_days is None
             and not self.disputed
             and not self.needs_attention
         )
@@ -128,15 +188,27 @@ class OrderFilters:
             parts.append(f"matching {self.search!r}")
         if self.sku:
             parts.append(f"with SKU {self.sku}")
+        money_code = self.currency or ""
+        if self.currency and self.min_total is None and self.max_total is None:
+            parts.append(f"in {self.currency.upper()}")
         if self.min_total is not None:
-            parts.append(f"total ≥ {self.min_total}")
+            parts.append(f"total ≥ {_money_words(self.min_total, money_code)}")
         if self.max_total is not None:
-            parts.append(f"total ≤ {self.max_total}")
+            parts.append(f"total ≤ {_money_words(self.max_total, money_code)}")
+        if self.unfulfilled_days is not None:
+            days = self.unfulfilled_days
+            parts.append(f"unfulfilled for more than {days} day{'' if days == 1 else 's'}")
         if self.disputed:
             parts.append("disputed")
         if self.needs_attention:
             parts.append("needing attention")
         return ", ".join(parts)
+
+    def unfulfilled_cutoff(self, now: dt.datetime | None = None) -> dt.datetime | None:
+        """Paid before this time (naive UTC) for the ageing filter; None without it."""
+        if self.unfulfilled_days is None:
+            return None
+        return (now or utcnow()) - dt.timedelta(days=self.unfulfilled_days)
 
     def conditions(self, *, include_status: bool = True, dialect: str | None = None) -> list:
         """The WHERE terms; with the database's `dialect`, a search uses its text index."""
@@ -148,6 +220,7 @@ class OrderFilters:
         include_status: bool = True,
         amounts_by_index: bool = True,
         sku_by_index: bool = True,
+        currency_by_index: bool = True,
         dialect: str | None = None,
     ) -> list:
         """The WHERE terms. On SQLite, which has no statistics to plan by, the list's
@@ -155,8 +228,10 @@ class OrderFilters:
         `amounts_by_index=False` keeps ix_orders_total out of a page not sorted by total
         (SQLite took any amount range for a selective one, looked every order in it up
         and sorted them: seconds at 1M, against a walk down ix_orders_created that
-        stops after a page), and `sku_by_index=False` keeps the order ids of a SKU from
-        driving the query when a date range is narrower. The answers are the same."""
+        stops after a page), `sku_by_index=False` keeps the order ids of a SKU from
+        driving the query when a date range is narrower, and `currency_by_index=False`
+        keeps ix_orders_currency_status_total (which the counts read alone) out of a
+        page that ix_orders_status_created_total serves in order. The answers are the same."""
         where = []
         if include_status and self.status is not None:
             where.append(orders.c.status == self.status.value)
@@ -179,6 +254,17 @@ class OrderFilters:
                     )
                 )
             )
+        if self.currency:
+            currency = orders.c.currency if currency_by_index else orders.c.currency.concat("")
+            where.append(currency == self.currency)
+        cutoff = self.unfulfilled_cutoff()
+        if cutoff is not None:
+            # Still Paid, paid before the cutoff. An order is paid after it is created, so
+            # created_at < cutoff holds too: it bounds the range of the covering status
+            # index (status, created_at, ...), and only that range's rows are looked up.
+            where.append(orders.c.status == Status.PAID.value)
+            where.append(orders.c.created_at < cutoff)
+            where.append(orders.c.paid_at < cutoff)
         total = orders.c.total_amount if amounts_by_index else orders.c.total_amount + 0
         if self.min_total is not None:
             where.append(total >= self.min_total)
@@ -190,7 +276,14 @@ class OrderFilters:
             where.append(orders.c.needs_attention.is_(True))
         return where
 
-    def _planned(self, db: Database, *, include_status: bool = True, sorted_by_total: bool = False) -> list:
+    def _planned(
+        self,
+        db: Database,
+        *,
+        include_status: bool = True,
+        sorted_by_total: bool = False,
+        page: bool = False,
+    ) -> list:
         """conditions() shaped for SQLite's planner (see _conditions)."""
         if not db.is_sqlite:
             return self._conditions(include_status=include_status, dialect=db.engine.dialect.name)
@@ -199,6 +292,7 @@ class OrderFilters:
             include_status=include_status,
             amounts_by_index=sorted_by_total,
             sku_by_index=not dated,
+            currency_by_index=sorted_by_total or not page,
             dialect="sqlite",
         )
 
@@ -215,6 +309,56 @@ def _flag(value, field: str) -> bool:
     raise ValidationError(f"{field} must be yes or no, not {text[:40]!r}.")
 
 
+FIELD_LABELS = {
+    "status": "Status",
+    "created_from": "Created from",
+    "created_to": "Created to",
+    "search": "Search",
+    "sku": "Product / SKU",
+    "currency": "Currency",
+    "min_total": "Min total",
+    "max_total": "Max total",
+    "unfulfilled_days": "Unfulfilled over (days)",
+    "disputed": "Disputed",
+    "needs_attention": "Needs attention",
+}
+MAX_UNFULFILLED_DAYS = 3650
+
+
+class FilterError(ValidationError):
+    """A bad filter value; `field` is the OrderFilters field it belongs to."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def _status(value) -> Status | None:
+    if value in (None, "", "all"):
+        return None
+    try:
+        return Status(str(value).strip().lower())
+    except ValueError:
+        raise ValidationError(
+            f"Unknown status {str(value)[:40]!r}; use one of " + ", ".join(s.value for s in Status) + "."
+        ) from None
+
+
+def _currency(value) -> str | None:
+    if value is None or str(value).strip() in ("", "any"):
+        return None
+    try:
+        return normalize_currency(str(value))
+    except ValueError:
+        raise ValidationError(
+            f"Currency: {str(value)[:40]!r} is not a three-letter currency code like USD."
+        ) from None
+
+
+def _money_words(amount: int, currency: str) -> str:
+    return format_money(amount, currency) if currency else f"{amount} (minor units)"
+
+
 def _date(value, field: str) -> dt.date | None:
     if value in (None, ""):
         return None
@@ -225,9 +369,9 @@ def _date(value, field: str) -> dt.date | None:
     try:
         parsed = dt.date.fromisoformat(str(value).strip())
     except ValueError:
-        raise ValidationError(f"{field} must be a date like 2026-01-31, not {str(value)[:40]!r}.") from None
+        raise ValidationError(f"{field}: {str(value)[:40]!r} is not a date like 2026-01-31.") from None
     if not 2000 <= parsed.year <= 2100:
-        raise ValidationError(f"{field} {parsed} is out of range.")
+        raise ValidationError(f"{field}: {parsed} is out of range (2000 to 2100).")
     return parsed
 
 
@@ -310,7 +454,7 @@ def list_orders(
         raise ValidationError(f"Cannot sort by {str(sort)[:40]!r}; use one of {', '.join(SORTABLE)}.")
     column = SORTABLE[sort]
     order_by = [column.desc(), orders.c.id.desc()] if descending else [column.asc(), orders.c.id.asc()]
-    where = filters._planned(db, sorted_by_total=sort == "total_amount")
+    where = filters._planned(db, sorted_by_total=sort == "total_amount", page=True)
     query = (
         select(*LIST_COLUMNS)
         .where(*where)
@@ -389,6 +533,8 @@ def _day_counts(conn, filters: OrderFilters, *, status: Status | None = None) ->
         where.append(order_day_counts.c.day <= filters.created_to)
     if status is not None:
         where.append(order_day_counts.c.status == status.value)
+    if filters.currency:
+        where.append(order_day_counts.c.currency == filters.currency)
     query = (
         select(order_day_counts.c.status, func.sum(order_day_counts.c.orders))
         .where(*where)

@@ -169,6 +169,8 @@ class Order(Base):
         Index("ix_orders_status_created_total", "status", "created_at", "total_amount"),
         Index("ix_orders_created", "created_at"),
         Index("ix_orders_total", "total_amount"),
+        # Covering for counts under a currency and its totals (migration 0012).
+        Index("ix_orders_currency_status_total", "currency", "status", "total_amount", "created_at"),
         Index("ix_orders_customer_created", "customer_id", "created_at"),
         Index("ix_orders_customer_email", "customer_email"),
     )
@@ -269,6 +271,11 @@ class Refund(Base):
     # Stripe Dashboard), learnt from its webhook (migration 0007).
     origin: Mapped[str] = mapped_column(String(16), default="desk", server_default="desk")
 
+    __table_args__ = (  # a period's refunds, a gateway's refund ids (migration 0008)
+        Index("ix_refunds_created", "created_at"),
+        Index("ix_refunds_gateway_refund_id", "gateway_refund_id"),
+    )
+
 
 class StripeEvent(Base):
     """The webhook inbox: each Stripe event stored once by its id, as it came; a worker
@@ -330,11 +337,6 @@ class Dispute(Base):
     opened_at: Mapped[dt.datetime] = mapped_column(DateTime)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime)
     closed_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
-
-    __table_args__ = (  # a period's refunds, a gateway's refund ids (migration 0008)
-        Index("ix_refunds_created", "created_at"),
-        Index("ix_refunds_gateway_refund_id", "gateway_refund_id"),
-    )
 
 
 # The simulated gateway's own ledger: it plays the part of Stripe's books, so it is

@@ -17,11 +17,11 @@ from orders_core.staff import Actor, Permission
 from pages.ui import display, links, orders_view, resources, session, statuses
 from pages.ui.filter_form import FilterForm, sync_widget
 
-FILTER_PARAMS = ("status", "from", "to", "q", "sku", "min", "max")
+FILTER_PARAMS = ("status", "from", "to", "q", "sku", "currency", "min", "max", "unfulfilled")
 DAYS_PARAM = "days"
 CACHE_SECONDS = 60
 TILE_WIDTH = 200  # px: "CA$9,999.99", the widest figure a tile shows, fits
-FILTERS = FilterForm("analytics", with_status=True, column_widths=(1.4, 2.4, 2, 1.3, 1.3, 1, 1))
+FILTERS = FilterForm("analytics", with_status=True, column_widths=(1.4, 2.6, 2.4, 1.4))
 
 K_DAYS = "analytics_days"
 K_CURRENCY = "analytics_currency"
@@ -59,10 +59,17 @@ def write_url(filters_params: dict, days: int) -> None:
 
 
 def on_filters_submit() -> None:
-    write_url(FILTERS.submitted(), read_days(st.query_params.get(DAYS_PARAM))[0])
+    submitted = FILTERS.submitted()
+    _, errors = orders_view.filter_errors({k: v for k, v in submitted.items() if v})
+    if errors:  # refused whole: the typed values stay, each error at its field
+        FILTERS.set_errors(errors)
+        return
+    FILTERS.reset()
+    write_url(submitted, read_days(st.query_params.get(DAYS_PARAM))[0])
 
 
 def on_filters_clear() -> None:
+    FILTERS.reset()
     write_url({}, read_days(st.query_params.get(DAYS_PARAM))[0])
 
 

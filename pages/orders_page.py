@@ -38,7 +38,7 @@ FLASH = "orders_flash"
 
 TABS = ["all"] + [s.value for s in Status]
 EXPORT = "export"
-FILTERS = FilterForm("orders", with_status=False, column_widths=(2.4, 2, 1.6, 1.6, 1, 1), with_flags=True)
+FILTERS = FilterForm("orders", with_status=False, column_widths=(2.8, 2.6, 1.4), with_flags=True)
 
 
 # -- the URL -------------------------------------------------------------------------------
@@ -63,14 +63,24 @@ def on_tab_change() -> None:
 
 
 def on_filters_submit() -> None:
+    """Apply the form, or refuse it whole: each bad field keeps its text and its error,
+    and the URL (the applied view: list, counts, selection) stays as it was."""
     params = url_params()
     params.update(FILTERS.submitted())
+    _, errors = orders_view.filter_errors({k: v for k, v in params.items() if v})
+    if errors:
+        FILTERS.set_errors(errors)
+        return
+    FILTERS.reset()
+    if params.get("unfulfilled") and params.get("status") != Status.PAID.value:
+        params["status"] = Status.PAID.value  # the ageing view is of Paid orders: its tab
     params.pop("page", None)
     apply_params(params)
 
 
 def on_filters_clear() -> None:
     params = url_params()
+    FILTERS.reset()
     apply_params({k: params.get(k) for k in ("status", "sort")})
 
 
@@ -302,6 +312,14 @@ def selection_caption(total: int) -> str:
     return f"{len(numbers):,} selected: {shown}"
 
 
+def view_label(view: orders_view.OrdersView, total: int) -> str:
+    """'Paid, 1,234 orders' (with the filters in words when there are any)."""
+    tab = "All" if view.tab == "all" else statuses.status_label(view.tab)
+    narrowed = view.filters.describe().split(", ", 1)
+    extra = f" ({narrowed[1]})" if len(narrowed) > 1 else ""
+    return f"{tab}{extra}, {total:,} order{'' if total == 1 else 's'}"
+
+
 @st.fragment
 def results(actor) -> None:
     """The rows, selection, mass actions and paging. A fragment: ticking a row or
@@ -374,6 +392,17 @@ def results(actor) -> None:
 
     with toolbar:
         count = page.total if all_matching else len(selected())
+        unapplied = FILTERS.unapplied(view.filters)
+        held, shown = ", ".join(unapplied), view_label(view, page.total)
+        if unapplied:
+            st.warning(
+                display.escape_markdown(
+                    f"The filter form holds input that is not applied ({held}). "
+                    f"The list, its count and any selection are the applied view: {shown}. "
+                    "Select all and Mass actions are off until you apply valid filters or clear them."
+                ),
+                icon=":material/filter_alt_off:",
+            )
         left, right = st.columns([5, 3], vertical_alignment="center")
         with left:
             st.text(selection_caption(page.total))
@@ -392,6 +421,10 @@ def results(actor) -> None:
                     key="orders_select_matching",
                     on_click=select_all_matching,
                     icon=":material/select_all:",
+                    disabled=bool(unapplied),
+                    help=f"Off: the filter form holds input that is not applied ({held})."
+                    if unapplied
+                    else None,
                 )
             if count:
                 buttons.button(
@@ -423,16 +456,18 @@ def results(actor) -> None:
                     type="primary",
                     format_func=action_label,
                     icon=":material/bolt:",
-                    disabled=not offered or count == 0,
+                    disabled=not offered or count == 0 or bool(unapplied),
                     help=(
                         "Your role has no mass actions."
                         if not offered
+                        else f"Off: the filter form holds unapplied input ({held}); the list shows {shown}."
+                        if unapplied
                         else None
                         if count
                         else "Select orders first."
                     ),
                 )
-        if choice and count:
+        if choice and count and not unapplied:
             description = (
                 f"all {page.total:,} matching orders ({view.filters.describe()})"
                 if all_matching

@@ -69,8 +69,23 @@ def add_order_filters(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--search", metavar="TEXT", help="order number, or part of an email or name")
     p.add_argument("--sku", metavar="CODE", help="orders with an item of this SKU")
-    p.add_argument("--min-total", metavar="N", help="total at least N, in minor units (cents)")
-    p.add_argument("--max-total", metavar="N", help="total at most N, in minor units (cents)")
+    add_money_filters(p)
+
+
+def add_money_filters(p: argparse.ArgumentParser, *, prefix: str = "") -> None:
+    """--currency, --min-total/--max-total (in that currency's own units) and the ageing filter."""
+    p.add_argument("--currency", metavar="CODE", help=prefix + "orders in this currency (usd, jpy, …)")
+    p.add_argument(
+        "--min-total",
+        metavar="AMOUNT",
+        help=prefix + "total at least AMOUNT in --currency's units (19.99 USD, 5000 JPY); needs --currency",
+    )
+    p.add_argument("--max-total", metavar="AMOUNT", help=prefix + "total at most AMOUNT, as --min-total")
+    p.add_argument(
+        "--unfulfilled-days",
+        metavar="N",
+        help=prefix + "still Paid and paid more than N days ago (the ageing view)",
+    )
 
 
 def order_filters(args: argparse.Namespace) -> OrderFilters:
@@ -83,6 +98,8 @@ def order_filters(args: argparse.Namespace) -> OrderFilters:
         sku=args.sku,
         min_total=args.min_total,
         max_total=args.max_total,
+        currency=getattr(args, "currency", None),
+        unfulfilled_days=getattr(args, "unfulfilled_days", None),
     )
 
 
@@ -148,6 +165,7 @@ __all__ = [
     "whole_number_option",
     "add_json",
     "add_actor",
+    "add_money_filters",
     "add_order_filters",
     "order_filters",
     "open_db",

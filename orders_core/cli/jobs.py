@@ -22,6 +22,7 @@ from .common import (
     acting_actor,
     add_actor,
     add_json,
+    add_money_filters,
     cell,
     emit,
     open_db,
@@ -30,7 +31,16 @@ from .common import (
     whole_number_option,
 )
 
-FILTER_OPTIONS = ("created_from", "created_to", "search", "sku", "min_total", "max_total")
+FILTER_OPTIONS = (
+    "created_from",
+    "created_to",
+    "search",
+    "sku",
+    "min_total",
+    "max_total",
+    "currency",
+    "unfulfilled_days",
+)
 MAX_LISTED_FAILURES = 1000
 
 
@@ -66,8 +76,7 @@ def args_bulk(p: argparse.ArgumentParser) -> None:
         "--search", metavar="TEXT", help="with --status: order number, or part of an email or name"
     )
     p.add_argument("--sku", metavar="CODE", help="with --status: orders with an item of this SKU")
-    p.add_argument("--min-total", metavar="N", help="with --status: total at least N minor units")
-    p.add_argument("--max-total", metavar="N", help="with --status: total at most N minor units")
+    add_money_filters(p, prefix="with --status: ")
     p.add_argument("--reason", default="", help="why; kept in each order's timeline")
     p.add_argument(
         "--dry-run",
@@ -89,8 +98,8 @@ def _selection(args: argparse.Namespace) -> dict:
     if args.orders is not None:
         if given:
             args.parser.error(
-                "the filters (--from, --to, --search, --sku, --min-total, "
-                "--max-total) narrow a --status selection, not --orders"
+                "the filters (--from, --to, --search, --sku, --currency, --min-total, "
+                "--max-total, --unfulfilled-days) narrow a --status selection, not --orders"
             )
         return {"order_numbers": [n.strip() for n in args.orders.split(",") if n.strip()]}
     return {"filters": order_filters(args)}

@@ -8,9 +8,8 @@ import hashlib
 import re
 from collections.abc import Mapping
 
-from orders_core.errors import ValidationError
+from orders_core.money import format_amount_input
 from orders_core.queries import SORTABLE, OrderFilters
-from pages.ui.amounts import format_major_amount, parse_major_amount
 
 PAGE_SIZE = 50
 DEFAULT_SORT = "-created_at"
@@ -23,7 +22,35 @@ SORT_OPTIONS = {
     "number": "Order number: low to high",
     "status": "Status",
 }
-ORDER_PARAMS = ("status", "from", "to", "q", "sku", "min", "max", "disputed", "attention", "page", "sort")
+ORDER_PARAMS = (
+    "status",
+    "from",
+    "to",
+    "q",
+    "sku",
+    "currency",
+    "min",
+    "max",
+    "unfulfilled",
+    "disputed",
+    "attention",
+    "page",
+    "sort",
+)
+# The URL's name of each OrderFilters field.
+FILTER_PARAMS = {
+    "status": "status",
+    "from": "created_from",
+    "to": "created_to",
+    "q": "search",
+    "sku": "sku",
+    "currency": "currency",
+    "min": "min_total",
+    "max": "max_total",
+    "unfulfilled": "unfulfilled_days",
+    "disputed": "disputed",
+    "attention": "needs_attention",
+}
 MAX_PAGE = 10**7
 
 
@@ -56,8 +83,10 @@ class OrdersView:
             "to": f.created_to.isoformat() if f.created_to else None,
             "q": f.search,
             "sku": f.sku,
-            "min": format_major_amount(f.min_total) if f.min_total is not None else None,
-            "max": format_major_amount(f.max_total) if f.max_total is not None else None,
+            "currency": f.currency,
+            "min": format_amount_input(f.min_total, f.currency or "usd") if f.min_total is not None else None,
+            "max": format_amount_input(f.max_total, f.currency or "usd") if f.max_total is not None else None,
+            "unfulfilled": str(f.unfulfilled_days) if f.unfulfilled_days is not None else None,
             "disputed": "1" if f.disputed else None,
             "attention": "1" if f.needs_attention else None,
             "page": str(self.page) if self.page != 1 else None,
@@ -69,6 +98,16 @@ class OrdersView:
         """Identifies the set of matching orders (tab and filters, not page or sort)."""
         scoped = {k: v for k, v in self.params().items() if k not in ("page", "sort")}
         return hashlib.sha1(repr(sorted(scoped.items())).encode()).hexdigest()[:12]
+
+
+def filter_errors(params: Mapping[str, object]) -> tuple[OrderFilters | None, dict[str, str]]:
+    """OrderFilters.validate over URL-named parameters: (filters, {}) or (None, {URL
+    parameter: what is wrong with it, naming the field as the form labels it})."""
+    given = {name: value for name, value in params.items() if value is not None}
+    fields = {field: given[name] for name, field in FILTER_PARAMS.items() if name in given}
+    filters, errors = OrderFilters.validate(**fields)
+    by_field = {field: name for name, field in FILTER_PARAMS.items()}
+    return filters, {by_field[field]: message for field, message in errors.items()}
 
 
 def parse_orders_params(params: Mapping[str, object]) -> tuple[OrdersView, list[str]]:
@@ -83,41 +122,23 @@ def parse_orders_params(params: Mapping[str, object]) -> tuple[OrdersView, list[
         return None if value is None else str(value)
 
     notices: list[str] = []
-    fields: dict[str, object] = {}
-
-    def take(name: str, field: str, convert=lambda v: v) -> None:
-        raw = get(name)
-        if raw is None or raw.strip() == "":
-            return
-        try:
-            value = convert(raw)
-            OrderFilters.parse(**{field: value})  # each field checked alone first
-        except ValidationError as error:
-            notices.append(f"Ignored {name}={raw[:40]!r}: {error}")
-        else:
-            fields[field] = value
-
-    take("status", "status")
-    take("from", "created_from")
-    take("to", "created_to")
-    take("q", "search")
-    take("sku", "sku")
-    take("min", "min_total", lambda v: parse_major_amount(v, "Minimum total"))
-    take("max", "max_total", lambda v: parse_major_amount(v, "Maximum total"))
-    take("disputed", "disputed")
-    take("attention", "needs_attention")
-    try:
-        filters = OrderFilters.parse(**fields)
-    except ValidationError as error:  # the fields disagree with each other
-        pairs = (("created_from", "created_to"), ("min_total", "max_total"))
-        for pair in pairs:
-            try:
-                OrderFilters.parse(**{k: fields[k] for k in pair if k in fields})
-            except ValidationError:
-                for k in pair:
-                    fields.pop(k, None)
-        notices.append(f"Ignored the range: {error}")
-        filters = OrderFilters.parse(**fields)
+    raw: dict[str, str] = {}
+    for name in FILTER_PARAMS:
+        value = get(name)
+        if value is not None and value.strip() != "":
+            raw[name] = value
+    # Drop each bad value with a notice naming its field and what was wrong, and check
+    # again (a currency dropped makes its totals unusable too): at most one round a field.
+    filters: OrderFilters | None = None
+    for _ in range(len(FILTER_PARAMS) + 1):
+        filters, errors = filter_errors(raw)
+        if filters is not None:
+            break
+        for name, message in errors.items():
+            notices.append(f"Ignored {name}={raw.get(name, '')[:40]!r}: {message}")
+            raw.pop(name, None)
+    if filters is None:  # pragma: no cover - every round drops a field; none left is valid
+        filters = OrderFilters()
 
     page = 1
     raw_page = get("page")

@@ -166,7 +166,7 @@ def test_admin_sees_jobs_analytics_and_staff(seeded_url, tmp_path):
 
     db = orders_db.open_database(seeded_url)
     ops = find_staff(db, "ops@ordersdesk.test").as_actor()
-    job = jobs.enqueue(db, ops, "fulfill", filters=OrderFilters.parse(max_total=2500))
+    job = jobs.enqueue(db, ops, "fulfill", filters=OrderFilters.parse(max_total="25", currency="usd"))
     from orders_core.job_engine import run_job_here
 
     job = run_job_here(db, job.id)

@@ -198,7 +198,7 @@ def finished_fulfill_job(db) -> jobs.JobView:
     from orders_core.job_engine import run_job_here
 
     ops = find_staff(db, OPS).as_actor()
-    job = jobs.enqueue(db, ops, "fulfill", filters=OrderFilters.parse(max_total=2500))
+    job = jobs.enqueue(db, ops, "fulfill", filters=OrderFilters.parse(max_total="25", currency="usd"))
     finished = run_job_here(db, job.id)
     assert finished.finished and finished.failed > 0 and finished.succeeded > 0, finished
     return finished

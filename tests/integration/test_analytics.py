@@ -94,7 +94,7 @@ FILTER_CASES = [
     {"created_from": "2026-03-01", "created_to": "2026-04-15"},
     {"search": "a"},
     {"sku": "PASS-DAY-USD"},
-    {"min_total": 2000, "max_total": 10000},
+    {"min_total": "20", "max_total": "100", "currency": "usd"},
     {"status": "fulfilled", "sku": "BOX-MONTHLY-USD", "created_from": "2026-01-01"},
 ]
 
@@ -225,7 +225,7 @@ def test_search_text_with_like_wildcards_and_quotes(seeded):
 
 def test_adbc_loader_matches_sqlalchemy_batches(sqlite_db):
     demo.seed(sqlite_db, orders=120, random_seed=9, now=NOW)
-    filters = OrderFilters.parse(created_from="2026-02-01", min_total=1000)
+    filters = OrderFilters.parse(created_from="2026-02-01", min_total="10", currency="usd")
     query = analytics.orders_query(sqlite_db, filters)
     fast = analytics.fetch_arrow(sqlite_db, query, analytics.ORDER_SCHEMA)
     slow = analytics._fetch_batches(sqlite_db, query, analytics.ORDER_SCHEMA)

@@ -205,9 +205,14 @@ def test_more_bad_usage_exits_2_before_touching_the_database(args, capsys, monke
     assert "usage:" in captured.err and "Traceback" not in captured.err and captured.out == ""
 
 
-def test_a_fractional_minimum_total_is_refused_with_the_validators_message(env):
+def test_a_total_without_a_currency_is_refused_naming_the_field(env):
     stderr = _refused(_run(env, "orders", "--min-total", "1.5"))
-    assert "Minimum total must be a whole number" in stderr
+    assert "Min total needs a currency" in stderr
+
+
+def test_a_total_with_more_decimals_than_its_currency_is_refused(env):
+    stderr = _refused(_run(env, "orders", "--currency", "jpy", "--min-total", "1.5"))
+    assert "Min total: '1.5' has too many decimals; JPY amounts take whole units" in stderr
 
 
 def test_a_quantity_that_is_not_a_whole_number_is_refused_cleanly(env):

@@ -207,7 +207,7 @@ def seeded(db):
         OrderFilters(),
         OrderFilters.parse(status="paid"),
         OrderFilters.parse(status="fulfilled", created_from="2026-03-01", created_to="2026-04-30"),
-        OrderFilters.parse(min_total=2000, max_total=8000),
+        OrderFilters.parse(min_total="20", max_total="80", currency="usd"),
         OrderFilters.parse(sku="PASS-DAY-JPY"),
         OrderFilters.parse(search="o'connor"),
         OrderFilters.parse(search="ORD-000007"),
