@@ -172,7 +172,7 @@ def test_after_a_partial_refund_outside_a_return_refunds_only_the_rest(db, paid_
     process_pending_events(db)
     lifecycle.fulfill_order(db, OPS, paid_order)
     returned = lifecycle.return_order(db, SUPPORT, paid_order)
-    assert returned["status"] == "returned" and returned["refunded_amount"] == 1000
+    assert returned.status == "returned" and returned.refunded_amount == 1000
     assert sorted(gateway_refund_amounts(db, pi_id)) == [300, 700]
 
 
