@@ -357,7 +357,8 @@ def main() -> None:
     metrics[2].metric("Items", f"{detail.quantity:,}")
     metrics[3].metric("Placed", when(detail.created_at)[:10], help=when(detail.created_at))
 
-    left, middle, right = st.columns(3, border=True)
+    # The payment card is the widest: a gateway id stays on one line, whole, from 1280 px up.
+    left, middle, right = st.columns([1, 1, 1.4], border=True)
     with left:
         st.markdown("#### Customer")
         labelled("Name", detail.customer.name)

@@ -133,6 +133,11 @@ def test_ops_takes_payment_for_a_created_order_after_a_decline(site, chromium_br
         wait_idle(page)
         assert page.locator(".st-key-order_take_payment").count() == 0
         page.get_by_text("Payment failed").first.wait_for()  # the declined attempt, in the timeline
+        code = page.locator("[data-testid=stCode] pre").first  # the gateway payment id
+        code.wait_for()
+        fits = code.evaluate("e => ({text: e.innerText, scroll: e.scrollWidth, client: e.clientWidth})")
+        assert fits["text"].strip().startswith("pi_") and "\n" not in fits["text"].strip(), fits
+        assert fits["scroll"] <= fits["client"] + 1, fits  # whole on one line: nothing scrolled away
         shot(page, f"details_take_payment_paid_{width}")
     finally:
         page.context.close()
