@@ -44,6 +44,7 @@ class Permission(str, enum.Enum):
     PAY = "take payments"
     MANAGE_JOBS = "cancel or retry jobs"
     MANAGE_STAFF = "manage staff accounts"
+    PUBLISH_VIEWS = "publish team views"  # saved views of the orders list everyone sees
 
 
 # The permission each status move needs, whoever asks (a page, the CLI, a bulk job).
