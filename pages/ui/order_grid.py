@@ -107,8 +107,13 @@ export default function () {
   let last = { at: 0 };
   const inGrid = (e) => !!(e.target && e.target.closest && e.target.closest(GRID));
   const headerBand = (e) => {
-    const canvas = e.target.closest && e.target.closest(GRID + " canvas");
-    return !!canvas && e.clientY - canvas.getBoundingClientRect().top < __HEADER__;
+    // the event's target is the grid's scroller, laid over its canvas
+    const grid = e.target && e.target.closest && e.target.closest(GRID);
+    const canvas = grid && grid.querySelector("canvas");
+    if (!canvas) return false;
+    const box = canvas.getBoundingClientRect();
+    const inX = e.clientX >= box.left && e.clientX <= box.right;
+    return inX && e.clientY >= box.top && e.clientY - box.top < __HEADER__;
   };
   window.addEventListener("pointerdown", (e) => {
     last = { at: Date.now(), grid: inGrid(e), button: e.button,
