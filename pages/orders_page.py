@@ -346,10 +346,11 @@ def results(actor) -> None:
             ).encode()
         ).hexdigest()[:16]
         chosen = selected()
-        order_grid.install_behaviour()
         back = {k: v for k, v in view.params().items() if k != "ticked"}
+        frame = order_grid.grid_frame(page.rows, lambda n: all_matching or n in chosen, back)
+        order_grid.install_behaviour(list(frame["Order"]))
         edited = st.data_editor(
-            order_grid.grid_frame(page.rows, lambda n: all_matching or n in chosen, back),
+            frame,
             key=f"{order_grid.GRID_KEY_PREFIX}{digest}",
             column_order=order_grid.column_order(columns),
             hide_index=True,

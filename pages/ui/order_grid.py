@@ -23,7 +23,8 @@ from orders_core.status import Status
 from pages.ui import display, statuses
 
 GRID_KEY_PREFIX = "orders_grid_"
-HEADER_PX = 35
+HEADER_PX = ROW_PX = 35  # st.data_editor's default header and row height
+SELECT_PX, ORDER_PX = 70, 110  # the widths of the first two columns (set below)
 
 # Column id (orders_core.saved_views) -> grid column label.
 COLUMN_LABELS = {
@@ -70,10 +71,12 @@ def grid_frame(rows: list[dict], ticked: Callable[[str], bool], back: dict[str, 
 
 
 GRID_COLUMNS = {
-    "Select": st.column_config.CheckboxColumn("Select", width=70, help="Tick orders for a mass action"),
+    "Select": st.column_config.CheckboxColumn(
+        "Select", width=SELECT_PX, help="Tick orders for a mass action"
+    ),
     "Order": st.column_config.LinkColumn(
         "Order",
-        width=110,
+        width=ORDER_PX,
         display_text=r"number=([^&]+)",
         help="Click to open the order here; Ctrl/Cmd-click opens it in a new tab",
     ),
@@ -99,8 +102,10 @@ def column_order(chosen: Sequence[str]) -> list[str]:
     return ["Select", "Order"] + [COLUMN_LABELS[c] for c in chosen if c in COLUMN_LABELS]
 
 
-_BEHAVIOUR_JS = """
-export default function () {
+_BEHAVIOUR_TEMPLATE = """
+export default function (component) {
+  // the order links of the rows on screen, in order (header sorting is off)
+  window.__ordersDeskGridLinks = (component.data && component.data.links) || [];
   if (window.__ordersDeskGrid) return;  // once per page load
   window.__ordersDeskGrid = true;
   const GRID = '[class*="st-key-__PREFIX__"]';
@@ -132,6 +137,33 @@ export default function () {
     }
   }, true);
   const open = window.open.bind(window);
+  const withBack = (url) => {
+    const link = new URL(String(url), location.href);
+    link.searchParams.set("back", location.search || "?");  // the list as it is now
+    return link;
+  };
+  // The link under a middle-click: the grid draws on a canvas, so from the position.
+  const linkUnder = (e) => {
+    const grid = e.target && e.target.closest && e.target.closest(GRID);
+    const canvas = grid && grid.querySelector("canvas");
+    if (!canvas) return null;
+    const box = canvas.getBoundingClientRect();
+    const scroller = grid.querySelector(".dvn-scroller");
+    const x = e.clientX - box.left + (scroller ? scroller.scrollLeft : 0);
+    const y = e.clientY - box.top - __HEADER__ + (scroller ? scroller.scrollTop : 0);
+    if (y < 0 || x < __ORDER_LEFT__ || x > __ORDER_RIGHT__) return null;
+    return window.__ordersDeskGridLinks[Math.floor(y / __ROW__)] || null;
+  };
+  window.addEventListener("pointerdown", (e) => {
+    if (e.button === 1 && linkUnder(e)) e.preventDefault();  // no autoscroll
+  }, true);
+  window.addEventListener("auxclick", (e) => {
+    const link = e.button === 1 && linkUnder(e);
+    if (!link) return;
+    e.preventDefault();
+    e.stopImmediatePropagation();
+    open(withBack(link).href, "_blank", "noopener");
+  }, true);
   window.open = function (url, target, features) {
     let link;
     try { link = new URL(String(url), location.href); } catch (error) { return open(url, target, features); }
@@ -139,7 +171,7 @@ export default function () {
     if (!fresh || link.origin !== location.origin || link.pathname !== "/order") {
       return open(url, target, features);
     }
-    link.searchParams.set("back", location.search || "?");  // the list as it is now
+    link = withBack(link);
     if (!last.modified && last.button === 0) {
       location.assign(link.href);  // same tab, a new history entry
       return null;
@@ -147,7 +179,16 @@ export default function () {
     return open(link.href, "_blank", "noopener");
   };
 }
-""".replace("__PREFIX__", GRID_KEY_PREFIX).replace("__HEADER__", str(HEADER_PX))
+"""
+_BEHAVIOUR_JS = _BEHAVIOUR_TEMPLATE
+for _name, _value in {
+    "__PREFIX__": GRID_KEY_PREFIX,
+    "__HEADER__": HEADER_PX,
+    "__ROW__": ROW_PX,
+    "__ORDER_LEFT__": SELECT_PX,
+    "__ORDER_RIGHT__": SELECT_PX + ORDER_PX,
+}.items():
+    _BEHAVIOUR_JS = _BEHAVIOUR_JS.replace(_name, str(_value))
 
 # Hides the grid toolbar's search button (see above); download and fullscreen stay.
 _BEHAVIOUR_CSS = """
@@ -160,6 +201,6 @@ _behaviour = st.components.v2.component(
 )
 
 
-def install_behaviour() -> None:
-    """Mount the grid's browser-side rules (renders nothing)."""
-    _behaviour(key="orders_grid_behaviour", height=0, width=1)
+def install_behaviour(links: list[str]) -> None:
+    """Mount the grid's browser-side rules (renders nothing); `links`: the Order column."""
+    _behaviour(key="orders_grid_behaviour", data={"links": links}, height=0, width=1)

@@ -70,14 +70,14 @@ def tick_row(page, row: int) -> None:
     page.mouse.click(box["x"] + SELECT_PX / 2, box["y"] + HEADER_PX + ROW_PX * row + ROW_PX / 2)
 
 
-def click_order(page, row: int, modifiers: list[str] | None = None) -> None:
+def click_order(page, row: int, modifiers: list[str] | None = None, button: str = "left") -> None:
     """Click the order number (a link) of grid row `row`."""
     box = grid_canvas(page)
     x, y = box["x"] + SELECT_PX + 30, box["y"] + HEADER_PX + ROW_PX * row + ROW_PX / 2
     page.mouse.move(x, y)
     for key in modifiers or []:
         page.keyboard.down(key)
-    page.mouse.click(x, y)
+    page.mouse.click(x, y, button=button)
     for key in modifiers or []:
         page.keyboard.up(key)
 
@@ -188,3 +188,11 @@ def back_and_forward(page, base, db) -> None:
     assert parse_qs(urlsplit(other.url).query)["back"][0].startswith("?")
     assert page.url.split("?")[0].rstrip("/") == base.rstrip("/")
     shot(other, "navigation_05_ctrl_click_new_tab")
+
+    # A middle-click does the same.
+    with page.context.expect_page() as opened:
+        click_order(page, 4, button="middle")
+    third = opened.value
+    third.wait_for_load_state()
+    heading(third, f"Order {expected[4]}").wait_for()
+    assert page.url.split("?")[0].rstrip("/") == base.rstrip("/")
