@@ -348,7 +348,7 @@ def results(actor) -> None:
         chosen = selected()
         back = {k: v for k, v in view.params().items() if k != "ticked"}
         frame = order_grid.grid_frame(page.rows, lambda n: all_matching or n in chosen, back)
-        order_grid.install_behaviour(list(frame["Order"]))
+        order_grid.install_behaviour(list(frame["Order"]), order_grid.column_order(columns))
         edited = st.data_editor(
             frame,
             key=f"{order_grid.GRID_KEY_PREFIX}{digest}",

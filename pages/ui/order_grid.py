@@ -105,7 +105,10 @@ def column_order(chosen: Sequence[str]) -> list[str]:
 _BEHAVIOUR_TEMPLATE = """
 export default function (component) {
   // the order links of the rows on screen, in order (header sorting is off)
-  window.__ordersDeskGridLinks = (component.data && component.data.links) || [];
+  let data = component.data;
+  if (typeof data === "string") { try { data = JSON.parse(data); } catch (error) { data = null; } }
+  window.__ordersDeskGridLinks = (data && data.links) || [];
+  window.__ordersDeskGridWidths = (data && data.widths) || null;
   if (window.__ordersDeskGrid) return;  // once per page load
   window.__ordersDeskGrid = true;
   const GRID = '[class*="st-key-__PREFIX__"]';
@@ -151,7 +154,12 @@ export default function (component) {
     const scroller = grid.querySelector(".dvn-scroller");
     const x = e.clientX - box.left + (scroller ? scroller.scrollLeft : 0);
     const y = e.clientY - box.top - __HEADER__ + (scroller ? scroller.scrollTop : 0);
-    if (y < 0 || x < __ORDER_LEFT__ || x > __ORDER_RIGHT__) return null;
+    // A grid narrower than its box is stretched: each column gets an equal share of the rest.
+    const widths = (window.__ordersDeskGridWidths || [__ORDER_LEFT__, __ORDER_RIGHT__ - __ORDER_LEFT__]);
+    const total = widths.reduce((a, b) => a + b, 0);
+    const extra = Math.max(0, (box.width - total) / widths.length);
+    const left = widths[0] + extra, right = left + widths[1] + extra;
+    if (y < 0 || x < left + 4 || x > right - 4) return null;
     return window.__ordersDeskGridLinks[Math.floor(y / __ROW__)] || null;
   };
   window.addEventListener("pointerdown", (e) => {
@@ -201,6 +209,17 @@ _behaviour = st.components.v2.component(
 )
 
 
-def install_behaviour(links: list[str]) -> None:
-    """Mount the grid's browser-side rules (renders nothing); `links`: the Order column."""
-    _behaviour(key="orders_grid_behaviour", data={"links": links}, height=0, width=1)
+def column_widths(order: Sequence[str]) -> list[int]:
+    """The configured width of each shown column, in order."""
+    return [int(GRID_COLUMNS[c]["width"]) for c in order]  # type: ignore[index, arg-type]
+
+
+def install_behaviour(links: list[str], order: Sequence[str]) -> None:
+    """Mount the grid's browser-side rules (renders nothing); `links`: the Order column,
+    `order`: the shown columns (for where the order numbers are drawn)."""
+    _behaviour(
+        key="orders_grid_behaviour",
+        data={"links": links, "widths": column_widths(order)},
+        height=0,
+        width=1,
+    )

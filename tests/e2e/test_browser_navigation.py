@@ -14,6 +14,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from playwright.sync_api import expect
 
 from orders_core import db as orders_db
 from orders_core import demo, queries
@@ -165,8 +166,8 @@ def back_and_forward(page, base, db) -> None:
     page.wait_for_url(list_url)
     selected_line(page).filter(has_text=f"2 selected: {expected[0]}, {expected[2]}").wait_for()
     showing(page, "Showing 51–100").wait_for()
-    assert page.locator(".st-key-orders_filter_min input").input_value() == "1"
-    assert page.locator(".st-key-orders_sort input").input_value() == "Total: high to low"
+    expect(page.locator(".st-key-orders_filter_min input")).to_have_value("1")
+    expect(page.locator(".st-key-orders_sort input")).to_have_value("Total: high to low")
     shot(page, "navigation_03_back_restored")
 
     # Forward: the order again.
@@ -196,3 +197,53 @@ def back_and_forward(page, base, db) -> None:
     third.wait_for_load_state()
     heading(third, f"Order {expected[4]}").wait_for()
     assert page.url.split("?")[0].rstrip("/") == base.rstrip("/")
+
+
+def open_columns(page) -> None:
+    wait_idle(page)
+    button = page.locator("[data-testid=stPopoverButton]").filter(has_text="Columns")
+    if button.get_attribute("aria-expanded") != "true":
+        button.click()
+
+
+def chip_removers(page):
+    """The column picker's chips (their remove buttons), in order."""
+    return page.locator('[data-testid=stMultiSelectTagsContainer] [aria-label^="Remove "]')
+
+
+def picked_columns(page) -> list[str]:
+    """The column picker's chips, in order (the page's own record of the columns)."""
+    open_columns(page)
+    chip_removers(page).first.wait_for()
+    labels = chip_removers(page).evaluate_all("els => els.map(e => e.getAttribute('aria-label'))")
+    return [label.removeprefix("Remove ") for label in labels]
+
+
+def test_column_choices_survive_a_reload_and_a_sign_out(site, person):
+    base, _ = site
+    page = person()
+    page.goto(f"{base}/")
+    sign_in(page, "support@ordersdesk.test", PASSWORD)
+    heading(page, "Orders").wait_for()
+    assert picked_columns(page)[:2] == ["Status", "Customer"]
+
+    open_columns(page)
+    for name in ("Email", "Customer"):  # remove two chips
+        page.locator(f'[aria-label="Remove {name}"]').click()
+        page.locator(f'[aria-label="Remove {name}"]').wait_for(state="detached")
+    page.get_by_role("button", name="Save columns").click()
+    wait_idle(page)
+    both_widths(page, "06_columns_chosen")
+    assert picked_columns(page) == ["Status", "Items", "Total", "Refunded", "Created (UTC)"]
+
+    page.reload()
+    heading(page, "Orders").wait_for()
+    wait_idle(page)
+    assert picked_columns(page) == ["Status", "Items", "Total", "Refunded", "Created (UTC)"]
+
+    page.locator("#od-sign-out").click()
+    page.wait_for_url(re.compile(r"/sign-in"))
+    sign_in(page, "support@ordersdesk.test", PASSWORD)
+    heading(page, "Orders").wait_for()
+    assert picked_columns(page) == ["Status", "Items", "Total", "Refunded", "Created (UTC)"]
+    shot(page, "navigation_07_columns_after_sign_in")
