@@ -111,7 +111,11 @@ def views_bar(db, actor: Actor, params: dict[str, str], columns: list[str]) -> N
             width=260,
         )
         if st.button("Open view", key="orders_saved_view_open", disabled=chosen is None):
-            view = saved_views.get_view(db, actor, chosen)
+            try:
+                view = saved_views.get_view(db, actor, chosen)
+            except OrdersError as error:  # deleted or unpublished meanwhile
+                st.session_state[MESSAGE] = "error:" + str(error)
+                st.rerun()
             _remember(view)
             st.session_state[OWN_CHANGE] = True
             st.query_params.from_dict(view.params)

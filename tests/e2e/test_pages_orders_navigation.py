@@ -205,3 +205,24 @@ def test_only_an_admin_is_offered_to_publish_to_the_team(db):
     ops_keys = {c.key for c in app_as(db, OPS).checkbox}
     admin_keys = {c.key for c in app_as(db, ADMIN).checkbox}
     assert "orders_save_view_team" not in ops_keys and "orders_save_view_team" in admin_keys
+
+
+def test_open_a_saved_view_from_the_list_with_its_columns_then_delete_it(db):
+    view = saved_views.save_view(
+        db,
+        actor(db, OPS),
+        name="Big fulfilled",
+        params={"status": "fulfilled", "sort": "-total_amount"},
+        columns=["total"],
+    )
+    at = app_as(db, OPS)
+    at.selectbox(key="orders_saved_view_pick").set_value(view.id)
+    ok(at.run())
+    ok(at.button(key="orders_saved_view_open").click().run())
+    assert at.query_params == {"status": "fulfilled", "sort": "-total_amount"}
+    assert list(grid(at).proto.column_order) == ["Select", "Order", "Total"]
+    ok(at.button(key="orders_saved_view_default").click().run())
+    assert saved_views.default_view(db, actor(db, OPS)) == view
+    ok(at.button(key="orders_saved_view_delete").click().run())
+    assert saved_views.list_views(db, actor(db, OPS)) == []
+    assert saved_views.default_view(db, actor(db, OPS)) is None
