@@ -198,11 +198,14 @@ for _name, _value in {
 }.items():
     _BEHAVIOUR_JS = _BEHAVIOUR_JS.replace(_name, str(_value))
 
-# Hides the grid toolbar's search button (see above); download and fullscreen stay.
+# Hides the grid toolbar's search (see above) and its show/hide columns (this browser only:
+# the Columns picker keeps the choice for the person); download and fullscreen stay.
 _BEHAVIOUR_CSS = """
-[class*="st-key-__PREFIX__"] [data-testid="stElementToolbarButton"]:has(button[aria-label="Search"]),
-[class*="st-key-__PREFIX__"] button[aria-label="Search"] { display: none !important; }
-""".replace("__PREFIX__", GRID_KEY_PREFIX)
+__GRID__ [data-testid="stElementToolbarButton"]:has(button[aria-label="Search"]),
+__GRID__ [data-testid="stElementToolbarButton"]:has(button[aria-label="Show/hide columns"]),
+__GRID__ button[aria-label="Search"],
+__GRID__ button[aria-label="Show/hide columns"] { display: none !important; }
+""".replace("__GRID__", f'[class*="st-key-{GRID_KEY_PREFIX}"]')
 
 _behaviour = st.components.v2.component(
     "orders_grid_behaviour", js=_BEHAVIOUR_JS, css=_BEHAVIOUR_CSS, isolate_styles=False
