@@ -13,7 +13,7 @@ from sqlalchemy import select
 from orders_core.clock import utcnow
 from orders_core.schema import job_items, jobs, orders
 from tests.e2e import test_pages_orders as page_tests
-from tests.e2e.test_pages_orders import OPS, app_as, grid, menu, ok, plain, texts, warnings
+from tests.e2e.test_pages_orders import OPS, app_as, grid_numbers, menu, ok, plain, texts, warnings
 
 # The Orders page tests' fixtures: a copy of one seeded SQLite file, this test's browser.
 seeded_template, db, browser = page_tests.seeded_template, page_tests.db, page_tests.browser
@@ -38,7 +38,7 @@ def screen(at) -> tuple:
     """What the person sees of the applied view: URL, rows, count, tabs, menu."""
     return (
         dict(at.query_params),
-        list(grid(at).value["Order"]),
+        grid_numbers(at),
         showing(at),
         at.get_by_key("orders_tab").value,
         list(menu(at).options),
@@ -153,7 +153,7 @@ def test_the_ageing_filter_opens_the_paid_tab_and_its_selection_becomes_the_job(
     ok(at.button(key="orders_apply").click().run())
     assert at.query_params == {"status": "paid", "unfulfilled": "20"}
     assert at.get_by_key("orders_tab").value == "paid"
-    assert set(grid(at).value["Order"]) <= expected
+    assert set(grid_numbers(at)) <= expected
     assert showing(at).endswith(f" of {len(expected)} orders")
     assert f"Paid · {len(expected)}" in tab_labels(at) and "Fulfilled · 0" in tab_labels(at)
 
