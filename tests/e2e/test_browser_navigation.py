@@ -121,6 +121,7 @@ def back_and_forward(page, base, db) -> None:
     # tab, a filter, the sort and page 2, all through the page's own controls
     page.locator(".st-key-orders_tab").get_by_role("radio", name=re.compile(r"^Paid")).click()
     page.wait_for_url(re.compile(r"status=paid"))
+    choose(page, "orders_filter_currency", "USD")
     page.locator(".st-key-orders_filter_min input").fill("1")
     page.get_by_role("button", name="Apply filters").click()
     page.wait_for_url(re.compile(r"min=1"))

@@ -52,11 +52,13 @@ def test_abc_in_min_total_on_a_filtered_paid_tab_is_refused_at_the_field_and_the
     paid_total = int(before[2].rsplit(" of ", 1)[1].split()[0].replace(",", ""))
     ok(at.button(key="orders_select_matching").click().run())
     assert f"All {paid_total} matching orders selected" in texts(at)
+    selected = screen(at)  # the same view, its ticks now in the URL (ticked=all)
+    assert selected[0] == {**before[0], "ticked": "all"} and selected[1:] == before[1:]
 
     at.text_input(key="orders_filter_min").input("abc")
     ok(at.button(key="orders_apply").click().run())
 
-    assert screen(at) == before  # the URL, the rows, their count, the tab, the menu's actions
+    assert screen(at) == selected  # the URL, the rows, their count, the tab, the menu's actions
     assert at.text_input(key="orders_filter_min").value == "abc"  # the typed text stays
     assert "Min total: 'abc' is not an amount; type a number like 25 or 19.99." in errors(at)
     assert f"All {paid_total} matching orders selected" in texts(at)  # of the applied view

@@ -86,13 +86,19 @@ def test_hostile_ticks_in_the_url_are_refused_with_a_notice(db):
 
 
 def test_an_order_link_carries_the_list_and_all_orders_returns_to_it(db):
-    at = app_as(db, OPS, status="paid", sort="-total_amount", page="2", min="10")
+    at = app_as(db, OPS, status="paid", sort="-total_amount", page="2", **{"from": "2020-01-01"})
+    assert not warnings(at), warnings(at)
     tick(at, 1)
     link = grid(at).value["Order"][0]
     query = link_query(link)
     assert query["number"] == [grid_numbers(at)[0]]
     back = parse_qs(query["back"][0].removeprefix("?"))
-    assert back == {"status": ["paid"], "sort": ["-total_amount"], "page": ["2"], "min": ["10"]}
+    assert back == {
+        "status": ["paid"],
+        "sort": ["-total_amount"],
+        "page": ["2"],
+        "from": ["2020-01-01"],
+    }
 
     # In the browser the link's back= is the list's URL at the click, ticks included.
     ticked = at.query_params["ticked"]
@@ -101,14 +107,14 @@ def test_an_order_link_carries_the_list_and_all_orders_returns_to_it(db):
         OPS,
         on=ORDER_PAGE,
         number=query["number"][0],
-        back=f"?status=paid&sort=-total_amount&page=2&min=10&ticked={ticked}&evil=1",
+        back=f"?status=paid&sort=-total_amount&page=2&from=2020-01-01&ticked={ticked}&evil=1",
     )
     assert detail.title[0].value == f"Order {query['number'][0]}"
     assert page_links(detail)["All orders"] == {
         "status": "paid",
         "sort": "-total_amount",
         "page": "2",
-        "min": "10",
+        "from": "2020-01-01",
         "ticked": ticked,
     }
 
@@ -120,11 +126,11 @@ def test_all_orders_without_a_list_to_return_to_opens_the_plain_list(db):
 
 
 def test_analytics_opens_with_the_filters_of_the_view_and_comes_back_with_them(db):
-    at = app_as(db, ANALYST, status="fulfilled", min="20", sort="total_amount", page="2")
-    assert page_links(at)["Analytics"] == {"status": "fulfilled", "min": "20"}
-    charts = app_as(db, ANALYST, on="pages/analytics_page.py", status="fulfilled", min="20")
+    at = app_as(db, ANALYST, status="fulfilled", currency="usd", min="20", sort="total_amount", page="2")
+    assert page_links(at)["Analytics"] == {"status": "fulfilled", "currency": "usd", "min": "20"}
+    charts = app_as(db, ANALYST, on="pages/analytics_page.py", status="fulfilled", currency="usd", min="20")
     assert charts.get_by_key("analytics_filter_min").value == "20"
-    assert page_links(charts)["Open these orders"] == {"status": "fulfilled", "min": "20"}
+    assert page_links(charts)["Open these orders"] == {"status": "fulfilled", "currency": "usd", "min": "20"}
 
 
 def test_the_sort_control_sorts_totals_as_numbers_over_the_whole_result(db):
@@ -153,16 +159,21 @@ def test_column_choices_persist_for_the_person_across_sessions(db):
 
 # -- saved views ----------------------------------------------------------------------------------------
 def test_save_the_current_view_and_open_it_again_by_its_link(db):
-    at = app_as(db, OPS, status="paid", min="10", sort="total_amount", page="2")
+    at = app_as(db, OPS, status="paid", currency="usd", min="10", sort="total_amount", page="2")
     at.text_input(key="orders_save_view_name").input("Small paid")
     ok(at.button(key="FormSubmitter:orders_save_view_form-Save").click().run())
     assert any("Saved the view “Small paid”" in s.value for s in at.success)
     [view] = saved_views.list_views(db, actor(db, OPS))
-    assert view.params == {"status": "paid", "min": "10", "sort": "total_amount"}  # no page
+    assert view.params == {
+        "status": "paid",
+        "currency": "usd",
+        "min": "10",
+        "sort": "total_amount",
+    }  # no page
     assert view.columns == saved_views.DEFAULT_COLUMNS
 
     opened = app_as(db, OPS, view=str(view.id))
-    assert opened.query_params == {"status": "paid", "min": "10", "sort": "total_amount"}
+    assert opened.query_params == {"status": "paid", "currency": "usd", "min": "10", "sort": "total_amount"}
     assert opened.get_by_key("orders_tab").value == "paid"
 
 
