@@ -26,6 +26,8 @@ from .chunking import ID_LIST_LIMIT, chunks
 from .clock import utcnow
 from .db import Database
 from .errors import NotFound, OrdersError, ValidationError
+from .job_failures import RetryPlan, retryable_condition
+from .job_failures import retry_plan as _retry_plan
 from .money import format_money
 from .order_numbers import parse_order_number
 from .queries import OrderFilters, iso
@@ -558,8 +560,18 @@ def cancel_job(db: Database, actor: Actor, job_id: int) -> JobView:
     return read_job(db, job.id)
 
 
+def retry_plan(db: Database, job_id: int, *, actor: Actor) -> RetryPlan:
+    """How many failed orders of job `job_id` a retry can fix now, and why not the others."""
+    authorize(db, actor, Permission.VIEW)
+    job = read_job(db, job_id)
+    with db.read() as conn:
+        return _retry_plan(conn, job.id, JobAction(job.action).move)
+
+
 def retry_failed(db: Database, actor: Actor, job_id: int) -> JobView:
-    """A new job of the same action over the failed orders of `job_id` only."""
+    """A new job of the same action over those failed orders of `job_id` that can succeed
+    on a retry (job_failures: a circumstantial failure, an order still eligible); refused,
+    saying why, when there are none."""
     actor = authorize(db, actor, Permission.MANAGE_JOBS)
     job = read_job(db, job_id)
     action = JobAction(job.action)
@@ -588,6 +600,9 @@ def retry_failed(db: Database, actor: Actor, job_id: int) -> JobView:
                 retry_of=job.id,
             )
         ).inserted_primary_key[0]
+        plan = _retry_plan(conn, job.id, action.move)
+        if plan.retryable == 0:
+            raise ValidationError(f"Job #{job.id}: nothing to retry. {plan.summary()}")
         source = select(
             literal(new_id),
             job_items.c.seq,
@@ -596,6 +611,10 @@ def retry_failed(db: Database, actor: Actor, job_id: int) -> JobView:
             literal(ITEM_PENDING),
             literal(0),
         ).where(job_items.c.job_id == job.id, job_items.c.status == ITEM_FAILED)
+        if action.move is not None:
+            source = source.join_from(job_items, orders, orders.c.id == job_items.c.order_id).where(
+                retryable_condition(action.move)
+            )
         conn.execute(
             insert(job_items).from_select(
                 ["job_id", "seq", "order_id", "order_number", "status", "attempts"], source
@@ -702,6 +721,7 @@ __all__ = [
     "job_failures",
     "cancel_job",
     "retry_failed",
+    "retry_plan",
     "finish_if_done",
     "ineligible_reason",
     "job_actor",
