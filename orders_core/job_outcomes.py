@@ -29,8 +29,9 @@ from .jobs import (
     _view,
 )
 from .queries import iso
-from .schema import job_items, jobs
+from .schema import job_items, jobs, orders
 from .staff import Actor, Permission, authorize
+from .status import BULK_SOURCE_STATUSES, Action, Status
 
 ITEM_OUTCOMES = (ITEM_SUCCEEDED, ITEM_FAILED, ITEM_PENDING)
 MAX_PAGE_SIZE = 1000
@@ -77,16 +78,38 @@ def _outcome(value: str | None) -> str | None:
     return value
 
 
-def _row(r) -> JobItemRow:
+def _row(r, move: Action | None) -> JobItemRow:
     kind = parse_kind(r.failure_kind)
     failed = r.status == ITEM_FAILED
+    can_help = None
+    if failed:  # the same rule as job_failures.retryable_condition, for one row
+        eligible = move is None or (
+            r.order_status is not None and Status(r.order_status) in BULK_SOURCE_STATUSES[move]
+        )
+        can_help = eligible and (kind is None or kind.retryable)
     return JobItemRow(
         seq=r.seq,
         order=r.order_number,
         outcome=r.status,
         reason=r.reason or "" if failed else "",
-        retry_can_help=(kind is None or kind.retryable) if failed else None,
+        retry_can_help=can_help,
         finished_at=iso(r.finished_at),
+    )
+
+
+def _move_of(conn, job_id: int) -> Action | None:
+    action = conn.execute(select(jobs.c.action).where(jobs.c.id == job_id)).scalar_one_or_none()
+    if action is None:
+        raise NotFound(f"No job #{job_id}.")
+    return JobAction(action).move
+
+
+def _items(where):
+    return (
+        select(*_COLUMNS, orders.c.status.label("order_status"))
+        .select_from(job_items.outerjoin(orders, orders.c.id == job_items.c.order_id))
+        .where(*where)
+        .order_by(job_items.c.seq)
     )
 
 
@@ -119,19 +142,12 @@ def job_items_page(
     if outcome:
         where.append(job_items.c.status == outcome)
     with db.read() as conn:
-        if conn.execute(select(jobs.c.id).where(jobs.c.id == job_id)).first() is None:
-            raise NotFound(f"No job #{job_id}.")
+        move = _move_of(conn, job_id)
         total = conn.execute(select(func.count()).select_from(job_items).where(*where)).scalar_one()
         pages = max(1, -(-total // page_size))
         page = max(1, min(int(page), pages))
-        rows = conn.execute(
-            select(*_COLUMNS)
-            .where(*where)
-            .order_by(job_items.c.seq)
-            .limit(page_size)
-            .offset((page - 1) * page_size)
-        ).all()
-    return JobItemsPage([_row(r) for r in rows], int(total), page, page_size)
+        rows = conn.execute(_items(where).limit(page_size).offset((page - 1) * page_size)).all()
+    return JobItemsPage([_row(r, move) for r in rows], int(total), page, page_size)
 
 
 def job_items_csv(db: Database, job_id: int, *, actor: Actor) -> Iterator[bytes]:
@@ -141,20 +157,19 @@ def job_items_csv(db: Database, job_id: int, *, actor: Actor) -> Iterator[bytes]
     authorize(db, actor, Permission.VIEW)
     job_id = _job_id(job_id)
     with db.read() as conn:
-        if conn.execute(select(jobs.c.id).where(jobs.c.id == job_id)).first() is None:
-            raise NotFound(f"No job #{job_id}.")
+        move = _move_of(conn, job_id)
     yield _csv_lines([CSV_COLUMNS])
     after = None
     while True:
-        query = select(*_COLUMNS).where(job_items.c.job_id == job_id)
+        where = [job_items.c.job_id == job_id]
         if after is not None:
-            query = query.where(job_items.c.seq > after)
+            where.append(job_items.c.seq > after)
         with db.read() as conn:
-            rows = conn.execute(query.order_by(job_items.c.seq).limit(CSV_BATCH)).all()
+            rows = conn.execute(_items(where).limit(CSV_BATCH)).all()
         if not rows:
             return
         after = rows[-1].seq
-        items = (_row(r) for r in rows)
+        items = (_row(r, move) for r in rows)
         yield _csv_lines(
             [
                 i.order,

@@ -67,12 +67,13 @@ REQUESTS_PER_REFUND = 3  # about: look up the payment, create the refund, read i
 
 def move_chunk_size(settings: Settings, chunk_size: int, refunds: bool) -> int:
     """Orders per claimed chunk of a move job. Unpaced, or without gateway calls (a
-    Fulfill), ORDERS_JOB_CHUNK_SIZE; refunds under a requests-per-second limit, chunks
-    whose calls take about PROGRESS_SECONDS (the per-chunk record costs milliseconds)."""
-    rates = [r for r in (gateway_rate(n, settings) for n in GATEWAY_NAMES) if r]
-    if not refunds or not rates:
+    Fulfill), ORDERS_JOB_CHUNK_SIZE; refunds under the configured gateway's
+    requests-per-second limit, chunks whose calls take about PROGRESS_SECONDS (the
+    per-chunk record costs milliseconds)."""
+    rate = gateway_rate(settings.gateway, settings)  # the gateway new orders are paid through
+    if not refunds or not rate:
         return chunk_size
-    return max(1, min(chunk_size, int(min(rates) * PROGRESS_SECONDS / REQUESTS_PER_REFUND)))
+    return max(1, min(chunk_size, int(rate * PROGRESS_SECONDS / REQUESTS_PER_REFUND)))
 
 
 def _limiter(name: str, rate: float) -> RateLimiter:
