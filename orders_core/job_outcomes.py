@@ -220,7 +220,8 @@ def cancel_outcome(job: JobView) -> str | None:
             f"The cancel came too late: job #{job.id} had already processed all its orders "
             f"({job.succeeded:,} succeeded, {job.failed:,} failed); nothing was canceled."
         )
-    return f"Cancel recorded: the job stops after the orders in progress ({done:,} of {job.total:,} done so far)."
+    so_far = f"{done:,} of {job.total:,} done so far"
+    return f"Cancel recorded: the job stops after the orders in progress ({so_far})."
 
 
 __all__ = [
