@@ -404,6 +404,19 @@ def _selection(order_numbers, filters):
 
 
 # -- asking for a job -----------------------------------------------------------------------
+# Mass moves that refund customers: ops write down why, once for the whole job; it is
+# kept on the job and in each order's timeline note (and refund), as a single move's is.
+REASON_REQUIRED = frozenset({JobAction.CANCEL, JobAction.RETURN})
+
+
+def reason_problem(action, reason: str) -> str | None:
+    """Why `reason` will not do for a mass `action` from the pages (None: it will)."""
+    action = JobAction.parse(action)
+    if action in REASON_REQUIRED and not str(reason or "").strip():
+        return f"Give a reason for this mass {action.label}: it goes in each order's timeline."
+    return None
+
+
 def enqueue(
     db: Database,
     actor: Actor,
@@ -722,6 +735,8 @@ __all__ = [
     "cancel_job",
     "retry_failed",
     "retry_plan",
+    "reason_problem",
+    "REASON_REQUIRED",
     "finish_if_done",
     "ineligible_reason",
     "job_actor",

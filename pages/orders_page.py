@@ -19,7 +19,17 @@ from orders_core import jobs, queries
 from orders_core.errors import OrdersError
 from orders_core.staff import ACTION_PERMISSIONS, Permission
 from orders_core.status import BULK_SOURCE_STATUSES, Action, Status
-from pages.ui import display, links, orders_view, resources, session, statuses, thresholds
+from pages.ui import (
+    display,
+    job_watch,
+    links,
+    mass_reason,
+    orders_view,
+    resources,
+    session,
+    statuses,
+    thresholds,
+)
 from pages.ui.filter_form import FilterForm, sync_widget
 
 # Session-state keys (widgets and page state), all prefixed so other pages don't clash.
@@ -210,10 +220,10 @@ def mass_action_dialog(actor) -> None:
             st.rerun()
         return
 
-    ready = True
+    reason, ready = mass_reason.reason_input(action)
     if thresholds.needs_typed_confirmation(eligible, refunds):
         typed = st.text_input(f"This is a large action. Type {eligible} to confirm", key="mass_confirm_count")
-        ready = typed.replace(",", "").strip() == str(eligible)
+        ready = ready and typed.replace(",", "").strip() == str(eligible)
     what = f"{label} {eligible:,} order{'s' if eligible != 1 else ''}"
     if refunds:
         what += " and refund " + " + ".join(display.money(a, c) for c, a in sorted(refunds.items()))
@@ -229,10 +239,13 @@ def mass_action_dialog(actor) -> None:
                 order_numbers=pending["numbers"],
                 filters=pending["filters"],
                 selection_label=pending["description"],
+                reason=reason,
             )
         except OrdersError as error:
             st.error(display.escape_markdown(error))
             return
+        job_watch.watch(job.id)
+        mass_reason.forget()
         st.session_state[FLASH] = {"job_id": job.id, "text": f"{what}"}
         close_mass_action()
         clear_selection()
@@ -499,10 +512,7 @@ def main() -> None:
     if flash:
         with st.container(border=True):
             cols = st.columns([6, 2, 1], vertical_alignment="center")
-            cols[0].success(
-                f"Job #{flash['job_id']} is running: {display.escape_markdown(flash['text'])}.",
-                icon=":material/pending_actions:",
-            )
+            job_watch.flash_line(cols[0], db, actor, flash["job_id"], flash["text"])
             cols[1].page_link(
                 links.JOBS_PAGE,
                 label=f"Open job #{flash['job_id']}",
