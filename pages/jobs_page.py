@@ -21,7 +21,7 @@ from orders_core.clock import utcnow
 from orders_core.csv_cells import csv_bytes
 from orders_core.errors import NotFound, OrdersError, ValidationError
 from orders_core.staff import Actor, Permission
-from pages.ui import display, links, resources, session
+from pages.ui import display, job_watch, links, resources, session
 from pages.ui.plain_text import markdown_literal
 
 REFRESH_SECONDS = 1  # while a job is queued or running
@@ -315,46 +315,66 @@ def job_detail(db, actor: Actor, job_id: int) -> None:
 
 def actions(db, actor: Actor, job, plan) -> None:
     retryable = plan.retryable if plan is not None else 0
-    retry = st.button(
+    st.button(
         f"Retry {retryable:,} failed" if retryable else "Retry failed",
         key="job_retry_failed",
         icon=":material/replay:",
         disabled=retryable == 0,
+        on_click=retry_clicked,
+        args=(job.id,),
         help=(
             "Queue a new job over the failed orders that can succeed on a retry (the gateway "
             "was unavailable, the order was busy or in another status then and is eligible now)."
         ),
     )
-    cancel = st.button(
+    # on_click: the click is answered even if the job finished (and the button is
+    # disabled) in the run it starts; the answer then says nothing was canceled.
+    st.button(
         "Cancel job",
         key="job_cancel",
         icon=":material/cancel:",
         disabled=job.finished or job.cancel_requested,
+        on_click=cancel_clicked,
+        args=(job.id,),
         help="Stop the job at its next chunk: orders already done stay done; the rest are not touched.",
     )
-    if retry:
-        try:
-            new = jobs.retry_failed(db, actor, job.id)
-        except OrdersError as error:
-            st.session_state[NOTICE] = ("error", str(error))
-        else:
-            st.session_state[NOTICE] = (
-                "success",
-                f"Job #{new.id} was queued to retry {new.total:,} failed order"
-                f"{'s' if new.total != 1 else ''} of job #{job.id}.",
-            )
-            st.query_params["job"] = str(new.id)
-        st.rerun()
-    if cancel:
-        try:
-            done = jobs.cancel_job(db, actor, job.id)
-        except ValidationError as error:  # it had already finished: nothing was canceled
-            st.session_state[NOTICE] = ("warning", str(error))
-        except OrdersError as error:
-            st.session_state[NOTICE] = ("error", str(error))
-        else:
-            st.session_state[NOTICE] = ("info", job_outcomes.cancel_outcome(done) or "")
-        st.rerun()
+
+
+def _clicking_actor() -> Actor | None:
+    account = session.signed_in_staff()  # a callback cannot rerun; the run after it checks again
+    return account.as_actor() if account is not None else None
+
+
+def retry_clicked(job_id: int) -> None:
+    actor = _clicking_actor()
+    if actor is None:
+        return
+    try:
+        new = jobs.retry_failed(resources.get_db(), actor, job_id)
+    except OrdersError as error:
+        st.session_state[NOTICE] = ("error", str(error))
+        return
+    job_watch.watch(new.id)
+    st.session_state[NOTICE] = (
+        "success",
+        f"Job #{new.id} was queued to retry {new.total:,} failed order"
+        f"{'s' if new.total != 1 else ''} of job #{job_id}.",
+    )
+    st.query_params["job"] = str(new.id)
+
+
+def cancel_clicked(job_id: int) -> None:
+    actor = _clicking_actor()
+    if actor is None:
+        return
+    try:
+        done = jobs.cancel_job(resources.get_db(), actor, job_id)
+    except ValidationError as error:  # it had already finished: nothing was canceled
+        st.session_state[NOTICE] = ("warning", str(error))
+    except OrdersError as error:
+        st.session_state[NOTICE] = ("error", str(error))
+    else:
+        st.session_state[NOTICE] = ("info", job_outcomes.cancel_outcome(done) or "")
 
 
 def downloads(db, actor: Actor, job) -> None:

@@ -39,33 +39,41 @@ def toast_text(job: JobView) -> str:
 
 
 def watch_my_jobs(db) -> None:
-    """Show the toasts of jobs that finished since the last run; keep watching the rest."""
+    """Toast the jobs that finished since the last run (this run shows the page as they
+    left it); keep polling the rest."""
     for text, icon in st.session_state.pop(TOASTS, []):
         st.toast(text, icon=icon, duration="long")
     account = session.signed_in_staff()
     if account is None:
         return
-    mine = job_outcomes.active_jobs_of(db, actor=account.as_actor())
+    actor = account.as_actor()
+    mine = job_outcomes.active_jobs_of(db, actor=actor)
     watched = sorted(set(st.session_state.get(WATCHED, [])) | set(mine))
-    st.session_state[WATCHED] = watched
-    if watched:
+    for text, icon in _take_finished(db, actor, watched):
+        st.toast(text, icon=icon, duration="long")
+    if st.session_state[WATCHED]:
         with st.sidebar:
             poll_watched(db)
 
 
+def _take_finished(db, actor, watched: list[int]) -> list[tuple[str, str]]:
+    """The toasts of the watched jobs that have finished; the others stay watched."""
+    views = job_outcomes.jobs_by_id(db, watched, actor=actor)
+    st.session_state[WATCHED] = [job.id for job in views if not job.finished]
+    return [
+        (toast_text(job), TOAST_ICONS.get(job.status, ":material/info:")) for job in views if job.finished
+    ]
+
+
 @st.fragment(run_every=POLL_SECONDS)
 def poll_watched(db) -> None:
+    """Each second: a finished job's toast is kept for the full rerun this starts, so that
+    the page on screen (the orders list and its counts) shows the orders as it left them."""
     actor = session.current_actor()
-    watched = st.session_state.get(WATCHED, [])
-    views = job_outcomes.jobs_by_id(db, watched, actor=actor)
-    finished = [job for job in views if job.finished]
-    if not finished and len(views) == len(watched):
-        return
-    st.session_state[TOASTS] = st.session_state.get(TOASTS, []) + [
-        (toast_text(job), TOAST_ICONS.get(job.status, ":material/info:")) for job in finished
-    ]
-    st.session_state[WATCHED] = [job.id for job in views if not job.finished]
-    st.rerun(scope="app")  # the page on screen shows the orders as the job left them
+    toasts = _take_finished(db, actor, st.session_state.get(WATCHED, []))
+    if toasts:
+        st.session_state[TOASTS] = st.session_state.get(TOASTS, []) + toasts
+        st.rerun(scope="app")
 
 
 def flash_line(where, db, actor, job_id: int, what: str) -> None:
