@@ -144,7 +144,7 @@ def parse_job_param(raw) -> tuple[int | None, str | None]:
 
 
 def job_row(job) -> None:
-    with st.container(border=True, key=f"job_row_{job.id}_{job.status}"):
+    with st.container(border=True, key=f"job_row_{job.id}"):
         title_col, status_col, progress_col, link_col = st.columns(
             [3, 2, 4, 1.2], vertical_alignment="center"
         )
