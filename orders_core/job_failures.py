@@ -145,8 +145,8 @@ class RetryPlan:
         if not self.not_retryable:
             return head + "."
         others = self.failed - self.retryable
-        why = "; ".join(f"{n:,}: {reason}" for reason, n in self.not_retryable.items())
-        return f"{head}; {others:,} cannot ({why})."
+        why = "; ".join(f"{n:,} because {reason}" for reason, n in self.not_retryable.items())
+        return f"{head}; {others:,} cannot: {why}."
 
     def as_dict(self) -> dict:
         return {

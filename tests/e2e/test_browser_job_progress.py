@@ -165,3 +165,45 @@ def test_a_paced_job_shows_live_progress_then_a_toast_and_a_fresh_orders_list(si
         for page in (detail, watcher):  # the jobs pages' own emails are text (the sidebar is the frame's)
             assert page.locator("[data-testid=stMain] a[href^=mailto]").count() == 0
             assert page.locator("[data-testid=stMain]").get_by_text(re.compile(r"@ordersdesk\.test")).count()
+
+
+def test_a_job_with_failures_looks_different_and_shows_every_reason_in_full(site):
+    from orders_core import jobs as jobs_service
+    from orders_core.staff import find_staff
+
+    base, url, _ = site
+    db = orders_db.open_database(url)
+    with db.read() as conn:
+        fulfilled = list(
+            conn.execute(select(orders.c.number).where(orders.c.status == "fulfilled").limit(3)).scalars()
+        )
+        canceled = list(
+            conn.execute(select(orders.c.number).where(orders.c.status == "canceled").limit(2)).scalars()
+        )
+    ops_actor = find_staff(db, "ops@ordersdesk.test").as_actor()
+    job = jobs_service.enqueue(
+        db, ops_actor, "return", order_numbers=fulfilled + canceled, reason="Damaged in transit"
+    )
+    with chromium() as browser:
+        for width in (1280, 1920):
+            page = new_page(browser, width=width)
+            page.goto(f"{base}/jobs?job={job.id}")
+            sign_in(page, "ops@ordersdesk.test", PASSWORD)
+            page.get_by_text(f"Job #{job.id} finished: 3 returned, 2 failed").first.wait_for(timeout=60_000)
+            banner = page.locator("[data-testid=stAlertContentWarning]").filter(has_text="Some orders failed")
+            banner.wait_for()
+            page.locator(".stMarkdownBadge").filter(has_text="Completed with failures").first.wait_for()
+            page.locator(".st-key-job_items_outcome button").filter(has_text="Failed").click()
+            table = page.locator(".st-key-job_items_table")
+            table.get_by_text("Return applies to Fulfilled orders only").first.wait_for()
+            for number in canceled:  # the whole reason, not cut off
+                reason = f"Order {number} is Canceled; Return applies to Fulfilled orders only"
+                assert table.get_by_text(reason).count() == 1
+            retry = page.locator(".st-key-job_retry_failed button").first
+            assert retry.is_disabled()  # Canceled now: a retry cannot help, and the page says why
+            page.get_by_text(re.compile(r"0 of 2 failed orders can be retried; 2 cannot")).wait_for()
+            shot(page, f"job_progress_08_completed_with_failures_{width}")
+            page.goto(f"{base}/jobs")
+            page.locator(f".st-key-job_row_{job.id}").get_by_text("Completed with failures").wait_for()
+            shot(page, f"job_progress_09_jobs_list_with_failures_{width}")
+            page.context.close()

@@ -111,7 +111,11 @@ def test_retry_failed_counts_and_retries_only_the_failures_a_retry_can_fix(db, c
         "the order is Canceled now (Cancel applies to Paid orders only)": 1,
         "the order is Fulfilled now (Cancel applies to Paid orders only)": 1,
     }
-    assert plan.summary().startswith("3 of 5 failed orders can be retried; 2 cannot (")
+    assert plan.summary() == (
+        "3 of 5 failed orders can be retried; 2 cannot: "
+        "1 because the order is Canceled now (Cancel applies to Paid orders only); "
+        "1 because the order is Fulfilled now (Cancel applies to Paid orders only)."
+    )
 
     retry = jobs.retry_failed(db, OPS, first.id)
     assert (retry.total, retry.retry_of) == (3, first.id)
