@@ -203,3 +203,62 @@ def test_the_bulk_reason_is_kept_on_the_job_and_in_each_orders_timeline(db, cust
             )
         ).scalars()
         assert ["Warehouse fire" in (n or "") for n in notes] == [True, True]
+
+
+def test_a_job_of_100000_items_pages_on_the_server_and_its_csv_has_every_item(db, customer):
+    """Items written straight into job_items (the subject is reading them back): the last
+    page is exactly the last items, and the CSV streams all 100,000 in batches."""
+    from sqlalchemy import insert
+
+    from orders_core.clock import utcnow
+
+    total = 100_000
+    with db.write() as conn:
+        job_id = conn.execute(
+            insert(jobs.jobs).values(
+                action="fulfill",
+                status="completed_with_failures",
+                actor="ops@ordersdesk.test",
+                actor_role="ops",
+                selection="synthetic",
+                reason="",
+                total=total,
+                succeeded=total - total // 10,
+                failed=total // 10,
+                created_at=utcnow(),
+                cancel_requested=False,
+            )
+        ).inserted_primary_key[0]
+        for start in range(1, total + 1, 10_000):
+            conn.execute(
+                insert(job_items),
+                [
+                    {
+                        "job_id": job_id,
+                        "seq": seq,
+                        "order_id": seq,
+                        "order_number": f"ORD-{seq:06d}",
+                        "status": "failed" if seq % 10 == 0 else "succeeded",
+                        "reason": f"Order ORD-{seq:06d} is Canceled; Fulfill applies to Paid orders only"
+                        if seq % 10 == 0
+                        else None,
+                        "failure_kind": "illegal_move" if seq % 10 == 0 else None,
+                        "attempts": 1,
+                    }
+                    for seq in range(start, min(total, start + 9_999) + 1)
+                ],
+            )
+    last = job_outcomes.job_items_page(db, job_id, actor=SUPPORT, page=1000, page_size=100)
+    assert (last.pages, last.total) == (1000, total)
+    assert [r.order for r in last.rows] == [f"ORD-{seq:06d}" for seq in range(99_901, 100_001)]
+    failed = job_outcomes.job_items_page(db, job_id, actor=SUPPORT, page=100, page_size=100, outcome="failed")
+    assert (failed.total, failed.rows[-1].order) == (total // 10, "ORD-100000")
+    assert failed.rows[0].retry_can_help is False  # no such order any more: no retry can help
+
+    batches = 0
+    rows = 0
+    for part in job_outcomes.job_items_csv(db, job_id, actor=SUPPORT):
+        batches += 1
+        rows += part.count(b"\n")
+    assert rows == total + 1  # and the header
+    assert batches == 1 + total // job_outcomes.CSV_BATCH
