@@ -354,7 +354,7 @@ def retry_clicked(job_id: int) -> None:
     except OrdersError as error:
         st.session_state[NOTICE] = ("error", str(error))
         return
-    job_watch.watch(new.id)
+    job_watch.watch_job(new.id)
     st.session_state[NOTICE] = (
         "success",
         f"Job #{new.id} was queued to retry {new.total:,} failed order"

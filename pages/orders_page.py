@@ -19,18 +19,10 @@ from orders_core import jobs, queries
 from orders_core.errors import OrdersError
 from orders_core.staff import ACTION_PERMISSIONS, Permission
 from orders_core.status import BULK_SOURCE_STATUSES, Action, Status
-from pages.ui import (
-    display,
-    job_watch,
-    links,
-    mass_reason,
-    orders_view,
-    resources,
-    session,
-    statuses,
-    thresholds,
-)
+from pages.ui import display, links, orders_view, resources, session, statuses, thresholds
 from pages.ui.filter_form import FilterForm, sync_widget
+from pages.ui.job_watch import flash_line, watch_job
+from pages.ui.mass_reason import forget_reason, reason_input, reason_refused
 
 # Session-state keys (widgets and page state), all prefixed so other pages don't clash.
 TAB = "orders_tab"
@@ -220,10 +212,11 @@ def mass_action_dialog(actor) -> None:
             st.rerun()
         return
 
-    reason, ready = mass_reason.reason_input(action)
+    ready = True
+    reason, reason_slot = reason_input(action)
     if thresholds.needs_typed_confirmation(eligible, refunds):
         typed = st.text_input(f"This is a large action. Type {eligible} to confirm", key="mass_confirm_count")
-        ready = ready and typed.replace(",", "").strip() == str(eligible)
+        ready = typed.replace(",", "").strip() == str(eligible)
     what = f"{label} {eligible:,} order{'s' if eligible != 1 else ''}"
     if refunds:
         what += " and refund " + " + ".join(display.money(a, c) for c, a in sorted(refunds.items()))
@@ -231,6 +224,8 @@ def mass_action_dialog(actor) -> None:
     if go.button(
         display.escape_markdown(what), key="mass_confirm", type="primary", disabled=not ready, width="stretch"
     ):
+        if reason_refused(action, reason, reason_slot):
+            return
         try:
             job = jobs.enqueue(
                 db,
@@ -244,8 +239,8 @@ def mass_action_dialog(actor) -> None:
         except OrdersError as error:
             st.error(display.escape_markdown(error))
             return
-        job_watch.watch(job.id)
-        mass_reason.forget()
+        watch_job(job.id)
+        forget_reason()
         st.session_state[FLASH] = {"job_id": job.id, "text": f"{what}"}
         close_mass_action()
         clear_selection()
@@ -512,7 +507,7 @@ def main() -> None:
     if flash:
         with st.container(border=True):
             cols = st.columns([6, 2, 1], vertical_alignment="center")
-            job_watch.flash_line(cols[0], db, actor, flash["job_id"], flash["text"])
+            flash_line(cols[0], db, actor, flash["job_id"], flash["text"])
             cols[1].page_link(
                 links.JOBS_PAGE,
                 label=f"Open job #{flash['job_id']}",

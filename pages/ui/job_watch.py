@@ -3,7 +3,7 @@ toast says so with a link to it, and the whole app reruns once so that whatever 
 open (the orders list and its tab counts, above all) shows the orders as they are now.
 
 The frame (streamlit_app.py) calls `watch_my_jobs` on every run; a page that queues a
-job calls `watch` so that even a job that finishes before the next run gets its toast.
+job calls `watch_job` so that even a job that finishes before the next run gets its toast.
 The watch list is this browser tab's; the jobs themselves are re-read each second."""
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ TOAST_ICONS = {
 }
 
 
-def watch(job_id: int) -> None:
+def watch_job(job_id: int) -> None:
     """Toast when job `job_id` finishes (it was just queued from this tab)."""
     st.session_state[WATCHED] = sorted(set(st.session_state.get(WATCHED, [])) | {int(job_id)})
 

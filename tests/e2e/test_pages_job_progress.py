@@ -146,11 +146,13 @@ def test_a_mass_cancel_asks_for_a_reason_and_every_order_keeps_it_in_its_timelin
     numbers = list(grid(at).value["Order"])[:2]
     tick(at, 0, 1)
     ok(menu(at).click("cancel").run())
-    assert at.button(key="mass_confirm").disabled  # no reason yet
     assert "required" in at.text_area(key="mass_reason").label
+    ok(at.button(key="mass_confirm").click().run())  # without a reason: refused at the field
+    assert any("Give a reason for this mass Cancel" in e.value for e in at.error)
+    with db.read() as conn:
+        assert conn.execute(select(jobs.jobs.c.id)).first() is None  # nothing queued
     at.text_area(key="mass_reason").input("Customer asked by phone; duplicate order")
-    ok(at.run())
-    ok(at.button(key="mass_confirm").click().run())
+    ok(at.button(key="mass_confirm").click().run())  # typed, then confirmed: one click
     with db.read() as conn:
         [job] = conn.execute(select(jobs.jobs).order_by(jobs.jobs.c.id.desc()).limit(1)).all()
     assert job.reason == "Customer asked by phone; duplicate order"
