@@ -223,9 +223,7 @@ def mass_action_dialog(actor) -> None:
     go, back = st.columns([3, 1])
     if go.button(
         display.escape_markdown(what), key="mass_confirm", type="primary", disabled=not ready, width="stretch"
-    ):
-        if reason_refused(action, reason, reason_slot):
-            return
+    ) and not reason_refused(action, reason, reason_slot):
         try:
             job = jobs.enqueue(
                 db,

@@ -149,6 +149,7 @@ def test_a_mass_cancel_asks_for_a_reason_and_every_order_keeps_it_in_its_timelin
     assert "required" in at.text_area(key="mass_reason").label
     ok(at.button(key="mass_confirm").click().run())  # without a reason: refused at the field
     assert any("Give a reason for this mass Cancel" in e.value for e in at.error)
+    assert "mass_back" in {b.key for b in at.button}  # the dialog stays whole
     with db.read() as conn:
         assert conn.execute(select(jobs.jobs.c.id)).first() is None  # nothing queued
     at.text_area(key="mass_reason").input("Customer asked by phone; duplicate order")
