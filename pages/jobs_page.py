@@ -119,7 +119,7 @@ def counts_text(job) -> str:
     parts = [
         f"{job.succeeded + job.failed:,} of {job.total:,} done",
         f"{job.succeeded:,} succeeded",
-        f"{job.failed:,} failed",
+        f":red[{job.failed:,} failed]" if job.failed else "0 failed",  # failures stand out
     ]
     if job.pending and job.finished:
         parts.append(f"{job.pending:,} not processed")
