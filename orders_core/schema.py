@@ -443,10 +443,13 @@ class JobItem(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     lease_expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    # A failed item's kind of failure (orders_core/job_failures.py): whether a retry can help.
+    failure_kind: Mapped[str | None] = mapped_column(String(32))
 
     __table_args__ = (
         UniqueConstraint("job_id", "order_id", name="uq_job_items_order"),
         Index("ix_job_items_job_status_seq", "job_id", "status", "seq"),
+        Index("ix_job_items_job_seq", "job_id", "seq"),
     )
 
 

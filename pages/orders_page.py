@@ -32,6 +32,8 @@ from pages.ui import (
 )
 from pages.ui import saved_views as saved_views_ui
 from pages.ui.filter_form import FilterForm, sync_widget
+from pages.ui.job_watch import flash_line, watch_job
+from pages.ui.mass_reason import forget_reason, reason_input, reason_refused
 
 # Session-state keys (widgets and page state), all prefixed so other pages don't clash.
 TAB = "orders_tab"
@@ -260,6 +262,7 @@ def mass_action_dialog(actor) -> None:
         return
 
     ready = True
+    reason, reason_slot = reason_input(action)
     if thresholds.needs_typed_confirmation(eligible, refunds):
         typed = st.text_input(f"This is a large action. Type {eligible} to confirm", key="mass_confirm_count")
         ready = typed.replace(",", "").strip() == str(eligible)
@@ -269,7 +272,7 @@ def mass_action_dialog(actor) -> None:
     go, back = st.columns([3, 1])
     if go.button(
         display.escape_markdown(what), key="mass_confirm", type="primary", disabled=not ready, width="stretch"
-    ):
+    ) and not reason_refused(action, reason, reason_slot):
         try:
             job = jobs.enqueue(
                 db,
@@ -278,10 +281,13 @@ def mass_action_dialog(actor) -> None:
                 order_numbers=pending["numbers"],
                 filters=pending["filters"],
                 selection_label=pending["description"],
+                reason=reason,
             )
         except OrdersError as error:
             st.error(display.escape_markdown(error))
             return
+        watch_job(job.id)
+        forget_reason()
         st.session_state[FLASH] = {"job_id": job.id, "text": f"{what}"}
         close_mass_action()
         clear_selection()
@@ -551,10 +557,7 @@ def main() -> None:
     if flash:
         with st.container(border=True):
             cols = st.columns([6, 2, 1], vertical_alignment="center")
-            cols[0].success(
-                f"Job #{flash['job_id']} is running: {display.escape_markdown(flash['text'])}.",
-                icon=":material/pending_actions:",
-            )
+            flash_line(cols[0], db, actor, flash["job_id"], flash["text"])
             cols[1].page_link(
                 links.JOBS_PAGE,
                 label=f"Open job #{flash['job_id']}",

@@ -278,7 +278,7 @@ def test_ticked_rows_are_exactly_the_orders_the_job_acts_on(db):
         )
     assert job.action == "fulfill" and job.actor == OPS and job.total == 2
     assert items == shown[:2]
-    assert any(f"Job #{job.id} is running" in s.value for s in at.success)
+    assert any(f"Job #{job.id} is queued" in s.value for s in at.success)  # no worker here
     assert "No orders selected" in texts(at)  # the selection is cleared
     assert at.get_by_key("orders_tab").value == "paid"
 
@@ -318,6 +318,7 @@ def test_select_all_matching_queues_by_filter_with_a_typed_confirmation(db, monk
     assert at.button(key="mass_confirm").disabled
     at.text_input(key="mass_confirm_count").input(str(len(paid)))
     ok(at.run())
+    at.text_area(key="mass_reason").input("Supplier recall")  # a mass Cancel needs its reason
     ok(at.button(key="mass_confirm").click().run())
     with db.read() as conn:
         [job] = conn.execute(select(jobs)).all()
@@ -325,7 +326,7 @@ def test_select_all_matching_queues_by_filter_with_a_typed_confirmation(db, monk
             conn.execute(select(job_items.c.order_number).where(job_items.c.job_id == job.id)).scalars()
         )
     assert job.action == "cancel" and job.total == len(paid) and items == set(paid)
-    assert "status paid" in job.selection
+    assert "status paid" in job.selection and job.reason == "Supplier recall"
 
 
 def test_small_mass_action_needs_no_typing_and_preflight_names_failures(db):
