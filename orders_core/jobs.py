@@ -442,7 +442,14 @@ def enqueue(
                 cancel_requested=False,
             )
         ).inserted_primary_key[0]
-        if use_filters:
+        if use_filters and action is JobAction.EXPORT:  # no job items: filters + id bound
+            from .export_selection import freeze_filtered_export
+
+            total = freeze_filtered_export(conn, job_id, filters)
+            if total == 0:
+                raise ValidationError(f"Select at least one order: no orders match ({filters.describe()}).")
+            selection = label or f"Orders matching: {filters.describe()}"
+        elif use_filters:
             total = _freeze_filtered(conn, job_id, filters)
             if total == 0:
                 raise ValidationError(f"Select at least one order: no orders match ({filters.describe()}).")
@@ -643,10 +650,12 @@ def finish_if_done(db: Database, job_id: int, *, now: dt.datetime | None = None)
             .scalar_subquery()
         )
 
+    # An export frozen as filters + an id bound has no items: only its run closes it.
+    filtered_export = jobs.c.selection_max_id.is_not(None)
     with db.write() as conn:
         done = conn.execute(
             update(jobs)
-            .where(jobs.c.id == job_id, jobs.c.status.in_(ACTIVE_STATUSES), ~pending)
+            .where(jobs.c.id == job_id, jobs.c.status.in_(ACTIVE_STATUSES), ~pending, ~filtered_export)
             .values(
                 succeeded=count(ITEM_SUCCEEDED),
                 failed=count(ITEM_FAILED),
