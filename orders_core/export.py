@@ -46,8 +46,10 @@ its order, so nothing is sorted; a few batches are in flight, never the whole re
 - SQLite: ADBC (adbc_driver_sqlite), 64 Ki rows a batch, straight into Arrow, in
   orders_core/adbc_helper.py's helper process (which says why ADBC must not run in
   this one); the whole export runs there and reports back.
-- PostgreSQL: COPY (SELECT ...) TO STDOUT (FORMAT csv) through psycopg, parsed into
-  Arrow by pyarrow's streaming CSV reader, in this process.
+- PostgreSQL: the ADBC PostgreSQL driver (adbc_driver_postgresql), which reads with
+  COPY (FORMAT binary) straight into Arrow, in this process (no Python row objects).
+  ORDERS_EXPORT_POSTGRES_READER=copy uses the earlier way instead: COPY ... (FORMAT
+  csv) through psycopg, parsed by pyarrow's CSV reader. Measured: bench/results/README.md.
 
 Consistency: the orders stream has its snapshot before the items stream starts.
 Items are written with their order in one transaction and never change, so each
@@ -306,12 +308,26 @@ def _export_sqlite(db: Database, where, output: Path, progress=None) -> tuple[in
 
 
 # -- PostgreSQL: in this process -----------------------------------------------------------------
+# How PostgreSQL rows reach Arrow: "adbc" (the ADBC driver's binary COPY, straight into
+# Arrow) or "copy" (psycopg's COPY ... (FORMAT csv) parsed by pyarrow). Measured at 1M
+# orders in bench/results/README.md: ADBC, the default.
+POSTGRES_READER = os.environ.get("ORDERS_EXPORT_POSTGRES_READER", "adbc").strip().lower() or "adbc"
+
+
 def _export_postgres(db: Database, where, output: Path, progress=None) -> int:
-    orders_sql, orders_params = _postgres_statement(db, _order_query(db, where[0]))
-    items_sql, items_params = _postgres_statement(db, _item_query(where[1]))
+    order_query, item_query = _order_query(db, where[0]), _item_query(where[1])
+    if POSTGRES_READER == "copy":
+        producers = (
+            _postgres_producer(db, *_postgres_statement(db, order_query), engine.ORDER_SOURCE),
+            _postgres_producer(db, *_postgres_statement(db, item_query), engine.ITEM_SOURCE),
+        )
+    else:
+        producers = (
+            _adbc_postgres_producer(db, *_dollar_statement(db, order_query), engine.ORDER_SOURCE),
+            _adbc_postgres_producer(db, *_dollar_statement(db, item_query), engine.ITEM_SOURCE),
+        )
     return engine.write_csv(
-        _postgres_producer(db, orders_sql, orders_params, engine.ORDER_SOURCE),
-        _postgres_producer(db, items_sql, items_params, engine.ITEM_SOURCE),
+        *producers,
         str(output),
         zero_decimal=ZERO_DECIMAL,
         three_decimal=THREE_DECIMAL,
@@ -350,6 +366,41 @@ def _postgres_producer(db: Database, sql: str, params: dict, schema) -> engine.P
             conn.rollback()
         finally:
             raw.close()
+
+    return produce
+
+
+def _dollar_statement(db: Database, query) -> tuple[str, list]:
+    """The query as PostgreSQL's own $1, $2 ... text and its parameters in order (ADBC)."""
+    dialect = type(db.engine.dialect)(paramstyle="numeric_dollar")
+    compiled = query.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
+    order = compiled.positiontup or []
+    return str(compiled), [compiled.params[name] for name in order]
+
+
+def _adbc_url(db: Database) -> str:
+    url = db.engine.url.set(drivername="postgresql", query={})
+    return url.render_as_string(hide_password=False)
+
+
+def _adbc_postgres_producer(db: Database, sql: str, params: list, schema) -> engine.Producer:
+    """Rows of `sql` through the ADBC PostgreSQL driver, which reads them with COPY
+    (FORMAT binary) straight into Arrow record batches: no Python row objects."""
+
+    def produce(put, started) -> None:
+        import adbc_driver_postgresql.dbapi as adbc_postgres
+
+        with adbc_postgres.connect(_adbc_url(db)) as conn, conn.cursor() as cur:
+            cur.execute(sql, params or None)
+            started()  # the statement runs: it has its snapshot
+            reader = cur.fetch_record_batch()
+            try:
+                for batch in reader:
+                    if batch.num_rows and not put(engine.conform(batch, schema)):
+                        break
+            finally:
+                reader.close()
+            conn.rollback()
 
     return produce
 
