@@ -51,7 +51,7 @@ CHILD_COMMAND = (
 class _Embedded:
     thread: threading.Thread  # the supervisor
     stop: threading.Event
-    child: subprocess.Popen | None = None
+    child: subprocess.Popen[bytes] | None = None
     beat_at: float | None = None  # this process's monotonic clock at the child's last beat
     beat_age: float = 0.0  # the age the child reported then
     starts: int = 0
@@ -154,7 +154,7 @@ def _supervise(database_url: str | None, stop: threading.Event) -> None:
             _stop_child(entry.child)
 
 
-def _start_child(database_url: str | None) -> subprocess.Popen:
+def _start_child(database_url: str | None) -> subprocess.Popen[bytes]:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(PROJECT_ROOT), os.environ.get("PYTHONPATH")) if p)
     return subprocess.Popen(
@@ -166,7 +166,7 @@ def _start_child(database_url: str | None) -> subprocess.Popen:
     )
 
 
-def _read_beats(child: subprocess.Popen, entry: _Embedded) -> None:
+def _read_beats(child: subprocess.Popen[bytes], entry: _Embedded) -> None:
     assert child.stdout is not None
     with contextlib.suppress(OSError, ValueError):
         for line in child.stdout:
@@ -176,14 +176,14 @@ def _read_beats(child: subprocess.Popen, entry: _Embedded) -> None:
                     entry.beat_at = time.monotonic()
 
 
-def _tell(child: subprocess.Popen, message: bytes) -> None:
+def _tell(child: subprocess.Popen[bytes], message: bytes) -> None:
     with contextlib.suppress(OSError, ValueError):
         assert child.stdin is not None
         child.stdin.write(message)
         child.stdin.flush()
 
 
-def _stop_child(child: subprocess.Popen, timeout: float = STOP_SECONDS) -> None:
+def _stop_child(child: subprocess.Popen[bytes], timeout: float = STOP_SECONDS) -> None:
     """End of stdin: the child finishes its chunk, releases its leases and exits;
     SIGTERM, then SIGKILL, if it takes longer than `timeout`."""
     with contextlib.suppress(OSError, ValueError):
@@ -201,7 +201,7 @@ def _stop_child(child: subprocess.Popen, timeout: float = STOP_SECONDS) -> None:
     _close_pipes(child)
 
 
-def _close_pipes(child: subprocess.Popen) -> None:
+def _close_pipes(child: subprocess.Popen[bytes]) -> None:
     for stream in (child.stdin, child.stdout):
         with contextlib.suppress(OSError, ValueError):
             if stream is not None:
