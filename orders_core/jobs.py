@@ -611,6 +611,16 @@ def retry_failed(db: Database, actor: Actor, job_id: int) -> JobView:
         total = conn.execute(
             select(func.count()).select_from(job_items).where(job_items.c.job_id == new_id)
         ).scalar_one()
+        frozen = conn.execute(
+            select(jobs.c.selection_filters, jobs.c.selection_max_id).where(jobs.c.id == job.id)
+        ).one()
+        if total == 0 and frozen.selection_max_id is not None:  # a filtered export: the same selection
+            conn.execute(
+                update(jobs)
+                .where(jobs.c.id == new_id)
+                .values(selection_filters=frozen.selection_filters, selection_max_id=frozen.selection_max_id)
+            )
+            total = job.failed
         if total == 0:
             raise ValidationError(f"Job #{job.id} has no failed orders to retry.")
         conn.execute(

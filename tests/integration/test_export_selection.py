@@ -156,3 +156,24 @@ def test_a_running_export_shows_the_rows_written_so_far_on_the_job(db, customer,
     assert seen == [("running", n, 7) for n in (2, 4, 6, 7)]
     done = jobs.get_job(db, job.id, actor=SYSTEM)
     assert exported_numbers(done) == numbers and done.succeeded == 7
+
+
+def test_retrying_a_failed_filtered_export_exports_the_same_selection(db, customer, monkeypatch):
+    from orders_core import export
+
+    numbers = new_orders(db, customer, 2)
+    job = jobs.enqueue(db, ANALYST, "export", filters=OrderFilters())
+    real = export.export_orders
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(export, "export_orders", disk_full)
+    run(db)
+    monkeypatch.setattr(export, "export_orders", real)
+    new_orders(db, customer, 1)  # after the first ask: not in the retry either
+    retry = jobs.retry_failed(db, OPS, job.id)
+    assert (retry.total, item_count(db, retry.id)) == (2, 0)
+    run(db)
+    done = jobs.get_job(db, retry.id, actor=SYSTEM)
+    assert (done.status, exported_numbers(done)) == ("completed", numbers)
