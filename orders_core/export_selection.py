@@ -29,11 +29,14 @@ import dataclasses
 import datetime as dt
 import enum
 import json
+import typing
+from decimal import Decimal
 
 from sqlalchemy import func, select, update
 
 from .queries import OrderFilters
 from .schema import jobs, orders
+from .status import Status
 
 
 def filters_to_json(filters: OrderFilters) -> str:
@@ -52,8 +55,18 @@ def filters_to_json(filters: OrderFilters) -> str:
 
 
 def filters_from_json(text: str) -> OrderFilters:
-    """The OrderFilters stored by `filters_to_json`, validated again by OrderFilters.parse."""
-    return OrderFilters.parse(**json.loads(text or "{}"))
+    """The OrderFilters stored by `filters_to_json`: its values as they were (already
+    validated when the job was asked for), not parsed again from user input."""
+    hints = typing.get_type_hints(OrderFilters)
+    values = {}
+    for name, value in json.loads(text or "{}").items():
+        kinds = typing.get_args(hints[name]) or (hints[name],)
+        for kind in (Status, dt.datetime, dt.date, Decimal):
+            if kind in kinds and value is not None:
+                value = kind.fromisoformat(value) if kind in (dt.datetime, dt.date) else kind(value)
+                break
+        values[name] = value
+    return OrderFilters(**values)
 
 
 def freeze_filtered_export(conn, job_id: int, filters: OrderFilters) -> int:
