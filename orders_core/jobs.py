@@ -483,7 +483,14 @@ def enqueue(
                 cancel_requested=False,
             )
         ).inserted_primary_key[0]
-        if use_filters:
+        if use_filters and action is JobAction.EXPORT:  # no job items: filters + id bound
+            from .export_selection import freeze_filtered_export
+
+            total = freeze_filtered_export(conn, job_id, filters)
+            if total == 0:
+                raise ValidationError(f"Select at least one order: no orders match ({filters.describe()}).")
+            selection = label or f"Orders matching: {filters.describe()}"
+        elif use_filters:
             total = _freeze_filtered(conn, job_id, filters)
             if total == 0:
                 raise ValidationError(f"Select at least one order: no orders match ({filters.describe()}).")
@@ -674,6 +681,16 @@ def retry_failed(db: Database, actor: Actor, job_id: int) -> JobView:
         total = conn.execute(
             select(func.count()).select_from(job_items).where(job_items.c.job_id == new_id)
         ).scalar_one()
+        frozen = conn.execute(
+            select(jobs.c.selection_filters, jobs.c.selection_max_id).where(jobs.c.id == job.id)
+        ).one()
+        if total == 0 and frozen.selection_max_id is not None:  # a filtered export: the same selection
+            conn.execute(
+                update(jobs)
+                .where(jobs.c.id == new_id)
+                .values(selection_filters=frozen.selection_filters, selection_max_id=frozen.selection_max_id)
+            )
+            total = job.failed
         if total == 0:
             raise ValidationError(f"Job #{job.id} has no failed orders to retry.")
         conn.execute(
@@ -713,10 +730,12 @@ def finish_if_done(db: Database, job_id: int, *, now: dt.datetime | None = None)
             .scalar_subquery()
         )
 
+    # An export frozen as filters + an id bound has no items: only its run closes it.
+    filtered_export = jobs.c.selection_max_id.is_not(None)
     with db.write() as conn:
         done = conn.execute(
             update(jobs)
-            .where(jobs.c.id == job_id, jobs.c.status.in_(ACTIVE_STATUSES), ~pending)
+            .where(jobs.c.id == job_id, jobs.c.status.in_(ACTIVE_STATUSES), ~pending, ~filtered_export)
             .values(
                 succeeded=count(ITEM_SUCCEEDED),
                 failed=count(ITEM_FAILED),

@@ -419,6 +419,10 @@ class Job(Base):
     export_rows: Mapped[int | None] = mapped_column(BigInteger)
     export_bytes: Mapped[int | None] = mapped_column(BigInteger)
     error: Mapped[str | None] = mapped_column(Text)
+    # An export of a filtered selection (migration 0010): its filters as JSON and the
+    # highest order id when it was asked for, instead of one job item per order.
+    selection_filters: Mapped[str | None] = mapped_column(Text)
+    selection_max_id: Mapped[int | None] = mapped_column(BigInteger)
 
     __table_args__ = (Index("ix_jobs_status_created", "status", "created_at"),)
 
