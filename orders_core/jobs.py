@@ -658,9 +658,13 @@ def retry_failed(db: Database, actor: Actor, job_id: int) -> JobView:
                 retry_of=job.id,
             )
         ).inserted_primary_key[0]
-        plan = _retry_plan(conn, job.id, action.move)
-        if plan.retryable == 0:
-            raise ValidationError(f"Job #{job.id}: nothing to retry. {plan.summary()}")
+        frozen = conn.execute(
+            select(jobs.c.selection_filters, jobs.c.selection_max_id).where(jobs.c.id == job.id)
+        ).one()
+        if frozen.selection_max_id is None:  # a filtered export has no items: it is retried whole
+            plan = _retry_plan(conn, job.id, action.move)
+            if plan.retryable == 0:
+                raise ValidationError(f"Job #{job.id}: nothing to retry. {plan.summary()}")
         source = select(
             literal(new_id),
             job_items.c.seq,
@@ -681,9 +685,6 @@ def retry_failed(db: Database, actor: Actor, job_id: int) -> JobView:
         total = conn.execute(
             select(func.count()).select_from(job_items).where(job_items.c.job_id == new_id)
         ).scalar_one()
-        frozen = conn.execute(
-            select(jobs.c.selection_filters, jobs.c.selection_max_id).where(jobs.c.id == job.id)
-        ).one()
         if total == 0 and frozen.selection_max_id is not None:  # a filtered export: the same selection
             conn.execute(
                 update(jobs)
