@@ -27,7 +27,8 @@ PagesManager.uses_pages_directory = False
 
 @contextlib.asynccontextmanager
 async def lifespan(_app):
-    """One embedded job worker per server process, from start-up (not first visit)."""
+    """One embedded job worker process per server process, from start-up (not first
+    visit), watched and restarted by this one and stopped with it (job_engine/embedded.py)."""
     from orders_core.job_engine import ensure_embedded_worker, stop_embedded_worker
     from orders_web.resources import database
 

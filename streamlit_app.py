@@ -17,7 +17,7 @@ from orders_core.staff import Permission
 from orders_web import sso
 from orders_web.paths import PUBLIC_PAGES, SIGN_IN, SIGN_OUT, SSO_START, STAFF_PAGES, safe_next
 from pages import account_page
-from pages.ui import display, resources, session
+from pages.ui import display, job_watch, resources, session
 
 st.set_page_config(page_title="Orders Desk", page_icon="📦", layout="wide")
 
@@ -185,5 +185,6 @@ elif state.account.password_must_change:
 else:
     st.session_state.pop(session.ENDED_RERUN_KEY, None)
     sidebar(state)
+    job_watch.watch_my_jobs(resources.get_db())  # a toast when a job of theirs finishes
     navigation = st.navigation(staff_pages(state.account) + [checkout_page()])
 navigation.run()

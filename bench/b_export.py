@@ -1,5 +1,5 @@
-"""#2 Export of every order to CSV through the export job (target at 1M: ≤ 4 s and
-≥ 6× the pandas baseline; peak memory ≤ 1.5 GB).
+"""#2 Export of every order to CSV through the export job (targets at 1M: SQLite ≤ 4 s
+and ≥ 3× the pandas baseline, PostgreSQL ≤ 5 s and ≥ 2×; peak memory ≤ 1.5 GB).
 
 Timed: jobs.enqueue(export, all orders) + job_engine.run_job_here to the finished file,
 i.e. from the database to the CSV on disk. `extra` also has export.export_orders
@@ -126,7 +126,9 @@ def run(db: Database, backend: str, url: str, *, repeat: int, orders: int) -> Fi
     _rm(out_dir / "probe-pandas.csv")
     value = Stats.of(job_s, "s")
     baseline = Stats.of(base_s, "s")
-    at_scale = backend == "sqlite" and orders >= 1_000_000
+    at_scale = orders >= 1_000_000
+    # Issue #13: SQLite ≤ 4 s and ≥ 3× pandas; PostgreSQL ≤ 5 s and ≥ 2× pandas.
+    limit_s, ratio = (4.0, 3.0) if backend == "sqlite" else (5.0, 2.0)
     # The export's own process plus its helper process (SQLite), both at their peaks.
     peak_mb = probe["peak_mb"] + probe.get("helper_peak_mb", 0.0)
     figure = Figure(
@@ -137,8 +139,8 @@ def run(db: Database, backend: str, url: str, *, repeat: int, orders: int) -> Fi
         better="lower",
         baseline=baseline,
         baseline_title="pandas.read_sql + to_csv",
-        target="≤ 4 s, ≥ 6× baseline, peak ≤ 1.5 GB" if backend == "sqlite" else "",
-        met=(value.median <= 4.0 and baseline.median / value.median >= 6.0 and peak_mb <= 1536)
+        target=f"≤ {limit_s:g} s, ≥ {ratio:g}× baseline, peak ≤ 1.5 GB",
+        met=(value.median <= limit_s and baseline.median / value.median >= ratio and peak_mb <= 1536)
         if at_scale
         else None,
         extra={

@@ -27,12 +27,14 @@ from __future__ import annotations
 
 import atexit
 import json
+import logging
 import os
 import select
 import subprocess
 import sys
 import threading
 import urllib.parse
+from collections.abc import Callable
 
 import pyarrow as pa
 import pyarrow.ipc
@@ -41,6 +43,7 @@ from . import export_engine
 from .config import PROJECT_ROOT
 
 IDLE_SECONDS = 120.0
+log = logging.getLogger("orders_core.export")
 
 
 class HelperUnavailable(Exception):
@@ -54,11 +57,11 @@ def read_arrow(path: str, sql: str, params: list) -> pa.Table:
     )[1]
 
 
-def run_export(job: dict) -> dict:
+def run_export(job: dict, progress: Callable[[int], None] | None = None) -> dict:
     """export_engine.run_job(job) in the helper: its report, {"rows", "peak_rss_mb"}
-    or {"error"}."""
+    or {"error"}. `progress(rows)` is called here as the helper reports rows written."""
     try:
-        return _Helpers.ask({"kind": "export", "job": job}, with_rows=False)[0]
+        return _Helpers.ask({"kind": "export", "job": job}, with_rows=False, progress=progress)[0]
     except HelperUnavailable as problem:
         return {"error": str(problem)}
 
@@ -69,12 +72,14 @@ class _Helpers:
     _kept: subprocess.Popen | None = None
 
     @classmethod
-    def ask(cls, request: dict, *, with_rows: bool) -> tuple[dict, pa.Table | None]:
+    def ask(
+        cls, request: dict, *, with_rows: bool, progress: Callable[[int], None] | None = None
+    ) -> tuple[dict, pa.Table | None]:
         line = (json.dumps(request) + "\n").encode()
         if not cls._lock.acquire(blocking=False):  # busy: a helper for this request only
             helper = cls._start()
             try:
-                return cls._exchange(helper, line, with_rows) or cls._gone()
+                return cls._exchange(helper, line, with_rows, progress) or cls._gone()
             finally:
                 cls._stop(helper)
         try:
@@ -82,7 +87,7 @@ class _Helpers:
                 if cls._kept is None or cls._kept.poll() is not None:
                     cls._kept = cls._start()
                 try:
-                    answer = cls._exchange(cls._kept, line, with_rows)
+                    answer = cls._exchange(cls._kept, line, with_rows, progress)
                 except HelperUnavailable:  # it answered: the read failed, the helper is fine
                     raise
                 except BaseException:  # interrupted: the helper's state is unknown
@@ -119,13 +124,21 @@ class _Helpers:
 
     @staticmethod
     def _exchange(
-        helper: subprocess.Popen, line: bytes, with_rows: bool
+        helper: subprocess.Popen, line: bytes, with_rows: bool, progress: Callable[[int], None] | None = None
     ) -> tuple[dict, pa.Table | None] | None:
-        """The helper's answer; None if it is gone."""
+        """The helper's answer; None if it is gone. "PROGRESS n" lines before it go to
+        `progress`."""
         try:
             helper.stdin.write(line)
             helper.stdin.flush()
             status = helper.stdout.readline()
+            while status.startswith(b"PROGRESS "):
+                if progress is not None:
+                    try:
+                        progress(int(status[9:]))
+                    except Exception:  # noqa: BLE001 - a report, never the export's failure
+                        log.warning("the export's progress could not be recorded", exc_info=True)
+                status = helper.stdout.readline()
             if status.startswith(b"ERR "):
                 raise HelperUnavailable(f"the ADBC read failed: {json.loads(status[4:])}")
             if not status.startswith(b"OK "):
@@ -188,7 +201,11 @@ def _query(request: dict, out) -> None:
 
 
 def _export(request: dict, out) -> None:
-    out.write(b"OK " + json.dumps(export_engine.run_job(request["job"])).encode() + b"\n")
+    def progress(rows: int) -> None:  # from the export's joining thread, before the answer
+        out.write(b"PROGRESS %d\n" % rows)
+        out.flush()
+
+    out.write(b"OK " + json.dumps(export_engine.run_job(request["job"], progress)).encode() + b"\n")
 
 
 def main() -> int:

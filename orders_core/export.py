@@ -48,8 +48,10 @@ its order, so nothing is sorted; a few batches are in flight, never the whole re
 - SQLite: ADBC (adbc_driver_sqlite), 64 Ki rows a batch, straight into Arrow, in
   orders_core/adbc_helper.py's helper process (which says why ADBC must not run in
   this one); the whole export runs there and reports back.
-- PostgreSQL: COPY (SELECT ...) TO STDOUT (FORMAT csv) through psycopg, parsed into
-  Arrow by pyarrow's streaming CSV reader, in this process.
+- PostgreSQL: the ADBC PostgreSQL driver (adbc_driver_postgresql), which reads with
+  COPY (FORMAT binary) straight into Arrow, in this process (no Python row objects).
+  ORDERS_EXPORT_POSTGRES_READER=copy uses the earlier way instead: COPY ... (FORMAT
+  csv) through psycopg, parsed by pyarrow's CSV reader. Measured: bench/results/README.md.
 
 Consistency: the orders stream has its snapshot before the items stream starts.
 Items are written with their order in one transaction and never change, so each
@@ -67,7 +69,7 @@ import json
 import os
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from sqlalchemy import BigInteger, and_, any_, bindparam, func, literal_column, select
@@ -79,6 +81,7 @@ from .address_sql import address_one_line_sql
 from .addresses import FIELDS
 from .db import Database, sqlite_statement
 from .errors import ExportFailed, NotFound, ValidationError
+from .export_selection import filters_from_json
 from .money import THREE_DECIMAL, ZERO_DECIMAL, exponent
 from .queries import OrderFilters
 from .schema import job_items, jobs, order_items, orders
@@ -108,6 +111,7 @@ def export_orders(
     filters: OrderFilters | None = None,
     order_ids: Sequence[int] | None = None,
     job_id: int | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> ExportResult:
     """Write the selected orders to `destination` as CSV (see the module docstring),
     replacing any file there once the new one is complete; creates the folder.
@@ -115,7 +119,8 @@ def export_orders(
 
     Select with exactly one of: `filters` (as the order list; OrderFilters() is every
     order), `order_ids` (unknown ids are skipped, duplicates count once) or `job_id`
-    (the orders in that job's job_items)."""
+    (the orders of that export job: its job_items, or its filters and id bound).
+    `progress(rows)` is told the rows written so far as the export goes."""
     authorize(db, actor, Permission.EXPORT)
     started = time.perf_counter()
     where = _selection(db, filters, order_ids, job_id)  # (over orders, over order_items)
@@ -127,9 +132,9 @@ def export_orders(
     helper_peak = None
     try:
         if db.is_sqlite:
-            rows, helper_peak = _export_sqlite(db, where, temporary)
+            rows, helper_peak = _export_sqlite(db, where, temporary, progress)
         elif db.is_postgres:
-            rows = _export_postgres(db, where, temporary)
+            rows = _export_postgres(db, where, temporary, progress)
         else:
             raise ValidationError(
                 f"The CSV export supports SQLite and PostgreSQL, not {db.engine.dialect.name}."
@@ -163,16 +168,20 @@ def _selection(db: Database, filters, order_ids, job_id) -> tuple:
     if filters is not None:
         if not isinstance(filters, OrderFilters):
             raise ValidationError("filters must be an OrderFilters.")
-        conditions = filters.conditions()
-        if not conditions:
-            return None, None
-        return and_(*conditions), order_items.c.order_id.in_(select(orders.c.id).where(*conditions))
+        return _filtered_selection(filters, None)
     if job_id is not None:
         if isinstance(job_id, bool) or not isinstance(job_id, int):
             raise ValidationError(f"job_id must be a whole number, not {job_id!r}.")
         with db.read() as conn:
-            if conn.execute(select(jobs.c.id).where(jobs.c.id == job_id)).first() is None:
-                raise NotFound(f"No job #{job_id}.")
+            job = conn.execute(
+                select(jobs.c.id, jobs.c.selection_filters, jobs.c.selection_max_id).where(
+                    jobs.c.id == job_id
+                )
+            ).first()
+        if job is None:
+            raise NotFound(f"No job #{job_id}.")
+        if job.selection_max_id is not None:  # filters + an id bound (orders_core/export_selection.py)
+            return _filtered_selection(filters_from_json(job.selection_filters), int(job.selection_max_id))
 
         # Both straight from the job's (job_id, order_id) index, in order id order.
         def chosen(column):
@@ -197,6 +206,21 @@ def _selection(db: Database, filters, order_ids, job_id) -> tuple:
             return column.in_(select(listed.c.value))
 
     return chosen(orders.c.id), chosen(order_items.c.order_id)
+
+
+def _filtered_selection(filters: OrderFilters, max_id: int | None) -> tuple:
+    """(WHERE over orders, WHERE over order_items) of the orders matching `filters`,
+    only those with id <= max_id when given (both ranges of a primary key or index)."""
+    conditions = filters.conditions()
+    if max_id is not None:
+        conditions.append(orders.c.id <= max_id)
+    if not conditions:
+        return None, None
+    if filters.conditions():
+        items = order_items.c.order_id.in_(select(orders.c.id).where(*conditions))
+    else:  # every order up to the bound: the items' own order_id range
+        items = order_items.c.order_id <= max_id
+    return and_(*conditions), items
 
 
 def _order_query(db: Database, where):
@@ -252,7 +276,7 @@ def _postgres_statement(db: Database, query) -> tuple[str, dict]:
 
 
 # -- SQLite: in a helper process ------------------------------------------------------------------
-def _export_sqlite(db: Database, where, output: Path) -> tuple[int, float | None]:
+def _export_sqlite(db: Database, where, output: Path, progress=None) -> tuple[int, float | None]:
     path = db.sqlite_file
     if path is None:
         raise ValidationError("The CSV export needs the SQLite database in a plain file.")
@@ -267,23 +291,39 @@ def _export_sqlite(db: Database, where, output: Path) -> tuple[int, float | None
         "items_params": items_params,
         "zero_decimal": sorted(ZERO_DECIMAL),
         "three_decimal": sorted(THREE_DECIMAL),
+        "batch_rows": engine.BATCH_ROWS,
     }
-    report = adbc_helper.run_export(job)
+    report = adbc_helper.run_export(job, progress)
     if "rows" in report:
         return int(report["rows"]), report.get("peak_rss_mb")
     raise ExportFailed(f"The export could not be written: {report.get('error', report)}")
 
 
 # -- PostgreSQL: in this process -----------------------------------------------------------------
-def _export_postgres(db: Database, where, output: Path) -> int:
-    orders_sql, orders_params = _postgres_statement(db, _order_query(db, where[0]))
-    items_sql, items_params = _postgres_statement(db, _item_query(where[1]))
+# How PostgreSQL rows reach Arrow: "adbc" (the ADBC driver's binary COPY, straight into
+# Arrow) or "copy" (psycopg's COPY ... (FORMAT csv) parsed by pyarrow). Measured at 1M
+# orders in bench/results/README.md: ADBC, the default.
+POSTGRES_READER = os.environ.get("ORDERS_EXPORT_POSTGRES_READER", "adbc").strip().lower() or "adbc"
+
+
+def _export_postgres(db: Database, where, output: Path, progress=None) -> int:
+    order_query, item_query = _order_query(db, where[0]), _item_query(where[1])
+    if POSTGRES_READER == "copy":
+        producers = (
+            _postgres_producer(db, *_postgres_statement(db, order_query), engine.ORDER_SOURCE),
+            _postgres_producer(db, *_postgres_statement(db, item_query), engine.ITEM_SOURCE),
+        )
+    else:
+        producers = (
+            _adbc_postgres_producer(db, *_dollar_statement(db, order_query), engine.ORDER_SOURCE),
+            _adbc_postgres_producer(db, *_dollar_statement(db, item_query), engine.ITEM_SOURCE),
+        )
     return engine.write_csv(
-        _postgres_producer(db, orders_sql, orders_params, engine.ORDER_SOURCE),
-        _postgres_producer(db, items_sql, items_params, engine.ITEM_SOURCE),
+        *producers,
         str(output),
         zero_decimal=ZERO_DECIMAL,
         three_decimal=THREE_DECIMAL,
+        progress=progress,
     )
 
 
@@ -318,6 +358,41 @@ def _postgres_producer(db: Database, sql: str, params: dict, schema) -> engine.P
             conn.rollback()
         finally:
             raw.close()
+
+    return produce
+
+
+def _dollar_statement(db: Database, query) -> tuple[str, list]:
+    """The query as PostgreSQL's own $1, $2 ... text and its parameters in order (ADBC)."""
+    dialect = type(db.engine.dialect)(paramstyle="numeric_dollar")
+    compiled = query.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
+    order = compiled.positiontup or []
+    return str(compiled), [compiled.params[name] for name in order]
+
+
+def _adbc_url(db: Database) -> str:
+    url = db.engine.url.set(drivername="postgresql", query={})
+    return url.render_as_string(hide_password=False)
+
+
+def _adbc_postgres_producer(db: Database, sql: str, params: list, schema) -> engine.Producer:
+    """Rows of `sql` through the ADBC PostgreSQL driver, which reads them with COPY
+    (FORMAT binary) straight into Arrow record batches: no Python row objects."""
+
+    def produce(put, started) -> None:
+        import adbc_driver_postgresql.dbapi as adbc_postgres
+
+        with adbc_postgres.connect(_adbc_url(db)) as conn, conn.cursor() as cur:
+            cur.execute(sql, params or None)
+            started()  # the statement runs: it has its snapshot
+            reader = cur.fetch_record_batch()
+            try:
+                for batch in reader:
+                    if batch.num_rows and not put(engine.conform(batch, schema)):
+                        break
+            finally:
+                reader.close()
+            conn.rollback()
 
     return produce
 

@@ -27,6 +27,8 @@ from .clock import utcnow
 from .db import Database
 from .dispute_queries import disputed_condition
 from .errors import NotFound, OrdersError, ValidationError
+from .job_failures import RetryPlan, retryable_condition
+from .job_failures import retry_plan as _retry_plan
 from .money import format_money
 from .order_numbers import parse_order_number
 from .queries import OrderFilters, iso
@@ -428,6 +430,19 @@ def _selection(order_numbers, filters):
 
 
 # -- asking for a job -----------------------------------------------------------------------
+# Mass moves that refund customers: ops write down why, once for the whole job; it is
+# kept on the job and in each order's timeline note (and refund), as a single move's is.
+REASON_REQUIRED = frozenset({JobAction.CANCEL, JobAction.RETURN})
+
+
+def reason_problem(action, reason: str) -> str | None:
+    """Why `reason` will not do for a mass `action` from the pages (None: it will)."""
+    action = JobAction.parse(action)
+    if action in REASON_REQUIRED and not str(reason or "").strip():
+        return f"Give a reason for this mass {action.label}: it goes in each order's timeline."
+    return None
+
+
 def enqueue(
     db: Database,
     actor: Actor,
@@ -468,7 +483,14 @@ def enqueue(
                 cancel_requested=False,
             )
         ).inserted_primary_key[0]
-        if use_filters:
+        if use_filters and action is JobAction.EXPORT:  # no job items: filters + id bound
+            from .export_selection import freeze_filtered_export
+
+            total = freeze_filtered_export(conn, job_id, filters)
+            if total == 0:
+                raise ValidationError(f"Select at least one order: no orders match ({filters.describe()}).")
+            selection = label or f"Orders matching: {filters.describe()}"
+        elif use_filters:
             total = _freeze_filtered(conn, job_id, filters)
             if total == 0:
                 raise ValidationError(f"Select at least one order: no orders match ({filters.describe()}).")
@@ -594,8 +616,18 @@ def cancel_job(db: Database, actor: Actor, job_id: int) -> JobView:
     return read_job(db, job.id)
 
 
+def retry_plan(db: Database, job_id: int, *, actor: Actor) -> RetryPlan:
+    """How many failed orders of job `job_id` a retry can fix now, and why not the others."""
+    authorize(db, actor, Permission.VIEW)
+    job = read_job(db, job_id)
+    with db.read() as conn:
+        return _retry_plan(conn, job.id, JobAction(job.action).move)
+
+
 def retry_failed(db: Database, actor: Actor, job_id: int) -> JobView:
-    """A new job of the same action over the failed orders of `job_id` only."""
+    """A new job of the same action over those failed orders of `job_id` that can succeed
+    on a retry (job_failures: a circumstantial failure, an order still eligible); refused,
+    saying why, when there are none."""
     actor = authorize(db, actor, Permission.MANAGE_JOBS)
     job = read_job(db, job_id)
     action = JobAction(job.action)
@@ -626,6 +658,13 @@ def retry_failed(db: Database, actor: Actor, job_id: int) -> JobView:
                 retry_of=job.id,
             )
         ).inserted_primary_key[0]
+        frozen = conn.execute(
+            select(jobs.c.selection_filters, jobs.c.selection_max_id).where(jobs.c.id == job.id)
+        ).one()
+        if frozen.selection_max_id is None:  # a filtered export has no items: it is retried whole
+            plan = _retry_plan(conn, job.id, action.move)
+            if plan.retryable == 0:
+                raise ValidationError(f"Job #{job.id}: nothing to retry. {plan.summary()}")
         source = select(
             literal(new_id),
             job_items.c.seq,
@@ -634,6 +673,10 @@ def retry_failed(db: Database, actor: Actor, job_id: int) -> JobView:
             literal(ITEM_PENDING),
             literal(0),
         ).where(job_items.c.job_id == job.id, job_items.c.status == ITEM_FAILED)
+        if action.move is not None:
+            source = source.join_from(job_items, orders, orders.c.id == job_items.c.order_id).where(
+                retryable_condition(action.move)
+            )
         conn.execute(
             insert(job_items).from_select(
                 ["job_id", "seq", "order_id", "order_number", "status", "attempts"], source
@@ -642,6 +685,13 @@ def retry_failed(db: Database, actor: Actor, job_id: int) -> JobView:
         total = conn.execute(
             select(func.count()).select_from(job_items).where(job_items.c.job_id == new_id)
         ).scalar_one()
+        if total == 0 and frozen.selection_max_id is not None:  # a filtered export: the same selection
+            conn.execute(
+                update(jobs)
+                .where(jobs.c.id == new_id)
+                .values(selection_filters=frozen.selection_filters, selection_max_id=frozen.selection_max_id)
+            )
+            total = job.failed
         if total == 0:
             raise ValidationError(f"Job #{job.id} has no failed orders to retry.")
         conn.execute(
@@ -681,10 +731,12 @@ def finish_if_done(db: Database, job_id: int, *, now: dt.datetime | None = None)
             .scalar_subquery()
         )
 
+    # An export frozen as filters + an id bound has no items: only its run closes it.
+    filtered_export = jobs.c.selection_max_id.is_not(None)
     with db.write() as conn:
         done = conn.execute(
             update(jobs)
-            .where(jobs.c.id == job_id, jobs.c.status.in_(ACTIVE_STATUSES), ~pending)
+            .where(jobs.c.id == job_id, jobs.c.status.in_(ACTIVE_STATUSES), ~pending, ~filtered_export)
             .values(
                 succeeded=count(ITEM_SUCCEEDED),
                 failed=count(ITEM_FAILED),
@@ -740,6 +792,9 @@ __all__ = [
     "job_failures",
     "cancel_job",
     "retry_failed",
+    "retry_plan",
+    "reason_problem",
+    "REASON_REQUIRED",
     "finish_if_done",
     "ineligible_reason",
     "job_actor",

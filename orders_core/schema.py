@@ -419,6 +419,10 @@ class Job(Base):
     export_rows: Mapped[int | None] = mapped_column(BigInteger)
     export_bytes: Mapped[int | None] = mapped_column(BigInteger)
     error: Mapped[str | None] = mapped_column(Text)
+    # An export of a filtered selection (migration 0010): its filters as JSON and the
+    # highest order id when it was asked for, instead of one job item per order.
+    selection_filters: Mapped[str | None] = mapped_column(Text)
+    selection_max_id: Mapped[int | None] = mapped_column(BigInteger)
 
     __table_args__ = (Index("ix_jobs_status_created", "status", "created_at"),)
 
@@ -443,10 +447,13 @@ class JobItem(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     lease_expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    # A failed item's kind of failure (orders_core/job_failures.py): whether a retry can help.
+    failure_kind: Mapped[str | None] = mapped_column(String(32))
 
     __table_args__ = (
         UniqueConstraint("job_id", "order_id", name="uq_job_items_order"),
         Index("ix_job_items_job_status_seq", "job_id", "status", "seq"),
+        Index("ix_job_items_job_seq", "job_id", "seq"),
     )
 
 
@@ -498,6 +505,38 @@ class ReconciliationMismatch(Base):
     __table_args__ = (Index("ix_reconciliation_mismatches_run", "run_id", "seq"),)
 
 
+class SavedView(Base):
+    """A named view of the orders list: its URL parameters (filters, tab, sort) and
+    columns, kept for its owner, or published to every staff member (migration 0009)."""
+
+    __tablename__ = "saved_views"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    owner_staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"))
+    name: Mapped[str] = mapped_column(String(60))
+    name_key: Mapped[str] = mapped_column(String(60))  # lower-cased: duplicates are case-blind
+    params: Mapped[str] = mapped_column(Text)  # JSON object of the list's query parameters
+    columns: Mapped[str | None] = mapped_column(Text)  # JSON list of column ids, or none
+    team: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime)
+
+    __table_args__ = (
+        UniqueConstraint("owner_staff_id", "name_key", name="uq_saved_views_owner_name"),
+        Index("ix_saved_views_team", "team"),
+    )
+
+
+class StaffListPrefs(Base):
+    """One staff member's choices on the orders list: its columns (shown, in order) and
+    their default saved view (migration 0009)."""
+
+    __tablename__ = "staff_list_prefs"
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"), primary_key=True)
+    columns: Mapped[str | None] = mapped_column(Text)  # JSON list of column ids, or none
+    default_view_id: Mapped[int | None] = mapped_column(ForeignKey("saved_views.id", ondelete="SET NULL"))
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime)
+
+
 def _table_of(model: type[Base]) -> Table:
     """The model's Table, typed as one (a declarative `__table__` is a FromClause to mypy)."""
     table = model.__table__
@@ -529,3 +568,5 @@ sim_disputes = _table_of(SimDispute)
 stripe_events = _table_of(StripeEvent)
 stripe_object_versions = _table_of(StripeObjectVersion)
 disputes = _table_of(Dispute)
+saved_views = _table_of(SavedView)
+staff_list_prefs = _table_of(StaffListPrefs)

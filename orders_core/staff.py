@@ -45,6 +45,7 @@ class Permission(str, enum.Enum):
     MANAGE_JOBS = "cancel or retry jobs"
     MANAGE_STAFF = "manage staff accounts"
     RECONCILE = "reconcile payments with the gateway"
+    PUBLISH_VIEWS = "publish team views"  # saved views of the orders list everyone sees
 
 
 # The permission each status move needs, whoever asks (a page, the CLI, a bulk job).

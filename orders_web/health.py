@@ -40,12 +40,16 @@ def readiness(database_url: str | None = None) -> Readiness:
     except Exception as error:  # noqa: BLE001 - reported, not raised: this is the probe
         checks["database"] = {"ok": False, "error": type(error).__name__}
     if load_settings().embedded_worker:
-        from orders_core.job_engine import embedded_worker_heartbeat_age
+        from orders_core.job_engine import embedded_worker_heartbeat_age, embedded_worker_pid
 
         age = embedded_worker_heartbeat_age(database_url)
         checks["embedded_worker"] = (
             {"ok": False, "error": "not running"}
             if age is None
-            else {"ok": age <= WORKER_STALE_SECONDS, "seconds_since_heartbeat": round(age, 1)}
+            else {
+                "ok": age <= WORKER_STALE_SECONDS,
+                "seconds_since_heartbeat": round(age, 1),
+                "pid": embedded_worker_pid(database_url),  # its own process
+            }
         )
     return Readiness(checks)

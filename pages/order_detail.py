@@ -21,7 +21,7 @@ from orders_core.payments.card_tokens import DECLINE_MESSAGES
 from orders_core.staff import ACTION_PERMISSIONS, Permission
 from orders_core.status import Action, PaymentStatus, Status, legal_actions, refunds_on
 from orders_core.timeline import EventKind
-from pages.ui import card_tokens, display, links, payment_events, resources, session, statuses
+from pages.ui import card_tokens, display, links, orders_view, payment_events, resources, session, statuses
 
 CONFIRM = "order_confirm"  # {"number", "action", "status"} while a confirmation is open
 FLASH = "order_flash"  # {"number", "text"} after a move or a note
@@ -295,7 +295,13 @@ def show_timeline(events: tuple[OrderEvent, ...]) -> None:
 def main() -> None:
     actor = session.current_actor()
     db = resources.get_db()
-    st.page_link(links.ORDERS_PAGE, label="All orders", icon=":material/arrow_back:")
+    st.page_link(
+        links.ORDERS_PAGE,
+        label="All orders",
+        icon=":material/arrow_back:",
+        # the list this order was opened from: its tab, filters, sort, page and ticks
+        query_params=links.list_back(st.query_params.get("back"), orders_view.ORDER_PARAMS),
+    )
     raw = st.query_params.get("number")
     if not raw or not raw.strip():
         st.title("Order")

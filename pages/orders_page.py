@@ -19,8 +19,21 @@ from orders_core import jobs, queries
 from orders_core.errors import OrdersError
 from orders_core.staff import ACTION_PERMISSIONS, Permission
 from orders_core.status import BULK_SOURCE_STATUSES, Action, Status
-from pages.ui import display, links, orders_view, payment_events, resources, session, statuses, thresholds
+from pages.ui import (
+    display,
+    links,
+    order_grid,
+    orders_view,
+    payment_events,
+    resources,
+    session,
+    statuses,
+    thresholds,
+)
+from pages.ui import saved_views as saved_views_ui
 from pages.ui.filter_form import FilterForm, sync_widget
+from pages.ui.job_watch import flash_line, watch_job
+from pages.ui.mass_reason import forget_reason, reason_input, reason_refused
 
 # Session-state keys (widgets and page state), all prefixed so other pages don't clash.
 TAB = "orders_tab"
@@ -50,6 +63,7 @@ def apply_params(params: dict) -> None:
     """Validate `params`, write the canonical form to the URL, keep any notices."""
     view, notices = orders_view.parse_orders_params({k: v for k, v in params.items() if v})
     st.query_params.from_dict(view.params())
+    st.session_state[saved_views_ui.OWN_CHANGE] = True
     if notices:
         st.session_state[NOTICES] = notices
 
@@ -59,6 +73,7 @@ def on_tab_change() -> None:
     tab = st.session_state.get(TAB) or "all"
     params["status"] = None if tab == "all" else tab
     params.pop("page", None)
+    params.pop("ticked", None)  # another set of orders: a fresh selection
     apply_params(params)
 
 
@@ -75,6 +90,7 @@ def on_filters_submit() -> None:
     if params.get("unfulfilled") and params.get("status") != Status.PAID.value:
         params["status"] = Status.PAID.value  # the ageing view is of Paid orders: its tab
     params.pop("page", None)
+    params.pop("ticked", None)  # another set of orders: a fresh selection
     apply_params(params)
 
 
@@ -133,6 +149,31 @@ def keep_selection_in_scope(view: orders_view.OrdersView) -> None:
         st.session_state[SCOPE] = scope
         clear_selection()
         st.session_state.pop(PENDING, None)
+
+
+TICKS_IN_URL = "orders_ticks_in_url"  # the `ticked` value this session last wrote or read
+
+
+def ticks_from_url(view: orders_view.OrdersView) -> None:
+    """The URL's ticks become the selection when they are not the ones this session wrote:
+    a reload, Back or Forward, a link from the order page."""
+    if st.session_state.get(TICKS_IN_URL) == view.ticked:
+        return
+    st.session_state[TICKS_IN_URL] = view.ticked
+    st.session_state[SELECTED] = {n: True for n in view.ticked_numbers}
+    st.session_state[ALL_MATCHING] = view.ticked_all
+    reset_grid()
+
+
+def ticks_to_url(view: orders_view.OrdersView) -> None:
+    """The selection, written to the URL (replacing the entry: ticking is no navigation)."""
+    value = orders_view.ticked_param(list(selected()), bool(st.session_state.get(ALL_MATCHING)))
+    st.session_state[TICKS_IN_URL] = value
+    if value != view.ticked:
+        if value:
+            st.query_params["ticked"] = value
+        else:
+            del st.query_params["ticked"]
 
 
 # -- mass actions ------------------------------------------------------------------------------
@@ -221,6 +262,7 @@ def mass_action_dialog(actor) -> None:
         return
 
     ready = True
+    reason, reason_slot = reason_input(action)
     if thresholds.needs_typed_confirmation(eligible, refunds):
         typed = st.text_input(f"This is a large action. Type {eligible} to confirm", key="mass_confirm_count")
         ready = typed.replace(",", "").strip() == str(eligible)
@@ -230,7 +272,7 @@ def mass_action_dialog(actor) -> None:
     go, back = st.columns([3, 1])
     if go.button(
         display.escape_markdown(what), key="mass_confirm", type="primary", disabled=not ready, width="stretch"
-    ):
+    ) and not reason_refused(action, reason, reason_slot):
         try:
             job = jobs.enqueue(
                 db,
@@ -239,10 +281,13 @@ def mass_action_dialog(actor) -> None:
                 order_numbers=pending["numbers"],
                 filters=pending["filters"],
                 selection_label=pending["description"],
+                reason=reason,
             )
         except OrdersError as error:
             st.error(display.escape_markdown(error))
             return
+        watch_job(job.id)
+        forget_reason()
         st.session_state[FLASH] = {"job_id": job.id, "text": f"{what}"}
         close_mass_action()
         clear_selection()
@@ -253,53 +298,8 @@ def mass_action_dialog(actor) -> None:
 
 
 # -- the grid ------------------------------------------------------------------------------------
-def _created(value: str | None):
-    return pd.Timestamp(value.rstrip("Z")) if value else pd.NaT
-
-
-def grid_frame(rows: list[dict], ticked, flags: dict[str, list[str]] | None = None) -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            "Select": [ticked(r["number"]) for r in rows],
-            "Order": [r["number"] for r in rows],
-            "Status": [[r["status"]] for r in rows],
-            "Flags": [(flags or {}).get(r["number"], []) for r in rows],
-            "Customer": [r["customer_name"] for r in rows],
-            "Email": [r["customer_email"] for r in rows],
-            "Items": [r["item_count"] for r in rows],
-            "Total": [display.money(r["total_amount"], r["currency"]) for r in rows],
-            "Refunded": [
-                display.money(r["refunded_amount"], r["currency"]) if r["refunded_amount"] else ""
-                for r in rows
-            ],
-            "Created (UTC)": pd.Series([_created(r["created_at"]) for r in rows], dtype="datetime64[ns]"),
-            "Link": [links.order_url(r["number"]) for r in rows],
-        }
-    )
-
-
-GRID_COLUMNS = {
-    "Select": st.column_config.CheckboxColumn("Select", width=70, help="Tick orders for a mass action"),
-    "Order": st.column_config.TextColumn("Order", width=100),
-    "Status": st.column_config.MultiselectColumn(
-        "Status",
-        width=95,
-        options=[s.value for s in Status],
-        color=[statuses.STATUS_COLORS[s.value] for s in Status],
-        format_func=statuses.status_label,
-    ),
-    "Flags": payment_events.flags_column(),
-    "Customer": st.column_config.TextColumn("Customer", width=145),
-    "Email": st.column_config.TextColumn("Email", width=180),
-    "Items": st.column_config.NumberColumn("Items", width=50, format="%d"),
-    "Total": st.column_config.TextColumn("Total", width=85, alignment="right"),
-    "Refunded": st.column_config.TextColumn("Refunded", width=85, alignment="right"),
-    "Created (UTC)": st.column_config.DatetimeColumn("Created (UTC)", width=125, format="YYYY-MM-DD HH:mm"),
-    "Link": st.column_config.LinkColumn(
-        "", width=40, display_text=":material/open_in_new:", help="Open the order in a new browser tab"
-    ),
-}
-READ_ONLY = [c for c in GRID_COLUMNS if c != "Select"]
+GRID_COLUMNS = order_grid.GRID_COLUMNS
+READ_ONLY = order_grid.READ_ONLY
 
 
 def selection_caption(total: int) -> str:
@@ -352,8 +352,10 @@ def results(actor) -> None:
             descending=view.descending,
         )
     keep_selection_in_scope(view)
+    ticks_from_url(view)
     all_matching = bool(st.session_state.get(ALL_MATCHING))
     numbers = [r["number"] for r in page.rows]
+    columns = saved_views_ui.shown_columns(db, actor)
 
     toolbar = st.container()
     if not page.rows:
@@ -367,15 +369,29 @@ def results(actor) -> None:
     else:
         digest = hashlib.sha1(
             repr(
-                (view.selection_scope(), view.page, view.sort, numbers, st.session_state.get(GENERATION, 0))
+                (
+                    view.selection_scope(),
+                    view.page,
+                    view.sort,
+                    numbers,
+                    columns,
+                    st.session_state.get(GENERATION, 0),
+                )
             ).encode()
         ).hexdigest()[:16]
         chosen = selected()
+        back = {k: v for k, v in view.params().items() if k != "ticked"}
+        frame = order_grid.grid_frame(
+            page.rows,
+            lambda n: all_matching or n in chosen,
+            back,
+            payment_events.list_flags(actor, page.rows),
+        )
+        order_grid.install_behaviour(list(frame["Order"]), order_grid.column_order(columns))
         edited = st.data_editor(
-            grid_frame(
-                page.rows, lambda n: all_matching or n in chosen, payment_events.list_flags(actor, page.rows)
-            ),
-            key=f"orders_grid_{digest}",
+            frame,
+            key=f"{order_grid.GRID_KEY_PREFIX}{digest}",
+            column_order=order_grid.column_order(columns),
             hide_index=True,
             width="stretch",
             height=min(38 + 35 * len(page.rows), 38 + 35 * 15) + 2,
@@ -389,6 +405,7 @@ def results(actor) -> None:
                     chosen[number] = True
                 else:
                     chosen.pop(number, None)
+    ticks_to_url(view)
 
     with toolbar:
         count = page.total if all_matching else len(selected())
@@ -527,8 +544,10 @@ def main() -> None:
         # A link to an order (/order?number=…) that lost its path on the way, e.g. through
         # the sign-in page of a new browser tab: open that order.
         st.switch_page(links.ORDER_PAGE, query_params={"number": number})
+    view_notices = saved_views_ui.open_from_url(db, actor, orders_view.ORDER_PARAMS)
     raw = url_params()
     view, notices = orders_view.parse_orders_params(raw)
+    notices = view_notices + notices
     if raw != view.params():  # show the URL of what is actually on screen
         st.query_params.from_dict(view.params())
     notices = st.session_state.pop(NOTICES, []) + notices
@@ -538,10 +557,7 @@ def main() -> None:
     if flash:
         with st.container(border=True):
             cols = st.columns([6, 2, 1], vertical_alignment="center")
-            cols[0].success(
-                f"Job #{flash['job_id']} is running: {display.escape_markdown(flash['text'])}.",
-                icon=":material/pending_actions:",
-            )
+            flash_line(cols[0], db, actor, flash["job_id"], flash["text"])
             cols[1].page_link(
                 links.JOBS_PAGE,
                 label=f"Open job #{flash['job_id']}",
@@ -572,6 +588,17 @@ def main() -> None:
     )
 
     FILTERS.show(db, view.filters, on_apply=on_filters_submit, on_clear=on_filters_clear)
+    saved_views_ui.show_message()
+    bar, analytics = st.columns([6, 1.3], vertical_alignment="bottom")
+    with bar:
+        saved_views_ui.views_bar(db, actor, view.params(), saved_views_ui.shown_columns(db, actor))
+    analytics.page_link(
+        links.ANALYTICS_PAGE,
+        label="Analytics",
+        icon=":material/insights:",
+        query_params=orders_view.analytics_params(view),
+        help="Charts of these orders (this tab and these filters)",
+    )
 
     results(actor)
 

@@ -14,7 +14,7 @@ import sys
 import threading
 from collections.abc import Sequence
 
-from .. import job_engine, jobs
+from .. import job_engine, job_outcomes, jobs
 from ..staff import SYSTEM
 from ..status import Status
 from .common import (
@@ -134,7 +134,9 @@ def _render_preflight(check: jobs.Preflight) -> str:
     return "\n".join(lines)
 
 
-def _render_job(job: jobs.JobView, failures: Sequence[dict] = (), *, waited: bool = False) -> str:
+def _render_job(
+    job: jobs.JobView, failures: Sequence[dict] = (), *, waited: bool = False, notes: Sequence[str] = ()
+) -> str:
     lines = [
         f"Job #{job.id}  {job.action.capitalize()}  {job.status_label}"
         + ("  (cancel requested)" if job.cancel_requested and not job.finished else ""),
@@ -157,6 +159,7 @@ def _render_job(job: jobs.JobView, failures: Sequence[dict] = (), *, waited: boo
         )
     if job.error:
         lines.append(f"Error:     {cell(job.error)}")
+    lines += [cell(note) for note in notes]  # what a cancel did; what a retry would do
     if failures:
         lines += ["", table(["FAILED ORDER", "REASON"], [[f["order"], f["reason"]] for f in failures])]
         if job.failed > len(failures):
@@ -243,9 +246,14 @@ def cmd_job(args: argparse.Namespace) -> None:
         job = jobs.get_job(db, args.job_id, actor=actor)
     failures = jobs.job_failures(db, job.id, actor=actor, limit=args.max_failures)
     data = job.as_dict() | {"failures": failures}
+    notes = [n for n in [job_outcomes.cancel_outcome(job)] if n]
+    if job.finished and job.failed:
+        plan = jobs.retry_plan(db, job.id, actor=actor)
+        data["retry"] = plan.as_dict()
+        notes.append(f"Retry:     {plan.summary()}")
     if job.action == jobs.JobAction.EXPORT.value:
         data["path"] = job.export_path
-    emit(args, data, lambda _: _render_job(job, failures, waited=True))
+    emit(args, data, lambda _: _render_job(job, failures, waited=True, notes=notes))
 
 
 # -- worker -----------------------------------------------------------------------------------

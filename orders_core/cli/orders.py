@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
+import os
+import sys
 from collections.abc import Callable
 
 from .. import catalog, checkout, customers, lifecycle, order_counts, queries
 from ..errors import OrdersError
 from ..order_detail import OrderDetail
+from ..order_listing import stream_orders
 from ..staff import SYSTEM
 from .common import (
     Command,
@@ -204,27 +208,65 @@ def cmd_catalog(args: argparse.Namespace) -> None:
 
 def args_orders(p: argparse.ArgumentParser) -> None:
     add_order_filters(p)
-    p.add_argument(
+    how_many = p.add_mutually_exclusive_group()
+    how_many.add_argument(
         "--limit",
-        type=whole_number_option("Limit", 1, queries.MAX_PAGE_SIZE),
+        type=whole_number_option("Limit", 1, 2**63 - 1),
         default=50,
         metavar="N",
-        help=f"at most N orders, newest first (default 50, max {queries.MAX_PAGE_SIZE})",
+        help="at most N orders, newest first (default 50; any N ≥ 1)",
     )
-    add_json(p)
+    how_many.add_argument("--all", action="store_true", help="every matching order")
+    p.add_argument(
+        "--after",
+        metavar="NUMBER",
+        help="start after this order in the list (e.g. the last one of the previous page)",
+    )
+    shape = p.add_mutually_exclusive_group()
+    shape.add_argument("--json", action="store_true", help="print machine-readable JSON (a list)")
+    shape.add_argument(
+        "--jsonl",
+        action="store_true",
+        help="one JSON object per line, streamed (flat memory at any count; for --all)",
+    )
+    shape.add_argument("--count", action="store_true", help="print only how many orders match")
 
 
 def cmd_orders(args: argparse.Namespace) -> None:
+    """Orders read in keyset chunks (orders_core/order_listing.py): --json and --jsonl
+    write each chunk as it comes; the table is built from the rows at the end."""
     filters = order_filters(args)
-    page = queries.list_orders(
-        open_db(), filters, actor=SYSTEM, page_size=args.limit, with_total=not args.json
-    )
-    emit(args, page.rows, lambda rows: render_orders(rows, page.total, filters))
+    db = open_db()
+    if args.count:
+        print(queries.list_orders(db, filters, actor=SYSTEM, page_size=1).total)
+        return
+    rows = stream_orders(db, filters, actor=SYSTEM, limit=None if args.all else args.limit, after=args.after)
+    try:
+        if args.jsonl:
+            for row in rows:
+                sys.stdout.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
+        elif args.json:  # the same text as json.dumps(list, indent=2), one row at a time
+            sys.stdout.write("[")
+            written = 0
+            for row in rows:
+                text = json.dumps(row, indent=2, ensure_ascii=False, default=str)
+                sys.stdout.write(("," if written else "") + "\n  " + text.replace("\n", "\n  "))
+                written += 1
+            sys.stdout.write("\n]\n" if written else "]\n")
+        else:
+            listed = list(rows)
+            total = queries.list_orders(db, filters, actor=SYSTEM, page_size=1).total if listed else 0
+            print(render_orders(listed, total, filters, after=args.after))
+        sys.stdout.flush()
+    except BrokenPipeError:  # `| head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
-def render_orders(rows: list[dict], total: int, filters: queries.OrderFilters) -> str:
+def render_orders(
+    rows: list[dict], total: int, filters: queries.OrderFilters, *, after: str | None = None
+) -> str:
     if not rows:
-        return f"No orders ({filters.describe()})."
+        return f"No orders ({filters.describe()}{f', after {after}' if after else ''})."
     return "\n".join(
         [
             table(
@@ -242,7 +284,8 @@ def render_orders(rows: list[dict], total: int, filters: queries.OrderFilters) -
                     for r in rows
                 ],
             ),
-            f"{len(rows)} of {total} orders ({filters.describe()}), newest first.",
+            f"{len(rows)} of {total} orders ({filters.describe()}), newest first"
+            + (f", after {after}." if after else "."),
         ]
     )
 

@@ -6,12 +6,17 @@ One module per concern:
   moves.py     running a chunk of a move job: retries, the timeline after a crash, recording
   exports.py   running an export job
   worker.py    the Worker loop composing them; run_job_here (the CLI's --wait)
-  embedded.py  the per-process embedded worker of the app server
+  embedded.py  the app server's embedded worker, in a process of its own
 
 Every module logs to "orders_core.worker", which the CLI's worker command shows on stderr.
 """
 
-from .embedded import embedded_worker_heartbeat_age, ensure_embedded_worker, stop_embedded_worker
+from .embedded import (
+    embedded_worker_heartbeat_age,
+    embedded_worker_pid,
+    ensure_embedded_worker,
+    stop_embedded_worker,
+)
 from .moves import MAX_ITEM_ATTEMPTS
 from .pacing import PacedGateways, RateLimiter, gateway_rate
 from .worker import Worker, default_worker_name, run_job_here
@@ -23,6 +28,7 @@ __all__ = [
     "ensure_embedded_worker",
     "stop_embedded_worker",
     "embedded_worker_heartbeat_age",
+    "embedded_worker_pid",
     "RateLimiter",
     "PacedGateways",
     "gateway_rate",

@@ -30,6 +30,7 @@ from sqlalchemy import func, or_, select, update
 from ..clock import utcnow
 from ..db import Database
 from ..errors import OrdersError, PermissionDenied
+from ..job_failures import FailureKind
 from ..jobs import ACTIVE_STATUSES, ITEM_FAILED, ITEM_PENDING, JobAction, JobStatus, finish_if_done, job_actor
 from ..schema import job_items, jobs
 from ..staff import Actor, authorize
@@ -264,6 +265,7 @@ def fail_pending_items(db: Database, job_id: int, worker_id: str, reason: str) -
             .values(
                 status=ITEM_FAILED,
                 reason=reason[:2000],
+                failure_kind=FailureKind.PERMISSION.value,
                 worker=worker_id,
                 finished_at=now,
                 lease_expires_at=None,

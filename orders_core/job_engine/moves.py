@@ -20,7 +20,7 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import bindparam, select, update
 
@@ -28,6 +28,7 @@ from ..chunking import ID_LIST_LIMIT, chunks
 from ..clock import utcnow
 from ..db import Database
 from ..errors import OrdersError, StaleOrder
+from ..job_failures import FailureKind, failure_kind
 from ..jobs import ITEM_FAILED, ITEM_PENDING, ITEM_SUCCEEDED
 from ..lifecycle import GatewayRunner, apply_moves
 from ..schema import job_items, jobs, order_events
@@ -42,8 +43,18 @@ REFUNDING = frozenset({Action.CANCEL, Action.RETURN})
 BACKOFF_BASE_SECONDS = 0.25
 BACKOFF_MAX_SECONDS = 5.0
 
-# {order id: (moved, why not)} for the orders of a chunk that are done with.
-Results = dict[int, tuple[bool, str | None]]
+
+class ItemResult(NamedTuple):
+    """What happened to one order of a chunk: moved, or why not and what kind of failure."""
+
+    ok: bool
+    reason: str | None = None
+    kind: FailureKind | None = None
+
+
+# {order id: result} for the orders of a chunk that are done with.
+Results = dict[int, ItemResult]
+SUCCEEDED = ItemResult(True)
 
 
 @dataclasses.dataclass
@@ -62,14 +73,15 @@ class ChunkMover:
         for item in claim.items:
             if item.attempts > MAX_ITEM_ATTEMPTS:
                 last = f"; the last attempt failed with {item.reason}" if item.reason else ""
-                done[item.order_id] = (
+                done[item.order_id] = ItemResult(
                     False,
                     f"Gave up on order {item.number} after {item.attempts - 1} attempts{last}.",
+                    FailureKind.GAVE_UP,
                 )
         todo = [i.order_id for i in claim.items if i.order_id not in done]
         if claim.actor is None:
             for order_id in todo:
-                done[order_id] = (False, claim.actor_error)
+                done[order_id] = ItemResult(False, claim.actor_error, FailureKind.PERMISSION)
             return done, []
         move = claim.action.move
         if move is None:  # exports run in exports.py; a chunk of one here is a bug
@@ -100,16 +112,16 @@ class ChunkMover:
                     )
             except OrdersError as error:  # the whole chunk refused (permission, reason)
                 for order_id in todo:
-                    done[order_id] = (False, str(error))
+                    done[order_id] = ItemResult(False, str(error), failure_kind(error))
                 break
             transient = []
             for outcome in outcomes:
                 if outcome.ok:
-                    done[outcome.order_id] = (True, None)
+                    done[outcome.order_id] = SUCCEEDED
                 elif outcome.transient:
                     transient.append(outcome)
                 else:
-                    done[outcome.order_id] = (False, outcome.reason)
+                    done[outcome.order_id] = ItemResult(False, outcome.reason, failure_kind(outcome.error))
                     if outcome.order_id in again and isinstance(outcome.error, (IllegalMove, StaleOrder)):
                         maybe_mine.append(outcome.order_id)
             if not transient:
@@ -121,7 +133,11 @@ class ChunkMover:
                 break
             if time.monotonic() + delay > deadline:
                 for o in transient:
-                    done[o.order_id] = (False, f"{o.reason} (gave up after {tries} tries)")
+                    done[o.order_id] = ItemResult(
+                        False,
+                        f"{o.reason} (gave up after {tries} tries)",
+                        failure_kind(o.error, transient=True),
+                    )
                 break
             log.info(
                 "job #%d: %d orders failed transiently; retrying in %.1f s",
@@ -137,7 +153,7 @@ class ChunkMover:
             again.update(todo)
         if maybe_mine:  # refused because this job already moved it (a lost claim)
             for order_id, result in earlier_results(self.db, claim.job_id, move, maybe_mine).items():
-                if result[0]:
+                if result.ok:
                     done[order_id] = result
         return done, released
 
@@ -160,16 +176,17 @@ def earlier_results(db: Database, job_id: int, move: Action, order_ids: list[int
                 .order_by(order_events.c.id)
             ):
                 if row.action == move.value and row.to_status == target:
-                    results[row.order_id] = (True, None)
-                elif results.get(row.order_id, (False,))[0]:
+                    results[row.order_id] = SUCCEEDED
+                elif results.get(row.order_id, ItemResult(False)).ok:
                     continue
                 elif row.action == "refund_failed":
-                    results[row.order_id] = (False, row.note)
+                    results[row.order_id] = ItemResult(False, row.note, FailureKind.REFUND_FAILED)
                 elif row.action == "refund":
-                    results[row.order_id] = (
+                    results[row.order_id] = ItemResult(
                         False,
                         "The order changed while its refund was "
                         "under way; the refund was recorded. " + (row.note or ""),
+                        FailureKind.STALE,
                     )
     return results
 
@@ -180,9 +197,10 @@ def record_chunk(db: Database, worker_id: str, claim: Claim, done: Results, rele
     how many items were recorded."""
     now = utcnow()
     item_of = {i.order_id: i.id for i in claim.items}
-    reasons = {item_of[o]: reason or "Failed." for o, (ok, reason) in done.items() if not ok}
+    reasons = {item_of[o]: r.reason or "Failed." for o, r in done.items() if not r.ok}
+    kinds = {item_of[o]: (r.kind or FailureKind.OTHER).value for o, r in done.items() if not r.ok}
     handed_back = [i for o, i in item_of.items() if o not in done]
-    expected = sum(1 for ok, _ in done.values() if ok)
+    expected = sum(1 for r in done.values() if r.ok)
     mine = (job_items.c.worker == worker_id) & (job_items.c.status == ITEM_PENDING)
     failed: list[int] = []
     with db.write() as conn:
@@ -197,12 +215,12 @@ def record_chunk(db: Database, worker_id: str, claim: Claim, done: Results, rele
                 .scalars()
                 .all()
             )
-        if failed:  # now final and ours: their reasons
+        if failed:  # now final and ours: their reasons and kinds of failure
             conn.execute(
                 update(job_items)
                 .where(job_items.c.id == bindparam("b_id"))
-                .values(reason=bindparam("b_reason")),
-                [{"b_id": i, "b_reason": reasons[i]} for i in failed],
+                .values(reason=bindparam("b_reason"), failure_kind=bindparam("b_kind")),
+                [{"b_id": i, "b_reason": reasons[i], "b_kind": kinds[i]} for i in failed],
             )
         for chunk in chunks(handed_back, ID_LIST_LIMIT):
             conn.execute(

@@ -59,6 +59,23 @@ def refund_batch_size(settings: Settings, chunk_size: int) -> int:
     return max(10, min(chunk_size, int(min(rates) * settings.payment_lease_seconds / 6)))
 
 
+# A paced chunk is sized to take about this long, so that the progress stored at the end
+# of each chunk moves at least once a second on the jobs pages.
+PROGRESS_SECONDS = 0.8
+REQUESTS_PER_REFUND = 3  # about: look up the payment, create the refund, read it back
+
+
+def move_chunk_size(settings: Settings, chunk_size: int, refunds: bool) -> int:
+    """Orders per claimed chunk of a move job. Unpaced, or without gateway calls (a
+    Fulfill), ORDERS_JOB_CHUNK_SIZE; refunds under the configured gateway's
+    requests-per-second limit, chunks whose calls take about PROGRESS_SECONDS (the
+    per-chunk record costs milliseconds)."""
+    rate = gateway_rate(settings.gateway, settings)  # the gateway new orders are paid through
+    if not refunds or not rate:
+        return chunk_size
+    return max(1, min(chunk_size, int(rate * PROGRESS_SECONDS / REQUESTS_PER_REFUND)))
+
+
 def _limiter(name: str, rate: float) -> RateLimiter:
     with _limiters_lock:  # one per process and gateway: every worker thread shares it
         limiter = _limiters.get((name, rate))

@@ -28,8 +28,8 @@ from ..schema import jobs
 from ..stripe_events import process_pending_events
 from .claims import Claim, Heartbeat, Leases
 from .exports import run_export_job
-from .moves import ChunkMover, Results, record_chunk
-from .pacing import GatewayCallPool, PacedGateways, refund_batch_size
+from .moves import REFUNDING, ChunkMover, Results, record_chunk
+from .pacing import GatewayCallPool, PacedGateways, move_chunk_size, refund_batch_size
 from .reconciliations import run_reconcile_job
 
 log = logging.getLogger("orders_core.worker")
@@ -159,12 +159,16 @@ class Worker:
             elif job.action == JobAction.RECONCILE.value:
                 done = self._reconcile(job.id)
             else:
-                claim = self.leases.claim_chunk(job.id, self.chunk_size)
+                claim = self.leases.claim_chunk(job.id, self.move_chunk_size(job.action))
                 done = None if claim is None else self._process(claim)
             if done is not None:
                 return done
             self._finish(job.id)
         return None
+
+    def move_chunk_size(self, action: str) -> int:
+        refunds = JobAction(action).move in REFUNDING
+        return move_chunk_size(self.settings, self.chunk_size, refunds)
 
     def _finish(self, job_id: int) -> None:
         status = finish_if_done(self.db, job_id)

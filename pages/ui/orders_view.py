@@ -36,6 +36,7 @@ ORDER_PARAMS = (
     "attention",
     "page",
     "sort",
+    "ticked",
 )
 # The URL's name of each OrderFilters field.
 FILTER_PARAMS = {
@@ -52,6 +53,11 @@ FILTER_PARAMS = {
     "attention": "needs_attention",
 }
 MAX_PAGE = 10**7
+# The ticked orders of the view, in the URL so that Back and a reload bring them back:
+# order numbers joined by commas, or "all" (every matching order).
+TICKED_ALL = "all"
+MAX_TICKED = 1000
+_TICKED_NUMBER = re.compile(r"[A-Za-z]{1,8}-\d{1,12}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,6 +67,15 @@ class OrdersView:
     filters: OrderFilters = OrderFilters()
     page: int = 1
     sort: str = DEFAULT_SORT
+    ticked: str = ""  # see TICKED_ALL
+
+    @property
+    def ticked_numbers(self) -> list[str]:
+        return [] if self.ticked in ("", TICKED_ALL) else self.ticked.split(",")
+
+    @property
+    def ticked_all(self) -> bool:
+        return self.ticked == TICKED_ALL
 
     @property
     def tab(self) -> str:
@@ -91,12 +106,13 @@ class OrdersView:
             "attention": "1" if f.needs_attention else None,
             "page": str(self.page) if self.page != 1 else None,
             "sort": self.sort if self.sort != DEFAULT_SORT else None,
+            "ticked": self.ticked or None,
         }
         return {k: v for k, v in params.items() if v}
 
     def selection_scope(self) -> str:
         """Identifies the set of matching orders (tab and filters, not page or sort)."""
-        scoped = {k: v for k, v in self.params().items() if k not in ("page", "sort")}
+        scoped = {k: v for k, v in self.params().items() if k not in ("page", "sort", "ticked")}
         return hashlib.sha1(repr(sorted(scoped.items())).encode()).hexdigest()[:12]
 
 
@@ -155,4 +171,28 @@ def parse_orders_params(params: Mapping[str, object]) -> tuple[OrdersView, list[
             sort = raw_sort
         else:
             notices.append(f"Ignored sort={raw_sort[:40]!r}: use one of {', '.join(SORT_OPTIONS)}.")
-    return OrdersView(filters, page, sort), notices
+    ticked, ticked_notice = parse_ticked(get("ticked"))
+    if ticked_notice:
+        notices.append(ticked_notice)
+    return OrdersView(filters, page, sort, ticked), notices
+
+
+def ticked_param(numbers: list[str], all_matching: bool) -> str:
+    return TICKED_ALL if all_matching else ",".join(numbers[:MAX_TICKED])
+
+
+def parse_ticked(raw: str | None) -> tuple[str, str | None]:
+    """The `ticked` parameter in its canonical form, and a notice if it was refused."""
+    if raw is None or raw.strip() == "":
+        return "", None
+    if raw.strip() == TICKED_ALL:
+        return TICKED_ALL, None
+    numbers = list(dict.fromkeys(n.strip().upper() for n in raw.split(",") if n.strip()))
+    if len(numbers) > MAX_TICKED or not all(_TICKED_NUMBER.fullmatch(n) for n in numbers):
+        return "", f"Ignored ticked={raw[:40]!r}: not a list of at most {MAX_TICKED:,} order numbers."
+    return ",".join(numbers), None
+
+
+def analytics_params(view: OrdersView) -> dict[str, str]:
+    """The view's filters (tab included) for the Analytics page; it links back the same way."""
+    return {k: v for k, v in view.params().items() if k not in ("page", "sort", "ticked")}

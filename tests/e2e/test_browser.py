@@ -212,7 +212,9 @@ def fulfil_two_paid_orders(site, page) -> None:
     dialog.get_by_text("Will be processed").wait_for()
     shot(page, "04_mass_action_preflight")
     dialog.locator(".st-key-mass_confirm button").click()
-    notice = page.get_by_text(re.compile(r"Job #\d+ is running: Fulfill 2 orders"))
+    notice = page.get_by_text(
+        re.compile(r"Job #\d+ (is (queued|running): Fulfill 2 orders|finished: 2 fulfilled)")
+    )
     notice.wait_for()
     job_id = re.search(r"Job #(\d+)", notice.inner_text()).group(1)
     wait_for_text(page, "No orders selected")  # the selection cleared

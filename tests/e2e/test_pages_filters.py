@@ -13,7 +13,7 @@ from sqlalchemy import select
 from orders_core.clock import utcnow
 from orders_core.schema import job_items, jobs, orders
 from tests.e2e import test_pages_orders as page_tests
-from tests.e2e.test_pages_orders import OPS, app_as, grid, menu, ok, plain, texts, warnings
+from tests.e2e.test_pages_orders import OPS, app_as, grid_numbers, menu, ok, plain, texts, warnings
 
 # The Orders page tests' fixtures: a copy of one seeded SQLite file, this test's browser.
 seeded_template, db, browser = page_tests.seeded_template, page_tests.db, page_tests.browser
@@ -38,7 +38,7 @@ def screen(at) -> tuple:
     """What the person sees of the applied view: URL, rows, count, tabs, menu."""
     return (
         dict(at.query_params),
-        list(grid(at).value["Order"]),
+        grid_numbers(at),
         showing(at),
         at.get_by_key("orders_tab").value,
         list(menu(at).options),
@@ -52,11 +52,13 @@ def test_abc_in_min_total_on_a_filtered_paid_tab_is_refused_at_the_field_and_the
     paid_total = int(before[2].rsplit(" of ", 1)[1].split()[0].replace(",", ""))
     ok(at.button(key="orders_select_matching").click().run())
     assert f"All {paid_total} matching orders selected" in texts(at)
+    selected = screen(at)  # the same view, its ticks now in the URL (ticked=all)
+    assert selected[0] == {**before[0], "ticked": "all"} and selected[1:] == before[1:]
 
     at.text_input(key="orders_filter_min").input("abc")
     ok(at.button(key="orders_apply").click().run())
 
-    assert screen(at) == before  # the URL, the rows, their count, the tab, the menu's actions
+    assert screen(at) == selected  # the URL, the rows, their count, the tab, the menu's actions
     assert at.text_input(key="orders_filter_min").value == "abc"  # the typed text stays
     assert "Min total: 'abc' is not an amount; type a number like 25 or 19.99." in errors(at)
     assert f"All {paid_total} matching orders selected" in texts(at)  # of the applied view
@@ -153,7 +155,7 @@ def test_the_ageing_filter_opens_the_paid_tab_and_its_selection_becomes_the_job(
     ok(at.button(key="orders_apply").click().run())
     assert at.query_params == {"status": "paid", "unfulfilled": "20"}
     assert at.get_by_key("orders_tab").value == "paid"
-    assert set(grid(at).value["Order"]) <= expected
+    assert set(grid_numbers(at)) <= expected
     assert showing(at).endswith(f" of {len(expected)} orders")
     assert f"Paid · {len(expected)}" in tab_labels(at) and "Fulfilled · 0" in tab_labels(at)
 

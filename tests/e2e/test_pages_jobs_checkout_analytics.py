@@ -8,6 +8,7 @@ runs them."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 import shutil
 from pathlib import Path
 
@@ -324,27 +325,47 @@ def test_jobs_list_shows_progress_and_detail_shows_failures(seeded_db):
     shown = metrics(at)
     assert shown["Orders"] == [f"{job.total:,}"]
     assert shown["Succeeded"] == [f"{job.succeeded:,}"] and shown["Failed"] == [f"{job.failed:,}"]
-    table = at.dataframe(key="job_failures_table").value
+    at.segmented_control(key="job_items_outcome").set_value("failed").run()
+    table = at.table[0].value
     expected = jobs.job_failures(seeded_db, job.id, actor=SYSTEM)
-    assert list(table["Order"]) == [f["order"] for f in expected]
-    assert list(table["Reason"]) == [f["reason"] for f in expected]
-    assert all(reason for reason in table["Reason"])
-    assert "job_failures_download" in keys(at.get("download_button"))
+    assert list(table["Order"]) == [f"[{f['order']}](/order?number={f['order']})" for f in expected]
+    assert [unescape(r) for r in table["Reason"]] == [f["reason"] for f in expected]  # in full
+    assert all(reason for reason in table["Reason"]) and set(table["Retry can help"]) == {"No"}
+    assert {"job_failures_download", "job_items_download"} <= keys(at.get("download_button"))
     # analyst: no Retry failed / Cancel job at all
     assert not {"job_retry_failed", "job_cancel"} & keys(at.button)
 
 
-def test_retry_failed_creates_a_new_job(seeded_db):
-    job = finished_fulfill_job(seeded_db)
+def unescape(markdown: str) -> str:
+    """The text of a cell written with plain_text.markdown_literal."""
+    return re.sub(r"\\(.)", r"\1", markdown).replace("\u2060", "")
+
+
+def test_retry_failed_counts_only_the_failures_a_retry_can_fix_and_says_why_not_the_others(seeded_db):
+    job = finished_fulfill_job(seeded_db)  # its failures: orders Created, Canceled, Fulfilled…
+    with seeded_db.read() as conn:  # one failed order that was Created is Paid since
+        created = conn.execute(
+            select(job_items.c.order_number)
+            .join(orders, orders.c.id == job_items.c.order_id)
+            .where(job_items.c.job_id == job.id, job_items.c.status == "failed", orders.c.status == "created")
+            .limit(1)
+        ).scalar_one()
+    with seeded_db.write() as conn:
+        conn.execute(update(orders).where(orders.c.number == created).values(status="paid"))
     at = open_page(start(OPS), "pages/jobs_page.py", job=job.id)
     assert at.button(key="job_cancel").disabled  # finished: nothing to cancel
     retry = at.button(key="job_retry_failed")
-    assert not retry.disabled
+    assert retry.label == "Retry 1 failed" and not retry.disabled
+    why = " ".join(c.value for c in at.caption)
+    assert f"1 of {job.failed:,} failed orders can be retried; {job.failed - 1:,} cannot" in unescape(why)
+    assert "the order is Canceled now (Fulfill applies to Paid orders only)" in unescape(why)
     retry.click().run()
     assert not at.exception
     with seeded_db.read() as conn:
         new = conn.execute(select(jobs_table).where(jobs_table.c.retry_of == job.id)).one()
-    assert new.total == job.failed and new.status == "queued" and new.actor == OPS
+        retried = conn.execute(select(job_items.c.order_number).where(job_items.c.job_id == new.id)).scalars()
+        assert list(retried) == [created]
+    assert new.total == 1 and new.status == "queued" and new.actor == OPS
     assert at.query_params["job"] == str(new.id)
     assert any(f"Job #{new.id}" in h.value for h in at.header)
     assert any("queued to retry" in s.value for s in at.success)

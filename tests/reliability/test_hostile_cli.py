@@ -44,7 +44,9 @@ HOSTILE = [
     ],
     # malformed values
     ["orders", "--limit", "-1"],
-    ["orders", "--limit", "1000000000"],
+    ["orders", "--limit", "1", "--all"],
+    ["orders", "--after", "ORD-99999999"],
+    ["orders", "--after", "'; DROP TABLE orders; --"],
     ["orders", "--limit", "abc"],
     ["orders", "--status", "shipped"],
     ["orders", "--from", "2026-13-45"],

@@ -140,10 +140,13 @@ def queued_job(shop: Shop) -> int:
 
 
 def job_with_a_failure(shop: Shop) -> int:
-    # A bulk fulfil of an order that is not paid fails for that order.
-    job = jobs.enqueue(shop.db, SYSTEM, "fulfill", order_numbers=[declined_order(shop)])
+    # A bulk fulfil of an order that is not paid fails for that order; paid since, a
+    # retry can fulfil it.
+    number = declined_order(shop)
+    job = jobs.enqueue(shop.db, SYSTEM, "fulfill", order_numbers=[number])
     finished = run_job_here(shop.db, job.id)
     assert finished.failed == 1, finished
+    pay_order(shop.db, SYSTEM, number, token="tok_visa")
     return job.id
 
 
