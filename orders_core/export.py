@@ -159,7 +159,7 @@ def _selection(db: Database, filters, order_ids, job_id) -> tuple:
     if filters is not None:
         if not isinstance(filters, OrderFilters):
             raise ValidationError("filters must be an OrderFilters.")
-        conditions = filters.conditions()
+        conditions = filters.conditions(dialect=db.engine.dialect.name)
         if not conditions:
             return None, None
         return and_(*conditions), order_items.c.order_id.in_(select(orders.c.id).where(*conditions))

@@ -372,7 +372,7 @@ def _per_status_counts(conn, db: Database, filters: OrderFilters) -> dict[str, i
 
 
 def matching_order_ids(conn, filters: OrderFilters, *, limit: int | None = None) -> list[int]:
-    query = select(orders.c.id).where(*filters.conditions()).order_by(orders.c.id)
+    query = select(orders.c.id).where(*filters.conditions(dialect=conn.dialect.name)).order_by(orders.c.id)
     if limit:
         query = query.limit(limit)
     return [r[0] for r in conn.execute(query)]
