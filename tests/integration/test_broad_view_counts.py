@@ -1,0 +1,95 @@
+"""Search and SKU views count up to a limit: below it the tabs and the total are
+exact (the same as counting every order); above it they say "more than the limit"
+and never a guessed number, and the page shows the very rows the unlimited list does."""
+
+from __future__ import annotations
+
+import pytest
+
+from orders_core import demo
+from orders_core.queries import OrderFilters, count_by_status, list_orders, tab_counts
+from orders_core.staff import SYSTEM
+from orders_core.status import Status
+
+F = OrderFilters.parse
+
+
+@pytest.fixture
+def shop(db):
+    demo.seed(db, orders=600, random_seed=11)
+    return db
+
+
+VIEWS = [
+    F(search="example"),  # most orders
+    F(search="example", status="paid"),
+    F(search="EXAMPLE.ORG"),
+    F(search="ar"),  # two characters: no text index, the LIKE alone
+    F(sku="TOTE-USD"),
+    F(sku="TOTE-USD", status="fulfilled"),
+    F(sku="BOX-MONTHLY-USD", min_total=2000),
+    F(search="example", sku="PASS-DAY-USD"),
+    F(search="zzqxj"),
+]
+
+
+def test_below_the_limit_the_tabs_are_the_exact_counts(shop):
+    for filters in VIEWS:
+        exact = count_by_status(shop, filters, actor=SYSTEM)
+        counted = tab_counts(shop, filters, actor=SYSTEM, limit=max(1, exact["all"]))
+        assert counted.exact and counted.counts == exact, filters.describe()
+        assert tab_counts(shop, filters, actor=SYSTEM, limit=None).counts == exact
+
+
+def test_above_the_limit_only_a_lower_bound_of_all_is_given(shop):
+    for filters in VIEWS:
+        exact = count_by_status(shop, filters, actor=SYSTEM)
+        if exact["all"] < 2:
+            continue
+        limit = exact["all"] - 1
+        counted = tab_counts(shop, filters, actor=SYSTEM, limit=limit)
+        assert not counted.exact, filters.describe()
+        assert counted.counts["all"] == limit < exact["all"]
+        assert all(counted.counts[s.value] is None for s in Status)
+        assert counted.label("all") == f"{limit:,}+" and counted.label("paid") == "…"
+
+
+def test_a_limited_list_shows_the_same_rows_and_says_whether_its_total_is_exact(shop):
+    for filters in VIEWS:
+        for sort, descending, page in (
+            ("created_at", True, 1),
+            ("created_at", False, 2),
+            ("total_amount", True, 1),
+            ("number", True, 3),
+        ):
+            full = list_orders(
+                shop, filters, actor=SYSTEM, page=page, page_size=20, sort=sort, descending=descending
+            )
+            for limit in (5, full.total, full.total + 1):
+                if limit < 1:
+                    continue
+                limited = list_orders(
+                    shop,
+                    filters,
+                    actor=SYSTEM,
+                    page=page,
+                    page_size=20,
+                    sort=sort,
+                    descending=descending,
+                    count_limit=limit,
+                )
+                assert [r["id"] for r in limited.rows] == [r["id"] for r in full.rows], filters.describe()
+                if full.total <= limit:
+                    assert limited.total_exact and limited.total == full.total
+                    assert limited.total_label == f"{full.total:,}"
+                else:
+                    assert not limited.total_exact and limited.total == limit
+                    assert limited.total_label == f"{limit:,}+"
+
+
+def test_views_counted_from_the_summary_are_exact_whatever_the_limit(shop):
+    for filters in (F(), F(status="paid"), F(min_total=2000), F(search="ORD-000007")):
+        counted = tab_counts(shop, filters, actor=SYSTEM, limit=1)
+        assert counted.exact and counted.counts == count_by_status(shop, filters, actor=SYSTEM)
+        page = list_orders(shop, filters, actor=SYSTEM, count_limit=1)
+        assert page.total_exact and page.total == list_orders(shop, filters, actor=SYSTEM).total
