@@ -502,8 +502,14 @@ def _list_broad_view(db, filters, *, page, page_size, sort, descending, limit) -
             .offset((page - 1) * page_size)
         )
         rows = [_list_row(r) for r in conn.execute(query)]
-    if broad:
-        return OrderPage(rows, limit, page, page_size, total_exact=False)
+    if broad:  # at least the limit, and at least every order up to this page's last
+        return OrderPage(
+            rows,
+            max(limit, (page - 1) * page_size + len(rows) if rows else 0),
+            page,
+            page_size,
+            total_exact=False,
+        )
     return OrderPage(rows, sum(found.values()), page, page_size)
 
 

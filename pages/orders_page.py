@@ -35,6 +35,7 @@ GENERATION = "orders_grid_generation"  # bumped to reset the grid's own edit sta
 PENDING = "orders_pending_mass_action"
 PREFLIGHT = "orders_preflight"
 FLASH = "orders_flash"
+EXACT = "orders_exact_counts"  # the filters for which "Count exactly" was asked
 
 TABS = ["all"] + [s.value for s in Status]
 EXPORT = "export"
@@ -290,9 +291,14 @@ GRID_COLUMNS = {
 READ_ONLY = [c for c in GRID_COLUMNS if c != "Select"]
 
 
-def selection_caption(total: int) -> str:
+def count_limit(view) -> int | None:
+    """Search and SKU views count up to queries.COUNT_LIMIT, unless exact counts were asked."""
+    return None if st.session_state.get(EXACT) == repr(view.filters) else queries.COUNT_LIMIT
+
+
+def selection_caption(total: int | str) -> str:
     if st.session_state.get(ALL_MATCHING):
-        return f"All {total:,} matching orders selected"
+        return f"All {total if isinstance(total, str) else f'{total:,}'} matching orders selected"
     numbers = list(selected())
     if not numbers:
         return "No orders selected"
@@ -315,6 +321,7 @@ def results(actor) -> None:
         page_size=orders_view.PAGE_SIZE,
         sort=view.sort_column,
         descending=view.descending,
+        count_limit=count_limit(view),
     )
     if view.page > page.pages:
         st.warning(
@@ -330,6 +337,7 @@ def results(actor) -> None:
             page_size=orders_view.PAGE_SIZE,
             sort=view.sort_column,
             descending=view.descending,
+            count_limit=count_limit(view),
         )
     keep_selection_in_scope(view)
     all_matching = bool(st.session_state.get(ALL_MATCHING))
@@ -372,7 +380,7 @@ def results(actor) -> None:
         count = page.total if all_matching else len(selected())
         left, right = st.columns([5, 3], vertical_alignment="center")
         with left:
-            st.text(selection_caption(page.total))
+            st.text(selection_caption(page.total_label))
             buttons = st.container(horizontal=True)
             if page.rows and not all_matching:
                 buttons.button(
@@ -384,7 +392,7 @@ def results(actor) -> None:
                 )
             if page.total and not all_matching and page.total > len(selected()):
                 buttons.button(
-                    f"Select all {page.total:,} matching orders",
+                    f"Select all {page.total_label} matching orders",
                     key="orders_select_matching",
                     on_click=select_all_matching,
                     icon=":material/select_all:",
@@ -430,7 +438,7 @@ def results(actor) -> None:
                 )
         if choice and count:
             description = (
-                f"all {page.total:,} matching orders ({view.filters.describe()})"
+                f"all {page.total_label} matching orders ({view.filters.describe()})"
                 if all_matching
                 else f"{count:,} selected order{'s' if count != 1 else ''}"
             )
@@ -446,7 +454,7 @@ def results(actor) -> None:
     if page.rows:
         first = (page.page - 1) * page.page_size + 1
         footer = st.columns([2, 3, 3], vertical_alignment="center")
-        footer[0].caption(f"Showing {first:,}–{first + len(page.rows) - 1:,} of {page.total:,} orders")
+        footer[0].caption(f"Showing {first:,}–{first + len(page.rows) - 1:,} of {page.total_label} orders")
         with footer[1]:
             # Keyed by page: the widget starts at the URL's page, whatever was clicked before.
             pager = f"{PAGER}_{page.page}_{page.pages}"
@@ -519,7 +527,7 @@ def main() -> None:
             icon=":material/link_off:",
         )
 
-    counts = queries.count_by_status(db, view.filters, actor=actor)
+    counts = queries.tab_counts(db, view.filters, actor=actor, limit=count_limit(view))
     sync_widget(TAB, view.tab)
     st.segmented_control(
         "Status",
@@ -527,10 +535,20 @@ def main() -> None:
         key=TAB,
         required=True,
         on_change=on_tab_change,
-        format_func=lambda t: f"{'All' if t == 'all' else statuses.status_label(t)} · {counts.get(t, 0):,}",
+        format_func=lambda t: f"{'All' if t == 'all' else statuses.status_label(t)} · {counts.label(t)}",
         label_visibility="collapsed",
         width="stretch",
     )
+
+    if not counts.exact:
+        note = st.container(horizontal=True, vertical_alignment="center")
+        note.caption(
+            f"More than {counts.limit:,} orders match, so the counts stop there; "
+            "counting them all takes longer."
+        )
+        if note.button("Count exactly", key="orders_count_exactly", icon=":material/functions:"):
+            st.session_state[EXACT] = repr(view.filters)
+            st.rerun()
 
     FILTERS.show(db, view.filters, on_apply=on_filters_submit, on_clear=on_filters_clear)
 
