@@ -457,6 +457,23 @@ def _statuses_up_to(conn, db: Database, filters: OrderFilters, limit: int) -> di
             # the status index and probed the text index order by order: seconds).
             .where(*(func.likely(term) for term in filters._conditions(dialect=None)))
         )
+    elif (
+        db.is_sqlite
+        and filters.sku
+        and not (filters.search or filters.status or filters.created_from or filters.created_to)
+    ):
+        # A SKU alone (or with amounts): its items drive (ix_order_items_sku_order), each
+        # joined to its order by id, and the first limit + 1 end it; an IN over the SKU's
+        # order ids made SQLite collect all of them first. (Under a status or dates the
+        # planned query stays: their index narrows faster than the SKU's items.)
+        # DISTINCT: an order listing the SKU on two lines is one order.
+        query = (
+            select(orders.c.id, orders.c.status)
+            .select_from(order_items.join(orders, orders.c.id == order_items.c.order_id))
+            .where(order_items.c.sku_id.in_(select(skus.c.id).where(skus.c.code == filters.sku)))
+            .where(*(func.likely(term) for term in dataclasses.replace(filters, sku=None)._conditions()))
+            .distinct()
+        )
     else:
         query = select(orders.c.status).where(*filters._planned(db))
     first = query.limit(limit + 1).subquery()
