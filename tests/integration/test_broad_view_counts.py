@@ -94,3 +94,22 @@ def test_views_counted_from_the_summary_are_exact_whatever_the_limit(shop):
         assert counted.exact and counted.counts == count_by_status(shop, filters, actor=SYSTEM)
         page = list_orders(shop, filters, actor=SYSTEM, count_limit=1)
         assert page.total_exact and page.total == list_orders(shop, filters, actor=SYSTEM).total
+
+
+def test_an_order_listing_a_sku_on_two_lines_is_counted_once(shop):
+    from sqlalchemy import insert, select
+
+    from orders_core.schema import order_items
+
+    with shop.write() as conn:
+        line = conn.execute(
+            select(order_items)
+            .where(order_items.c.sku_code == "TOTE-USD")
+            .order_by(order_items.c.id)
+            .limit(1)
+        ).one()
+        conn.execute(insert(order_items).values({k: v for k, v in line._asdict().items() if k != "id"}))
+    filters = F(sku="TOTE-USD")
+    exact = count_by_status(shop, filters, actor=SYSTEM)
+    assert tab_counts(shop, filters, actor=SYSTEM, limit=exact["all"]).counts == exact
+    assert list_orders(shop, filters, actor=SYSTEM, count_limit=exact["all"]).total == exact["all"]
