@@ -48,6 +48,7 @@ def current_bundle(db, view: View, size: int):
         sort=view.sort,
         descending=view.descending,
         count_limit=queries.COUNT_LIMIT,
+        tabs=counts,
     )
     return counts, page
 

@@ -275,15 +275,24 @@ def list_orders(
     descending: bool = True,
     with_total: bool = True,
     count_limit: int | None = None,
+    tabs: TabCounts | None = None,
 ) -> OrderPage:
     """One page of the orders under `filters`, and how many match. With `count_limit`,
     a search or a SKU filter (the views no summary or covering index counts) counts
-    at most that many and says so (OrderPage.total_exact); see broad_view_counts."""
+    at most that many and says so (OrderPage.total_exact). `tabs`: tab_counts already
+    taken for these filters (their status aside), so the total is not counted twice."""
     authorize(db, actor, Permission.VIEW)
     if count_limit is not None and with_total and _counted_by_scan(filters):
         count_limit = whole_number(count_limit, "Count limit", minimum=1, maximum=10**9)
         return _list_broad_view(
-            db, filters, page=page, page_size=page_size, sort=sort, descending=descending, limit=count_limit
+            db,
+            filters,
+            page=page,
+            page_size=page_size,
+            sort=sort,
+            descending=descending,
+            limit=count_limit,
+            tabs=tabs,
         )
     page = whole_number(page, "Page", minimum=1, maximum=10**7)
     page_size = whole_number(page_size, "Page size", minimum=1, maximum=MAX_PAGE_SIZE)
@@ -504,7 +513,7 @@ def _fts_phrase(text: str | None) -> str | None:
     return '"' + text.replace('"', '""') + '"'
 
 
-def _list_broad_view(db, filters, *, page, page_size, sort, descending, limit) -> OrderPage:
+def _list_broad_view(db, filters, *, page, page_size, sort, descending, limit, tabs=None) -> OrderPage:
     """list_orders for a search or SKU view, counting at most `limit` matches. When more
     match, the page walks the sort's index and tests each order (the LIKE, or the SKU
     through the order's items), stopping after one page: at a fifth of all orders a
@@ -518,7 +527,13 @@ def _list_broad_view(db, filters, *, page, page_size, sort, descending, limit) -
     column = SORTABLE[sort]
     order_by = [column.desc(), orders.c.id.desc()] if descending else [column.asc(), orders.c.id.asc()]
     with db.read() as conn:
-        found = _statuses_up_to(conn, db, filters, limit)
+        key = filters.status.value if filters.status else "all"
+        if tabs is not None and tabs.counts.get(key) is not None and (tabs.exact or key == "all"):
+            total, exact = int(tabs.counts[key] or 0), tabs.exact  # counted with the tabs
+            found = {key: total} if exact and total <= limit else None
+        else:
+            found = _statuses_up_to(conn, db, filters, limit)
+            total, exact = (sum(found.values()), True) if found is not None else (limit, False)
         broad = found is None
         if broad and db.is_sqlite:
             where = _walking_conditions(filters, sorted_by_total=sort == "total_amount")
@@ -532,15 +547,15 @@ def _list_broad_view(db, filters, *, page, page_size, sort, descending, limit) -
             .offset((page - 1) * page_size)
         )
         rows = [_list_row(r) for r in conn.execute(query)]
-    if broad:  # at least the limit, and at least every order up to this page's last
+    if not exact:  # at least the limit, and at least every order up to this page's last
         return OrderPage(
             rows,
-            max(limit, (page - 1) * page_size + len(rows) if rows else 0),
+            max(total, (page - 1) * page_size + len(rows) if rows else 0),
             page,
             page_size,
             total_exact=False,
         )
-    return OrderPage(rows, sum(found.values()), page, page_size)
+    return OrderPage(rows, total, page, page_size)
 
 
 def _walking_conditions(filters: OrderFilters, *, sorted_by_total: bool) -> list:

@@ -307,12 +307,15 @@ def selection_caption(total: int | str) -> str:
 
 
 @st.fragment
-def results(actor) -> None:
+def results(actor, counted=None) -> None:
     """The rows, selection, mass actions and paging. A fragment: ticking a row or
-    turning a page reruns only this part, not the status counts above."""
+    turning a page reruns only this part, not the status counts above (`tabs`, which
+    also give a search or SKU view's total, so it is not counted twice): `counted` is
+    (the filters, their tab counts) from the page's last full run."""
     actor = session.current_actor()  # a fragment's rerun skips the entry point's check
     db = resources.get_db()
     view, _ = orders_view.parse_orders_params(url_params())
+    tabs = counted[1] if counted is not None and counted[0] == view.filters else None
     page = queries.list_orders(
         db,
         view.filters,
@@ -322,6 +325,7 @@ def results(actor) -> None:
         sort=view.sort_column,
         descending=view.descending,
         count_limit=count_limit(view),
+        tabs=tabs,
     )
     if view.page > page.pages:
         st.warning(
@@ -338,6 +342,7 @@ def results(actor) -> None:
             sort=view.sort_column,
             descending=view.descending,
             count_limit=count_limit(view),
+            tabs=tabs,
         )
     keep_selection_in_scope(view)
     all_matching = bool(st.session_state.get(ALL_MATCHING))
@@ -552,7 +557,7 @@ def main() -> None:
 
     FILTERS.show(db, view.filters, on_apply=on_filters_submit, on_clear=on_filters_clear)
 
-    results(actor)
+    results(actor, (view.filters, counts))
 
 
 if __name__ == "__main__":

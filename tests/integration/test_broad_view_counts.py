@@ -113,3 +113,26 @@ def test_an_order_listing_a_sku_on_two_lines_is_counted_once(shop):
     exact = count_by_status(shop, filters, actor=SYSTEM)
     assert tab_counts(shop, filters, actor=SYSTEM, limit=exact["all"]).counts == exact
     assert list_orders(shop, filters, actor=SYSTEM, count_limit=exact["all"]).total == exact["all"]
+
+
+def test_a_list_given_the_tabs_counts_its_total_from_them_not_again(shop):
+    from tests.support.round_trips import counting
+
+    for filters in VIEWS:
+        for limit in (5, 10_000):
+            for status in (None, "paid"):
+                view = filters.with_status(Status(status) if status else None)
+                tabs = tab_counts(shop, view, actor=SYSTEM, limit=limit)
+                alone = list_orders(shop, view, actor=SYSTEM, count_limit=limit)
+                with counting(shop.engine) as sent:
+                    given = list_orders(shop, view, actor=SYSTEM, count_limit=limit, tabs=tabs)
+                with counting(shop.engine) as sent_alone:
+                    list_orders(shop, view, actor=SYSTEM, count_limit=limit)
+                assert given == alone, view.describe()
+                if status is None or tabs.exact:
+                    assert sent.statements < sent_alone.statements, view.describe()
+        exact = tab_counts(shop, filters, actor=SYSTEM, limit=None)  # "Count exactly"
+        page = list_orders(shop, filters, actor=SYSTEM, count_limit=5, tabs=exact)
+        assert (
+            page.total_exact and page.total == exact.counts[filters.status.value if filters.status else "all"]
+        )
