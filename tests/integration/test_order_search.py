@@ -69,6 +69,11 @@ SEARCHES = [
     "dûp",
     "e.o",
     "mixed.case@example.org",
+    "o'connor_100%@example.test",  # a whole email: the index is asked for the part before the @
+    "ÉLODIE@example.fr",
+    "x%y_z@",
+    "ab@example.test",  # too short before the @: the whole text is asked
+    "@example.test",
     "zzz",
     "ab",
     "a",
@@ -102,7 +107,12 @@ def test_the_text_index_gives_exactly_the_answers_of_the_plain_substring_match(d
                 .limit(5)
             )
         )
-    searches = SEARCHES + [e.split("@")[1] for e, _ in sample] + [n.split()[-1][1:5] for _, n in sample]
+    searches = (
+        SEARCHES
+        + [e.split("@")[1] for e, _ in sample]
+        + [n.split()[-1][1:5] for _, n in sample]
+        + [e.upper() for e, _ in sample]
+    )
     for text in searches:
         through_index = sorted(
             r["number"]
