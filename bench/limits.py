@@ -130,10 +130,12 @@ def _sku(f) -> str:
     views = f.extra.get("views", {})
     slow = ", ".join(f"{k}: {v:,.0f} ms" for k, v in sorted(views.items(), key=lambda kv: -kv[1])[:3])
     return (
-        f"the slowest: {slow}. A SKU alone counts its first 10,001 orders from the SKU's items; "
-        "under a status or dates the count and the page start from the status or date index "
-        "and probe the SKU's order ids (a set of up to 160,000 made first), or from the SKU's "
-        "items when the planner (PostgreSQL) estimates that cheaper. Not made: a kept "
+        f"the slowest: {slow}, each a SKU with a status, dates or amounts, counted twice: the "
+        "tabs (up to 10,001 matches, status aside) and the list's total under its status (up "
+        "to 10,001 again: over the limit the tabs leave the statuses uncounted), each probing "
+        "orders one by one (SQLite from the status or date index against the SKU's order ids, "
+        "a set of up to 160,000 made first; PostgreSQL as its statistics for that SKU's id "
+        "choose). Not made: a kept "
         "(sku, status, created_at, order_id) table, which every status move of the bulk "
         "paths would have to update too"
     )
@@ -144,10 +146,10 @@ def _checkout(f) -> str:
     return (
         f"{f.value.median:,.0f}/s: one checkout is {trips} round trips of ours plus the simulated "
         "gateway's two ledger transactions (each a ping, BEGIN, three or four statements and "
-        "a COMMIT); in a profile of 200 checkouts (a 20,000-order database, the same load) the "
-        "process spent about a third of the wall time on CPU and the rest waiting on "
-        "the server, which shares the two cores (load average far above "
-        "2 during this run); the crash-safety rule keeps three of our commits (the pending "
+        "a COMMIT); in a profile of 200 checkouts (a 20,000-order database, load average "
+        "about 6) the process spent about a third of the wall time on CPU and the rest "
+        "waiting on the server, which shares the two cores; the crash-safety rule keeps "
+        "three of our commits (the pending "
         "payment before the gateway, its id between create and confirm, the paid move). "
         "Cutting 6 pooled connections (each a ping) to 3 and one statement gained nothing "
         "measurable: interleaved with main's code on a 2,000-order database (150 checkouts "
