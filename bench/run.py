@@ -163,6 +163,11 @@ def run_backend(backend: str, args, wanted: set[str], figures: list[Figure], err
 
 ORDER = (
     "orders_page_bundle",
+    "search_number",
+    "search_selective",
+    "search_broad",
+    "search_exact_count",
+    "sku_views",
     "export",
     "export_memory",
     "bulk_fulfill",
@@ -170,6 +175,7 @@ ORDER = (
     "bulk_cancel",
     "rate_limiter",
     "checkout",
+    "checkout_round_trips",
     "seed",
     "dashboard_rerun",
     "dashboard_rows",

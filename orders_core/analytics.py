@@ -143,12 +143,12 @@ def orders_query(db: Database, filters: OrderFilters):
         _epoch(orders.c.fulfilled_at, db).label("fulfilled_s"),
         _epoch(orders.c.canceled_at, db).label("canceled_s"),
         _epoch(orders.c.returned_at, db).label("returned_s"),
-    ).where(*filters.conditions())
+    ).where(*filters.conditions(dialect=db.engine.dialect.name))
 
 
-def items_query(filters: OrderFilters):
+def items_query(filters: OrderFilters, dialect: str | None = None):
     query = select(order_items.c.order_id, order_items.c.sku_id, order_items.c.quantity, order_items.c.amount)
-    conditions = filters.conditions()
+    conditions = filters.conditions(dialect=dialect)
     if conditions:
         query = query.where(order_items.c.order_id.in_(select(orders.c.id).where(*conditions)))
     return query
@@ -166,7 +166,7 @@ def load_orders(db: Database, filters: OrderFilters) -> pa.Table:
 
 
 def load_items(db: Database, filters: OrderFilters) -> pa.Table:
-    return fetch_arrow(db, items_query(filters), ITEM_SCHEMA)
+    return fetch_arrow(db, items_query(filters, db.engine.dialect.name), ITEM_SCHEMA)
 
 
 def fetch_arrow(db: Database, query, schema: pa.Schema) -> pa.Table:

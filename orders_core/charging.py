@@ -38,10 +38,16 @@ def insert_pending_payment(
     currency: str,
     now: dt.datetime,
     lease_seconds: float,
+    *,
+    first_attempt: bool = False,
 ) -> tuple[int, str]:
-    """Commit-to-be a pending charge attempt with its key and lease: (payment id, key)."""
+    """Commit-to-be a pending charge attempt with its key and lease: (payment id, key).
+    `first_attempt`: the order was created in this same transaction, so it has no
+    earlier attempt to count."""
     attempt = (
-        conn.execute(
+        1
+        if first_attempt
+        else conn.execute(
             select(func.count()).select_from(payments).where(payments.c.order_id == order_id)
         ).scalar_one()
         + 1

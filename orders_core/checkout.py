@@ -162,6 +162,19 @@ def place_order(
                 )
             return read_order(db, earlier.number)
 
+    with db.one_connection():  # its three transactions and the read: one checkout from the pool
+        order_id, number, payment_id, key, total, currency = _create_order(
+            db, customer, cart, checkout_key, fingerprint, address_id, clean_address, gateway.name, settings
+        )
+        charge_card(db, gateway, customer.email, order_id, number, payment_id, key, total, currency, token)
+        return read_order(db, number)
+
+
+def _create_order(
+    db, customer, cart, checkout_key, fingerprint, address_id, clean_address, gateway_name, settings
+):
+    """The order, its items, its creation event and its pending payment, in one
+    transaction committed before the gateway is called."""
     with db.write() as conn:
         now = utcnow()
         listings = skus_by_code(conn, [i.sku_code for i in cart])
@@ -228,11 +241,17 @@ def place_order(
             [event_row(order_id, customer.email, EventKind.CREATE, None, Status.CREATED, "Checkout", at=now)],
         )
         payment_id, key = insert_pending_payment(
-            conn, order_id, number, gateway.name, total, currency, now, settings.payment_lease_seconds
+            conn,
+            order_id,
+            number,
+            gateway_name,
+            total,
+            currency,
+            now,
+            settings.payment_lease_seconds,
+            first_attempt=True,
         )
-
-    charge_card(db, gateway, customer.email, order_id, number, payment_id, key, total, currency, token)
-    return read_order(db, number)
+    return order_id, number, payment_id, key, total, currency
 
 
 def _shipping_address(conn, customer, cart, listings, address_id, clean_address):

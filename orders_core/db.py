@@ -31,17 +31,63 @@ class Database:
         self.is_sqlite = engine.dialect.name == "sqlite"
         self.is_postgres = engine.dialect.name == "postgresql"
         self._immediate = engine.execution_options(sqlite_begin="IMMEDIATE") if self.is_sqlite else engine
+        self._held = threading.local()
 
     @contextlib.contextmanager
     def write(self) -> Iterator[Connection]:
         """A transaction that commits when the block ends and rolls back on error."""
-        with self._immediate.begin() as conn:
-            yield conn
+        held = self._idle_held_connection()
+        if held is None:
+            with self._immediate.begin() as conn:
+                yield conn
+            return
+        if self.is_sqlite:
+            held.execution_options(sqlite_begin="IMMEDIATE")
+        self._held.busy = True
+        try:
+            with held.begin():
+                yield held
+        finally:
+            self._held.busy = False
+            if self.is_sqlite:
+                held.execution_options(sqlite_begin="DEFERRED")
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Connection]:
+        held = self._idle_held_connection()
+        if held is None:
+            with self.engine.connect() as conn:
+                yield conn
+            return
+        self._held.busy = True
+        try:
+            yield held
+        finally:
+            self._held.busy = False
+            if held.in_transaction():
+                held.rollback()  # as closing a connection would: the read's snapshot ends here
+
+    @contextlib.contextmanager
+    def one_connection(self) -> Iterator[None]:
+        """Inside the block, this thread's write() and read() blocks take turns on one
+        pooled connection (one checkout, and on PostgreSQL one ping) instead of one
+        each; each block is still its own transaction. A block opened while another
+        is in progress gets a connection of its own, as outside."""
+        if getattr(self._held, "conn", None) is not None:
+            yield
+            return
         with self.engine.connect() as conn:
-            yield conn
+            self._held.conn, self._held.busy = conn, False
+            try:
+                yield
+            finally:
+                self._held.conn = None
+
+    def _idle_held_connection(self) -> Connection | None:
+        conn = getattr(self._held, "conn", None)
+        if conn is None or self._held.busy or conn.in_transaction() or conn.closed:
+            return None
+        return conn
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -168,7 +168,7 @@ def _selection(db: Database, filters, order_ids, job_id) -> tuple:
     if filters is not None:
         if not isinstance(filters, OrderFilters):
             raise ValidationError("filters must be an OrderFilters.")
-        return _filtered_selection(filters, None)
+        return _filtered_selection(filters, None, dialect=db.engine.dialect.name)
     if job_id is not None:
         if isinstance(job_id, bool) or not isinstance(job_id, int):
             raise ValidationError(f"job_id must be a whole number, not {job_id!r}.")
@@ -181,7 +181,11 @@ def _selection(db: Database, filters, order_ids, job_id) -> tuple:
         if job is None:
             raise NotFound(f"No job #{job_id}.")
         if job.selection_max_id is not None:  # filters + an id bound (orders_core/export_selection.py)
-            return _filtered_selection(filters_from_json(job.selection_filters), int(job.selection_max_id))
+            return _filtered_selection(
+                filters_from_json(job.selection_filters),
+                int(job.selection_max_id),
+                dialect=db.engine.dialect.name,
+            )
 
         # Both straight from the job's (job_id, order_id) index, in order id order.
         def chosen(column):
@@ -208,15 +212,16 @@ def _selection(db: Database, filters, order_ids, job_id) -> tuple:
     return chosen(orders.c.id), chosen(order_items.c.order_id)
 
 
-def _filtered_selection(filters: OrderFilters, max_id: int | None) -> tuple:
+def _filtered_selection(filters: OrderFilters, max_id: int | None, *, dialect: str) -> tuple:
     """(WHERE over orders, WHERE over order_items) of the orders matching `filters`,
-    only those with id <= max_id when given (both ranges of a primary key or index)."""
-    conditions = filters.conditions()
+    only those with id <= max_id when given (both ranges of a primary key or index);
+    a search through `dialect`'s text index."""
+    conditions = filters.conditions(dialect=dialect)
     if max_id is not None:
         conditions.append(orders.c.id <= max_id)
     if not conditions:
         return None, None
-    if filters.conditions():
+    if len(conditions) > (max_id is not None):
         items = order_items.c.order_id.in_(select(orders.c.id).where(*conditions))
     else:  # every order up to the bound: the items' own order_id range
         items = order_items.c.order_id <= max_id

@@ -48,6 +48,7 @@ GENERATION = "orders_grid_generation"  # bumped to reset the grid's own edit sta
 PENDING = "orders_pending_mass_action"
 PREFLIGHT = "orders_preflight"
 FLASH = "orders_flash"
+EXACT = "orders_exact_counts"  # the filters for which "Count exactly" was asked
 
 TABS = ["all"] + [s.value for s in Status]
 EXPORT = "export"
@@ -302,9 +303,14 @@ GRID_COLUMNS = order_grid.GRID_COLUMNS
 READ_ONLY = order_grid.READ_ONLY
 
 
-def selection_caption(total: int) -> str:
+def count_limit(view) -> int | None:
+    """Search and SKU views count up to queries.COUNT_LIMIT, unless exact counts were asked."""
+    return None if st.session_state.get(EXACT) == repr(view.filters) else queries.COUNT_LIMIT
+
+
+def selection_caption(total: int | str) -> str:
     if st.session_state.get(ALL_MATCHING):
-        return f"All {total:,} matching orders selected"
+        return f"All {total if isinstance(total, str) else f'{total:,}'} matching orders selected"
     numbers = list(selected())
     if not numbers:
         return "No orders selected"
@@ -321,12 +327,15 @@ def view_label(view: orders_view.OrdersView, total: int) -> str:
 
 
 @st.fragment
-def results(actor) -> None:
+def results(actor, counted=None) -> None:
     """The rows, selection, mass actions and paging. A fragment: ticking a row or
-    turning a page reruns only this part, not the status counts above."""
+    turning a page reruns only this part, not the status counts above (`tabs`, which
+    also give a search or SKU view's total, so it is not counted twice): `counted` is
+    (the filters, their tab counts) from the page's last full run."""
     actor = session.current_actor()  # a fragment's rerun skips the entry point's check
     db = resources.get_db()
     view, _ = orders_view.parse_orders_params(url_params())
+    tabs = counted[1] if counted is not None and counted[0] == view.filters else None
     page = queries.list_orders(
         db,
         view.filters,
@@ -335,6 +344,8 @@ def results(actor) -> None:
         page_size=orders_view.PAGE_SIZE,
         sort=view.sort_column,
         descending=view.descending,
+        count_limit=count_limit(view),
+        tabs=tabs,
     )
     if view.page > page.pages:
         st.warning(
@@ -350,6 +361,8 @@ def results(actor) -> None:
             page_size=orders_view.PAGE_SIZE,
             sort=view.sort_column,
             descending=view.descending,
+            count_limit=count_limit(view),
+            tabs=tabs,
         )
     keep_selection_in_scope(view)
     ticks_from_url(view)
@@ -422,7 +435,7 @@ def results(actor) -> None:
             )
         left, right = st.columns([5, 3], vertical_alignment="center")
         with left:
-            st.text(selection_caption(page.total))
+            st.text(selection_caption(page.total_label))
             buttons = st.container(horizontal=True)
             if page.rows and not all_matching:
                 buttons.button(
@@ -434,7 +447,7 @@ def results(actor) -> None:
                 )
             if page.total and not all_matching and page.total > len(selected()):
                 buttons.button(
-                    f"Select all {page.total:,} matching orders",
+                    f"Select all {page.total_label} matching orders",
                     key="orders_select_matching",
                     on_click=select_all_matching,
                     icon=":material/select_all:",
@@ -486,7 +499,7 @@ def results(actor) -> None:
                 )
         if choice and count and not unapplied:
             description = (
-                f"all {page.total:,} matching orders ({view.filters.describe()})"
+                f"all {page.total_label} matching orders ({view.filters.describe()})"
                 if all_matching
                 else f"{count:,} selected order{'s' if count != 1 else ''}"
             )
@@ -502,7 +515,7 @@ def results(actor) -> None:
     if page.rows:
         first = (page.page - 1) * page.page_size + 1
         footer = st.columns([2, 3, 3], vertical_alignment="center")
-        footer[0].caption(f"Showing {first:,}–{first + len(page.rows) - 1:,} of {page.total:,} orders")
+        footer[0].caption(f"Showing {first:,}–{first + len(page.rows) - 1:,} of {page.total_label} orders")
         with footer[1]:
             # Keyed by page: the widget starts at the URL's page, whatever was clicked before.
             pager = f"{PAGER}_{page.page}_{page.pages}"
@@ -574,7 +587,7 @@ def main() -> None:
             icon=":material/link_off:",
         )
 
-    counts = queries.count_by_status(db, view.filters, actor=actor)
+    counts = queries.tab_counts(db, view.filters, actor=actor, limit=count_limit(view))
     sync_widget(TAB, view.tab)
     st.segmented_control(
         "Status",
@@ -582,10 +595,20 @@ def main() -> None:
         key=TAB,
         required=True,
         on_change=on_tab_change,
-        format_func=lambda t: f"{'All' if t == 'all' else statuses.status_label(t)} · {counts.get(t, 0):,}",
+        format_func=lambda t: f"{'All' if t == 'all' else statuses.status_label(t)} · {counts.label(t)}",
         label_visibility="collapsed",
         width="stretch",
     )
+
+    if not counts.exact:
+        note = st.container(horizontal=True, vertical_alignment="center")
+        note.caption(
+            f"More than {counts.limit:,} orders match, so the counts stop there; "
+            "counting them all takes longer."
+        )
+        if note.button("Count exactly", key="orders_count_exactly", icon=":material/functions:"):
+            st.session_state[EXACT] = repr(view.filters)
+            st.rerun()
 
     FILTERS.show(db, view.filters, on_apply=on_filters_submit, on_clear=on_filters_clear)
     saved_views_ui.show_message()
@@ -600,7 +623,7 @@ def main() -> None:
         help="Charts of these orders (this tab and these filters)",
     )
 
-    results(actor)
+    results(actor, (view.filters, counts))
 
 
 if __name__ == "__main__":

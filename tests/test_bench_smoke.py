@@ -18,6 +18,11 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 EXPECTED = (
     "orders_page_bundle",
+    "search_number",
+    "search_selective",
+    "search_broad",
+    "search_exact_count",
+    "sku_views",
     "export",
     "export_memory",
     "bulk_fulfill",
@@ -25,6 +30,7 @@ EXPECTED = (
     "bulk_cancel",
     "rate_limiter",
     "checkout",
+    "checkout_round_trips",
     "seed",
     "dashboard_rerun",
     "dashboard_rows",

@@ -416,6 +416,37 @@ def test_search_finds_by_number_email_and_name(db):
         assert "ORD-000042" in grid_numbers(at), q
 
 
+def test_a_broad_search_says_its_counts_stop_at_the_limit_and_counts_exactly_on_demand(db, monkeypatch):
+    from orders_core import queries
+
+    monkeypatch.setattr(queries, "COUNT_LIMIT", 20)
+    with db.read() as conn:
+        matching = [
+            s
+            for e, n, s in conn.execute(
+                select(orders.c.customer_email, orders.c.customer_name, orders.c.status)
+            )
+            if "example" in f"{e} {n}".lower()
+        ]
+    assert len(matching) > 20
+    at = ok(app_as(db, SUPPORT, q="example"))
+    options = at.get_by_key("orders_tab").options
+    assert options[0] == "All · 20+" and "Paid · …" in options  # a bound, never a guess
+    captions = [c.value for c in at.caption]
+    assert any(c.startswith("More than 20 orders match") for c in captions)
+    # at least the limit, and at least the orders shown up to this page's last
+    assert f"Showing 1–{PAGE_SIZE} of {PAGE_SIZE}+ orders" in captions
+    assert at.button(key="orders_select_matching").label == f"Select all {PAGE_SIZE}+ matching orders"
+    assert len(grid(at).value) == min(PAGE_SIZE, len(matching))
+
+    ok(at.button(key="orders_count_exactly").click().run())
+    options = at.get_by_key("orders_tab").options
+    assert options[0] == f"All · {len(matching)}"
+    assert f"Paid · {matching.count('paid')}" in options
+    assert any(c.endswith(f"of {len(matching)} orders") for c in (c.value for c in at.caption))
+    assert not [b for b in at.button if b.key == "orders_count_exactly"]
+
+
 def test_open_an_order_from_the_list(db):
     at = app_as(db, OPS)
     number = grid_numbers(at)[2]

@@ -67,6 +67,11 @@ SEARCHES = [
     "dûp",
     "e.o",
     "mixed.case@example.org",
+    "o'connor_100%@example.test",  # a whole email: the index is asked for the part before the @
+    "ÉLODIE@example.fr",
+    "x%y_z@",
+    "ab@example.test",  # too short before the @: the whole text is asked
+    "@example.test",
     "zzz",
     "ab",
     "a",
@@ -100,7 +105,12 @@ def test_the_text_index_gives_exactly_the_answers_of_the_plain_substring_match(d
                 .limit(5)
             )
         )
-    searches = SEARCHES + [e.split("@")[1] for e, _ in sample] + [n.split()[-1][1:5] for _, n in sample]
+    searches = (
+        SEARCHES
+        + [e.split("@")[1] for e, _ in sample]
+        + [n.split()[-1][1:5] for _, n in sample]
+        + [e.upper() for e, _ in sample]
+    )
     for text in searches:
         through_index = sorted(
             r["number"]
@@ -143,3 +153,28 @@ def test_a_bulk_selection_by_search_freezes_exactly_the_orders_the_list_shows(db
     assert jobs.preflight(db, SYSTEM, "export", filters=filters).requested == 3
     job = jobs.enqueue(db, SYSTEM, "export", filters=filters)
     assert job.total == 3 == len(numbers(db, "brønst"))
+
+
+def test_export_and_analytics_search_through_the_text_index_and_find_the_listed_orders(db, tmp_path):
+    """Export and analytics build their WHERE for the database's dialect, so a search
+    there goes through the text index too, with the list's answers."""
+    import csv
+
+    from orders_core import analytics, demo
+    from orders_core.export import export_orders
+
+    demo.seed(db, orders=300, random_seed=8)
+    filters = OrderFilters.parse(search="example.org")
+    listed = sorted(r["number"] for r in list_orders(db, filters, actor=SYSTEM, page_size=500).rows)
+    assert listed
+    if db.is_sqlite:
+        assert "MATCH" in str(analytics.orders_query(db, filters).compile(db.engine))
+    out = tmp_path / "search.csv"
+    export_orders(db, out, filters=filters, actor=SYSTEM)
+    with out.open(newline="", encoding="utf-8-sig") as handle:
+        exported = sorted({row["order_number"] for row in csv.DictReader(handle)})
+    assert exported == listed
+    loaded = analytics.load_orders(db, filters)
+    assert sorted(loaded.column("id").to_pylist()) == sorted(int(n.split("-")[1]) for n in listed)
+    items = analytics.load_items(db, filters)
+    assert set(items.column("order_id").to_pylist()) == set(loaded.column("id").to_pylist())

@@ -1,0 +1,75 @@
+"""What one checkout sends to the database, pinned by count (not time): its
+statements, its transactions and the connections it takes from the pool. A change
+that adds a round trip to every order fails here and has to say why."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, insert, select
+
+from orders_core.checkout import place_order
+from orders_core.customers import add_address
+from orders_core.schema import order_events, orders
+from tests.integration.conftest import HOME
+from tests.support.round_trips import counting
+
+# The order, its items, its creation event and its pending payment (tx 1, committed before
+# the gateway is called), the gateway's payment id (tx 2, between create and confirm), the
+# paid move and its event (tx 3), the order detail it returns (a read: 5 SELECTs).
+CHECKOUT_STATEMENTS = 16
+CHECKOUT_TRANSACTIONS = 4
+# One connection for all of ours (Database.one_connection), one for each of the
+# simulated gateway's two calls (create, confirm), which run on the pool's raw connections.
+CHECKOUT_CONNECTIONS = 3
+
+
+def test_one_checkout_sends_sixteen_statements_in_four_transactions_on_one_connection(customer, db):
+    saved = add_address(db, customer, HOME)
+    place_order(db, customer, items=[("BOX-USD", 1), ("PASS-USD", 2)], token="tok_visa", address_id=saved.id)
+    with counting(db.engine) as sent:
+        order = place_order(
+            db, customer, items=[("BOX-USD", 1), ("PASS-USD", 2)], token="tok_visa", address_id=saved.id
+        )
+    assert order["status"] == "paid"
+    assert sent.statements == CHECKOUT_STATEMENTS, sent.sql
+    assert sent.transactions == CHECKOUT_TRANSACTIONS
+    assert sent.checkouts == CHECKOUT_CONNECTIONS
+    assert not any("count" in s.lower() and "payments" in s for s in sent.sql), (
+        "a new order has no earlier payment attempt to count"
+    )
+
+
+def test_blocks_inside_one_connection_are_each_their_own_transaction(db, customer):
+    place_order(db, customer, items=[("PASS-USD", 1)], token="tok_visa")
+    with counting(db.engine) as sent, db.one_connection():
+        with db.write() as conn:
+            conn.execute(
+                insert(order_events).values(order_id=1, at=func.now(), actor="t", action="note", note="kept")
+            )
+        with pytest.raises(RuntimeError), db.write() as conn:
+            conn.execute(
+                insert(order_events).values(
+                    order_id=1, at=func.now(), actor="t", action="note", note="undone"
+                )
+            )
+            raise RuntimeError("rolls back this block only")
+        with db.read() as outer:
+            # a block opened while another is in progress gets a connection of its own
+            with db.write() as inner:
+                assert inner is not outer
+                inner.execute(
+                    insert(order_events).values(
+                        order_id=1, at=func.now(), actor="t", action="note", note="inner"
+                    )
+                )
+            notes = set(outer.execute(select(order_events.c.note)).scalars())
+    assert {"kept"} <= notes and "undone" not in notes
+    with db.read() as conn:
+        assert set(
+            conn.execute(select(order_events.c.note).where(order_events.c.actor == "t")).scalars()
+        ) == {
+            "kept",
+            "inner",
+        }
+        assert conn.execute(select(func.count()).select_from(orders)).scalar_one() == 1
+    assert sent.checkouts == 2  # the held connection and the inner block's own
