@@ -10,6 +10,7 @@ from sqlalchemy import func, insert, select
 from orders_core.checkout import place_order
 from orders_core.customers import add_address
 from orders_core.schema import order_events, orders
+from orders_core.status import Status
 from tests.integration.conftest import HOME
 from tests.support.round_trips import counting
 
@@ -30,7 +31,7 @@ def test_one_checkout_sends_sixteen_statements_in_four_transactions_on_one_conne
         order = place_order(
             db, customer, items=[("BOX-USD", 1), ("PASS-USD", 2)], token="tok_visa", address_id=saved.id
         )
-    assert order["status"] == "paid"
+    assert order.status == Status.PAID
     assert sent.statements == CHECKOUT_STATEMENTS, sent.sql
     assert sent.transactions == CHECKOUT_TRANSACTIONS
     assert sent.checkouts == CHECKOUT_CONNECTIONS
