@@ -220,7 +220,8 @@ def fulfil_two_paid_orders(site, page) -> None:
     wait_for_text(page, "No orders selected")  # the selection cleared
     shot(page, "05_job_queued")
 
-    page.get_by_role("link", name=f"Open job #{job_id}").click()
+    # (the main area's link: a toast may offer the same one when the job finishes)
+    page.get_by_test_id("stMainBlockContainer").get_by_role("link", name=f"Open job #{job_id}").click()
     page.wait_for_url(re.compile(rf"/jobs\?job={job_id}"))
     # The Jobs page refreshes itself while the job runs; bounded wait for Completed.
     badge(page, "Completed").first.wait_for(timeout=45_000)

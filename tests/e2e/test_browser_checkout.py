@@ -190,10 +190,12 @@ def test_admin_sees_jobs_analytics_and_staff(seeded_url, tmp_path):
         shot(page, "jobs-1-list")
         keyed(page, f"job_row_{job.id}").get_by_role("link", name="Open").click()
         expect(page.get_by_role("heading", name=f"Job #{job.id} · Fulfill orders")).to_be_visible()
-        expect(page.get_by_role("button", name="Retry failed")).to_be_enabled()
+        # Its failures are orders that were never Paid: no retry can fix them, and the page says why.
+        expect(page.get_by_role("button", name=re.compile(r"^Retry"))).to_be_disabled()
+        expect(page.get_by_text(re.compile(r"cannot: .*the order is")).first).to_be_visible()
         wait_idle(page)
         page.wait_for_url(re.compile(rf"[?&]job={job.id}\b"), timeout=10_000)
-        expect(page.get_by_test_id("stDataFrame").first).to_be_visible()
+        expect(page.get_by_test_id("stTable").first).to_be_visible()  # every order, with its outcome
         expect(page.get_by_role("button", name=re.compile("Download failures CSV"))).to_be_visible()
         shot(page, "jobs-2-detail")
 
