@@ -25,13 +25,22 @@ import logging
 import threading
 from collections.abc import Callable, Iterator
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import Connection, func, or_, select, update
 
 from ..clock import utcnow
 from ..db import Database
 from ..errors import OrdersError, PermissionDenied
 from ..job_failures import FailureKind
-from ..jobs import ACTIVE_STATUSES, ITEM_FAILED, ITEM_PENDING, JobAction, JobStatus, finish_if_done, job_actor
+from ..jobs import (
+    ACTIVE_STATUSES,
+    ITEM_FAILED,
+    ITEM_PENDING,
+    ITEM_SUCCEEDED,
+    JobAction,
+    JobStatus,
+    finish_if_done,
+    job_actor,
+)
 from ..schema import job_items, jobs
 from ..staff import Actor, authorize
 
@@ -252,6 +261,39 @@ class Leases:
         except Exception:  # noqa: BLE001 - the leases run out by themselves
             log.warning("worker %s: could not release its leases", self.worker_id, exc_info=True)
         self.touched.clear()
+
+
+def still_held(conn: Connection, job_id: int, worker_id: str, **values) -> bool:
+    """Write `values` on the job if this worker still holds its lease and it runs; False
+    when another worker took it over meanwhile (then nothing is written)."""
+    return bool(
+        conn.execute(
+            update(jobs)
+            .where(
+                jobs.c.id == job_id,
+                jobs.c.lease_owner == worker_id,
+                jobs.c.status == JobStatus.RUNNING.value,
+            )
+            .values(**values)
+        ).rowcount
+    )
+
+
+def succeed_pending_items(conn: Connection, job_id: int, worker_id: str, *, reason: str | None = None) -> int:
+    """A job done as a whole (an export, a reconciliation): every item still pending
+    succeeds, in one statement; returns how many."""
+    values = dict(
+        status=ITEM_SUCCEEDED, worker=worker_id, attempts=job_items.c.attempts + 1, finished_at=utcnow()
+    )
+    if reason is not None:
+        values["reason"] = reason
+    return int(
+        conn.execute(
+            update(job_items)
+            .where(job_items.c.job_id == job_id, job_items.c.status == ITEM_PENDING)
+            .values(**values)
+        ).rowcount
+    )
 
 
 def fail_pending_items(db: Database, job_id: int, worker_id: str, reason: str) -> int:

@@ -25,10 +25,10 @@ from ..clock import utcnow
 from ..config import Settings
 from ..db import Database
 from ..errors import OrdersError
-from ..jobs import ITEM_PENDING, ITEM_SUCCEEDED, JobStatus, job_actor
-from ..schema import job_items, jobs
+from ..jobs import JobStatus, job_actor
+from ..schema import jobs
 from ..staff import Permission, authorize
-from .claims import Heartbeat, fail_pending_items
+from .claims import Heartbeat, fail_pending_items, still_held, succeed_pending_items
 
 log = logging.getLogger("orders_core.worker")
 
@@ -93,16 +93,7 @@ def run_export_job(
                 finished_at=now,
             )
         with db.write() as conn:
-            still_mine = conn.execute(
-                update(jobs)
-                .where(
-                    jobs.c.id == job_id,
-                    jobs.c.lease_owner == worker_id,
-                    jobs.c.status == JobStatus.RUNNING.value,
-                )
-                .values(**recorded)
-            ).rowcount
-            if not still_mine:
+            if not still_held(conn, job_id, worker_id, **recorded):
                 log.warning(
                     "job #%d: lost the lease during the export; leaving the job "
                     "to the worker that took it over",
@@ -111,18 +102,7 @@ def run_export_job(
                 return ExportOutcome(0, exported=False)
             if filtered:
                 return ExportOutcome(rows, exported=True)
-            count = int(
-                conn.execute(
-                    update(job_items)
-                    .where(job_items.c.job_id == job_id, job_items.c.status == ITEM_PENDING)
-                    .values(
-                        status=ITEM_SUCCEEDED,
-                        worker=worker_id,
-                        attempts=job_items.c.attempts + 1,
-                        finished_at=now,
-                    )
-                ).rowcount
-            )
+            count = succeed_pending_items(conn, job_id, worker_id)
             # `succeeded` counted rows while the export ran; now it counts the items.
             conn.execute(update(jobs).where(jobs.c.id == job_id).values(succeeded=count))
     return ExportOutcome(count, exported=True)

@@ -11,14 +11,13 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import select, update
 
-from ..clock import utcnow
 from ..db import Database
 from ..errors import OrdersError
-from ..jobs import ITEM_PENDING, ITEM_SUCCEEDED, JobStatus, job_actor
+from ..jobs import job_actor
 from ..reconciliation_jobs import fail_run, run_for_job, run_reconciliation_job
-from ..schema import job_items, jobs
+from ..schema import jobs
 from ..staff import Permission, authorize
-from .claims import Heartbeat, fail_pending_items
+from .claims import Heartbeat, fail_pending_items, still_held, succeed_pending_items
 
 log = logging.getLogger("orders_core.worker")
 
@@ -52,32 +51,13 @@ def run_reconcile_job(
             failed = fail_pending_items(db, job_id, worker_id, f"The reconciliation failed: {message}")
             return ReconcileOutcome(failed, reconciled=False)
         with db.write() as conn:
-            still_mine = conn.execute(
-                update(jobs)
-                .where(
-                    jobs.c.id == job_id,
-                    jobs.c.lease_owner == worker_id,
-                    jobs.c.status == JobStatus.RUNNING.value,
-                )
-                .values(lease_owner=None, lease_expires_at=None)
-            ).rowcount
-            if not still_mine:
+            if not still_held(conn, job_id, worker_id, lease_owner=None, lease_expires_at=None):
                 log.warning(
                     "job #%d: lost the lease during the reconciliation; leaving it to the new holder", job_id
                 )
                 return ReconcileOutcome(0, reconciled=False)
-            count = int(
-                conn.execute(
-                    update(job_items)
-                    .where(job_items.c.job_id == job_id, job_items.c.status == ITEM_PENDING)
-                    .values(
-                        status=ITEM_SUCCEEDED,
-                        worker=worker_id,
-                        attempts=job_items.c.attempts + 1,
-                        finished_at=utcnow(),
-                        reason=f"{len(report.mismatches):,} mismatches",
-                    )
-                ).rowcount
+            count = succeed_pending_items(
+                conn, job_id, worker_id, reason=f"{len(report.mismatches):,} mismatches"
             )
             conn.execute(update(jobs).where(jobs.c.id == job_id).values(succeeded=jobs.c.succeeded + count))
     return ReconcileOutcome(count, reconciled=True)
