@@ -263,7 +263,7 @@ class Leases:
         self.touched.clear()
 
 
-def still_held(conn: Connection, job_id: int, worker_id: str, **values) -> bool:
+def still_held(conn: Connection, job_id: int, worker_id: str, **values: object) -> bool:
     """Write `values` on the job if this worker still holds its lease and it runs; False
     when another worker took it over meanwhile (then nothing is written)."""
     return bool(
