@@ -18,10 +18,11 @@ from orders_core.clock import utcnow
 from orders_core.errors import NotFound, OrdersError
 from orders_core.reconciliation import KIND_LABELS, MismatchKind, Period
 from orders_core.staff import Actor, Permission
-from pages.ui import display, links, resources, session
+from pages.ui import display, links, plain_text, resources, session
 
 REFRESH_SECONDS = 2
 ROWS_SHOWN = 5000
+TILE_WIDTH = 240  # px: the longest short label on one line
 METRIC_LABELS = {  # short enough for a metric card; the full label is its tooltip
     MismatchKind.CHARGE_WITHOUT_ORDER: "Charges with no order",
     MismatchKind.PAYMENT_NOT_AT_GATEWAY: "Payments the gateway lacks",
@@ -85,7 +86,7 @@ def report(db, run_id: int, first_finished: bool) -> None:
         with head:
             st.subheader(f"Reconciliation #{run.id} · {run.gateway} · {run.period.describe()}", anchor=False)
             st.caption(
-                f"Asked for by {display.escape_markdown(run.actor)} at "
+                f"Asked for by {plain_text.markdown_literal(run.actor)} at "
                 f"{run.created_at:%Y-%m-%d %H:%M} UTC"
                 + (f"; finished {run.finished_at:%Y-%m-%d %H:%M} UTC" if run.finished_at else "")
             )
@@ -147,12 +148,16 @@ def show_counts(run) -> None:
         f"{run.gateway_charges:,} payments and {run.gateway_refunds:,} refunds at the gateway, "
         f"{run.orders_checked:,} orders."
     )
-    columns = st.columns(len(MismatchKind))
-    for column, kind in zip(columns, MismatchKind):
-        with column:
-            st.metric(
-                METRIC_LABELS[kind], f"{run.counts.get(kind.value, 0):,}", help=KIND_LABELS[kind], border=True
-            )
+    # Fixed-width tiles in a row that wraps: a label is never cut off, from 1280 px up.
+    tiles = st.container(horizontal=True, gap="medium", key="reconciliation_counts")
+    for kind in MismatchKind:
+        tiles.metric(
+            METRIC_LABELS[kind],
+            f"{run.counts.get(kind.value, 0):,}",
+            help=KIND_LABELS[kind],
+            border=True,
+            width=TILE_WIDTH,
+        )
 
 
 def history(db, actor: Actor) -> None:

@@ -71,4 +71,11 @@ def test_an_analyst_follows_a_reconciliation_to_its_report(site, width):
         assert "run=" in page.url  # the report has an address of its own
         metrics = page.locator('[data-testid="stMetricValue"]').all_inner_texts()
         assert metrics == ["2", "0", "0", "1", "0"]
+        labels = page.locator(".st-key-reconciliation_counts [data-testid=stMetricLabel]")
+        clipped = labels.evaluate_all(  # the label or any element inside it cut off by an ellipsis
+            """els => els.filter(e => [e, ...e.querySelectorAll('*')].some(
+                   x => x.scrollWidth > x.clientWidth + 1)).map(e => e.innerText)"""
+        )
+        assert labels.count() == 5 and clipped == [], clipped  # every label whole, never "…"
+        assert not page.locator("[data-testid=stMain] a[href^='mailto:']").count()  # emails are text
         page.context.close()
