@@ -169,7 +169,7 @@ class Order(Base):
         Index("ix_orders_status_created_total", "status", "created_at", "total_amount"),
         Index("ix_orders_created", "created_at"),
         Index("ix_orders_total", "total_amount"),
-        # Covering for counts under a currency and its totals (migration 0012).
+        # Covering for counts under a currency and its totals (migration 0009).
         Index("ix_orders_currency_status_total", "currency", "status", "total_amount", "created_at"),
         Index("ix_orders_customer_created", "customer_id", "created_at"),
         Index("ix_orders_customer_email", "customer_email"),
@@ -419,7 +419,7 @@ class Job(Base):
     export_rows: Mapped[int | None] = mapped_column(BigInteger)
     export_bytes: Mapped[int | None] = mapped_column(BigInteger)
     error: Mapped[str | None] = mapped_column(Text)
-    # An export of a filtered selection (migration 0010): its filters as JSON and the
+    # An export of a filtered selection (migration 0012): its filters as JSON and the
     # highest order id when it was asked for, instead of one job item per order.
     selection_filters: Mapped[str | None] = mapped_column(Text)
     selection_max_id: Mapped[int | None] = mapped_column(BigInteger)
@@ -507,7 +507,7 @@ class ReconciliationMismatch(Base):
 
 class SavedView(Base):
     """A named view of the orders list: its URL parameters (filters, tab, sort) and
-    columns, kept for its owner, or published to every staff member (migration 0009)."""
+    columns, kept for its owner, or published to every staff member (migration 0010)."""
 
     __tablename__ = "saved_views"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -528,7 +528,7 @@ class SavedView(Base):
 
 class StaffListPrefs(Base):
     """One staff member's choices on the orders list: its columns (shown, in order) and
-    their default saved view (migration 0009)."""
+    their default saved view (migration 0010)."""
 
     __tablename__ = "staff_list_prefs"
     staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"), primary_key=True)

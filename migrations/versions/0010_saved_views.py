@@ -6,16 +6,16 @@
 - staff_list_prefs: one row per staff member: the list's columns (shown, in order) and
   their default saved view (set to NULL when that view is deleted).
 
-Revision ID: 0009
-Revises: 0006
+Revision ID: 0010
+Revises: 0009
 Create Date: 2026-12-01 12:00:00
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0009"
-down_revision = "0012"
+revision = "0010"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 

@@ -10,14 +10,14 @@ Measured at 1,000,000 orders on SQLite (a shared, loaded machine): "total ≥ $5
 (list page, total, tab counts) 7.1 s without it, 0.3 s with it; the same view in any
 currency took 0.2–0.3 s before. A status move rewrites one more index entry.
 
-Revision ID: 0012
-Revises: 0006
+Revision ID: 0009
+Revises: 0008
 Create Date: 2026-12-01 12:10:00
 """
 
 from alembic import op
 
-revision = "0012"
+revision = "0009"
 down_revision = "0008"
 branch_labels = None
 depends_on = None

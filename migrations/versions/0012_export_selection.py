@@ -5,15 +5,15 @@ OrderFilters as JSON) and `selection_max_id` (the highest order id when it was a
 for) say which orders it writes (orders_core/export_selection.py). Listed selections
 keep their job items; both columns are NULL for them and for move jobs.
 
-Revision ID: 0010
-Revises: 0006
+Revision ID: 0012
+Revises: 0011
 Create Date: 2026-12-01 11:40:00
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0010"
+revision = "0012"
 down_revision = "0011"
 branch_labels = None
 depends_on = None
