@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 
 from orders_core import demo
+from tests.support.cli_process import run as _run
+from tests.support.cli_process import run_json as _json
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ORDER_DETAIL_KEYS = {
@@ -65,24 +67,6 @@ def _environment(data_dir: Path, database_url: str) -> dict[str, str]:
         PYTHONIOENCODING="utf-8",
     )
     return env
-
-
-def _run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "orders_core", *args],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        timeout=120,
-    )
-
-
-def _json(env, *args: str):
-    result = _run(env, *args, "--json")
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
 
 
 def _refused(result: subprocess.CompletedProcess, *, code: int = 1) -> str:

@@ -5,33 +5,15 @@ into the inbox and apply them; the inbox is listed; a disputed order needs
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.support.cli_process import run
+from tests.support.cli_process import run_json as as_json
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
-
-
-def run(env, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "orders_core", *args],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        timeout=120,
-    )
-
-
-def as_json(env, *args: str):
-    result = run(env, *args, "--json")
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
 
 
 @pytest.fixture(scope="module")
