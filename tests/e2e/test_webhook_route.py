@@ -156,7 +156,17 @@ def test_an_oversized_body_is_refused_before_it_is_read(site):
     base, db, _ = site
     before = len(inbox(db))
     evt = stripe.event("customer.created", {"id": "cus_1", "padding": "x" * 600_000})
-    assert send(base, evt)[0] == 413
+    body = stripe.body_of(evt)
+    # Only the headers are sent: the answer comes before a byte of the body is read. (Sending
+    # the body too races the server's close against the unread bytes: a reset, not an answer.)
+    connection = http.client.HTTPConnection("127.0.0.1", urllib.parse.urlsplit(base).port, timeout=15)
+    connection.putrequest("POST", "/webhooks/stripe")
+    connection.putheader("Content-Type", "application/json")
+    connection.putheader("Content-Length", str(len(body)))
+    connection.putheader("Stripe-Signature", stripe.signature(body, SECRET))
+    connection.endheaders()
+    assert connection.getresponse().status == 413
+    connection.close()
     assert len(inbox(db)) == before
 
 
