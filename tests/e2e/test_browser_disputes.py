@@ -62,7 +62,7 @@ def test_a_disputed_order_shows_its_badge_and_fulfil_asks_for_a_confirmation(sit
 
     page.locator(".st-key-order_action_fulfill button").click()
     dialog = page.get_by_role("dialog")
-    expect(dialog.get_by_text("is disputed")).to_be_visible()
+    expect(dialog.get_by_text(f"{number} is disputed")).to_be_visible()
     confirm = dialog.locator(".st-key-order_move_confirm button")
     expect(confirm).to_be_disabled()
     shot(page, "disputed-order-fulfil-asks")
