@@ -41,7 +41,7 @@ SELECT_COLUMN_PX = 70  # pages/orders_page.py GRID_COLUMNS["Select"]
 
 if not Path(CHROMIUM).exists():  # pragma: no cover - scripts/test.sh installs it
     pytest.skip("Debian's Chromium (/usr/bin/chromium) is not installed", allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api")
+from playwright import sync_api  # noqa: E402
 
 
 # -- the server ----------------------------------------------------------------------------------

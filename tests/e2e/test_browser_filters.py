@@ -26,7 +26,7 @@ WIDTHS = [1280, 1920]
 
 if not Path(CHROMIUM).exists():  # pragma: no cover - scripts/test.sh installs it
     pytest.skip("Debian's Chromium (/usr/bin/chromium) is not installed", allow_module_level=True)
-expect = pytest.importorskip("playwright.sync_api").expect
+from playwright.sync_api import expect  # noqa: E402
 
 
 @pytest.fixture(scope="module")

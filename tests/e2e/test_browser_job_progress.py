@@ -29,7 +29,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 if not Path(CHROMIUM).exists():  # pragma: no cover - scripts/test.sh installs it
     pytest.skip("Debian's Chromium (/usr/bin/chromium) is not installed", allow_module_level=True)
-pytest.importorskip("playwright.sync_api")
 
 PASSWORD = demo.DEMO_PASSWORD
 TARGET_SECONDS = 14  # how long the paced job should take (at least 10 s is the point)

@@ -21,7 +21,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 if not Path(CHROMIUM).exists():  # pragma: no cover - scripts/test.sh installs it
     pytest.skip("Debian's Chromium (/usr/bin/chromium) is not installed", allow_module_level=True)
-pytest.importorskip("playwright.sync_api")
 
 ANALYST = demo.DEMO_STAFF[3][0]
 
