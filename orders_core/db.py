@@ -12,10 +12,11 @@ import contextlib
 import datetime as dt
 import os
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, exc
 from sqlalchemy.engine import make_url
 
 from .config import PROJECT_ROOT, load_settings
@@ -58,21 +59,65 @@ class Database:
         if held is None:
             with self.engine.connect() as conn:
                 yield conn
+                self._end_read(conn)
             return
         self._held.busy = True
         try:
+            if self.is_postgres:
+                # Each SELECT its own snapshot, as under READ COMMITTED inside a transaction
+                # too, without the BEGIN and COMMIT round trips (so: no stream_results here).
+                held.execution_options(isolation_level="AUTOCOMMIT")
             yield held
+            self._end_read(held)
         finally:
             self._held.busy = False
             if held.in_transaction():
                 held.rollback()  # as closing a connection would: the read's snapshot ends here
+            if self.is_postgres:
+                held.execution_options(isolation_level=held.default_isolation_level)
+
+    def _end_read(self, conn: Connection) -> None:
+        """A read that ended well ends with COMMIT on PostgreSQL, not ROLLBACK: the same
+        for a read, but psycopg answers a ROLLBACK by dropping its prepared statements
+        (one more round trip, DEALLOCATE ALL, and every statement parsed afresh)."""
+        if self.is_postgres and conn.in_transaction():
+            conn.commit()
+
+    @contextlib.contextmanager
+    def statement(self) -> Iterator[Connection]:
+        """For one statement that commits by itself (it is atomic alone): on PostgreSQL
+        in autocommit, so no BEGIN and no COMMIT round trip; on SQLite a write() block.
+        Only for a single statement: two statements here would be two transactions."""
+        if not self.is_postgres:
+            with self.write() as conn:
+                yield conn
+            return
+        held = self._idle_held_connection()
+        if held is None:
+            with self.engine.connect() as conn:
+                conn.execution_options(isolation_level="AUTOCOMMIT")
+                yield conn
+            return
+        self._held.busy = True
+        try:
+            held.execution_options(isolation_level="AUTOCOMMIT")
+            yield held
+            if held.in_transaction():
+                held.commit()  # SQLAlchemy's own bookkeeping: nothing is sent in autocommit
+        finally:
+            self._held.busy = False
+            if held.in_transaction():
+                held.rollback()
+            held.execution_options(isolation_level=held.default_isolation_level)
 
     @contextlib.contextmanager
     def one_connection(self) -> Iterator[None]:
         """Inside the block, this thread's write() and read() blocks take turns on one
-        pooled connection (one checkout, and on PostgreSQL one ping) instead of one
-        each; each block is still its own transaction. A block opened while another
-        is in progress gets a connection of its own, as outside."""
+        pooled connection (one checkout) instead of one each; each write() block is
+        still its own transaction, and on PostgreSQL each read() block's statements run
+        in autocommit (no BEGIN and COMMIT round trips; under READ COMMITTED a read
+        transaction gave each statement its own snapshot anyway). A block opened while
+        another is in progress gets a connection of its own, as outside."""
         if getattr(self._held, "conn", None) is not None:
             yield
             return
@@ -136,7 +181,35 @@ def create_database_engine(url: str) -> Engine:
         )
         _configure_sqlite(engine)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    engine = create_engine(url, pool_size=10, max_overflow=10)
+    _ping_when_idle(engine)
+    return engine
+
+
+# A connection back in the pool for longer than this is pinged before it is handed out
+# (a server restart or an idle timeout may have closed it); one used just now is not:
+# pool_pre_ping's ping of every checkout was one round trip in each transaction.
+PING_IDLE_SECONDS = 5.0
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    @event.listens_for(engine.pool, "checkin")
+    def _on_checkin(_dbapi_connection, record):
+        if record is not None:
+            record.info["checked_in_at"] = time.monotonic()
+
+    @event.listens_for(engine.pool, "checkout")
+    def _on_checkout(dbapi_connection, record, _proxy):
+        idle_since = record.info.get("checked_in_at")
+        if idle_since is None or time.monotonic() - idle_since < PING_IDLE_SECONDS:
+            return  # brand new, or used a moment ago
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as error:
+            # The pool opens a fresh connection and hands that out instead.
+            raise exc.DisconnectionError(
+                f"connection found closed when taken from the pool: {error}"
+            ) from error
 
 
 SQLITE_JOURNAL_SIZE_LIMIT = 16 * 1024 * 1024

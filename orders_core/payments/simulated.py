@@ -36,7 +36,7 @@ _SQL = {
     "VALUES (:id, :amount, :currency, 'requires_confirmation', :reference, :now)",
     "set_charge": "UPDATE sim_charges SET status = :status, card_brand = :brand, "
     "decline_code = :decline WHERE id = :id",
-    "cancel_charge": "UPDATE sim_charges SET status = 'canceled' WHERE id = :id",
+    "cancel_charge": "UPDATE sim_charges SET status = 'canceled' WHERE id = :id AND status <> 'succeeded'",
     "refunded": "SELECT COALESCE(SUM(amount), 0) FROM sim_refunds WHERE charge_id = :id",
     "new_refund": "INSERT INTO sim_refunds (id, charge_id, amount, currency, reference, created_at) "
     "VALUES (:id, :charge_id, :amount, :currency, :reference, :now)",
@@ -51,6 +51,49 @@ _SQL = {
     "key": 'SELECT request_hash, response FROM sim_idempotency_keys WHERE "key" = :key',
     "new_key": 'INSERT INTO sim_idempotency_keys ("key", request_hash, response, created_at) '
     "VALUES (:key, :hash, :response, :now)",
+}
+
+# PostgreSQL: the common answer of a call as one statement in autocommit (one round trip,
+# atomic by itself: the ledger's change and the idempotency key commit together or not at
+# all). A statement that changes nothing (a key seen before, a charge in another state, a
+# refund that would exceed the charge) or fails on a concurrent use of the key leaves the
+# call to the transaction above (`_idempotent`), which answers every case.
+_ONE_STATEMENT = {
+    "create": """
+WITH k AS (
+  INSERT INTO sim_idempotency_keys ("key", request_hash, response, created_at)
+  VALUES (%(key)s, %(hash)s, %(response)s, %(now)s) ON CONFLICT ("key") DO NOTHING RETURNING "key")
+INSERT INTO sim_charges (id, amount, currency, status, reference, created_at)
+SELECT %(id)s, %(amount)s, %(currency)s, 'requires_confirmation', %(reference)s, %(now)s FROM k
+RETURNING id""",
+    "confirm": """
+WITH c AS (
+  UPDATE sim_charges SET status = %(status)s, card_brand = %(brand)s, decline_code = %(decline)s
+  WHERE id = %(id)s AND status NOT IN ('succeeded', 'canceled')
+    AND NOT EXISTS (SELECT 1 FROM sim_idempotency_keys WHERE "key" = %(key)s)
+  RETURNING amount, currency)
+INSERT INTO sim_idempotency_keys ("key", request_hash, response, created_at)
+SELECT %(key)s, %(hash)s, COALESCE(%(response)s::text, json_build_object('ok', json_build_object(
+  'payment_id', %(id)s::text, 'status', 'succeeded', 'amount', c.amount, 'currency', c.currency))::text),
+  %(now)s FROM c
+RETURNING response""",
+    "refund": """
+WITH c AS (
+  SELECT currency FROM sim_charges
+  WHERE id = %(charge_id)s AND status = 'succeeded' AND decline_code IS DISTINCT FROM 'refund_fail'
+    AND amount >= %(amount)s::bigint
+      + (SELECT COALESCE(SUM(amount), 0) FROM sim_refunds WHERE charge_id = %(charge_id)s)
+    AND NOT EXISTS (SELECT 1 FROM sim_idempotency_keys WHERE "key" = %(key)s)),
+k AS (
+  INSERT INTO sim_idempotency_keys ("key", request_hash, response, created_at)
+  SELECT %(key)s, %(hash)s, json_build_object('ok', json_build_object(
+    'refund_id', %(id)s::text, 'payment_id', %(charge_id)s::text, 'amount', %(amount)s::bigint,
+    'currency', c.currency, 'status', 'succeeded', 'reference', %(reference)s::text))::text, %(now)s
+  FROM c RETURNING response),
+r AS (
+  INSERT INTO sim_refunds (id, charge_id, amount, currency, reference, created_at)
+  SELECT %(id)s, %(charge_id)s, %(amount)s, c.currency, %(reference)s, %(now)s FROM c, k RETURNING id)
+SELECT k.response FROM k, r""",
 }
 
 
@@ -69,6 +112,25 @@ class SimulatedGateway:
     def _run(self, cursor, name: str, **params):
         cursor.execute(self._sql[name], params)
         return cursor
+
+    def _one_statement(self, name: str, **params) -> str | None:
+        """PostgreSQL: run `name` of _ONE_STATEMENT in autocommit; the response it stored,
+        or None when it changed nothing (then the transactional path answers)."""
+        if not self.db.is_postgres:
+            return None
+        raw = self.db.engine.raw_connection()
+        try:
+            driver = raw.driver_connection
+            driver.autocommit = True
+            try:
+                row = driver.execute(_ONE_STATEMENT[name], params).fetchone()
+            except self.db.engine.dialect.loaded_dbapi.IntegrityError:
+                return None  # the same key used at the same moment: the other call answers
+            finally:
+                driver.autocommit = False
+        finally:
+            raw.close()  # back to the pool
+        return None if row is None else row[0]
 
     @contextlib.contextmanager
     def _transaction(self, *, write: bool) -> Iterator:
@@ -90,6 +152,21 @@ class SimulatedGateway:
     # -- charges -----------------------------------------------------------------
     def create_payment(self, *, amount, currency, reference, idempotency_key):
         request = {"op": "create", "amount": amount, "currency": currency, "reference": reference}
+        if self.db.is_postgres:
+            payment_id = "pi_sim_" + uuid.uuid4().hex[:24]
+            response = _charge_json(payment_id, "requires_confirmation", amount, currency)
+            if self._one_statement(
+                "create",
+                key=idempotency_key,
+                hash=_digest(request),
+                response=json.dumps(response),
+                now=self._now(),
+                id=payment_id,
+                amount=amount,
+                currency=currency,
+                reference=reference,
+            ):
+                return _charge(response["ok"])
 
         def perform(cursor):
             payment_id = "pi_sim_" + uuid.uuid4().hex[:24]
@@ -108,6 +185,26 @@ class SimulatedGateway:
 
     def confirm_payment(self, payment_id, *, token, idempotency_key):
         request = {"op": "confirm", "payment_id": payment_id, "token": _token_digest(token)}
+        card = TEST_TOKENS.get(token) if isinstance(token, str) else None
+        if self.db.is_postgres and card is not None:
+            declined = (
+                _error("card_declined", card.decline_code, DECLINE_MESSAGES[card.decline_code])
+                if card.decline_code
+                else None
+            )
+            stored = self._one_statement(
+                "confirm",
+                key=idempotency_key,
+                hash=_digest(request),
+                response=None if declined is None else json.dumps(declined),
+                now=self._now(),
+                id=payment_id,
+                status="requires_payment_method" if card.decline_code else "succeeded",
+                brand=card.brand,
+                decline=card.decline_code or ("refund_fail" if card.refunds_fail else None),
+            )
+            if stored is not None:
+                return _charge(_answer(json.loads(stored)))
 
         def perform(cursor):
             row = _charge_row(self._run(cursor, "charge", id=payment_id).fetchone())
@@ -175,6 +272,19 @@ class SimulatedGateway:
     # -- refunds -----------------------------------------------------------------
     def refund(self, payment_id, *, amount, idempotency_key, reference):
         request = {"op": "refund", "payment_id": payment_id, "amount": amount, "reference": reference}
+        if self.db.is_postgres and isinstance(amount, int) and amount > 0:
+            stored = self._one_statement(
+                "refund",
+                key=idempotency_key,
+                hash=_digest(request),
+                now=self._now(),
+                id="re_sim_" + uuid.uuid4().hex[:24],
+                charge_id=payment_id,
+                amount=amount,
+                reference=reference,
+            )
+            if stored is not None:
+                return GatewayRefund(**json.loads(stored)["ok"])
 
         def perform(cursor):
             charge = _charge_row(self._run(cursor, "charge", id=payment_id).fetchone())
@@ -361,7 +471,7 @@ class SimulatedGateway:
 
     # -- Stripe's idempotency ----------------------------------------------------
     def _idempotent(self, key: str, request: dict, perform) -> dict:
-        digest = hashlib.sha256(json.dumps(request, sort_keys=True).encode()).hexdigest()
+        digest = _digest(request)
         with self._transaction(write=True) as cursor:
             stored = self._run(cursor, "key", key=key).fetchone()
             if stored is not None:
@@ -378,9 +488,7 @@ class SimulatedGateway:
                 self._run(
                     cursor, "new_key", key=key, hash=digest, response=json.dumps(response), now=self._now()
                 )
-        if "error" in response:
-            _raise(response["error"])
-        return response["ok"]
+        return _answer(response)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -411,6 +519,18 @@ def _pyformat(sql: str) -> str:
     import re
 
     return re.sub(r"(?<!:):([a-z_]+)", r"%(\1)s", sql)
+
+
+def _digest(request: dict) -> str:
+    """What an idempotency key remembers of its request."""
+    return hashlib.sha256(json.dumps(request, sort_keys=True).encode()).hexdigest()
+
+
+def _answer(response: dict) -> dict:
+    """A stored response as the call's answer: its result, or its error raised."""
+    if "error" in response:
+        _raise(response["error"])
+    return response["ok"]
 
 
 def _token_digest(token: str) -> str:

@@ -5,7 +5,8 @@ that adds a round trip to every order fails here and has to say why."""
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import func, insert, select
+from sqlalchemy import create_engine, func, insert, select
+from sqlalchemy.pool import NullPool
 
 from orders_core.checkout import place_order
 from orders_core.customers import add_address
@@ -22,6 +23,14 @@ CHECKOUT_TRANSACTIONS = 4
 # One connection for all of ours (Database.one_connection), one for each of the
 # simulated gateway's two calls (create, confirm), which run on the pool's raw connections.
 CHECKOUT_CONNECTIONS = 3
+# PostgreSQL, every round trip on the wire, the simulated gateway's included: its create
+# and its confirm, one statement each in autocommit (1 + 1); tx 1: BEGIN, 7 statements,
+# COMMIT (9); the gateway's payment id and the paid move (with its event and the payment
+# settled), one statement each in autocommit (1 + 1); the order detail's 5 SELECTs in
+# autocommit (5). No pings (a connection used a moment ago is not pinged), no DEALLOCATE.
+# Before issue #13 §4: 39 (each connection pinged, the gateway's two transactions of 3-4
+# statements, tx 2 and tx 3 as transactions, the read a transaction ending in ROLLBACK).
+CHECKOUT_ROUND_TRIPS_POSTGRES = 18
 
 
 def test_one_checkout_sends_sixteen_statements_in_four_transactions_on_one_connection(customer, db):
@@ -32,9 +41,13 @@ def test_one_checkout_sends_sixteen_statements_in_four_transactions_on_one_conne
             db, customer, items=[("BOX-USD", 1), ("PASS-USD", 2)], token="tok_visa", address_id=saved.id
         )
     assert order.status == Status.PAID
-    assert sent.statements == CHECKOUT_STATEMENTS, sent.sql
-    assert sent.transactions == CHECKOUT_TRANSACTIONS
     assert sent.checkouts == CHECKOUT_CONNECTIONS
+    if db.is_postgres:
+        assert sent.total == CHECKOUT_ROUND_TRIPS_POSTGRES, sent.wire_sql
+        assert not any(s.strip('"') in (";", "SELECT 1") or "DEALLOCATE" in s for s in sent.wire_sql)
+    else:
+        assert sent.statements == CHECKOUT_STATEMENTS, sent.sql
+        assert sent.transactions == CHECKOUT_TRANSACTIONS
     assert not any("count" in s.lower() and "payments" in s for s in sent.sql), (
         "a new order has no earlier payment attempt to count"
     )
@@ -74,3 +87,18 @@ def test_blocks_inside_one_connection_are_each_their_own_transaction(db, custome
         }
         assert conn.execute(select(func.count()).select_from(orders)).scalar_one() == 1
     assert sent.checkouts == 2  # the held connection and the inner block's own
+
+
+@pytest.mark.postgres
+def test_a_pooled_connection_the_server_closed_while_idle_is_replaced_when_taken(postgres_db, monkeypatch):
+    from orders_core import db as orders_db
+
+    with postgres_db.read() as conn:
+        closed_pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
+    admin = create_engine(postgres_db.url, poolclass=NullPool)
+    with admin.connect() as other:
+        other.exec_driver_sql(f"SELECT pg_terminate_backend({closed_pid})")
+    admin.dispose()
+    monkeypatch.setattr(orders_db, "PING_IDLE_SECONDS", 0.0)  # every connection counts as idle
+    with postgres_db.read() as conn:
+        assert conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one() != closed_pid
