@@ -24,7 +24,8 @@ import dataclasses
 import datetime as dt
 from collections.abc import Callable, Iterable, Sequence
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import any_, bindparam, func, insert, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from .charging import recover_pending_payments
 from .chunking import ID_LIST_LIMIT, chunks
@@ -205,7 +206,7 @@ def apply_moves(
             orders.c.total_amount,
             orders.c.refunded_amount,
             orders.c.currency,
-        ).where(orders.c.id.in_(ids))
+        ).where(_among(conn, orders.c.id, ids))
         if db.is_postgres:
             query = query.order_by(orders.c.id).with_for_update()
         rows = {r.id: r for r in conn.execute(query)}
@@ -322,7 +323,7 @@ def _in_flight(conn, order_ids: list[int], now: dt.datetime) -> dict[int, _Busy]
         action = refunds.c.action if kind == "refund" else None
         columns = [table.c.order_id, table.c.locked_until] + ([action] if action is not None else [])
         for chunk in chunks(order_ids, ID_LIST_LIMIT):
-            where = [table.c.order_id.in_(chunk), table.c.status == pending.value]
+            where = [_among(conn, table.c.order_id, chunk), table.c.status == pending.value]
             if kind == "refund":  # a refund made outside Orders Desk is not ours to finish
                 where.append(refunds.c.origin != EXTERNAL_ORIGIN)
             for row in conn.execute(select(*columns).where(*where)):
@@ -342,7 +343,8 @@ def _recover_interrupted_payments(db, gateways, ids: list[int]) -> None:
             for chunk in chunks(ids, ID_LIST_LIMIT)
             for r in conn.execute(
                 select(payments.c.order_id).where(
-                    payments.c.order_id.in_(chunk), payments.c.status == PaymentStatus.PENDING.value
+                    _among(conn, payments.c.order_id, chunk),
+                    payments.c.status == PaymentStatus.PENDING.value,
                 )
             )
         ]
@@ -388,7 +390,9 @@ def _claim_refunds(
                 payments.c.amount,
                 payments.c.currency,
             )
-            .where(payments.c.order_id.in_(chunk), payments.c.status == PaymentStatus.SUCCEEDED.value)
+            .where(
+                _among(conn, payments.c.order_id, chunk), payments.c.status == PaymentStatus.SUCCEEDED.value
+            )
             .order_by(payments.c.id)
         ):
             paid[p.order_id] = p  # the latest successful charge
@@ -400,7 +404,7 @@ def _claim_refunds(
                 refunds.c.idempotency_key,
                 refunds.c.amount,
                 refunds.c.origin,
-            ).where(refunds.c.order_id.in_(chunk))
+            ).where(_among(conn, refunds.c.order_id, chunk))
         ):
             earlier[r.order_id] = earlier.get(r.order_id, 0) + 1
             if r.status == RefundStatus.PENDING.value and r.origin != EXTERNAL_ORIGIN:
@@ -484,7 +488,9 @@ def _claim_refunds(
         )
     for chunk in chunks(resumed_ids, ID_LIST_LIMIT):
         conn.execute(
-            update(refunds).where(refunds.c.id.in_(chunk)).values(locked_until=now + lease, updated_at=now)
+            update(refunds)
+            .where(_among(conn, refunds.c.id, chunk))
+            .values(locked_until=now + lease, updated_at=now)
         )
     if new_rows:
         inserted = conn.execute(
@@ -494,6 +500,16 @@ def _claim_refunds(
             item.refund_id = refund_id
         pending.extend(new_items)
     return pending
+
+
+def _among(conn, column, ids: Sequence[int]):
+    """`column IN ids`; on PostgreSQL `= ANY` of one array parameter instead of one
+    parameter per id: psycopg parses a statement of more than 50 parameters afresh at
+    every execution (in Python: milliseconds for a chunk of 500), and the statement's
+    text stays the same whatever the chunk's length."""
+    if conn.dialect.name == "postgresql":
+        return column == any_(bindparam(None, list(ids), type_=ARRAY(column.type)))
+    return column.in_(ids)
 
 
 def _call_refund(gateways: Gateways, item: _PendingRefund) -> None:
@@ -642,7 +658,9 @@ def _settle_refunds(db, actor, action, reason, job_id, pending, outcomes) -> Non
         for chunk in chunks([p.refund_id for p in retry], ID_LIST_LIMIT):
             # Transient or unknown: the refund stays pending for a retry with the same key.
             conn.execute(
-                update(refunds).where(refunds.c.id.in_(chunk)).values(locked_until=None, updated_at=now)
+                update(refunds)
+                .where(_among(conn, refunds.c.id, chunk))
+                .values(locked_until=None, updated_at=now)
             )
         for item in retry:
             result = item.result
@@ -673,12 +691,15 @@ def _move_refunded(conn, done: list[_PendingRefund], now: dt.datetime) -> set[in
             refund_ids = [i.refund_id for i in chunk]
             just_refunded = (
                 select(func.coalesce(func.sum(refunds.c.amount), 0))
-                .where(refunds.c.order_id == orders.c.id, refunds.c.id.in_(refund_ids))
+                .where(refunds.c.order_id == orders.c.id, _among(conn, refunds.c.id, refund_ids))
                 .scalar_subquery()
             )
             result = conn.execute(
                 update(orders)
-                .where(orders.c.id.in_([i.order_id for i in chunk]), orders.c.status == from_status.value)
+                .where(
+                    _among(conn, orders.c.id, [i.order_id for i in chunk]),
+                    orders.c.status == from_status.value,
+                )
                 .values(
                     status=to_status.value,
                     updated_at=now,
