@@ -15,7 +15,7 @@ import json
 import re
 import uuid
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, literal, select, update
 from sqlalchemy.exc import IntegrityError
 
 from .catalog import skus_by_code
@@ -36,7 +36,7 @@ from .errors import (
 from .lifecycle import resolve_order_id
 from .money import MAX_AMOUNT, format_money
 from .order_detail import OrderDetail
-from .order_numbers import format_order_number
+from .order_numbers import format_order_number, order_number_sql
 from .payments import Gateways
 from .queries import read_order
 from .schema import addresses, order_items, orders, payments
@@ -200,26 +200,30 @@ def _create_order(
             )
         shipping = _shipping_address(conn, customer, cart, listings, address_id, clean_address)
 
-        order_id = conn.execute(
-            insert(orders).values(
-                number=f"new-{uuid.uuid4().hex[:24]}",  # replaced by ORD-… once the id is known
-                customer_id=customer.id,
-                customer_email=customer.email,
-                customer_name=customer.name,
-                status=Status.CREATED.value,
-                currency=currency,
-                total_amount=total,
-                refunded_amount=0,
-                item_count=len(cart),
-                checkout_key=checkout_key,
-                checkout_fingerprint=fingerprint,
-                created_at=now,
-                updated_at=now,
-                **({f"ship_{k}": v for k, v in dataclasses.asdict(shipping).items()} if shipping else {}),
-            )
-        ).inserted_primary_key[0]
-        number = format_order_number(order_id)
-        conn.execute(update(orders).where(orders.c.id == order_id).values(number=number))
+        row = dict(
+            customer_id=customer.id,
+            customer_email=customer.email,
+            customer_name=customer.name,
+            status=Status.CREATED.value,
+            currency=currency,
+            total_amount=total,
+            refunded_amount=0,
+            item_count=len(cart),
+            checkout_key=checkout_key,
+            checkout_fingerprint=fingerprint,
+            created_at=now,
+            updated_at=now,
+            **({f"ship_{k}": v for k, v in dataclasses.asdict(shipping).items()} if shipping else {}),
+        )
+        if db.is_postgres:
+            order_id, number = _insert_numbered_order(conn, row)
+        else:
+            order_id = conn.execute(
+                # the number is replaced by ORD-… once the id is known
+                insert(orders).values(number=f"new-{uuid.uuid4().hex[:24]}", **row)
+            ).inserted_primary_key[0]
+            number = format_order_number(order_id)
+            conn.execute(update(orders).where(orders.c.id == order_id).values(number=number))
         conn.execute(
             insert(order_items),
             [
@@ -252,6 +256,26 @@ def _create_order(
             first_attempt=True,
         )
     return order_id, number, payment_id, key, total, currency
+
+
+def _insert_numbered_order(conn, row: dict) -> tuple[int, str]:
+    """PostgreSQL: the order inserted with its number made from its id in the same
+    statement (the id drawn from the sequence first), one round trip instead of two."""
+    new_id = select(func.nextval(func.pg_get_serial_sequence("orders", "id")).label("id")).cte("new_order_id")
+    names = list(row)
+    inserted = conn.execute(
+        insert(orders)
+        .from_select(
+            ["id", "number", *names],
+            select(
+                new_id.c.id,
+                order_number_sql(new_id.c.id),
+                *(literal(row[n], orders.c[n].type) for n in names),
+            ),
+        )
+        .returning(orders.c.id, orders.c.number)
+    ).one()
+    return inserted.id, inserted.number
 
 
 def _shipping_address(conn, customer, cart, listings, address_id, clean_address):

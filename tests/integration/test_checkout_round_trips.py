@@ -24,13 +24,14 @@ CHECKOUT_TRANSACTIONS = 4
 # simulated gateway's two calls (create, confirm), which run on the pool's raw connections.
 CHECKOUT_CONNECTIONS = 3
 # PostgreSQL, every round trip on the wire, the simulated gateway's included: its create
-# and its confirm, one statement each in autocommit (1 + 1); tx 1: BEGIN, 7 statements,
-# COMMIT (9); the gateway's payment id and the paid move (with its event and the payment
-# settled), one statement each in autocommit (1 + 1); the order detail's 5 SELECTs in
-# autocommit (5). No pings (a connection used a moment ago is not pinged), no DEALLOCATE.
-# Before issue #13 §4: 39 (each connection pinged, the gateway's two transactions of 3-4
-# statements, tx 2 and tx 3 as transactions, the read a transaction ending in ROLLBACK).
-CHECKOUT_ROUND_TRIPS_POSTGRES = 18
+# and its confirm, one statement each in autocommit (1 + 1); tx 1: BEGIN, 6 statements (the
+# order numbered in its own INSERT), COMMIT (8); the gateway's payment id and the paid move
+# (with its event and the payment settled), one statement each in autocommit (1 + 1); the
+# order detail's 5 SELECTs in autocommit (5). No pings (a connection used a moment ago is
+# not pinged), no DEALLOCATE. Before issue #13 §4: 39 (each connection pinged, the gateway's
+# two transactions of 3-4 statements, tx 2 and tx 3 as transactions, the read a transaction
+# ending in ROLLBACK).
+CHECKOUT_ROUND_TRIPS_POSTGRES = 17
 
 
 def test_one_checkout_sends_sixteen_statements_in_four_transactions_on_one_connection(customer, db):
@@ -102,3 +103,32 @@ def test_a_pooled_connection_the_server_closed_while_idle_is_replaced_when_taken
     monkeypatch.setattr(orders_db, "PING_IDLE_SECONDS", 0.0)  # every connection counts as idle
     with postgres_db.read() as conn:
         assert conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one() != closed_pid
+
+
+def test_an_order_is_numbered_from_its_id_past_a_million(db, customer):
+    if db.is_postgres:  # the number is made in SQL there, in the INSERT itself
+        with db.write() as conn:
+            conn.exec_driver_sql("SELECT setval(pg_get_serial_sequence('orders', 'id'), 999998)")
+    else:
+        with db.write() as conn:
+            conn.execute(
+                insert(orders).values(
+                    id=999998,
+                    number="ORD-999998",
+                    customer_id=customer.id,
+                    customer_email=customer.email,
+                    customer_name=customer.name,
+                    status="created",
+                    currency="usd",
+                    total_amount=1,
+                    refunded_amount=0,
+                    item_count=1,
+                    created_at=func.now(),
+                    updated_at=func.now(),
+                )
+            )
+    numbers = [place_order(db, customer, items=[("PASS-USD", 1)], token="tok_visa").number for _ in range(2)]
+    assert numbers == ["ORD-999999", "ORD-1000000"]
+    with db.read() as conn:
+        stored = conn.execute(select(orders.c.id, orders.c.number).where(orders.c.number.in_(numbers))).all()
+    assert sorted(stored) == [(999999, "ORD-999999"), (1000000, "ORD-1000000")]
