@@ -69,10 +69,14 @@ def _fulfill(f) -> str:
 def _cancel(f) -> str:
     if f.backend == "postgresql":
         return (
-            "each refund is its own transaction in the simulated gateway's ledger (as Stripe's "
-            "books would be): four statements and a commit, each a round trip to the server; the "
-            "four refund threads waited on those for 52 % of the wall time in the profile, the "
-            "chunk's claim (16 %) and settle (16 %) transactions took most of the rest"
+            "each refund is one statement at the simulated gateway now (its common answer, the "
+            "refund and its idempotency key together, in autocommit: one round trip, was a ping, "
+            "BEGIN, five statements and a COMMIT), so a 500-order chunk is about 1.2 round trips "
+            "per order (2.4 at 50 per chunk: ~60 fixed per chunk); what is left is the chunk's "
+            "claim and settle transactions (the orders locked, in-flight checks, the refund rows "
+            "inserted, the 500 refund rows and orders updated, the events) and one Python core: "
+            "interleaved A/B runs against main on a 200,000-order database measured 1.5-2.5x "
+            "main's rate on a machine with a load average of 13-21 (bench/results/r13-pgwrites.md)"
         )
     return (
         "each refund is its own write transaction in the simulated gateway's ledger (as Stripe's "
@@ -144,16 +148,16 @@ def _sku(f) -> str:
 def _checkout(f) -> str:
     trips = f.extra.get("round_trips")
     return (
-        f"{f.value.median:,.0f}/s: one checkout is {trips} round trips of ours plus the simulated "
-        "gateway's two ledger transactions (each a ping, BEGIN, three or four statements and "
-        "a COMMIT); in a profile of 200 checkouts (a 20,000-order database, load average "
-        "about 6) the process spent about a third of the wall time on CPU and the rest "
-        "waiting on the server, which shares the two cores; the crash-safety rule keeps "
-        "three of our commits (the pending "
-        "payment before the gateway, its id between create and confirm, the paid move). "
-        "Cutting 6 pooled connections (each a ping) to 3 and one statement gained nothing "
-        "measurable: interleaved with main's code on a 2,000-order database (150 checkouts "
-        "× 3, twice each) both ran at 34–61/s, the spread of the machine's load"
+        f"{f.value.median:,.0f}/s: one checkout is {trips} round trips on the wire, the "
+        "simulated gateway's included (39 before issue #13 §4): the gateway's create and "
+        "confirm one statement each; the order, its items, its event and its pending payment "
+        "one transaction of 6 statements (the crash-safety rule: committed before the gateway "
+        "is called); the gateway's payment id and the paid move one statement each in "
+        "autocommit; the order detail's 5 SELECTs. Left to cut: the order detail (one "
+        "statement instead of five) and the first transaction as one INSERT ... RETURNING "
+        "chain (psycopg's pipeline mode or CTEs); in a profile the process spent 10-20 % of "
+        "the wall time on CPU on this loaded machine, the rest waiting on the server, which "
+        "shares the two cores"
     )
 
 
