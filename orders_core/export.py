@@ -32,18 +32,21 @@ One row per order, in order id order, with these columns:
   tab, a carriage return or a single quote gets a single quote in front). total and
   refunded are numbers and times are made from numbers: those are never escaped.
 
-How rows reach DuckDB (measured on a million orders; the figures are in the commit
-that introduced this module)
----------------------------------------------------------------------------------
+How rows reach DuckDB
+---------------------
 DuckDB cannot read SQLite or PostgreSQL here (its extensions would be downloaded at
-run time), so the rows come from the database driver as Arrow record batches, in
-two streams read by two threads: the selected orders ordered by id, and their items
-ordered by order id and item id. orders_core/export_engine.py joins each batch of
-orders with its items (vectorised numpy / pyarrow: both streams are sorted by order
-id), which measured far cheaper than GROUP_CONCAT in SQLite or a string_agg, hash
-join and sort in DuckDB, then runs one DuckDB query over the stream that does all
-the formatting and escaping and writes the file with COPY ... TO. The stream keeps
-its order, so nothing is sorted; a few batches are in flight, never the whole result.
+run time), so the rows come from the database driver as Arrow record batches. The
+export reads in ranges of order ids (65,536 ids a range; orders_core/id_ranges.py):
+each range's selected orders ordered by id and their items ordered by order id and
+item id, both in one short read transaction. orders_core/export_engine.py joins the
+range's orders with their items (vectorised numpy / pyarrow: both are sorted by
+order id), which measured far cheaper than GROUP_CONCAT in SQLite or a string_agg,
+hash join and sort in DuckDB, and a one-thread DuckDB query does all the formatting
+and escaping and writes the range as a part of the file with COPY ... TO. Two worker
+threads (ORDERS_EXPORT_WORKERS) each take the next range, so reading, joining and
+writing use both cores; the parts are appended to the file in range order, so the
+file is in order id order without a sort. A few ranges are in flight, never the
+whole result.
 
 - SQLite: ADBC (adbc_driver_sqlite), 64 Ki rows a batch, straight into Arrow, in
   orders_core/adbc_helper.py's helper process (which says why ADBC must not run in
@@ -51,11 +54,16 @@ its order, so nothing is sorted; a few batches are in flight, never the whole re
 - PostgreSQL: the ADBC PostgreSQL driver (adbc_driver_postgresql), which reads with
   COPY (FORMAT binary) straight into Arrow, in this process (no Python row objects).
   ORDERS_EXPORT_POSTGRES_READER=copy uses the earlier way instead: COPY ... (FORMAT
-  csv) through psycopg, parsed by pyarrow's CSV reader. Measured: bench/results/README.md.
+  csv) through psycopg, parsed by pyarrow's CSV reader. Measured: bench/results/export-r13.md.
 
-Consistency: the orders stream has its snapshot before the items stream starts.
-Items are written with their order in one transaction and never change, so each
-exported order finds all its items; items of orders that arrived later are skipped.
+Consistency (what an export promises while orders change: orders_core/export_selection.py):
+the selection is the orders with id up to a bound taken when the export was asked for
+(a job) or began (a direct call). Each range is read in one read transaction, its
+orders first: items are written with their order in one transaction and never change,
+so each exported order has all its items. Each order is written once, as it stood
+when its range was read; an order that changes meanwhile is written as before the
+change if its range was read first, as after if not. No read lasts longer than one
+range's, so a long export never keeps SQLite's WAL from being reset.
 
 The file is written under a temporary name in the destination folder and renamed
 into place when complete: a reader never sees half a file, and a failed export
@@ -82,6 +90,7 @@ from .addresses import FIELDS
 from .db import Database, sqlite_parameter
 from .errors import ExportFailed, NotFound, ValidationError
 from .export_selection import filters_from_json
+from .id_ranges import RANGE_HI, RANGE_LO, range_statement
 from .money import THREE_DECIMAL, ZERO_DECIMAL, exponent
 from .queries import OrderFilters
 from .schema import job_items, jobs, order_items, orders
@@ -153,11 +162,6 @@ def export_orders(
 
 
 # -- which orders ------------------------------------------------------------------------------
-# The range being read: lo < orders.id <= hi (export_engine reads in ranges of ids).
-RANGE_LO = bindparam("range_lo", 0, type_=BigInteger)
-RANGE_HI = bindparam("range_hi", 0, type_=BigInteger)
-
-
 @dataclasses.dataclass(frozen=True)
 class _Selection:
     """The orders to export: those with low < id <= high that meet `conditions(lo, hi)`
@@ -297,19 +301,6 @@ def _item_query(selection: _Selection):
     )
 
 
-def _positional(dialect, query, convert=lambda value: value) -> engine.RangeStatement:
-    """(sql, positional params, slots of the range's bounds) for a driver outside
-    SQLAlchemy (ADBC)."""
-    compiled = query.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
-    values = compiled.construct_params()
-    names = list(compiled.positiontup or ())
-    slots = {
-        "lo": [n for n, name in enumerate(names) if name == RANGE_LO.key],
-        "hi": [n for n, name in enumerate(names) if name == RANGE_HI.key],
-    }
-    return str(compiled), [convert(values[name]) for name in names], slots
-
-
 def _export_settings(selection: _Selection) -> dict:
     return {
         "low": selection.low,
@@ -332,8 +323,8 @@ def _export_sqlite(
     job = {
         "database": path,
         "output": str(output),
-        "orders": _positional(dialect, _order_query(db, selection), sqlite_parameter),
-        "items": _positional(dialect, _item_query(selection), sqlite_parameter),
+        "orders": range_statement(dialect, _order_query(db, selection), sqlite_parameter),
+        "items": range_statement(dialect, _item_query(selection), sqlite_parameter),
         "batch_rows": engine.BATCH_ROWS,
     } | _export_settings(selection)
     report = adbc_helper.run_export(job, progress)
@@ -358,7 +349,7 @@ def _export_postgres(db: Database, selection: _Selection, output: Path, progress
             return _CopyRanges(db, *named)
     else:
         dollar = type(db.engine.dialect)(paramstyle="numeric_dollar")
-        positional = tuple(_positional(dollar, query) for query in statements)
+        positional = tuple(range_statement(dollar, query) for query in statements)
 
         def open_reader() -> engine.RangeReader:
             return _AdbcPostgresRanges(db, *positional)
