@@ -8,7 +8,7 @@ connections (writes then go to a deleted WAL and are lost; tried: later readers 
 stale data). So every ADBC read runs in `python -m orders_core.adbc_helper`, and the
 app's own process only ever opens the file through sqlite3.
 
-    read_arrow(path, sql, params)   # analytics: the rows as an Arrow table
+    read_arrow(path, sql, params)   # analytics: the rows as an Arrow table (or range by range)
     run_export(job)                 # the CSV export: export_engine.run_job, there
 
 One helper is kept for the next request (starting Python, pyarrow and the driver
