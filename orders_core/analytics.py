@@ -36,7 +36,7 @@ from . import adbc_helper
 from .clock import utcnow
 from .csv_cells import csv_bytes
 from .db import Database, sqlite_parameter, sqlite_statement
-from .id_ranges import RANGE_HI, RANGE_IDS, RANGE_LO, range_statement
+from .id_ranges import RANGE_HI, RANGE_LO, range_size, range_statement
 from .money import to_major
 from .queries import OrderFilters
 from .schema import order_items, orders, products, skus
@@ -170,26 +170,33 @@ def load_orders(db: Database, filters: OrderFilters) -> pa.Table:
     """The matching orders, only the columns analytics needs, as Arrow."""
     query = orders_query(db, filters)
     ranged = query.where(orders.c.id > RANGE_LO, orders.c.id <= RANGE_HI)
-    return fetch_arrow(db, query, ORDER_SCHEMA, ranged=ranged)
+    return fetch_arrow(db, query, ORDER_SCHEMA, ranged=ranged, filtered=_has_filters(db, filters))
 
 
 def load_items(db: Database, filters: OrderFilters) -> pa.Table:
     dialect = db.engine.dialect.name
     query, ranged = items_query(filters, dialect), items_query(filters, dialect, ranged=True)
-    return fetch_arrow(db, query, ITEM_SCHEMA, ranged=ranged)
+    return fetch_arrow(db, query, ITEM_SCHEMA, ranged=ranged, filtered=_has_filters(db, filters))
 
 
-def fetch_arrow(db: Database, query, schema: pa.Schema, *, ranged=None) -> pa.Table:
+def _has_filters(db: Database, filters: OrderFilters) -> bool:
+    return bool(filters.conditions(dialect=db.engine.dialect.name))
+
+
+def fetch_arrow(db: Database, query, schema: pa.Schema, *, ranged=None, filtered: bool = False) -> pa.Table:
     """Run a SQLAlchemy select and return its rows as an Arrow table of `schema`.
     `ranged`, the same select limited to the orders RANGE_LO < id <= RANGE_HI, lets
-    ADBC read it range by range, each a short read of its own (orders_core/id_ranges.py)."""
+    ADBC read it range by range, each a short read of its own (orders_core/id_ranges.py;
+    `filtered`: the select has filters, read in fewer, larger ranges)."""
     path = db.sqlite_file  # an in-memory database is only visible to its own connection
     if path is not None:
-        return _fetch_adbc_sqlite(db, path, query, schema, ranged)
+        return _fetch_adbc_sqlite(db, path, query, schema, ranged, filtered)
     return _fetch_batches(db, query, schema)
 
 
-def _fetch_adbc_sqlite(db: Database, path: str, query, schema: pa.Schema, ranged=None) -> pa.Table:
+def _fetch_adbc_sqlite(
+    db: Database, path: str, query, schema: pa.Schema, ranged=None, filtered: bool = False
+) -> pa.Table:
     spans = None
     if ranged is None:
         sql, parameters = sqlite_statement(db, query)
@@ -197,7 +204,8 @@ def _fetch_adbc_sqlite(db: Database, path: str, query, schema: pa.Schema, ranged
         with db.read() as conn:
             high = conn.execute(select(func.max(orders.c.id))).scalar_one() or 0
         sql, parameters, slots = range_statement(db.engine.dialect, ranged, sqlite_parameter)
-        spans = {"slots": slots, "low": 0, "high": int(high), "size": RANGE_IDS}
+        size = range_size(0, int(high), filtered=filtered)
+        spans = {"slots": slots, "low": 0, "high": int(high), "size": size}
     try:
         table = adbc_helper.read_arrow(path, sql, parameters, spans)
     except adbc_helper.HelperUnavailable as problem:

@@ -36,7 +36,8 @@ How rows reach DuckDB
 ---------------------
 DuckDB cannot read SQLite or PostgreSQL here (its extensions would be downloaded at
 run time), so the rows come from the database driver as Arrow record batches. The
-export reads in ranges of order ids (65,536 ids a range; orders_core/id_ranges.py):
+export reads in ranges of order ids (65,536 ids a range, a filtered selection in at
+most four: orders_core/id_ranges.py):
 each range's selected orders ordered by id and their items ordered by order id and
 item id, both in one short read transaction. orders_core/export_engine.py joins the
 range's orders with their items (vectorised numpy / pyarrow: both are sorted by
@@ -90,7 +91,7 @@ from .addresses import FIELDS
 from .db import Database, sqlite_parameter
 from .errors import ExportFailed, NotFound, ValidationError
 from .export_selection import filters_from_json
-from .id_ranges import RANGE_HI, RANGE_LO, range_statement
+from .id_ranges import RANGE_HI, RANGE_LO, range_size, range_statement
 from .money import THREE_DECIMAL, ZERO_DECIMAL, exponent
 from .queries import OrderFilters
 from .schema import job_items, jobs, order_items, orders
@@ -170,6 +171,9 @@ class _Selection:
     conditions: Callable[[object, object], list]
     low: int
     high: int
+    # Whether conditions() are filters (a search, a SKU, a status...), which the database
+    # evaluates in full for each range's statement: fewer ranges (id_ranges.range_size).
+    filtered: bool = False
 
 
 def _selection(db: Database, filters, order_ids, job_id) -> _Selection:
@@ -190,7 +194,7 @@ def _selection(db: Database, filters, order_ids, job_id) -> _Selection:
         with db.read() as conn:  # the bound: orders placed from now on are not in the file
             high = conn.execute(select(func.max(orders.c.id))).scalar_one() or 0
         where = filters.conditions(dialect=dialect)
-        return _Selection(lambda lo, hi: list(where), 0, int(high))
+        return _Selection(lambda lo, hi: list(where), 0, int(high), filtered=bool(where))
     if job_id is not None:
         if isinstance(job_id, bool) or not isinstance(job_id, int):
             raise ValidationError(f"job_id must be a whole number, not {job_id!r}.")
@@ -208,7 +212,7 @@ def _selection(db: Database, filters, order_ids, job_id) -> _Selection:
                 high = conn.execute(select(func.max(job_items.c.order_id)).where(mine)).scalar_one()
         if job.selection_max_id is not None:  # filters + an id bound (orders_core/export_selection.py)
             where = filters_from_json(job.selection_filters).conditions(dialect=dialect)
-            return _Selection(lambda lo, hi: list(where), 0, int(job.selection_max_id))
+            return _Selection(lambda lo, hi: list(where), 0, int(job.selection_max_id), filtered=bool(where))
 
         def listed(lo, hi) -> list:  # the range's part of the job's (job_id, order_id) index
             return [
@@ -301,13 +305,18 @@ def _item_query(selection: _Selection):
     )
 
 
+def _range_ids(selection: _Selection) -> int:
+    """65,536 ids a range; fewer, larger ranges for a filter (id_ranges.range_size)."""
+    return range_size(selection.low, selection.high, filtered=selection.filtered, size=engine.BATCH_ROWS)
+
+
 def _export_settings(selection: _Selection) -> dict:
     return {
         "low": selection.low,
         "high": selection.high,
         "zero_decimal": sorted(ZERO_DECIMAL),
         "three_decimal": sorted(THREE_DECIMAL),
-        "range_ids": engine.BATCH_ROWS,
+        "range_ids": _range_ids(selection),
         "workers": engine.EXPORT_WORKERS,
     }
 
