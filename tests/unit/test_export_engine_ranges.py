@@ -135,3 +135,17 @@ def test_a_failed_read_is_raised_as_itself_and_leaves_no_parts_behind(tmp_path):
         write(ranges, path)
     assert [p.name for p in tmp_path.iterdir() if p.name != "orders.csv"] == []
     assert ranges.closed == ranges.opened
+
+
+def test_a_filtered_read_takes_at_most_four_ranges_and_every_order_keeps_ranges_of_65536_ids():
+    from orders_core.id_ranges import FILTERED_RANGES, RANGE_IDS, range_size
+
+    unfiltered = range_size(0, 1_000_000, filtered=False)
+    filtered = range_size(0, 1_000_000, filtered=True)
+    assert unfiltered == RANGE_IDS == 65_536
+    assert len(engine.ranges(0, 1_000_000, unfiltered)) == 16
+    assert len(engine.ranges(0, 1_000_000, filtered)) == FILTERED_RANGES == 4
+    assert range_size(0, 1_000, filtered=True) == RANGE_IDS  # a small table: one range either way
+    spans = engine.ranges(0, 1_000_000, filtered)
+    assert spans[0][0] == 0 and spans[-1][1] == 1_000_000
+    assert all(a[1] == b[0] for a, b in zip(spans, spans[1:]))  # no id left out, none twice
