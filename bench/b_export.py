@@ -18,6 +18,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -175,4 +176,97 @@ def memory_figure(export: Figure) -> Figure:
             f"{e['rss_before_mb']:,.0f} MB before the export began) and its helper process at "
             f"{e.get('helper_peak_rss_mb', 0):,.0f} MB; the value is their sum"
         ),
+    )
+
+
+# -- the SQLite WAL while an export runs beside a bulk job (issue #13 §6) ---------------------
+WAL_SAMPLE_SECONDS = 0.05
+
+
+def _wal_peak_during(wal: Path, work) -> tuple[float, object]:
+    """(the WAL file's peak size in MB while `work()` runs, what work returned)."""
+    peak = [0]
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.is_set():
+            try:
+                peak[0] = max(peak[0], wal.stat().st_size)
+            except OSError:
+                pass
+            time.sleep(WAL_SAMPLE_SECONDS)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        result = work()
+    finally:
+        stop.set()
+        sampler.join()
+    return peak[0] / 1e6, result
+
+
+def wal_figure(db: Database, orders: int) -> Figure | None:
+    """The WAL's peak while a bulk Fulfill runs beside exports of every order, one after
+    another, against the same Fulfill alone (SQLite; the fulfilled orders are put back)."""
+    from . import b_bulk
+
+    if db.sqlite_file is None:
+        return None
+    wal = Path(db.sqlite_file + "-wal")
+    paid = b_bulk.paid_orders(db)[: min(20_000, max(200, orders // 50))]
+    numbers, ids = [n for _, n in paid], [i for i, _ in paid]
+    destination = WORK_DIR / "exports" / "wal.csv"
+    destination.parent.mkdir(parents=True, exist_ok=True)
+
+    def fulfill() -> float:
+        total, _, _ = b_bulk.run_job(db, b_bulk.OPS, "fulfill", numbers)
+        return total
+
+    alone_mb, alone_s = _wal_peak_during(wal, fulfill)
+    b_bulk.put_back_fulfilled(db, ids)
+    stop = threading.Event()
+    exports: list[float] = []
+
+    def export_again() -> None:
+        while not stop.is_set():
+            with timer() as elapsed:
+                export_direct(db, destination)
+            exports.append(round(elapsed(), 2))
+
+    def fulfill_beside_exports() -> float:
+        exporter = threading.Thread(target=export_again, daemon=True)
+        exporter.start()
+        time.sleep(1.0)  # the first export is reading
+        try:
+            return fulfill()
+        finally:
+            stop.set()
+            exporter.join()
+
+    beside_mb, beside_s = _wal_peak_during(wal, fulfill_beside_exports)
+    b_bulk.put_back_fulfilled(db, ids)
+    _rm(destination)
+    log(
+        f"export: WAL peak {beside_mb:.1f} MB during a {len(ids):,}-order Fulfill beside exports "
+        f"({alone_mb:.1f} MB with the Fulfill alone)"
+    )
+    return Figure(
+        key="export_wal.sqlite",
+        title=f"SQLite WAL peak: a {len(ids):,}-order bulk Fulfill while exports of every order run",
+        backend="sqlite",
+        value=Stats.of([round(beside_mb, 1)], "MB"),
+        better="lower",
+        baseline=Stats.of([round(alone_mb, 1)], "MB"),
+        baseline_title="the same Fulfill alone",
+        notes=(
+            "the export reads in ranges of 65,536 order ids, each its own short read "
+            "transaction, so it never holds the WAL for its length; the ratio is alone / beside"
+        ),
+        extra={
+            "orders_fulfilled": len(ids),
+            "fulfill_seconds_alone": round(alone_s, 2),
+            "fulfill_seconds_beside_exports": round(beside_s, 2),
+            "export_seconds": exports,
+        },
     )

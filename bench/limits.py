@@ -9,22 +9,22 @@ from __future__ import annotations
 def _export(f) -> str:
     e = f.extra
     direct = (e.get("direct_export_orders") or {}).get("median")
-    enqueue = (e.get("enqueue_seconds") or {}).get("median")
     parts = []
     if direct is not None:
         parts.append(
-            f"export.export_orders alone takes {direct:.1f} s (1M orders and 1.5M items "
-            f"read as Arrow, through ADBC in a helper process on SQLite, joined and "
-            f"formatted and written by DuckDB), so {max(0.0, f.value.median - direct):.1f} s "
-            f"of the {f.value.median:.1f} s is the job around it"
+            f"export.export_orders alone takes {direct:.1f} s, so "
+            f"{max(0.0, f.value.median - direct):.1f} s of the {f.value.median:.1f} s is the "
+            f"job around it (enqueue: max(id) and a count; progress writes)"
         )
-    if enqueue is not None:
-        parts.append(
-            f"enqueue freezes one job item per order ({enqueue:.1f} s for 1M), the worker "
-            f"then exports by joining those items and marks 1M items done at the end: an "
-            f"export job that froze its selection as the filters plus the highest order id "
-            f"would cost about what export_orders does"
-        )
+    parts.append(
+        "export_orders is CPU-bound: at 1M on SQLite about 4.3 s of CPU in the ADBC helper "
+        "(profile, bench/results/r13-export2.md): SQLite producing the rows 2.0 s (orders 1.5 s, "
+        "of which the seven shipping-address columns 0.6 s; items 0.4 s), DuckDB formatting and "
+        "writing 234 MB 1.4-2 s (0.7 s of it plain CSV writing), the join 0.2 s. Two worker "
+        "threads each read, join and write whole ranges of 65,536 ids, so the wall time is about "
+        "half the CPU time only when both cores are free; on a loaded machine it is the CPU "
+        "time or more"
+    )
     parts.append(
         "the pandas baseline writes fewer columns (no items, no formatting), so the "
         "ratio understates the export"

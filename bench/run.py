@@ -119,6 +119,7 @@ def run_backend(backend: str, args, wanted: set[str], figures: list[Figure], err
                 )
                 if export is not None:
                     figures.append(b_export.memory_figure(export))
+                    attempt("export", lambda: b_export.wal_figure(work, orders=n))
             sizes = b_bulk.Sizes.for_orders(n)
             paid = b_bulk.paid_orders(work) if wanted & {"fulfill", "cancel"} else []
             if "fulfill" in wanted:
@@ -170,6 +171,7 @@ ORDER = (
     "sku_views",
     "export",
     "export_memory",
+    "export_wal",
     "bulk_fulfill",
     "bulk_fulfill_2p",
     "bulk_cancel",

@@ -8,7 +8,7 @@ connections (writes then go to a deleted WAL and are lost; tried: later readers 
 stale data). So every ADBC read runs in `python -m orders_core.adbc_helper`, and the
 app's own process only ever opens the file through sqlite3.
 
-    read_arrow(path, sql, params)   # analytics: the rows as an Arrow table
+    read_arrow(path, sql, params)   # analytics: the rows as an Arrow table (or range by range)
     run_export(job)                 # the CSV export: export_engine.run_job, there
 
 One helper is kept for the next request (starting Python, pyarrow and the driver
@@ -50,11 +50,15 @@ class HelperUnavailable(Exception):
     """The helper could not be started, stopped while working, or the read failed."""
 
 
-def read_arrow(path: str, sql: str, params: list) -> pa.Table:
-    """The rows of `sql` over the SQLite file `path`, opened read-only."""
-    return _Helpers.ask(
-        {"kind": "query", "path": os.path.abspath(path), "sql": sql, "params": params}, with_rows=True
-    )[1]
+def read_arrow(path: str, sql: str, params: list, ranged: dict | None = None) -> pa.Table:
+    """The rows of `sql` over the SQLite file `path`, opened read-only. With `ranged`,
+    {"slots", "low", "high", "size"} (orders_core/id_ranges.py): `sql` once per range
+    of ids, low < id <= high in ranges of `size`, each its own short read transaction,
+    the rows of all in range order."""
+    request = {"kind": "query", "path": os.path.abspath(path), "sql": sql, "params": params}
+    if ranged is not None:
+        request["ranged"] = ranged
+    return _Helpers.ask(request, with_rows=True)[1]
 
 
 def run_export(job: dict, progress: Callable[[int], None] | None = None) -> dict:
@@ -192,9 +196,20 @@ def _query(request: dict, out) -> None:
     import adbc_driver_sqlite.dbapi as adbc_sqlite
 
     uri = "file:" + urllib.parse.quote(request["path"]) + "?mode=ro"
+    ranged = request.get("ranged")
     with adbc_sqlite.connect(uri) as conn, conn.cursor() as cursor:
-        cursor.execute(request["sql"], parameters=request["params"] or None)
-        table = cursor.fetch_arrow_table()
+        if ranged is None:
+            cursor.execute(request["sql"], parameters=request["params"] or None)
+            table = cursor.fetch_arrow_table()
+        else:
+            tables = []
+            for lo, hi in export_engine.ranges(int(ranged["low"]), int(ranged["high"]), int(ranged["size"])):
+                params = export_engine.bind_range(request["params"], ranged["slots"], lo, hi)
+                cursor.execute(request["sql"], parameters=params)
+                tables.append(cursor.fetch_arrow_table())
+                conn.rollback()  # this range's read ends: nothing holds the WAL between ranges
+            # SQLite has no column types: a range whose column is all NULL reads as null.
+            table = pa.concat_tables(tables, promote_options="permissive")
     out.write(b"OK {}\n")
     with pa.ipc.new_stream(out, table.schema) as writer:
         writer.write_table(table)

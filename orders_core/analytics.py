@@ -35,7 +35,8 @@ from sqlalchemy import BigInteger, cast, extract, func, select
 from . import adbc_helper
 from .clock import utcnow
 from .csv_cells import csv_bytes
-from .db import Database, sqlite_statement
+from .db import Database, sqlite_parameter, sqlite_statement
+from .id_ranges import RANGE_HI, RANGE_LO, range_size, range_statement
 from .money import to_major
 from .queries import OrderFilters
 from .schema import order_items, orders, products, skus
@@ -146,9 +147,14 @@ def orders_query(db: Database, filters: OrderFilters):
     ).where(*filters.conditions(dialect=db.engine.dialect.name))
 
 
-def items_query(filters: OrderFilters, dialect: str | None = None):
+def items_query(filters: OrderFilters, dialect: str | None = None, *, ranged: bool = False):
+    """The matching orders' items; `ranged`: of the orders RANGE_LO < id <= RANGE_HI only."""
     query = select(order_items.c.order_id, order_items.c.sku_id, order_items.c.quantity, order_items.c.amount)
     conditions = filters.conditions(dialect=dialect)
+    if ranged:
+        query = query.where(order_items.c.order_id > RANGE_LO, order_items.c.order_id <= RANGE_HI)
+        if conditions:
+            conditions += [orders.c.id > RANGE_LO, orders.c.id <= RANGE_HI]
     if conditions:
         query = query.where(order_items.c.order_id.in_(select(orders.c.id).where(*conditions)))
     return query
@@ -162,25 +168,46 @@ def skus_query():
 
 def load_orders(db: Database, filters: OrderFilters) -> pa.Table:
     """The matching orders, only the columns analytics needs, as Arrow."""
-    return fetch_arrow(db, orders_query(db, filters), ORDER_SCHEMA)
+    query = orders_query(db, filters)
+    ranged = query.where(orders.c.id > RANGE_LO, orders.c.id <= RANGE_HI)
+    return fetch_arrow(db, query, ORDER_SCHEMA, ranged=ranged, filtered=_has_filters(db, filters))
 
 
 def load_items(db: Database, filters: OrderFilters) -> pa.Table:
-    return fetch_arrow(db, items_query(filters, db.engine.dialect.name), ITEM_SCHEMA)
+    dialect = db.engine.dialect.name
+    query, ranged = items_query(filters, dialect), items_query(filters, dialect, ranged=True)
+    return fetch_arrow(db, query, ITEM_SCHEMA, ranged=ranged, filtered=_has_filters(db, filters))
 
 
-def fetch_arrow(db: Database, query, schema: pa.Schema) -> pa.Table:
-    """Run a SQLAlchemy select and return its rows as an Arrow table of `schema`."""
+def _has_filters(db: Database, filters: OrderFilters) -> bool:
+    return bool(filters.conditions(dialect=db.engine.dialect.name))
+
+
+def fetch_arrow(db: Database, query, schema: pa.Schema, *, ranged=None, filtered: bool = False) -> pa.Table:
+    """Run a SQLAlchemy select and return its rows as an Arrow table of `schema`.
+    `ranged`, the same select limited to the orders RANGE_LO < id <= RANGE_HI, lets
+    ADBC read it range by range, each a short read of its own (orders_core/id_ranges.py;
+    `filtered`: the select has filters, read in fewer, larger ranges)."""
     path = db.sqlite_file  # an in-memory database is only visible to its own connection
     if path is not None:
-        return _fetch_adbc_sqlite(db, path, query, schema)
+        return _fetch_adbc_sqlite(db, path, query, schema, ranged, filtered)
     return _fetch_batches(db, query, schema)
 
 
-def _fetch_adbc_sqlite(db: Database, path: str, query, schema: pa.Schema) -> pa.Table:
-    sql, parameters = sqlite_statement(db, query)
+def _fetch_adbc_sqlite(
+    db: Database, path: str, query, schema: pa.Schema, ranged=None, filtered: bool = False
+) -> pa.Table:
+    spans = None
+    if ranged is None:
+        sql, parameters = sqlite_statement(db, query)
+    else:  # up to the highest order id now (orders placed from now on are not read)
+        with db.read() as conn:
+            high = conn.execute(select(func.max(orders.c.id))).scalar_one() or 0
+        sql, parameters, slots = range_statement(db.engine.dialect, ranged, sqlite_parameter)
+        size = range_size(0, int(high), filtered=filtered)
+        spans = {"slots": slots, "low": 0, "high": int(high), "size": size}
     try:
-        table = adbc_helper.read_arrow(path, sql, parameters)
+        table = adbc_helper.read_arrow(path, sql, parameters, spans)
     except adbc_helper.HelperUnavailable as problem:
         _log.warning("Reading through SQLAlchemy instead of ADBC: %s", problem)
         return _fetch_batches(db, query, schema)  # slower, same rows

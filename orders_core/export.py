@@ -32,18 +32,22 @@ One row per order, in order id order, with these columns:
   tab, a carriage return or a single quote gets a single quote in front). total and
   refunded are numbers and times are made from numbers: those are never escaped.
 
-How rows reach DuckDB (measured on a million orders; the figures are in the commit
-that introduced this module)
----------------------------------------------------------------------------------
+How rows reach DuckDB
+---------------------
 DuckDB cannot read SQLite or PostgreSQL here (its extensions would be downloaded at
-run time), so the rows come from the database driver as Arrow record batches, in
-two streams read by two threads: the selected orders ordered by id, and their items
-ordered by order id and item id. orders_core/export_engine.py joins each batch of
-orders with its items (vectorised numpy / pyarrow: both streams are sorted by order
-id), which measured far cheaper than GROUP_CONCAT in SQLite or a string_agg, hash
-join and sort in DuckDB, then runs one DuckDB query over the stream that does all
-the formatting and escaping and writes the file with COPY ... TO. The stream keeps
-its order, so nothing is sorted; a few batches are in flight, never the whole result.
+run time), so the rows come from the database driver as Arrow record batches. The
+export reads in ranges of order ids (65,536 ids a range, a filtered selection in at
+most four: orders_core/id_ranges.py):
+each range's selected orders ordered by id and their items ordered by order id and
+item id, both in one short read transaction. orders_core/export_engine.py joins the
+range's orders with their items (vectorised numpy / pyarrow: both are sorted by
+order id), which measured far cheaper than GROUP_CONCAT in SQLite or a string_agg,
+hash join and sort in DuckDB, and a one-thread DuckDB query does all the formatting
+and escaping and writes the range as a part of the file with COPY ... TO. Two worker
+threads (ORDERS_EXPORT_WORKERS) each take the next range, so reading, joining and
+writing use both cores; the parts are appended to the file in range order, so the
+file is in order id order without a sort. A few ranges are in flight, never the
+whole result.
 
 - SQLite: ADBC (adbc_driver_sqlite), 64 Ki rows a batch, straight into Arrow, in
   orders_core/adbc_helper.py's helper process (which says why ADBC must not run in
@@ -51,11 +55,16 @@ its order, so nothing is sorted; a few batches are in flight, never the whole re
 - PostgreSQL: the ADBC PostgreSQL driver (adbc_driver_postgresql), which reads with
   COPY (FORMAT binary) straight into Arrow, in this process (no Python row objects).
   ORDERS_EXPORT_POSTGRES_READER=copy uses the earlier way instead: COPY ... (FORMAT
-  csv) through psycopg, parsed by pyarrow's CSV reader. Measured: bench/results/README.md.
+  csv) through psycopg, parsed by pyarrow's CSV reader. Measured: bench/results/export-r13.md.
 
-Consistency: the orders stream has its snapshot before the items stream starts.
-Items are written with their order in one transaction and never change, so each
-exported order finds all its items; items of orders that arrived later are skipped.
+Consistency (what an export promises while orders change: orders_core/export_selection.py):
+the selection is the orders with id up to a bound taken when the export was asked for
+(a job) or began (a direct call). Each range is read in one read transaction, its
+orders first: items are written with their order in one transaction and never change,
+so each exported order has all its items. Each order is written once, as it stood
+when its range was read; an order that changes meanwhile is written as before the
+change if its range was read first, as after if not. No read lasts longer than one
+range's, so a long export never keeps SQLite's WAL from being reset.
 
 The file is written under a temporary name in the destination folder and renamed
 into place when complete: a reader never sees half a file, and a failed export
@@ -72,16 +81,17 @@ import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from sqlalchemy import BigInteger, and_, any_, bindparam, func, literal_column, select
+from sqlalchemy import BigInteger, any_, bindparam, func, literal_column, select
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from . import adbc_helper
 from . import export_engine as engine
 from .address_sql import address_one_line_sql
 from .addresses import FIELDS
-from .db import Database, sqlite_statement
+from .db import Database, sqlite_parameter
 from .errors import ExportFailed, NotFound, ValidationError
 from .export_selection import filters_from_json
+from .id_ranges import RANGE_HI, RANGE_LO, range_size, range_statement
 from .money import THREE_DECIMAL, ZERO_DECIMAL, exponent
 from .queries import OrderFilters
 from .schema import job_items, jobs, order_items, orders
@@ -123,7 +133,7 @@ def export_orders(
     `progress(rows)` is told the rows written so far as the export goes."""
     authorize(db, actor, Permission.EXPORT)
     started = time.perf_counter()
-    where = _selection(db, filters, order_ids, job_id)  # (over orders, over order_items)
+    selection = _selection(db, filters, order_ids, job_id)
     destination = Path(destination)
     if destination.is_dir():
         raise ValidationError(f"{destination} is a folder; give the export a file name.")
@@ -132,9 +142,9 @@ def export_orders(
     helper_peak = None
     try:
         if db.is_sqlite:
-            rows, helper_peak = _export_sqlite(db, where, temporary, progress)
+            rows, helper_peak = _export_sqlite(db, selection, temporary, progress)
         elif db.is_postgres:
-            rows = _export_postgres(db, where, temporary, progress)
+            rows = _export_postgres(db, selection, temporary, progress)
         else:
             raise ValidationError(
                 f"The CSV export supports SQLite and PostgreSQL, not {db.engine.dialect.name}."
@@ -153,8 +163,20 @@ def export_orders(
 
 
 # -- which orders ------------------------------------------------------------------------------
-def _selection(db: Database, filters, order_ids, job_id) -> tuple:
-    """(WHERE over orders, WHERE over order_items); None: every row."""
+@dataclasses.dataclass(frozen=True)
+class _Selection:
+    """The orders to export: those with low < id <= high that meet `conditions(lo, hi)`
+    (WHERE terms over orders, given the range's bind parameters; [] for every order)."""
+
+    conditions: Callable[[object, object], list]
+    low: int
+    high: int
+    # Whether conditions() are filters (a search, a SKU, a status...), which the database
+    # evaluates in full for each range's statement: fewer ranges (id_ranges.range_size).
+    filtered: bool = False
+
+
+def _selection(db: Database, filters, order_ids, job_id) -> _Selection:
     given = [
         name
         for name, value in (("filters", filters), ("order_ids", order_ids), ("job_id", job_id))
@@ -165,10 +187,14 @@ def _selection(db: Database, filters, order_ids, job_id) -> tuple:
             "Select the orders to export with exactly one of filters, "
             f"order_ids or job_id (got {', '.join(given) or 'none'})."
         )
+    dialect = db.engine.dialect.name
     if filters is not None:
         if not isinstance(filters, OrderFilters):
             raise ValidationError("filters must be an OrderFilters.")
-        return _filtered_selection(filters, None, dialect=db.engine.dialect.name)
+        with db.read() as conn:  # the bound: orders placed from now on are not in the file
+            high = conn.execute(select(func.max(orders.c.id))).scalar_one() or 0
+        where = filters.conditions(dialect=dialect)
+        return _Selection(lambda lo, hi: list(where), 0, int(high), filtered=bool(where))
     if job_id is not None:
         if isinstance(job_id, bool) or not isinstance(job_id, int):
             raise ValidationError(f"job_id must be a whole number, not {job_id!r}.")
@@ -178,20 +204,26 @@ def _selection(db: Database, filters, order_ids, job_id) -> tuple:
                     jobs.c.id == job_id
                 )
             ).first()
-        if job is None:
-            raise NotFound(f"No job #{job_id}.")
+            if job is None:
+                raise NotFound(f"No job #{job_id}.")
+            if job.selection_max_id is None:  # a listed selection: its job items' order ids
+                mine = job_items.c.job_id == job_id
+                low = conn.execute(select(func.min(job_items.c.order_id)).where(mine)).scalar_one()
+                high = conn.execute(select(func.max(job_items.c.order_id)).where(mine)).scalar_one()
         if job.selection_max_id is not None:  # filters + an id bound (orders_core/export_selection.py)
-            return _filtered_selection(
-                filters_from_json(job.selection_filters),
-                int(job.selection_max_id),
-                dialect=db.engine.dialect.name,
-            )
+            where = filters_from_json(job.selection_filters).conditions(dialect=dialect)
+            return _Selection(lambda lo, hi: list(where), 0, int(job.selection_max_id), filtered=bool(where))
 
-        # Both straight from the job's (job_id, order_id) index, in order id order.
-        def chosen(column):
-            return column.in_(select(job_items.c.order_id).where(job_items.c.job_id == job_id))
+        def listed(lo, hi) -> list:  # the range's part of the job's (job_id, order_id) index
+            return [
+                orders.c.id.in_(
+                    select(job_items.c.order_id).where(
+                        job_items.c.job_id == job_id, job_items.c.order_id > lo, job_items.c.order_id <= hi
+                    )
+                )
+            ]
 
-        return chosen(orders.c.id), chosen(order_items.c.order_id)
+        return _Selection(listed, int(low or 1) - 1, int(high or 0))
     if isinstance(order_ids, (str, bytes)) or not hasattr(order_ids, "__iter__"):
         raise ValidationError("order_ids must be a sequence of order ids.")
     ids = []
@@ -201,35 +233,19 @@ def _selection(db: Database, filters, order_ids, job_id) -> tuple:
         ids.append(int(value))
     if db.is_postgres:
 
-        def chosen(column):
-            return column == any_(bindparam("export_ids", ids, type_=ARRAY(BigInteger)))
+        def chosen(lo, hi) -> list:
+            return [orders.c.id == any_(bindparam("export_ids", ids, type_=ARRAY(BigInteger)))]
     else:  # one JSON parameter however many ids (SQLite limits the number of parameters)
 
-        def chosen(column):
+        def chosen(lo, hi) -> list:
             listed = func.json_each(bindparam("export_ids", json.dumps(ids))).table_valued("value")
-            return column.in_(select(listed.c.value))
+            return [orders.c.id.in_(select(listed.c.value))]
 
-    return chosen(orders.c.id), chosen(order_items.c.order_id)
-
-
-def _filtered_selection(filters: OrderFilters, max_id: int | None, *, dialect: str) -> tuple:
-    """(WHERE over orders, WHERE over order_items) of the orders matching `filters`,
-    only those with id <= max_id when given (both ranges of a primary key or index);
-    a search through `dialect`'s text index."""
-    conditions = filters.conditions(dialect=dialect)
-    if max_id is not None:
-        conditions.append(orders.c.id <= max_id)
-    if not conditions:
-        return None, None
-    if len(conditions) > (max_id is not None):
-        items = order_items.c.order_id.in_(select(orders.c.id).where(*conditions))
-    else:  # every order up to the bound: the items' own order_id range
-        items = order_items.c.order_id <= max_id
-    return and_(*conditions), items
+    return _Selection(chosen, min(ids, default=1) - 1, max(ids, default=0))
 
 
-def _order_query(db: Database, where):
-    """The orders stream (export_engine.ORDER_SOURCE), ordered by id."""
+def _order_query(db: Database, selection: _Selection):
+    """The orders of the range RANGE_LO < id <= RANGE_HI (export_engine.ORDER_SOURCE), by id."""
     o = orders
     empty = literal_column("''")
     if db.is_postgres:
@@ -244,60 +260,82 @@ def _order_query(db: Database, where):
     address = address_one_line_sql(
         {field: getattr(o.c, f"ship_{field}") for field in FIELDS}, separator=ADDRESS_SEPARATOR
     )
-    query = select(
-        o.c.id.label("id"),
-        o.c.number.label("number"),
-        text_time(o.c.created_at).label("created_at"),
-        o.c.status.label("status"),
-        o.c.customer_email.label("customer_email"),
-        o.c.customer_name.label("customer_name"),
-        o.c.total_amount.label("total_amount"),
-        o.c.currency.label("currency"),
-        text_time(o.c.paid_at).label("paid_at"),
-        text_time(o.c.fulfilled_at).label("fulfilled_at"),
-        text_time(o.c.canceled_at).label("canceled_at"),
-        text_time(o.c.returned_at).label("returned_at"),
-        func.coalesce(o.c.refunded_amount, 0).label("refunded_amount"),
-        func.coalesce(address, empty).label("shipping_address"),
-    ).order_by(o.c.id)
-    return query if where is None else query.where(where)
+    return (
+        select(
+            o.c.id.label("id"),
+            o.c.number.label("number"),
+            text_time(o.c.created_at).label("created_at"),
+            o.c.status.label("status"),
+            o.c.customer_email.label("customer_email"),
+            o.c.customer_name.label("customer_name"),
+            o.c.total_amount.label("total_amount"),
+            o.c.currency.label("currency"),
+            text_time(o.c.paid_at).label("paid_at"),
+            text_time(o.c.fulfilled_at).label("fulfilled_at"),
+            text_time(o.c.canceled_at).label("canceled_at"),
+            text_time(o.c.returned_at).label("returned_at"),
+            func.coalesce(o.c.refunded_amount, 0).label("refunded_amount"),
+            func.coalesce(address, empty).label("shipping_address"),
+        )
+        .where(o.c.id > RANGE_LO, o.c.id <= RANGE_HI, *selection.conditions(RANGE_LO, RANGE_HI))
+        .order_by(o.c.id)
+    )
 
 
-def _item_query(where):
-    """The items stream (export_engine.ITEM_SOURCE), ordered by order id and item id."""
+def _item_query(selection: _Selection):
+    """The items of the range's orders (export_engine.ITEM_SOURCE), by order id and item id."""
     i = order_items
-    query = select(
-        i.c.order_id.label("order_id"),
-        i.c.sku_code.label("sku_code"),
-        i.c.product_name.label("product_name"),
-        i.c.quantity.label("quantity"),
-    ).order_by(i.c.order_id, i.c.id)
-    return query if where is None else query.where(where)
+    where = [i.c.order_id > RANGE_LO, i.c.order_id <= RANGE_HI]
+    conditions = selection.conditions(RANGE_LO, RANGE_HI)
+    if conditions:  # the range's selected orders, found again in the same read
+        where.append(
+            i.c.order_id.in_(
+                select(orders.c.id).where(orders.c.id > RANGE_LO, orders.c.id <= RANGE_HI, *conditions)
+            )
+        )
+    return (
+        select(
+            i.c.order_id.label("order_id"),
+            i.c.sku_code.label("sku_code"),
+            i.c.product_name.label("product_name"),
+            i.c.quantity.label("quantity"),
+        )
+        .where(*where)
+        .order_by(i.c.order_id, i.c.id)
+    )
 
 
-def _postgres_statement(db: Database, query) -> tuple[str, dict]:
-    compiled = query.compile(dialect=db.engine.dialect, compile_kwargs={"render_postcompile": True})
-    return str(compiled), dict(compiled.params)
+def _range_ids(selection: _Selection) -> int:
+    """65,536 ids a range; fewer, larger ranges for a filter (id_ranges.range_size)."""
+    return range_size(selection.low, selection.high, filtered=selection.filtered, size=engine.BATCH_ROWS)
+
+
+def _export_settings(selection: _Selection) -> dict:
+    return {
+        "low": selection.low,
+        "high": selection.high,
+        "zero_decimal": sorted(ZERO_DECIMAL),
+        "three_decimal": sorted(THREE_DECIMAL),
+        "range_ids": _range_ids(selection),
+        "workers": engine.EXPORT_WORKERS,
+    }
 
 
 # -- SQLite: in a helper process ------------------------------------------------------------------
-def _export_sqlite(db: Database, where, output: Path, progress=None) -> tuple[int, float | None]:
+def _export_sqlite(
+    db: Database, selection: _Selection, output: Path, progress=None
+) -> tuple[int, float | None]:
     path = db.sqlite_file
     if path is None:
         raise ValidationError("The CSV export needs the SQLite database in a plain file.")
-    orders_sql, orders_params = sqlite_statement(db, _order_query(db, where[0]))
-    items_sql, items_params = sqlite_statement(db, _item_query(where[1]))
+    dialect = db.engine.dialect
     job = {
         "database": path,
         "output": str(output),
-        "orders_sql": orders_sql,
-        "orders_params": orders_params,
-        "items_sql": items_sql,
-        "items_params": items_params,
-        "zero_decimal": sorted(ZERO_DECIMAL),
-        "three_decimal": sorted(THREE_DECIMAL),
+        "orders": range_statement(dialect, _order_query(db, selection), sqlite_parameter),
+        "items": range_statement(dialect, _item_query(selection), sqlite_parameter),
         "batch_rows": engine.BATCH_ROWS,
-    }
+    } | _export_settings(selection)
     report = adbc_helper.run_export(job, progress)
     if "rows" in report:
         return int(report["rows"]), report.get("peak_rss_mb")
@@ -311,68 +349,37 @@ def _export_sqlite(db: Database, where, output: Path, progress=None) -> tuple[in
 POSTGRES_READER = os.environ.get("ORDERS_EXPORT_POSTGRES_READER", "adbc").strip().lower() or "adbc"
 
 
-def _export_postgres(db: Database, where, output: Path, progress=None) -> int:
-    order_query, item_query = _order_query(db, where[0]), _item_query(where[1])
+def _export_postgres(db: Database, selection: _Selection, output: Path, progress=None) -> int:
+    statements = (_order_query(db, selection), _item_query(selection))
     if POSTGRES_READER == "copy":
-        producers = (
-            _postgres_producer(db, *_postgres_statement(db, order_query), engine.ORDER_SOURCE),
-            _postgres_producer(db, *_postgres_statement(db, item_query), engine.ITEM_SOURCE),
-        )
+        named = tuple(_postgres_statement(db, query) for query in statements)
+
+        def open_reader() -> engine.RangeReader:
+            return _CopyRanges(db, *named)
     else:
-        producers = (
-            _adbc_postgres_producer(db, *_dollar_statement(db, order_query), engine.ORDER_SOURCE),
-            _adbc_postgres_producer(db, *_dollar_statement(db, item_query), engine.ITEM_SOURCE),
-        )
+        dollar = type(db.engine.dialect)(paramstyle="numeric_dollar")
+        positional = tuple(range_statement(dollar, query) for query in statements)
+
+        def open_reader() -> engine.RangeReader:
+            return _AdbcPostgresRanges(db, *positional)
+
+    settings = _export_settings(selection)
     return engine.write_csv(
-        *producers,
+        open_reader,
+        settings["low"],
+        settings["high"],
         str(output),
         zero_decimal=ZERO_DECIMAL,
         three_decimal=THREE_DECIMAL,
+        range_ids=settings["range_ids"],
+        workers=settings["workers"],
         progress=progress,
     )
 
 
-def _postgres_producer(db: Database, sql: str, params: dict, schema) -> engine.Producer:
-    import pyarrow.csv as pacsv
-
-    def produce(put, started) -> None:
-        raw = db.engine.raw_connection()
-        try:
-            conn = raw.driver_connection
-            with conn.cursor() as cur, cur.copy(f"COPY ({sql}) TO STDOUT (FORMAT csv)", params) as copy:
-                started()  # the statement runs: it has its snapshot
-                data = _CopyFile(copy)
-                if data.at_end():
-                    return  # no rows (pyarrow refuses an empty CSV)
-                reader = pacsv.open_csv(
-                    data,
-                    read_options=pacsv.ReadOptions(
-                        column_names=schema.names, block_size=4 << 20, use_threads=False
-                    ),
-                    parse_options=pacsv.ParseOptions(newlines_in_values=True),
-                    convert_options=pacsv.ConvertOptions(
-                        column_types={field.name: field.type for field in schema},
-                        strings_can_be_null=False,
-                        quoted_strings_can_be_null=False,
-                    ),
-                )
-                for batch in reader:
-                    if batch.num_rows and not put(engine.conform(batch, schema)):
-                        conn.cancel_safe()  # stop the server's COPY rather than read it all
-                        break
-            conn.rollback()
-        finally:
-            raw.close()
-
-    return produce
-
-
-def _dollar_statement(db: Database, query) -> tuple[str, list]:
-    """The query as PostgreSQL's own $1, $2 ... text and its parameters in order (ADBC)."""
-    dialect = type(db.engine.dialect)(paramstyle="numeric_dollar")
-    compiled = query.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
-    order = compiled.positiontup or []
-    return str(compiled), [compiled.params[name] for name in order]
+def _postgres_statement(db: Database, query) -> engine.RangeStatement:
+    compiled = query.compile(dialect=db.engine.dialect, compile_kwargs={"render_postcompile": True})
+    return str(compiled), dict(compiled.params), {"lo": [RANGE_LO.key], "hi": [RANGE_HI.key]}
 
 
 def _adbc_url(db: Database) -> str:
@@ -380,26 +387,79 @@ def _adbc_url(db: Database) -> str:
     return url.render_as_string(hide_password=False)
 
 
-def _adbc_postgres_producer(db: Database, sql: str, params: list, schema) -> engine.Producer:
-    """Rows of `sql` through the ADBC PostgreSQL driver, which reads them with COPY
-    (FORMAT binary) straight into Arrow record batches: no Python row objects."""
+class _AdbcPostgresRanges:
+    """A RangeReader through the ADBC PostgreSQL driver, which reads with COPY (FORMAT
+    binary) straight into Arrow record batches: no Python row objects. Each range is
+    one transaction (READ COMMITTED: the items, read second, include every item of
+    the orders read first)."""
 
-    def produce(put, started) -> None:
+    def __init__(self, db: Database, orders: engine.RangeStatement, items: engine.RangeStatement):
         import adbc_driver_postgresql.dbapi as adbc_postgres
 
-        with adbc_postgres.connect(_adbc_url(db)) as conn, conn.cursor() as cur:
-            cur.execute(sql, params or None)
-            started()  # the statement runs: it has its snapshot
-            reader = cur.fetch_record_batch()
-            try:
-                for batch in reader:
-                    if batch.num_rows and not put(engine.conform(batch, schema)):
-                        break
-            finally:
-                reader.close()
+        self._statements = ((orders, engine.ORDER_SOURCE), (items, engine.ITEM_SOURCE))
+        self._conn = adbc_postgres.connect(_adbc_url(db))
+        self._cur = self._conn.cursor()
+
+    def read(self, lo: int, hi: int):
+        try:
+            found = []
+            for (sql, params, slots), schema in self._statements:
+                self._cur.execute(sql, engine.bind_range(params, slots, lo, hi))
+                reader = self._cur.fetch_record_batch()
+                try:
+                    found.append([engine.conform(batch, schema) for batch in reader if batch.num_rows])
+                finally:
+                    reader.close()
+            return found[0], found[1]
+        finally:
+            self._conn.rollback()
+
+    def close(self) -> None:
+        try:
+            self._cur.close()
+        finally:
+            self._conn.close()
+
+
+class _CopyRanges:
+    """A RangeReader through psycopg's COPY ... (FORMAT csv), parsed by pyarrow."""
+
+    def __init__(self, db: Database, orders: engine.RangeStatement, items: engine.RangeStatement):
+        self._statements = ((orders, engine.ORDER_SOURCE), (items, engine.ITEM_SOURCE))
+        self._raw = db.engine.raw_connection()
+
+    def read(self, lo: int, hi: int):
+        conn = self._raw.driver_connection
+        try:
+            found = []
+            for (sql, params, slots), schema in self._statements:
+                found.append(_copy_batches(conn, sql, engine.bind_range(params, slots, lo, hi), schema))
+            return found[0], found[1]
+        finally:
             conn.rollback()
 
-    return produce
+    def close(self) -> None:
+        self._raw.close()
+
+
+def _copy_batches(conn, sql: str, params: dict, schema) -> list:
+    import pyarrow.csv as pacsv
+
+    with conn.cursor() as cur, cur.copy(f"COPY ({sql}) TO STDOUT (FORMAT csv)", params) as copy:
+        data = _CopyFile(copy)
+        if data.at_end():
+            return []  # no rows (pyarrow refuses an empty CSV)
+        reader = pacsv.open_csv(
+            data,
+            read_options=pacsv.ReadOptions(column_names=schema.names, block_size=4 << 20, use_threads=False),
+            parse_options=pacsv.ParseOptions(newlines_in_values=True),
+            convert_options=pacsv.ConvertOptions(
+                column_types={field.name: field.type for field in schema},
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+        return [engine.conform(batch, schema) for batch in reader if batch.num_rows]
 
 
 class _CopyFile:

@@ -1,6 +1,7 @@
 """The engine of the orders CSV export (orders_core/export.py is the API and explains
-the file): two streams of Arrow record batches, the selected orders and their items,
-joined batch by batch and written by one DuckDB query with COPY ... TO.
+the file): the selected orders and their items read in ranges of order ids, each range
+joined (vectorised) and formatted and written by DuckDB into a part of the file, by a
+few worker threads at once; the parts are put together in id order.
 
 No SQLAlchemy here, and nothing imported that the export does not need: on SQLite
 this module runs in the ADBC helper process (orders_core/adbc_helper.py, `run_job`),
@@ -11,10 +12,10 @@ must never open the same database file in one process.
 from __future__ import annotations
 
 import os
-import queue
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
+from typing import Protocol
 
 import numpy as np
 import pyarrow as pa
@@ -43,8 +44,9 @@ COLUMNS = (
 ITEM_SEPARATOR = "; "
 
 BATCH_ROWS = 65_536
-QUEUE_DEPTH = 3  # batches read ahead per stream
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# Worker threads of an export (each reads, joins and writes whole ranges).
+EXPORT_WORKERS = max(1, int(os.environ.get("ORDERS_EXPORT_WORKERS", "2") or 2))
 
 # The two streams as the DuckDB query expects them. Times are text shaped like
 # "2026-11-26 23:21:14[.ffffff]", "" when not set; no column is NULL.
@@ -83,64 +85,33 @@ EXPORT_SOURCE = pa.schema(
     ]
 )
 
-# A producer reads one stream: produce(put, started) calls started() once its query
-# holds its snapshot and put(batch) for each batch; put returns False when the
-# export has stopped reading (the producer should stop too).
-Producer = Callable[[Callable[[pa.RecordBatch], bool], Callable[[], None]], None]
+
+# -- reading: ranges of order ids, each one short read transaction ----------------------------
+# A RangeReader is one worker's connection. read(lo, hi) returns the orders with
+# lo < id <= hi (ORDER_SOURCE batches, by id) and their items (ITEM_SOURCE batches, by
+# order id and item id), both read in one read transaction that ends before it
+# returns: no read holds the SQLite WAL (or a PostgreSQL snapshot) for the length of
+# the export, only for one range's. Items are written with their order in one
+# transaction and never change, so each order read finds all its items.
+class RangeReader(Protocol):
+    def read(self, lo: int, hi: int) -> tuple[list[pa.RecordBatch], list[pa.RecordBatch]]: ...
+
+    def close(self) -> None: ...
 
 
-# -- reading -----------------------------------------------------------------------------------
-class Stream:
-    """The batches of a producer run in a thread of its own, read a few ahead."""
+# A statement of a range: (sql, params, slots), the range's bounds going into params at
+# slots = {"lo": [index, ...], "hi": [index, ...]}.
+RangeStatement = tuple[str, list, dict]
 
-    _END = object()
 
-    def __init__(self, name: str, produce: Producer, *, after: Stream | None = None):
-        self.started = threading.Event()
-        self.error: BaseException | None = None
-        self._queue: queue.Queue = queue.Queue(maxsize=QUEUE_DEPTH)
-        self._stop = threading.Event()
-        self._produce = produce
-        self._after = after
-        self._thread = threading.Thread(target=self._run, name=f"orders-export-{name}", daemon=True)
-        self._thread.start()
-
-    def _put(self, item) -> bool:
-        while not self._stop.is_set():
-            try:
-                self._queue.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def _run(self) -> None:
-        try:
-            if self._after is not None:  # this stream's snapshot must come after that one's
-                while not self._after.started.wait(0.1):
-                    if self._stop.is_set():
-                        return
-            if self._after is None or self._after.error is None:
-                self._produce(self._put, self.started.set)
-        except BaseException as error:  # noqa: BLE001 - raised again in the reading thread
-            self.error = error
-        finally:
-            self.started.set()
-            self._put(self._END)
-
-    def __iter__(self) -> Iterator[pa.RecordBatch]:
-        while True:
-            item = self._queue.get()
-            if item is self._END:
-                if self.error is not None:
-                    raise self.error
-                return
-            yield item
-
-    def close(self) -> None:
-        """Stop reading (at most one more batch is read) and wait for the thread."""
-        self._stop.set()
-        self._thread.join()
+def bind_range(params, slots: dict, lo: int, hi: int):
+    """`params` (a list, or a dict by name) with the range's bounds at `slots`."""
+    values = dict(params) if isinstance(params, dict) else list(params)
+    for key in slots.get("lo", ()):
+        values[key] = lo
+    for key in slots.get("hi", ()):
+        values[key] = hi
+    return values
 
 
 def conform(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
@@ -153,33 +124,44 @@ def conform(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
     )
 
 
-def sqlite_producer(
-    path: str, sql: str, params: list, schema: pa.Schema, batch_rows: int = BATCH_ROWS
-) -> Producer:
-    """Rows of `sql` from the SQLite file `path` through ADBC, straight into Arrow."""
+class SqliteRanges:
+    """A RangeReader over the SQLite file `path` through ADBC, straight into Arrow."""
 
-    def produce(put, started) -> None:
+    def __init__(self, path: str, orders: RangeStatement, items: RangeStatement, batch_rows: int):
         import adbc_driver_sqlite
         import adbc_driver_sqlite.dbapi
 
-        with adbc_driver_sqlite.dbapi.connect(path) as conn, conn.cursor() as cur:
-            cur.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
-            cur.fetchall()
-            cur.adbc_statement.set_options(
-                **{adbc_driver_sqlite.StatementOptions.BATCH_ROWS.value: str(batch_rows)}
-            )
-            cur.execute(sql, tuple(params))
-            reader = cur.fetch_record_batch()
-            try:
-                for batch in reader:
-                    started()  # rows have been read: the statement has its snapshot
-                    if batch.num_rows and not put(conform(batch, schema)):
-                        return
-            finally:
-                reader.close()
-                conn.rollback()  # only ever read
+        self._statements = ((orders, ORDER_SOURCE), (items, ITEM_SOURCE))
+        # autocommit off: the driver's deferred BEGIN takes no snapshot until the first
+        # read, and each rollback below ends the range's read transaction.
+        self._conn = adbc_driver_sqlite.dbapi.connect(path)
+        self._cur = self._conn.cursor()
+        self._cur.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        self._cur.fetchall()
+        self._cur.adbc_statement.set_options(
+            **{adbc_driver_sqlite.StatementOptions.BATCH_ROWS.value: str(batch_rows)}
+        )
+        self._conn.rollback()
 
-    return produce
+    def read(self, lo: int, hi: int):
+        try:
+            found = []
+            for (sql, params, slots), schema in self._statements:
+                self._cur.execute(sql, tuple(bind_range(params, slots, lo, hi)))
+                reader = self._cur.fetch_record_batch()
+                try:
+                    found.append([conform(batch, schema) for batch in reader if batch.num_rows])
+                finally:
+                    reader.close()
+            return found[0], found[1]
+        finally:
+            self._conn.rollback()  # the read ends here
+
+    def close(self) -> None:
+        try:
+            self._cur.close()
+        finally:
+            self._conn.close()
 
 
 # -- joining each batch of orders with its items -------------------------------------------------
@@ -297,90 +279,175 @@ QUERY = (
     + " FROM export_source"
 )
 # RFC 4180 with CRLF line ends (a real CR LF inside the SQL string); NULL → empty cell.
-COPY_OPTIONS = "FORMAT csv, HEADER true, DELIMITER ',', QUOTE '\"', ESCAPE '\"', NULLSTR '', NEW_LINE '\r\n'"
+COPY_OPTIONS = "FORMAT csv, DELIMITER ',', QUOTE '\"', ESCAPE '\"', NULLSTR '', NEW_LINE '\r\n'"
+
+
+def join_range(order_batches: list[pa.RecordBatch], item_batches: list[pa.RecordBatch]) -> pa.Table:
+    """One range's orders with their items' columns (EXPORT_SOURCE)."""
+    batches = list(with_items([b for b in order_batches if b.num_rows], item_batches))
+    return pa.Table.from_batches(batches, schema=EXPORT_SOURCE)
+
+
+def ranges(low: int, high: int, size: int) -> list[tuple[int, int]]:
+    """(lo, hi] ranges of `size` ids covering low < id <= high; at least one."""
+    size = max(1, int(size))
+    bounds = list(range(low, high, size)) or [low]
+    return [(lo, max(lo, min(lo + size, high))) for lo in bounds]
+
+
+def _append(target, part_path: str) -> None:
+    """Part `part_path` onto the end of the open file `target`, in the kernel if it can."""
+    with open(part_path, "rb") as part:
+        size = os.fstat(part.fileno()).st_size
+        copied = 0
+        try:
+            while copied < size:
+                done = os.copy_file_range(part.fileno(), target.fileno(), size - copied)
+                if done == 0:
+                    break
+                copied += done
+        except OSError:
+            pass
+        if copied < size:  # another file system, or no copy_file_range: in Python
+            part.seek(copied)
+            target.seek(0, os.SEEK_END)
+            while chunk := part.read(1 << 20):
+                target.write(chunk)
+    os.unlink(part_path)
 
 
 def write_csv(
-    orders: Producer,
-    items: Producer,
+    open_reader: Callable[[], RangeReader],
+    low: int,
+    high: int,
     path: str,
     *,
     zero_decimal,
     three_decimal,
-    threads: int | None = None,
+    range_ids: int = BATCH_ROWS,
+    workers: int | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> int:
-    """Read both streams, write the CSV to `path`; the number of rows written. A
-    failure to read is raised as itself (not wrapped in DuckDB's error).
-    `progress(rows)` is called with the rows handed to the writer so far, after each
-    batch (from the joining thread; a failing callback stops nothing).
+    """Write the CSV of the orders with low < id <= high (and their items) to `path`;
+    the number of rows written. `open_reader()` gives each worker its RangeReader.
+    A failure to read is raised as itself. `progress(rows)` is called with the rows
+    written so far, after each range, in this thread (a failing callback stops nothing).
 
-    Four threads overlap: reading orders, reading items, joining them, and DuckDB
-    (which releases the GIL; the readers do too, inside ADBC or libpq)."""
-    order_stream = Stream("orders", orders)
-    item_stream = Stream("items", items, after=order_stream)
+    Each of `workers` threads takes the next range of `range_ids` ids, reads it (one
+    short read transaction), joins its items, and has its own one-thread DuckDB format
+    and write it into a part file; this thread appends the parts to the file in range
+    order. The workers overlap on every core (ADBC, libpq and DuckDB release the GIL),
+    and the file keeps order id order without a sort: each part is one range, written
+    by one DuckDB thread in the order it was read."""
+    import duckdb
 
-    def join(put, started) -> None:  # in a thread too, so DuckDB never waits for it
-        started()
-        rows = 0
-        for batch in with_items(order_stream, item_stream):
-            if not put(batch):
-                return
-            rows += batch.num_rows
-            if progress is not None:
-                try:
-                    progress(rows)
-                except Exception:  # noqa: BLE001, S110 - progress is a report, never the export's failure
-                    pass
+    spans = ranges(low, high, range_ids)
+    workers = max(1, min(int(workers or EXPORT_WORKERS), len(spans)))
+    lock = threading.Condition()
+    done: dict[int, tuple[str, int]] = {}
+    state = {"next": 0, "error": None, "stop": False}
+    ahead = threading.Semaphore(workers + 2)  # ranges claimed but not yet appended
 
-    joined = Stream("join", join)
-    try:
-        import duckdb  # imported while the streams already read
-
-        con = duckdb.connect(
-            config={
-                # One thread: DuckDB scans an Arrow stream in parallel out of order even
-                # with preserve_insertion_order (70-80 of 1M rows out of place with 2);
-                # one keeps the file in order id order, and measured as fast on 2 cores.
-                "threads": threads or 1,
-                "memory_limit": "1GB",
-                "temp_directory": os.path.join(tempfile.gettempdir(), "orders-export-duckdb"),
-                "preserve_insertion_order": True,  # the rows stay in order id order
-            }
-        )
+    def work() -> None:
+        reader = None
+        con = None
         try:
+            reader = open_reader()
+            con = duckdb.connect(
+                config={
+                    "threads": 1,  # the parallelism is the workers'
+                    "memory_limit": "512MB",
+                    "temp_directory": os.path.join(tempfile.gettempdir(), "orders-export-duckdb"),
+                    "preserve_insertion_order": True,
+                }
+            )
             for macro in _macros(zero_decimal, three_decimal):
                 con.execute(macro)
-            con.register("export_source", pa.RecordBatchReader.from_batches(EXPORT_SOURCE, joined))
-            try:
-                result = con.execute(f"COPY ({QUERY}) TO {sql_text(path)} ({COPY_OPTIONS})").fetchone()
-            except duckdb.Error as error:
-                failure = order_stream.error or item_stream.error or joined.error
-                if failure is not None:
-                    raise failure from error
-                raise
-            return int(result[0]) if result else 0
+            while True:
+                while not ahead.acquire(timeout=0.1):
+                    if state["stop"]:
+                        return
+                with lock:
+                    index = state["next"]
+                    if state["stop"] or index >= len(spans):
+                        ahead.release()
+                        return
+                    state["next"] = index + 1
+                table = join_range(*reader.read(*spans[index]))
+                part = f"{path}.{index}"
+                if table.num_rows or index == 0:  # the first part has the header
+                    con.register("export_source", table)
+                    header = "true" if index == 0 else "false"
+                    con.execute(f"COPY ({QUERY}) TO {sql_text(part)} ({COPY_OPTIONS}, HEADER {header})")
+                    con.unregister("export_source")
+                with lock:
+                    done[index] = (part if os.path.exists(part) else "", table.num_rows)
+                    lock.notify_all()
+        except BaseException as error:  # noqa: BLE001 - raised again in the writing thread
+            with lock:
+                if state["error"] is None:
+                    state["error"] = error
+                state["stop"] = True
+                lock.notify_all()
         finally:
-            con.close()
+            if con is not None:
+                con.close()
+            if reader is not None:
+                reader.close()
+
+    threads = [threading.Thread(target=work, name=f"orders-export-{n}", daemon=True) for n in range(workers)]
+    for thread in threads:
+        thread.start()
+    rows = 0
+    try:
+        with open(path, "wb") as target:
+            for index in range(len(spans)):
+                with lock:
+                    while index not in done and state["error"] is None:
+                        lock.wait(0.5)
+                    if state["error"] is not None:
+                        raise state["error"]
+                    part, count = done.pop(index)
+                if part:
+                    _append(target, part)
+                ahead.release()
+                rows += count
+                if progress is not None:
+                    try:
+                        progress(rows)
+                    except Exception:  # noqa: BLE001, S110 - progress is a report, never the export's failure
+                        pass
+        return rows
     finally:
-        joined.close()
-        order_stream.close()
-        item_stream.close()
+        with lock:
+            state["stop"] = True
+        for thread in threads:
+            thread.join()
+        for index in range(len(spans)):  # parts of a failed export
+            try:
+                os.unlink(f"{path}.{index}")
+            except OSError:
+                pass
 
 
 # -- an export from SQLite, in the ADBC helper process ----------------------------------------
 def run_job(job: dict, progress: Callable[[int], None] | None = None) -> dict:
     """One SQLite export described by `job` (see export.py); {"rows": N} or {"error": ...}."""
     batch_rows = int(job.get("batch_rows") or BATCH_ROWS)
+
+    def open_reader() -> SqliteRanges:
+        return SqliteRanges(job["database"], tuple(job["orders"]), tuple(job["items"]), batch_rows)
+
     try:
         rows = write_csv(
-            sqlite_producer(
-                job["database"], job["orders_sql"], job["orders_params"], ORDER_SOURCE, batch_rows
-            ),
-            sqlite_producer(job["database"], job["items_sql"], job["items_params"], ITEM_SOURCE, batch_rows),
+            open_reader,
+            int(job["low"]),
+            int(job["high"]),
             job["output"],
             zero_decimal=job["zero_decimal"],
             three_decimal=job["three_decimal"],
+            range_ids=int(job.get("range_ids") or batch_rows),
+            workers=job.get("workers"),
             progress=progress,
         )
     except Exception as error:  # noqa: BLE001 - reported to the parent

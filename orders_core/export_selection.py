@@ -6,7 +6,7 @@ else is frozen. The export then writes
 
     the orders with id <= that bound that match the filters when the export runs,
 
-each as it stands then. That is what "exact" means here, shown by
+each as it stands when the export reads it. That is what "exact" means here, shown by
 tests/integration/test_export_selection.py:
 - an order placed after the export was asked for is never in the file (its id is
   above the bound), whatever it looks like;
@@ -18,6 +18,16 @@ tests/integration/test_export_selection.py:
   finishes, `succeeded` and `total` are the rows actually written.
 On PostgreSQL an order whose checkout was still committing when the export was
 asked for (its id below the bound, not yet visible) is written if it matches.
+
+While the export runs: it reads in ranges of order ids, each range (its orders and
+their items) in one short read transaction of its own, so that no read holds the
+SQLite WAL for the whole export (issue #13 §6). Each order is in exactly one range:
+it is written once, in id order, with all its items, as it stood when its range was
+read, and only if it matched the filters then. An order that changes status while
+the export runs is written as it was before the change if its range had been read
+already, as it is after if not: the file is exact order by order, not one instant of
+the whole table (two orders changed together by one bulk chunk can appear one
+before and one after the change if a range boundary falls between them).
 
 A listed selection (order numbers ticked on the page, or given to the CLI) keeps
 its job items, one per order, as before.

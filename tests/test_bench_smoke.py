@@ -25,6 +25,7 @@ EXPECTED = (
     "sku_views",
     "export",
     "export_memory",
+    "export_wal",
     "bulk_fulfill",
     "bulk_fulfill_2p",
     "bulk_cancel",
