@@ -19,6 +19,7 @@ no Python object per order.
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import datetime as dt
 from typing import Any
@@ -109,11 +110,36 @@ class _Job:
 
 
 class PlainChunks:
-    """Set-based chunks of one worker (its Leases: id, lease length, touched jobs)."""
+    """Set-based chunks of one worker (its Leases: id, lease length, touched jobs).
+    On PostgreSQL up to `concurrency` chunks run at once, each on its own connection
+    (their SKIP LOCKED claims never overlap), so the server's work on one chunk
+    overlaps the next one's; SQLite's one writer runs them one at a time anyway."""
 
-    def __init__(self, leases: Leases):
+    def __init__(self, leases: Leases, concurrency: int = 1):
         self.leases = leases
         self.db: Database = leases.db
+        self.concurrency = max(1, concurrency) if self.db.is_postgres else 1
+        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
+
+    def run_many(self, job_id: int, plain: PlainMove, size: int) -> list[PlainChunk] | None:
+        """Up to `concurrency` chunks of `size` at once (run's); None as run's."""
+        if self.concurrency == 1:
+            chunk = self.run(job_id, plain, size)
+            return None if chunk is None else [chunk]
+        if self._pool is None:
+            self._pool = concurrent.futures.ThreadPoolExecutor(
+                max_workers=self.concurrency, thread_name_prefix="orders-plain-chunk"
+            )
+        futures = [self._pool.submit(self.run, job_id, plain, size) for _ in range(self.concurrency)]
+        concurrent.futures.wait(futures)
+        chunks = [f.result() for f in futures]  # a failure in one is the step's failure
+        done = [c for c in chunks if c is not None]
+        return done or None
+
+    def close(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True)
 
     def run(self, job_id: int, plain: PlainMove, size: int) -> PlainChunk | None:
         """Claim up to `size` items of job `job_id` and move what can move; None when this

@@ -61,7 +61,7 @@ class Worker:
         self.lease = dt.timedelta(seconds=max(1, self.settings.job_lease_seconds))
         self.chunk_size = max(1, self.settings.job_chunk_size)
         self.leases = Leases(db, self.id, self.lease)
-        self.plain_chunks = PlainChunks(self.leases)
+        self.plain_chunks = PlainChunks(self.leases, self.settings.job_move_concurrency)
         self.gateway_calls = GatewayCallPool(self.settings.refund_concurrency)
         # How long a chunk keeps retrying transient failures before failing those items
         # (long enough for another process's refund lease to run out).
@@ -127,6 +127,7 @@ class Worker:
     def close(self) -> None:
         self._heartbeat.close()
         self.gateway_calls.close()
+        self.plain_chunks.close()
 
     def release(self) -> None:
         """Give up this worker's leases now (the items stay pending for others)."""
@@ -172,14 +173,15 @@ class Worker:
         refunds goes set-based first (plain_moves.py); ChunkMover does the rest."""
         size = self.move_chunk_size(action)
         plain = plain_move(JobAction(action).move)
-        chunk = self.plain_chunks.run(job_id, plain, size) if plain is not None else None
-        if chunk is None:
+        chunks = self.plain_chunks.run_many(job_id, plain, size) if plain is not None else None
+        if chunks is None:
             claim = self.leases.claim_chunk(job_id, size)
             return None if claim is None else self._process(claim)
-        if not chunk.claimed:
+        if not any(chunk.claimed for chunk in chunks):
             return None
-        self.processed += chunk.moved
-        return chunk.moved + (self._process(chunk.rest) if chunk.rest is not None else 0)
+        moved = sum(chunk.moved for chunk in chunks)
+        self.processed += moved
+        return moved + sum(self._process(chunk.rest) for chunk in chunks if chunk.rest is not None)
 
     def move_chunk_size(self, action: str) -> int:
         refunds = JobAction(action).move in REFUNDING

@@ -141,3 +141,18 @@ def test_an_order_moved_by_an_earlier_attempt_is_found_in_its_timeline_not_moved
             ).all()
         )
     assert sorted(per_order.values()) == [1, 1]
+
+
+def test_chunks_in_flight_at_once_share_a_job_without_claiming_an_order_twice(db, customer):
+    numbers = new_orders(db, customer, 7)
+    job = jobs.enqueue(db, OPS, "fulfill", order_numbers=numbers)
+    w = make_worker(db, job_chunk_size=2, job_move_concurrency=3)
+    assert w.plain_chunks.concurrency == (3 if db.is_postgres else 1)  # SQLite has one writer
+    assert w.run_once() == 7
+    w.close()
+    assert [status_of(db, n) for n in numbers] == ["fulfilled"] * 7
+    assert sorted(e.order_id for e in fulfil_events(db, job.id)) == sorted(
+        i.order_id for i in items_of(db, job.id)
+    )
+    assert [i.attempts for i in items_of(db, job.id)] == [1] * 7
+    assert jobs.get_job(db, job.id, actor=SYSTEM).succeeded == 7
