@@ -35,6 +35,7 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    true,
     update,
 )
 
@@ -152,8 +153,10 @@ class PlainChunks:
         until = now + self.leases.lease
         run = _postgres_chunk if self.db.is_postgres else _sqlite_chunk
         with self.db.write() as conn:
-            claimed, moved = run(conn, self.leases.worker_id, job_id, plain, job, size, now, until)
-            rest = _rest(conn, self.leases.worker_id, job, job_id, until) if claimed > moved else None
+            claimed, moved, rest_ids = run(conn, self.leases.worker_id, job_id, plain, job, size, now, until)
+            rest = (
+                _rest(conn, self.leases.worker_id, job, job_id, until, rest_ids) if claimed > moved else None
+            )
         if claimed:
             self.leases.touched.add(job_id)
         return PlainChunk(claimed, moved, rest)
@@ -223,8 +226,9 @@ def _postgres_chunk(
     size: int,
     now: dt.datetime,
     until: dt.datetime,
-) -> tuple[int, int]:
-    """The whole chunk in one statement; (items claimed, orders moved)."""
+) -> tuple[int, int, list[int] | None]:
+    """The whole chunk in one statement; (items claimed, orders moved, the claimed
+    rest's item ids)."""
     active = jobs.c.status.in_(ACTIVE_STATUSES)
     job_open = exists().where(jobs.c.id == job_id, active, jobs.c.cancel_requested.is_(False))
     picked = (
@@ -290,18 +294,18 @@ def _postgres_chunk(
         .returning(
             select(func.count()).select_from(picked).scalar_subquery(),
             n_done,
-            select(func.count()).select_from(rest).scalar_subquery(),
+            select(func.array_agg(rest.c.id)).scalar_subquery(),
         )
         .add_cte(events.cte("events"))
     ).first()
     if row is None:
-        return 0, 0
-    claimed, moved_count, rest_count = (int(v) for v in row)
-    if moved_count + rest_count != claimed:  # never: each claimed item is in one of the two
+        return 0, 0, None
+    claimed, moved_count, rest_ids = int(row[0]), int(row[1]), list(row[2] or [])
+    if moved_count + len(rest_ids) != claimed:  # never: each claimed item is in one of the two
         raise RuntimeError(
-            f"job #{job_id}: {claimed} items claimed, {moved_count} + {rest_count} accounted for"
+            f"job #{job_id}: {claimed} items claimed, {moved_count} + {len(rest_ids)} accounted for"
         )
-    return claimed, moved_count
+    return claimed, moved_count, rest_ids
 
 
 def _sqlite_chunk(
@@ -313,8 +317,9 @@ def _sqlite_chunk(
     size: int,
     now: dt.datetime,
     until: dt.datetime,
-) -> tuple[int, int]:
-    """The chunk as set-based statements under the write lock; (claimed, moved)."""
+) -> tuple[int, int, list[int] | None]:
+    """The chunk as set-based statements under the write lock; (claimed, moved, None:
+    the rest is what the claim's lease marks)."""
     window = (
         select(job_items.c.seq)
         .where(*_claimable(job_id, now))
@@ -326,7 +331,7 @@ def _sqlite_chunk(
         select(func.min(window.c.seq), func.max(window.c.seq), func.count()).select_from(window)
     ).one()
     if not count:
-        return 0, 0
+        return 0, 0, None
     opened = conn.execute(
         update(jobs)
         .where(jobs.c.id == job_id, jobs.c.status.in_(ACTIVE_STATUSES), jobs.c.cancel_requested.is_(False))
@@ -338,7 +343,7 @@ def _sqlite_chunk(
         )
     ).rowcount
     if not opened:
-        return 0, 0
+        return 0, 0, None
     # Under the write lock the window's claimable items are exactly the first `size`.
     in_window = [job_items.c.job_id == job_id, job_items.c.seq >= low, job_items.c.seq <= high]
     claimed = conn.execute(
@@ -385,11 +390,15 @@ def _sqlite_chunk(
         if changed != moved:  # never under the write lock; roll the chunk back if so
             raise RuntimeError(f"job #{job_id}: {moved} items succeeded but {changed} orders moved")
         conn.execute(update(jobs).where(jobs.c.id == job_id).values(succeeded=jobs.c.succeeded + moved))
-    return claimed, moved
+    return claimed, moved, None
 
 
-def _rest(conn: Connection, worker_id: str, job: _Job, job_id: int, until: dt.datetime) -> Claim | None:
-    """The claimed items that did not move here, as a Claim for ChunkMover."""
+def _rest(
+    conn: Connection, worker_id: str, job: _Job, job_id: int, until: dt.datetime, ids: list[int] | None
+) -> Claim | None:
+    """The claimed items that did not move here, as a Claim for ChunkMover: those of
+    `ids` (PostgreSQL, where this worker's other chunks may be in flight) or, under
+    SQLite's write lock, those this claim's lease marks."""
     rows = conn.execute(
         select(
             job_items.c.id,
@@ -404,6 +413,7 @@ def _rest(conn: Connection, worker_id: str, job: _Job, job_id: int, until: dt.da
             job_items.c.status == ITEM_PENDING,
             job_items.c.worker == worker_id,
             job_items.c.lease_expires_at == until,
+            job_items.c.id.in_(ids) if ids is not None else true(),
         )
         .order_by(job_items.c.seq)
     ).all()
