@@ -15,7 +15,10 @@ Which orders: the database's own paid orders (a quarter of all), by id.
   reach the gateway and when.
 
 The timed span of a job is enqueue (which freezes the selection) plus the worker
-running it to the end; the figure's `extra` also has the worker's part alone.
+running it to the end; the figure's `extra` also has the worker's part alone. One
+worker (one process, run_job_here) makes a Fulfill's chunks set-based
+(orders_core/job_engine/plain_moves.py), on PostgreSQL with ORDERS_JOB_MOVE_CONCURRENCY
+chunks in flight on connections of its own (`extra.move_concurrency`).
 
 The simulated gateway stands in for Stripe: on PostgreSQL each of its refunds is one
 statement in autocommit (since issue #13 §4; before, a ping, a transaction of five
@@ -278,6 +281,8 @@ def fulfill(
             "worker_only": Stats.of(worker_rates, "orders/s").as_dict(),
             "enqueue_seconds": Stats.of(enqueue_s, "s").as_dict(),
             "chunk_size": load_settings().job_chunk_size,
+            # set-based chunks in flight at once in the one worker (PostgreSQL only)
+            "move_concurrency": getattr(load_settings(), "job_move_concurrency", 1),
             "failed_repeats": failures,
         },
     )

@@ -93,6 +93,8 @@ class Settings:
     payment_lease_seconds: int
     job_chunk_size: int
     refund_concurrency: int
+    # Set-based chunks of a mass Fulfill in flight at once per worker (PostgreSQL).
+    job_move_concurrency: int
     # None: the gateway's own default (unlimited offline, 25/s for Stripe test mode).
     gateway_requests_per_second: float | None
     embedded_worker: bool
@@ -135,6 +137,7 @@ def load_settings() -> Settings:
         payment_lease_seconds=_int("ORDERS_PAYMENT_LEASE_SECONDS", 60),
         job_chunk_size=_int("ORDERS_JOB_CHUNK_SIZE", 500),
         refund_concurrency=_int("ORDERS_REFUND_CONCURRENCY", 4),
+        job_move_concurrency=_int("ORDERS_JOB_MOVE_CONCURRENCY", 2),
         gateway_requests_per_second=_float("ORDERS_GATEWAY_RPS", 0.0) or None,
         embedded_worker=_flag("ORDERS_EMBEDDED_WORKER", True),
         session_idle_minutes=_positive_int("ORDERS_SESSION_IDLE_MINUTES", 720),

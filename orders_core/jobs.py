@@ -18,9 +18,11 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import enum
+import json
 import threading
 
-from sqlalchemy import case, exists, func, insert, literal, select, update
+from sqlalchemy import BigInteger, bindparam, case, exists, func, insert, literal, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from .chunking import ID_LIST_LIMIT, chunks
 from .clock import utcnow
@@ -496,9 +498,8 @@ def enqueue(
                 raise ValidationError(f"Select at least one order: no orders match ({filters.describe()}).")
             selection = label or f"Orders matching: {filters.describe()}"
         else:
-            numbers = _freeze_listed(conn, job_id, ids, unparsed)
-            total = len(numbers)
-            shown = ", ".join(numbers[:5])
+            total, first = _freeze_listed(conn, job_id, ids, unparsed)
+            shown = ", ".join(first)
             more = f" and {len(ids) - 5:,} more" if len(ids) > 5 else ""
             selection = label or (f"{len(ids):,} order number{'s' if len(ids) != 1 else ''}: {shown}{more}")
             if duplicates:
@@ -555,33 +556,51 @@ def _freeze_filtered(conn, job_id: int, filters: OrderFilters) -> int:
     return total
 
 
-def _freeze_listed(conn, job_id: int, ids: dict[int, str], unparsed: list[str]) -> list[str]:
-    """One job item per listed order, in the order given; their order numbers."""
-    found: dict[int, str] = {}
-    for chunk in chunks(list(ids), ID_LIST_LIMIT):
-        found.update(
-            (row.id, row.number)
-            for row in conn.execute(select(orders.c.id, orders.c.number).where(orders.c.id.in_(chunk)))
-        )
-    missing = unparsed + [number for order_id, number in ids.items() if order_id not in found]
-    if missing:
+def _freeze_listed(conn, job_id: int, ids: dict[int, str], unparsed: list[str]) -> tuple[int, list[str]]:
+    """One job item per listed order, in the order given, in one INSERT ... SELECT from
+    the ids sent as one parameter (no Python row per order); (how many, the first five
+    order numbers). Refused, naming them, if any order is unknown."""
+    listed = _listed_ids(conn.dialect.name, list(ids))
+    source = select(
+        literal(job_id), listed.c.seq, orders.c.id, orders.c.number, literal(ITEM_PENDING), literal(0)
+    ).join_from(listed, orders, orders.c.id == listed.c.order_id)
+    inserted = 0
+    if ids and not unparsed:
+        inserted = conn.execute(
+            insert(job_items).from_select(
+                ["job_id", "seq", "order_id", "order_number", "status", "attempts"], source
+            )
+        ).rowcount
+        if inserted is None or inserted < 0:  # psycopg reports no count for INSERT ... SELECT
+            inserted = conn.execute(
+                select(func.count()).select_from(job_items).where(job_items.c.job_id == job_id)
+            ).scalar_one()
+    if unparsed or inserted != len(ids):
+        found: set[int] = set()
+        for chunk in chunks(list(ids), ID_LIST_LIMIT):
+            found.update(conn.execute(select(orders.c.id).where(orders.c.id.in_(chunk))).scalars())
+        missing = unparsed + [number for order_id, number in ids.items() if order_id not in found]
         shown = ", ".join(repr(n) if parse_order_number(n) is None else n for n in missing[:10])
         more = f" and {len(missing) - 10:,} more" if len(missing) > 10 else ""
         raise NotFound(f"No such order{'s' if len(missing) != 1 else ''}: {shown}{more}. Nothing was queued.")
-    rows = [
-        {
-            "job_id": job_id,
-            "seq": seq,
-            "order_id": order_id,
-            "order_number": found[order_id],
-            "status": ITEM_PENDING,
-            "attempts": 0,
-        }
-        for seq, order_id in enumerate(ids, start=1)
-    ]
-    for chunk in chunks(rows, 5000):
-        conn.execute(insert(job_items), chunk)
-    return [row["order_number"] for row in rows]
+    first = conn.execute(
+        select(job_items.c.order_number)
+        .where(job_items.c.job_id == job_id)
+        .order_by(job_items.c.seq)
+        .limit(5)
+    ).scalars()
+    return inserted, list(first)
+
+
+def _listed_ids(dialect: str, order_ids: list[int]):
+    """The ids as a table (seq, order_id), seq counting from 1 in the order given:
+    PostgreSQL unnests one array parameter, SQLite reads one JSON array parameter."""
+    if dialect == "postgresql":
+        array = bindparam("listed_ids", order_ids, type_=ARRAY(BigInteger))
+        table = func.unnest(array).table_valued("order_id", with_ordinality="seq").render_derived()
+        return select(table.c.seq, table.c.order_id).subquery("listed")
+    each = func.json_each(bindparam("listed_ids", json.dumps(order_ids))).table_valued("key", "value")
+    return select((each.c.key + 1).label("seq"), each.c.value.label("order_id")).subquery("listed")
 
 
 # -- managing jobs --------------------------------------------------------------------------

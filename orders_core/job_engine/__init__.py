@@ -4,6 +4,7 @@ One module per concern:
   pacing.py    how fast and how many at once the gateway is called (rate limit, pool)
   claims.py    claiming chunks and exports, leases, the heartbeat that renews them
   moves.py     running a chunk of a move job: retries, the timeline after a crash, recording
+  plain_moves.py  a mass Fulfill's chunk set-based: claim, move, events, record in one transaction
   exports.py   running an export job
   worker.py    the Worker loop composing them; run_job_here (the CLI's --wait)
   embedded.py  the app server's embedded worker, in a process of its own

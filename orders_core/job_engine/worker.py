@@ -30,6 +30,7 @@ from .claims import Claim, Heartbeat, Leases
 from .exports import run_export_job
 from .moves import REFUNDING, ChunkMover, Results, record_chunk
 from .pacing import GatewayCallPool, PacedGateways, move_chunk_size, refund_batch_size
+from .plain_moves import PlainChunks, plain_move
 from .reconciliations import run_reconcile_job
 
 log = logging.getLogger("orders_core.worker")
@@ -60,6 +61,7 @@ class Worker:
         self.lease = dt.timedelta(seconds=max(1, self.settings.job_lease_seconds))
         self.chunk_size = max(1, self.settings.job_chunk_size)
         self.leases = Leases(db, self.id, self.lease)
+        self.plain_chunks = PlainChunks(self.leases, self.settings.job_move_concurrency)
         self.gateway_calls = GatewayCallPool(self.settings.refund_concurrency)
         # How long a chunk keeps retrying transient failures before failing those items
         # (long enough for another process's refund lease to run out).
@@ -125,6 +127,7 @@ class Worker:
     def close(self) -> None:
         self._heartbeat.close()
         self.gateway_calls.close()
+        self.plain_chunks.close()
 
     def release(self) -> None:
         """Give up this worker's leases now (the items stay pending for others)."""
@@ -159,12 +162,26 @@ class Worker:
             elif job.action == JobAction.RECONCILE.value:
                 done = self._reconcile(job.id)
             else:
-                claim = self.leases.claim_chunk(job.id, self.move_chunk_size(job.action))
-                done = None if claim is None else self._process(claim)
+                done = self._move_chunk(job.id, job.action)
             if done is not None:
                 return done
             self._finish(job.id)
         return None
+
+    def _move_chunk(self, job_id: int, action: str) -> int | None:
+        """One chunk of a move job; None when nothing of it is claimable. A move without
+        refunds goes set-based first (plain_moves.py); ChunkMover does the rest."""
+        size = self.move_chunk_size(action)
+        plain = plain_move(JobAction(action).move)
+        chunks = self.plain_chunks.run_many(job_id, plain, size) if plain is not None else None
+        if chunks is None:
+            claim = self.leases.claim_chunk(job_id, size)
+            return None if claim is None else self._process(claim)
+        if not any(chunk.claimed for chunk in chunks):
+            return None
+        moved = sum(chunk.moved for chunk in chunks)
+        self.processed += moved
+        return moved + sum(self._process(chunk.rest) for chunk in chunks if chunk.rest is not None)
 
     def move_chunk_size(self, action: str) -> int:
         refunds = JobAction(action).move in REFUNDING

@@ -531,13 +531,13 @@ def test_a_worker_told_to_stop_finishes_its_chunk_and_releases_the_rest(db, cust
     job = jobs.enqueue(db, OPS, "fulfill", order_numbers=numbers)
     stop = threading.Event()
     w = make_worker(db, job_chunk_size=2)
-    original = w._record_chunk
+    original = w.plain_chunks.run  # a Fulfill's chunk: set-based (plain_moves.py)
 
     def complete_then_stop(*args, **kwargs):
         stop.set()  # SIGTERM arrives during the first chunk
         return original(*args, **kwargs)
 
-    w._record_chunk = complete_then_stop
+    w.plain_chunks.run = complete_then_stop
     assert w.run_once(stop) == 2
     w.close()
     job = jobs.get_job(db, job.id, actor=SYSTEM)
