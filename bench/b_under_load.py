@@ -268,7 +268,10 @@ def wait_job(db: Database, job_id: int, start: float, enqueue_seconds: float, ti
         if job.finished:
             break
         if time.monotonic() > deadline:
-            raise RuntimeError(f"job #{job_id} did not finish in {timeout:.0f} s ({job.status})")
+            raise RuntimeError(
+                f"job #{job_id} did not finish in {timeout:.0f} s ({job.status}, "
+                f"{job.succeeded + job.failed:,} of {job.total:,} done, lease {job.lease_owner})"
+            )
         time.sleep(0.2)
     end = time.perf_counter()
     worker = (job.finished_at - job.started_at).total_seconds() if job.started_at and job.finished_at else 0.0
@@ -565,7 +568,19 @@ def run(
     ):
         worker_pid = _ready(base)
         log(f"under load: the app at {base}, its worker process {worker_pid}")
-        alone, loaded, with_users = asyncio.run(_with_people(base, db, terms, clients, seconds, job_timeout))
+        try:
+            alone, loaded, with_users = asyncio.run(
+                _with_people(base, db, terms, clients, seconds, job_timeout)
+            )
+        except Exception:
+            with (  # what the server and its worker said
+                contextlib.suppress(Exception),
+                urllib.request.urlopen(base.replace("localhost", "127.0.0.1") + "/readyz") as r,
+            ):
+                log(f"under load: /readyz {r.read().decode()}")
+            for server_log in data_dir.glob("streamlit-*.log"):
+                log(f"under load: {server_log.name}:\n" + server_log.read_text(errors="replace")[-3000:])
+            raise
         with contextlib.suppress(Exception):
             _ready(base, timeout=10)  # the worker still beats after the people left
         ids = job_order_ids(db, with_users.id)
