@@ -193,12 +193,14 @@ def _under_load_action(f) -> str:
     return "; ".join(parts)
 
 
-# From the 1M runs of bench/results/r13-underload.md (profiled there).
+# From the 1M runs of bench/results/r13-underload.md (CPU accounted there per process).
 UNDER_LOAD_WHY = (
     "every click reruns the whole orders page script in the server's one process (frame, "
-    "session check, tab counts, the page's rows, the grid's frame), and the four people's "
-    "reruns, their four Chromium renderers and the worker share two cores with the rest of "
-    "the machine; the same actions without the job are the baseline beside it"
+    "session check, tab counts, the page's rows, the grid's frame: about 160 ms of server CPU "
+    "an action at 1M without the job, 240 ms with it) and the Chromium page draws it again "
+    "(about 550 ms of CPU, on the same two cores: a real user's browser would not be); the "
+    "database part of a search is milliseconds (the search rows above), so an action's time is "
+    "mostly waiting for a core on a machine loaded far beyond its two"
 )
 
 
