@@ -165,7 +165,80 @@ def _checkout(f) -> str:
     )
 
 
+def _cpu_words(cpu: dict, seconds: float) -> str:
+    names = {
+        "server": "the Streamlit server",
+        "worker": "its worker process",
+        "browser": "the Chromium pages",
+    }
+    parts = [
+        f"{label} {cpu.get(kind, 0):.0f} CPU-s ({cpu.get(kind, 0) / seconds * 100:.0f} % of a core)"
+        for kind, label in names.items()
+        if seconds > 0
+    ]
+    return ", ".join(parts)
+
+
+def _under_load_action(f) -> str:
+    e = f.extra
+    under = e.get("with_job", {})
+    seconds = (e.get("phase_seconds") or {}).get("with_job") or 0
+    cpu = (e.get("cpu_seconds") or {}).get("with_job") or {}
+    load = e.get("load_average")
+    parts = [f"p95 {f.value.median:,.0f} ms with the job"]
+    if f.baseline is not None:
+        parts[0] += f" (p95 {f.baseline.median:,.0f} ms without)"
+    if "run_p95_ms" in under:
+        parts.append(
+            f"of which the click until the server's rerun finished: p50 {under['run_p50_ms']:,.0f} / p95 "
+            f"{under['run_p95_ms']:,.0f} ms (the rest is the browser drawing the page)"
+        )
+    if cpu and seconds:
+        parts.append(f"over the {seconds:.0f} s with the job: " + _cpu_words(cpu, seconds))
+    if load:
+        parts.append(f"load average {load[0]:.0f} on two cores at the end")
+    parts.append(UNDER_LOAD_WHY)
+    return "; ".join(parts)
+
+
+# From the 1M runs of bench/results/r13-underload.md (CPU accounted there per process).
+UNDER_LOAD_WHY = (
+    "every click reruns the whole orders page script in the server's one process (frame, "
+    "session check, tab counts, the page's rows, the grid's frame: about 160 ms of server CPU "
+    "an action at 1M without the job, 240 ms with it) and the Chromium page draws it again "
+    "(about 550 ms of CPU, on the same two cores: a real user's browser would not be); the "
+    "database part of a search is milliseconds (the search rows above), so an action's time is "
+    "mostly waiting for a core on a machine loaded far beyond its two"
+)
+
+
+def _under_load_job(f) -> str:
+    e = f.extra
+    phases = e.get("phases", {})
+    loaded, quiet = phases.get("users_with_job", {}), phases.get("job_alone", {})
+    parts = [f"{e.get('ratio', 0) * 100:.0f} % of its rate alone"]
+    if loaded.get("cpu_seconds") and loaded.get("seconds"):
+        parts.append(
+            f"with the people ({loaded['seconds']:.0f} s): "
+            + _cpu_words(loaded["cpu_seconds"], loaded["seconds"])
+        )
+    if quiet.get("cpu_seconds") and quiet.get("seconds"):
+        parts.append(
+            f"alone ({quiet['seconds']:.0f} s): " + _cpu_words(quiet["cpu_seconds"], quiet["seconds"])
+        )
+    parts.append(
+        "the worker is its own process, so it competes with the server and the browsers for "
+        "the two cores only: its share of a core with the people beside alone is what the ratio shows"
+    )
+    return "; ".join(parts)
+
+
 LIMITS = {
+    "under_load_tab": _under_load_action,
+    "under_load_search_number": _under_load_action,
+    "under_load_search_email": _under_load_action,
+    "under_load_search_surname": _under_load_action,
+    "under_load_job": _under_load_job,
     "orders_page_bundle": _bundle,
     "search_number": _view,
     "search_selective": _view,

@@ -6,7 +6,7 @@ results as JSON (default bench/results/latest.json for a full run at 1M orders,
 bench/work/last-run.json otherwise) and prints a markdown table.
 
 Measurements (--only takes these names): queries, dashboard, export, fulfill, cancel,
-checkout, seed. See each bench/b_*.py for exactly what is timed and against which
+checkout, seed, underload. See each bench/b_*.py for exactly what is timed and against which
 baseline. Every figure is the median, min and max of --repeat runs, beside a
 baseline measured in the same process on the same data."""
 
@@ -21,7 +21,7 @@ from pathlib import Path
 
 from .common import RESULTS_DIR, WORK_DIR, Figure, log, machine_info, markdown_table
 
-NAMES = ("queries", "dashboard", "export", "fulfill", "cancel", "checkout", "seed")
+NAMES = ("queries", "dashboard", "export", "fulfill", "cancel", "checkout", "seed", "underload")
 FULL_SIZE = 1_000_000
 
 
@@ -43,6 +43,18 @@ def parse_args(argv=None) -> argparse.Namespace:
         choices=("auto", "sqlite", "postgresql"),
         default="auto",
         help="auto: SQLite, plus PostgreSQL when ORDERS_DATABASE_URL names one",
+    )
+    parser.add_argument(
+        "--underload-clients",
+        type=int,
+        default=4,
+        help="underload: signed-in people (Chromium pages) clicking at once (default 4)",
+    )
+    parser.add_argument(
+        "--underload-seconds",
+        type=float,
+        default=60.0,
+        help="underload: how long they click with no job running (default 60)",
     )
     parser.add_argument("--out", type=Path, help="where to write the JSON results")
     parser.add_argument(
@@ -156,6 +168,24 @@ def run_backend(backend: str, args, wanted: set[str], figures: list[Figure], err
                 attempt("checkout", lambda: b_checkout.run(work, backend, repeat=repeat, orders=n))
         finally:
             ds.drop_scratch(scratch)
+    if "underload" in wanted:
+        from . import b_under_load
+
+        log(f"== #8 under load ({backend})")
+        scratch = ds.scratch(data, "underload")
+        try:
+            attempt(
+                "underload",
+                lambda: b_under_load.run(
+                    scratch,
+                    backend,
+                    orders_total=n,
+                    clients=max(1, args.underload_clients),
+                    seconds=max(1.0, args.underload_seconds),
+                ),
+            )
+        finally:
+            ds.drop_scratch(scratch)
     if "seed" in wanted:
         log(f"== #6 seeding ({backend})")
         ds.forget(data.url)
@@ -181,6 +211,13 @@ ORDER = (
     "seed",
     "dashboard_rerun",
     "dashboard_rows",
+    "under_load_tab",
+    "under_load_search_number",
+    "under_load_search_email",
+    "under_load_search_surname",
+    "under_load_clear",
+    "under_load_job",
+    "under_load_wal",
 )
 
 

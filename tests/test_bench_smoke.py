@@ -35,6 +35,14 @@ EXPECTED = (
     "seed",
     "dashboard_rerun",
     "dashboard_rows",
+    # The under-load figure (bench/b_under_load.py): one person for a few seconds here.
+    "under_load_tab",
+    "under_load_search_number",
+    "under_load_search_email",
+    "under_load_search_surname",
+    "under_load_clear",
+    "under_load_job",
+    "under_load_wal",
 )
 
 
@@ -67,6 +75,10 @@ def test_the_harness_runs_at_a_tiny_size_and_reports_every_figure(tmp_path):
             str(tmp_path / "work"),
             "--out",
             str(out),
+            "--underload-clients",
+            "1",
+            "--underload-seconds",
+            "3",
         ]
         + only,
         cwd=REPO_ROOT,
@@ -95,3 +107,8 @@ def test_the_harness_runs_at_a_tiny_size_and_reports_every_figure(tmp_path):
     assert table.startswith("| # | measurement |")
     assert all(f["title"] in table for f in figures.values())
     assert figures["dashboard_rows.sqlite"]["extra"]["rows"] <= 200
+    # The people clicked the real app and the job ran both ways (never how fast).
+    job = figures["under_load_job.sqlite"]["extra"]
+    assert {job["with_users"]["status"], job["alone"]["status"]} <= {"completed", "completed_with_failures"}
+    assert job["with_users"]["total"] == job["alone"]["total"] > 0
+    assert all(figures[f"under_load_{a}.sqlite"]["extra"]["with_job"]["count"] for a in ("tab", "clear"))
