@@ -201,10 +201,7 @@ class OrderSku(Base):
     total_amount: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
 
-    __table_args__ = (
-        Index("ix_order_skus_order_sku", "order_id", "sku_id", unique=True),
-        {"sqlite_with_rowid": False},
-    )
+    __table_args__ = {"sqlite_with_rowid": False}
 
 
 class OrderItem(Base):

@@ -12,7 +12,7 @@ Kept by triggers, inside the same transaction as the change, like order_day_coun
 (migration 0005), so it is correct by construction for every write path (checkout,
 single and bulk moves, the seed, the CLI): items inserted (or deleted, or moved) add
 (or remove) their (order, SKU) row; an order whose status, creation time, total or
-currency changes carries its rows along; a deleted order takes them. SQLite with row triggers;
+currency changes carries its rows along. SQLite with row triggers;
 PostgreSQL with statement-level triggers over the statement's transition tables (one
 set-based statement per statement, not one per row).
 `python -m orders_core counts --check` / `--rebuild` compares it with (or rebuilds it
@@ -33,25 +33,33 @@ down_revision = "0012"
 branch_labels = None
 depends_on = None
 
+# The kept rows are found by their whole key (the order's SKUs from ix_order_items_order_id,
+# its old status and creation time from the order): no second index on order_skus, so a
+# status move rewrites one index entry per row. An order's rows go with its items (the
+# foreign key keeps an order with items from being deleted).
 SQLITE_TRIGGERS = [
     """CREATE TRIGGER order_skus_item_insert AFTER INSERT ON order_items BEGIN
           INSERT INTO order_skus (sku_id, status, created_at, order_id, total_amount, currency)
           SELECT new.sku_id, status, created_at, id, total_amount, currency
           FROM orders WHERE id = new.order_id
-          ON CONFLICT (order_id, sku_id) DO NOTHING;
+          ON CONFLICT DO NOTHING;
         END""",
     """CREATE TRIGGER order_skus_item_update AFTER UPDATE OF order_id, sku_id ON order_items
         WHEN old.order_id IS NOT new.order_id OR old.sku_id IS NOT new.sku_id BEGIN
-          DELETE FROM order_skus WHERE order_id = old.order_id AND sku_id = old.sku_id
+          DELETE FROM order_skus WHERE sku_id = old.sku_id AND order_id = old.order_id
+            AND status = (SELECT status FROM orders WHERE id = old.order_id)
+            AND created_at = (SELECT created_at FROM orders WHERE id = old.order_id)
             AND NOT EXISTS (SELECT 1 FROM order_items
                             WHERE order_id = old.order_id AND sku_id = old.sku_id);
           INSERT INTO order_skus (sku_id, status, created_at, order_id, total_amount, currency)
           SELECT new.sku_id, status, created_at, id, total_amount, currency
           FROM orders WHERE id = new.order_id
-          ON CONFLICT (order_id, sku_id) DO NOTHING;
+          ON CONFLICT DO NOTHING;
         END""",
     """CREATE TRIGGER order_skus_item_delete AFTER DELETE ON order_items BEGIN
-          DELETE FROM order_skus WHERE order_id = old.order_id AND sku_id = old.sku_id
+          DELETE FROM order_skus WHERE sku_id = old.sku_id AND order_id = old.order_id
+            AND status = (SELECT status FROM orders WHERE id = old.order_id)
+            AND created_at = (SELECT created_at FROM orders WHERE id = old.order_id)
             AND NOT EXISTS (SELECT 1 FROM order_items
                             WHERE order_id = old.order_id AND sku_id = old.sku_id);
         END""",
@@ -61,10 +69,8 @@ SQLITE_TRIGGERS = [
              OR old.total_amount IS NOT new.total_amount OR old.currency IS NOT new.currency BEGIN
           UPDATE order_skus SET status = new.status, created_at = new.created_at,
                                 total_amount = new.total_amount, currency = new.currency
-          WHERE order_id = new.id;
-        END""",
-    """CREATE TRIGGER order_skus_order_delete AFTER DELETE ON orders BEGIN
-          DELETE FROM order_skus WHERE order_id = old.id;
+          WHERE sku_id IN (SELECT sku_id FROM order_items WHERE order_id = new.id)
+            AND status = old.status AND created_at = old.created_at AND order_id = old.id;
         END""",
 ]
 
@@ -75,33 +81,31 @@ CREATE FUNCTION order_skus_follow_items() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   IF TG_OP IN ('UPDATE', 'DELETE') THEN
     DELETE FROM order_skus k
-    USING (SELECT DISTINCT order_id, sku_id FROM old_rows) o
-    WHERE k.order_id = o.order_id AND k.sku_id = o.sku_id
+    USING (SELECT DISTINCT order_id, sku_id FROM old_rows) d JOIN orders o ON o.id = d.order_id
+    WHERE k.sku_id = d.sku_id AND k.status = o.status AND k.created_at = o.created_at
+      AND k.order_id = d.order_id
       AND NOT EXISTS (SELECT 1 FROM order_items i
-                      WHERE i.order_id = o.order_id AND i.sku_id = o.sku_id);
+                      WHERE i.order_id = d.order_id AND i.sku_id = d.sku_id);
   END IF;
   IF TG_OP IN ('INSERT', 'UPDATE') THEN
     INSERT INTO order_skus (sku_id, status, created_at, order_id, total_amount, currency)
     SELECT DISTINCT n.sku_id, o.status, o.created_at, o.id, o.total_amount, o.currency
     FROM new_rows n JOIN orders o ON o.id = n.order_id
-    ORDER BY o.id, n.sku_id
-    ON CONFLICT (order_id, sku_id) DO NOTHING;
+    ORDER BY 1, 2, 3, 4
+    ON CONFLICT DO NOTHING;
   END IF;
   RETURN NULL;
 END $$""",
     """
 CREATE FUNCTION order_skus_follow_orders() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-  IF TG_OP = 'UPDATE' THEN
-    UPDATE order_skus k SET status = n.status, created_at = n.created_at,
-                            total_amount = n.total_amount, currency = n.currency
-    FROM new_rows n JOIN old_rows o ON o.id = n.id
-    WHERE k.order_id = n.id
-      AND (o.status, o.created_at, o.total_amount, o.currency)
-          IS DISTINCT FROM (n.status, n.created_at, n.total_amount, n.currency);
-  ELSE
-    DELETE FROM order_skus k USING old_rows o WHERE k.order_id = o.id;
-  END IF;
+  UPDATE order_skus k SET status = n.status, created_at = n.created_at,
+                          total_amount = n.total_amount, currency = n.currency
+  FROM old_rows o JOIN new_rows n ON n.id = o.id JOIN order_items i ON i.order_id = o.id
+  WHERE (o.status, o.created_at, o.total_amount, o.currency)
+        IS DISTINCT FROM (n.status, n.created_at, n.total_amount, n.currency)
+    AND k.sku_id = i.sku_id AND k.status = o.status AND k.created_at = o.created_at
+    AND k.order_id = o.id;
   RETURN NULL;
 END $$""",
 ]
@@ -119,9 +123,6 @@ POSTGRES_TRIGGERS = [
     """CREATE TRIGGER order_skus_order_update AFTER UPDATE ON orders
        REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT
        EXECUTE FUNCTION order_skus_follow_orders()""",
-    """CREATE TRIGGER order_skus_order_delete AFTER DELETE ON orders
-       REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT
-       EXECUTE FUNCTION order_skus_follow_orders()""",
 ]
 
 TRIGGERS = {
@@ -129,7 +130,6 @@ TRIGGERS = {
     "order_skus_item_update": "order_items",
     "order_skus_item_delete": "order_items",
     "order_skus_order_update": "orders",
-    "order_skus_order_delete": "orders",
 }
 
 BACKFILL = """INSERT INTO order_skus (sku_id, status, created_at, order_id, total_amount, currency)
@@ -158,7 +158,6 @@ def upgrade() -> None:
         op.create_table(
             "order_skus", *columns, sa.PrimaryKeyConstraint(*KEY.split(", ")), sqlite_with_rowid=False
         )
-    op.create_index("ix_order_skus_order_sku", "order_skus", ["order_id", "sku_id"], unique=True)
     op.execute(BACKFILL)
     if postgres:
         for statement in POSTGRES_FUNCTIONS + POSTGRES_TRIGGERS:
