@@ -518,8 +518,15 @@ def list_orders(
         .limit(page_size)
         .offset((page - 1) * page_size)
     )
+    offset = (page - 1) * page_size
+    by_status = (
+        sort == "status" and filters.counted_by_day and not (filters.created_from or filters.created_to)
+    )
     with db.read() as conn:
-        rows = [_list_row(r) for r in conn.execute(query)]
+        if by_status and offset + page_size <= STATUS_PAGE_WALK:
+            rows = _page_by_status(conn, filters, descending=descending, offset=offset, page_size=page_size)
+        else:
+            rows = [_list_row(r) for r in conn.execute(query)]
         dated = filters.created_from or filters.created_to
         amounts = filters.min_total is not None or filters.max_total is not None
         if not with_total:
@@ -540,6 +547,46 @@ def list_orders(
             )
             total = conn.execute(select(func.count()).select_from(orders).where(*planned)).scalar_one()
     return OrderPage(rows, total, page, page_size)
+
+
+STATUS_PAGE_WALK = 5_000  # the page by status walks the order ids up to this deep (deeper: as before)
+
+
+def _page_by_status(
+    conn, filters: OrderFilters, *, descending: bool, offset: int, page_size: int
+) -> list[dict]:
+    """A page sorted by status, then number, without sorting a status's orders: the kept
+    counts per status (order_day_counts) say which statuses the page spans, and each is
+    read along the primary key (its status tested per order, kept off the status index,
+    which is not in id order), stopping after its share of the page. ORDER BY status, id
+    sorted all of a status's orders first (about 150,000 at a million: 150 ms)."""
+    counts = _day_counts(conn, filters)
+    rows: list[dict] = []
+    skip = offset
+    for status in sorted((s.value for s in Status), reverse=descending):
+        if filters.status is not None and status != filters.status.value:
+            continue
+        here = counts.get(status, 0)
+        if skip >= here:
+            skip -= here
+            continue
+        where = [
+            term
+            for term in filters.with_status(None)._conditions(currency_by_index=False)
+            if term is not None
+        ]
+        query = (
+            select(*LIST_COLUMNS)
+            .where(orders.c.status.concat("") == status, *where)
+            .order_by(orders.c.id.desc() if descending else orders.c.id.asc())
+            .limit(page_size - len(rows))
+            .offset(skip)
+        )
+        rows += [_list_row(r) for r in conn.execute(query)]
+        skip = 0
+        if len(rows) >= page_size:
+            break
+    return rows
 
 
 def _list_row(row) -> dict:

@@ -274,3 +274,20 @@ def test_a_database_with_orders_before_the_rows_existed_gets_them_when_migrated(
         assert len(kept(db)) >= 40
     finally:
         engine.dispose()
+
+
+def test_a_page_sorted_by_status_is_the_one_sorting_every_order_gives(shop):
+    """The list sorted by status reads each status along the order ids, told by the kept
+    counts where the page starts: the same rows as ORDER BY status, id over all orders."""
+    for filters in (F(), F(status="paid"), F(currency="usd")):
+        with shop.read() as conn:
+            ids = matching_order_ids(conn, filters)
+            every = conn.execute(select(orders.c.id, orders.c.status).where(orders.c.id.in_(ids))).all()
+        for descending in (False, True):
+            ordered = [r.id for r in sorted(every, key=lambda r: (r.status, r.id), reverse=descending)]
+            for page in (1, 2, 9, 30, 84):
+                listed = list_orders(
+                    shop, filters, actor=SYSTEM, page=page, page_size=6, sort="status", descending=descending
+                )
+                assert [r["id"] for r in listed.rows] == ordered[(page - 1) * 6 : page * 6], (filters, page)
+                assert listed.total == len(ids)
