@@ -46,6 +46,11 @@ def _fulfill(f) -> str:
         parts.append(f"{f.value.median:,.0f}/s against {need:,}/s")
     if f.backend == "postgresql":
         parts.append(
+            "the order_skus trigger (migration 0013) rewrites each moved order's SKU rows in "
+            "the same UPDATE statement: about a fifth of that statement's time in EXPLAIN "
+            "ANALYZE at 1M (bench/results/r13-pgsku.md)"
+        )
+        parts.append(
             "one worker is bound by one Python core (CPU time was about two thirds of wall "
             "time in the profile), spread over the guarded UPDATE ... RETURNING (20 %), "
             "freezing the order numbers at enqueue (18 %), the chunk's 500 events (16 %), "
@@ -60,7 +65,9 @@ def _fulfill(f) -> str:
             "transactions (claim, pending-payment and in-flight checks, the guarded UPDATE "
             "... RETURNING, the 500 events, recording the items), with no single hotspot in "
             "the profile; the UPDATE rewrites each order's entry in the (status, created_at, "
-            "total_amount) index; a second worker process shares SQLite's one writer "
+            "total_amount) index, and its order_skus trigger each of the order's SKU rows "
+            "(about 13 µs of CPU per order at 1M, bench/results/r13-pgsku.md); a second "
+            "worker process shares SQLite's one writer "
             "(see the 2-process row)"
         )
     return "; ".join(parts)
@@ -88,6 +95,8 @@ def _bundle(f) -> str:
         "10,000 matches (their own rows below say what is left); "
     )
     return common + (
+        "SKU views read order_skus and a page sorted by status reads each status along the "
+        "order ids (see their rows); "
         "the views counted exactly without a summary are the amount filters (one COUNT(*) per "
         "status over a range of the covering (status, created_at, total_amount) index, about "
         "100 ns per entry on SQLite) and the searches under the count limit, whose count visits "
@@ -130,14 +139,14 @@ def _sku(f) -> str:
     views = f.extra.get("views", {})
     slow = ", ".join(f"{k}: {v:,.0f} ms" for k, v in sorted(views.items(), key=lambda kv: -kv[1])[:3])
     return (
-        f"the slowest: {slow}, each a SKU with a status, dates or amounts, counted twice: the "
-        "tabs (up to 10,001 matches, status aside) and the list's total under its status (up "
-        "to 10,001 again: over the limit the tabs leave the statuses uncounted), each probing "
-        "orders one by one (SQLite from the status or date index against the SKU's order ids, "
-        "a set of up to 160,000 made first; PostgreSQL as its statistics for that SKU's id "
-        "choose). Not made: a kept "
-        "(sku, status, created_at, order_id) table, which every status move of the bulk "
-        "paths would have to update too"
+        f"the slowest: {slow}. Each SKU view reads order_skus (migration 0013: each order's "
+        "SKUs keyed (sku, status, created_at, order_id), the order's total and currency "
+        "alongside): the tabs are the SKU's first 10,001 rows of that key (with dates, each "
+        "status's range up to 10,001, which the list's total then reuses), the page walks "
+        "the key backwards and joins 50 orders by id; an amount is tested in the same rows "
+        "(on PostgreSQL an index-only scan, INCLUDE). What is left is reading up to 10,001 "
+        "index entries per range and the round trips of the bundle (the SKU's id, the "
+        "tabs, the total, the page), on a machine far busier than its two cores"
     )
 
 
