@@ -96,7 +96,8 @@ def _bundle(f) -> str:
     )
     return common + (
         "SKU views read order_skus and a page sorted by status reads each status along the "
-        "order ids (see their rows); "
+        "order ids (each about 10 ms at 1M on PostgreSQL; bench/results/r13-pgsku.md), so "
+        "what is left above 100 ms are searches and amounts; "
         "the views counted exactly without a summary are the amount filters (one COUNT(*) per "
         "status over a range of the covering (status, created_at, total_amount) index, about "
         "100 ns per entry on SQLite) and the searches under the count limit, whose count visits "
