@@ -53,7 +53,10 @@ def _fulfill(f) -> str:
             "the UPDATE of orders: a status change is never a HOT update, so each order gets "
             "a new row version and an entry in each of the table's 11 indexes (two of them "
             "pg_trgm GIN), then the item's UPDATE (4 indexes), the order_day_counts "
-            "statement trigger and the event's foreign-key check. ORDERS_JOB_MOVE_CONCURRENCY "
+            "statement trigger, the order_skus trigger "
+            "(migration 0013: each moved order's SKU rows, about a fifth of the UPDATE's time "
+            "in EXPLAIN ANALYZE at 1M, bench/results/r13-pgsku.md) and the event's "
+            "foreign-key check. ORDERS_JOB_MOVE_CONCURRENCY "
             "(2) keeps two chunks in flight per worker so the server uses both cores; on "
             "these two cores the server competes with the worker and the bench itself"
         )
@@ -64,7 +67,9 @@ def _fulfill(f) -> str:
             "the job's count), with no Python object per order; what is left is SQLite's own "
             "work: each order's row and its entries in the (status, created_at, total_amount) "
             "and (currency, status, ...) indexes, the day-count trigger per row, the event row "
-            "and the item's row; a second worker process shares SQLite's one writer "
+            "and the item's row, and the order_skus trigger's "
+            "rewrite of each order's SKU rows (about 13 µs of CPU per order at 1M, "
+            "bench/results/r13-pgsku.md); a second worker process shares SQLite's one writer "
             "(see the 2-process row)"
         )
     return "; ".join(parts)
@@ -96,6 +101,9 @@ def _bundle(f) -> str:
         "10,000 matches (their own rows below say what is left); "
     )
     return common + (
+        "SKU views read order_skus and a page sorted by status reads each status along the "
+        "order ids (each about 10 ms at 1M on PostgreSQL; bench/results/r13-pgsku.md), so "
+        "what is left above 100 ms are searches and amounts; "
         "the views counted exactly without a summary are the amount filters (one COUNT(*) per "
         "status over a range of the covering (status, created_at, total_amount) index, about "
         "100 ns per entry on SQLite) and the searches under the count limit, whose count visits "
@@ -138,14 +146,14 @@ def _sku(f) -> str:
     views = f.extra.get("views", {})
     slow = ", ".join(f"{k}: {v:,.0f} ms" for k, v in sorted(views.items(), key=lambda kv: -kv[1])[:3])
     return (
-        f"the slowest: {slow}, each a SKU with a status, dates or amounts, counted twice: the "
-        "tabs (up to 10,001 matches, status aside) and the list's total under its status (up "
-        "to 10,001 again: over the limit the tabs leave the statuses uncounted), each probing "
-        "orders one by one (SQLite from the status or date index against the SKU's order ids, "
-        "a set of up to 160,000 made first; PostgreSQL as its statistics for that SKU's id "
-        "choose). Not made: a kept "
-        "(sku, status, created_at, order_id) table, which every status move of the bulk "
-        "paths would have to update too"
+        f"the slowest: {slow}. Each SKU view reads order_skus (migration 0013: each order's "
+        "SKUs keyed (sku, status, created_at, order_id), the order's total and currency "
+        "alongside): the tabs are the SKU's first 10,001 rows of that key (with dates, each "
+        "status's range up to 10,001, which the list's total then reuses), the page walks "
+        "the key backwards and joins 50 orders by id; an amount is tested in the same rows "
+        "(on PostgreSQL an index-only scan, INCLUDE). What is left is reading up to 10,001 "
+        "index entries per range and the round trips of the bundle (the SKU's id, the "
+        "tabs, the total, the page), on a machine far busier than its two cores"
     )
 
 

@@ -187,6 +187,23 @@ class OrderDayCount(Base):
     orders: Mapped[int] = mapped_column(BigInteger)
 
 
+class OrderSku(Base):
+    """Each order's SKUs (one row per order and SKU) with the order's status, creation
+    time, total and currency, kept by triggers on `orders` and `order_items` in the same transaction as every
+    change (migration 0013): a SKU (+ status, + dates) view is one range of its key."""
+
+    __tablename__ = "order_skus"
+    sku_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), primary_key=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, primary_key=True)
+    order_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # The order's, so that amounts and a currency narrow the same range (PostgreSQL: INCLUDE).
+    total_amount: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+
+    __table_args__ = {"sqlite_with_rowid": False}
+
+
 class OrderItem(Base):
     __tablename__ = "order_items"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -547,6 +564,7 @@ def _table_of(model: type[Base]) -> Table:
 orders = _table_of(Order)
 order_items = _table_of(OrderItem)
 order_day_counts = _table_of(OrderDayCount)
+order_skus = _table_of(OrderSku)
 order_events = _table_of(OrderEvent)
 payments = _table_of(Payment)
 refunds = _table_of(Refund)

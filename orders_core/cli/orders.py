@@ -14,6 +14,7 @@ from .. import catalog, checkout, customers, lifecycle, order_counts, queries
 from ..errors import OrdersError
 from ..order_detail import OrderDetail
 from ..order_listing import stream_orders
+from ..order_numbers import format_order_number
 from ..staff import SYSTEM
 from .common import (
     Command,
@@ -423,7 +424,15 @@ def cmd_counts(args: argparse.Namespace) -> None:
     db = open_db()
     if args.rebuild:
         rows = order_counts.rebuild(db)
-        emit(args, {"rebuilt": rows}, lambda r: f"Recounted from the orders: {r['rebuilt']} rows.")
+        sku_rows = order_counts.rebuild_sku_rows(db)
+        emit(
+            args,
+            {"rebuilt": rows, "rebuilt_order_skus": sku_rows},
+            lambda r: (
+                f"Recounted from the orders: {r['rebuilt']} rows; "
+                f"each order's SKUs refilled: {r['rebuilt_order_skus']} rows."
+            ),
+        )
         return
     found = [
         {
@@ -435,30 +444,58 @@ def cmd_counts(args: argparse.Namespace) -> None:
         }
         for m in order_counts.mismatches(db)
     ]
+    # order_skus rows that differ: "kept" and "counted" are "status created_at total currency",
+    # or null.
+    sku_rows = [
+        {
+            "order": format_order_number(m.order_id),
+            "sku_id": m.sku_id,
+            "kept": _sku_row_text(m.kept),
+            "counted": _sku_row_text(m.counted),
+        }
+        for m in order_counts.sku_row_mismatches(db)
+    ]
     emit(
         args,
-        found,
+        found + sku_rows,
         lambda rows: (
             "The kept counts agree with the orders."
             if not rows
-            else table(
-                ["DAY", "STATUS", "CURRENCY", "KEPT", "COUNTED"],
-                [[r["day"], r["status"], r["currency"], r["kept"], r["counted"]] for r in rows],
+            else "\n".join(
+                part
+                for part in (
+                    found
+                    and table(
+                        ["DAY", "STATUS", "CURRENCY", "KEPT", "COUNTED"],
+                        [[r["day"], r["status"], r["currency"], r["kept"], r["counted"]] for r in found],
+                    ),
+                    sku_rows
+                    and table(
+                        ["ORDER", "SKU ID", "KEPT (order_skus)", "COUNTED"],
+                        [[r["order"], r["sku_id"], r["kept"] or "-", r["counted"] or "-"] for r in sku_rows],
+                    ),
+                )
+                if part
             )
         ),
     )
-    if found:
+    if found or sku_rows:
         raise OrdersError(
-            f"{len(found)} kept counts differ from the orders; "
+            f"{len(found) + len(sku_rows)} kept counts or SKU rows differ from the orders; "
             "`python -m orders_core counts --rebuild` recounts them."
         )
+
+
+def _sku_row_text(side) -> str | None:
+    return None if side is None else f"{side[0]} {side[1].isoformat(sep=' ')} {side[2]} {side[3]}"
 
 
 COMMANDS = (
     Command("migrate", "apply database migrations", cmd_migrate),
     Command(
         "counts",
-        "check (or rebuild) the per-day order counts the orders page's tabs read",
+        "check (or rebuild) what the orders page reads kept with the orders: the per-day "
+        "counts and each order's SKUs",
         cmd_counts,
         args_counts,
     ),

@@ -465,17 +465,20 @@ def test_the_kept_order_counts_are_checked_and_rebuilt_from_the_cli(env):
     from sqlalchemy import update
 
     from orders_core import db as orders_db
-    from orders_core.schema import order_day_counts
+    from orders_core.schema import order_day_counts, order_skus
 
     assert _json(env, "counts") == []
     db = orders_db.open_database(env["ORDERS_DATABASE_URL"], run_migrations=False)
     try:
         with db.write() as conn:
             conn.execute(update(order_day_counts).values(orders=order_day_counts.c.orders + 1))
+            conn.execute(update(order_skus).values(status="created"))  # each order's SKU rows too
         differ = _run(env, "counts")  # the differing rows on stdout, why on stderr, exit 1
         assert differ.returncode == 1 and "differ from the orders" in differ.stderr
         assert "KEPT" in differ.stdout and "COUNTED" in differ.stdout
-        assert _json(env, "counts", "--rebuild")["rebuilt"] > 0
+        assert "KEPT (order_skus)" in differ.stdout
+        rebuilt = _json(env, "counts", "--rebuild")
+        assert rebuilt["rebuilt"] > 0 and rebuilt["rebuilt_order_skus"] > 0
         assert _json(env, "counts", "--check") == []
     finally:
         orders_db.forget_databases()

@@ -255,8 +255,10 @@ def assert_nothing_was_lost(db: Database, summaries: list[dict]) -> None:
     assert len(ours) == checkout["ok"] + checkout["declined"], (len(ours), checkout)
     assert sum(1 for o in ours if paid_orders[o.id]) == checkout["ok"], checkout
 
-    # The tab counts the database keeps with the orders agree with counting them.
+    # The tab counts the database keeps with the orders agree with counting them, and each
+    # order's SKU rows (order_skus) with its orders and items.
     assert order_counts.mismatches(db) == []
+    assert order_counts.sku_row_mismatches(db) == []
 
 
 @pytest.mark.slow

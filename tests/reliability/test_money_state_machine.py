@@ -608,8 +608,10 @@ def check_books(db, final: dict, seen: dict, settled: bool = False) -> None:
         charges = {c.id: c for c in conn.execute(select(sim_charges))}
         ledger_refunds = conn.execute(select(sim_refunds)).all()
 
-    # The counts behind the orders page's tabs, kept by the database, agree with the orders.
+    # The counts behind the orders page's tabs, kept by the database, agree with the orders,
+    # and so does each order's SKU rows (order_skus) that the SKU views read.
     assert order_counts.mismatches(db) == []
+    assert order_counts.sku_row_mismatches(db) == []
 
     by_gateway_id = defaultdict(list)
     for p in pays:
