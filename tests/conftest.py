@@ -13,6 +13,12 @@ Databases
 
 Every test session writes into a temporary ORDERS_DATA_DIR, never into data/.
 
+Parallel runs (pytest-xdist, `-n 2 --dist loadgroup`: what scripts/test.sh does)
+  Each worker process has its own session fixtures (PostgreSQL cluster, localstripe,
+  templates, data dir). A module's tests stay together on one worker, so its module
+  fixtures (app servers, Chromium, seeded databases) are built once; and every browser
+  test runs on one worker, one Chromium at a time, as in a serial run.
+
 Settings
   Each test reads the environment afresh (orders_core.config.load_settings is cached
   per process), and monkeypatch.setenv / delenv mid-test take effect at once.
@@ -39,6 +45,20 @@ try:
 except ModuleNotFoundError as exc:  # the module is still being written
     if exc.name != "tests.support.localstripe":
         raise
+
+
+# --- parallel runs -----------------------------------------------------------------
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under `--dist loadgroup`: one group per module, and one for all browser tests."""
+    if config.getoption("dist", "no") != "loadgroup":
+        return
+    for item in items:
+        if item.get_closest_marker("xdist_group") is not None:
+            continue  # a test that chose its own group keeps it
+        group = "browser" if item.get_closest_marker("browser") else item.nodeid.split("::", 1)[0]
+        item.add_marker(pytest.mark.xdist_group(group))
 
 
 # --- environment -----------------------------------------------------------------
