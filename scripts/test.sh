@@ -41,7 +41,7 @@ say "Running: mypy"
 # Two worker processes (pytest-xdist) by default, CI's two cores: each module stays on one
 # worker, all browser tests on one (tests/conftest.py). ORDERS_TEST_WORKERS=0 runs in this
 # process; arguments that choose workers themselves (-n, -p no:xdist) are left alone.
-parallel=(-n "${ORDERS_TEST_WORKERS:-2}" --dist loadgroup)
+parallel=(-n "${ORDERS_TEST_WORKERS:-2}" --dist loadfile)
 for arg in "$@"; do
     case $arg in -n | -n* | --numprocesses* | no:xdist | --dist*) parallel=() ;; esac
 done
