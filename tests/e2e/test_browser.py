@@ -211,7 +211,7 @@ def fulfil_two_paid_orders(site, page) -> None:
     dialog.get_by_text("Will be processed").wait_for()
     shot(page, "04_mass_action_preflight")
     dialog.locator(".st-key-mass_confirm button").click()
-    notice = page.get_by_text(
+    notice = page.get_by_test_id("stMainBlockContainer").get_by_text(  # not the toast of a quick job
         re.compile(r"Job #\d+ (is (queued|running): Fulfill 2 orders|finished: 2 fulfilled)")
     )
     notice.wait_for()
