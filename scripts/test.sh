@@ -38,9 +38,17 @@ say "Running: mypy"
 "$VENV/bin/mypy"
 
 # --- Tests ---------------------------------------------------------------------------
-say "Running: pytest $*"
+# Two worker processes (pytest-xdist) by default, CI's two cores: each module stays on one
+# worker, all browser tests on one (tests/conftest.py). ORDERS_TEST_WORKERS=0 runs in this
+# process; arguments that choose workers themselves (-n, -p no:xdist) are left alone.
+parallel=(-n "${ORDERS_TEST_WORKERS:-2}" --dist loadfile)
+for arg in "$@"; do
+    case $arg in -n | -n* | --numprocesses* | no:xdist | --dist*) parallel=() ;; esac
+done
+[[ ${ORDERS_TEST_WORKERS:-2} == 0 ]] && parallel=()
+say "Running: pytest ${parallel[*]} $*"
 status=0
-"$VENV/bin/python" -m pytest "$@" || status=$?
+"$VENV/bin/python" -m pytest "${parallel[@]}" "$@" || status=$?
 if ((status == 5)); then
     echo "ERROR: pytest collected no tests; treating that as a failure." >&2
     exit 1

@@ -13,6 +13,12 @@ Databases
 
 Every test session writes into a temporary ORDERS_DATA_DIR, never into data/.
 
+Parallel runs (pytest-xdist, `-n 2 --dist loadfile`: what scripts/test.sh does)
+  Each worker process has its own session fixtures (PostgreSQL cluster, localstripe,
+  templates, data dir). A module's tests stay together on one worker, so its module
+  fixtures (app servers, Chromium, seeded databases) are built once; and every browser
+  test runs on one worker, one Chromium at a time, as in a serial run.
+
 Settings
   Each test reads the environment afresh (orders_core.config.load_settings is cached
   per process), and monkeypatch.setenv / delenv mid-test take effect at once.
@@ -20,6 +26,7 @@ Settings
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 import shutil
@@ -39,6 +46,38 @@ try:
 except ModuleNotFoundError as exc:  # the module is still being written
     if exc.name != "tests.support.localstripe":
         raise
+
+
+# --- parallel runs -----------------------------------------------------------------
+
+
+@functools.cache
+def _is_browser_module(path: Path) -> bool:
+    try:
+        return "mark.browser" in path.read_text(encoding="utf-8")
+    except OSError:
+        return False
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """`--dist loadfile`, with every browser module counted as one file: a module's tests
+    stay on one worker (its module fixtures are built once), and the browser tests all
+    run on one worker, one Chromium at a time. (pytest-xdist's own `loadgroup` cannot
+    do this under pytest 9: it renames `item._nodeid`, which pytest 9 no longer reads.)"""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    # Modules in collection order (not largest first): the browser group, the longest,
+    # starts at once (tests/e2e comes first), and the quick unit tests fill the end.
+    config.option.loadscopereorder = False
+
+    class ModulesWithTheBrowserTestsTogether(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return "browser" if _is_browser_module(config.rootpath / module) else module
+
+    return ModulesWithTheBrowserTestsTogether(config, log)
 
 
 # --- environment -----------------------------------------------------------------

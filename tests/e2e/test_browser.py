@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import re
 import shutil
-import time
 from pathlib import Path
 
 import pytest
@@ -25,7 +24,7 @@ from sqlalchemy import select, update
 from orders_core import db as orders_db
 from orders_core import demo
 from orders_core.schema import orders
-from tests.support.app_server import CHROMIUM, CHROMIUM_ARGS, app_server
+from tests.support.app_server import CHROMIUM, CHROMIUM_ARGS, app_server, settled
 from tests.support.app_server import sign_in as sign_in_as
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -109,7 +108,7 @@ def screenshot_on_failure(page, name: str):
 # -- helpers ---------------------------------------------------------------------------------------
 def shot(page, name: str) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
-    time.sleep(1.0)  # let the last rerun finish painting
+    settled(page)  # let the last rerun finish painting
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
@@ -212,7 +211,7 @@ def fulfil_two_paid_orders(site, page) -> None:
     dialog.get_by_text("Will be processed").wait_for()
     shot(page, "04_mass_action_preflight")
     dialog.locator(".st-key-mass_confirm button").click()
-    notice = page.get_by_text(
+    notice = page.get_by_test_id("stMainBlockContainer").get_by_text(  # not the toast of a quick job
         re.compile(r"Job #\d+ (is (queued|running): Fulfill 2 orders|finished: 2 fulfilled)")
     )
     notice.wait_for()

@@ -22,7 +22,7 @@ from orders_core import demo, jobs
 from orders_core.queries import OrderFilters
 from orders_core.schema import orders
 from orders_core.staff import find_staff
-from tests.support.app_server import CHROMIUM, CHROMIUM_ARGS, app_server, sign_in
+from tests.support.app_server import CHROMIUM, CHROMIUM_ARGS, app_server, settled, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -74,7 +74,7 @@ def shot(page, name: str) -> None:
     page.set_viewport_size(
         {"width": before["width"], "height": max(before["height"], min(int(height) + 40, 6000))}
     )
-    page.wait_for_timeout(800)  # charts and tables redraw at the new size
+    settled(page)  # charts and tables redraw at the new size
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
     page.set_viewport_size(before)
 

@@ -137,9 +137,37 @@ def new_page(browser, *, width: int = 1440, height: int = 1200, timeout_ms: int 
     return page
 
 
+# Resolves once no rerun is running and the DOM has not changed for `quietMs` (or after
+# `maxMs` whatever happens), and then two frames have been painted.
+_SETTLED_JS = """([quietMs, maxMs]) => new Promise((resolve) => {
+    const start = performance.now();
+    let changed = start;
+    const observer = new MutationObserver(() => { changed = performance.now(); });
+    observer.observe(document.documentElement,
+        {subtree: true, childList: true, attributes: true, characterData: true});
+    const check = () => {
+        const now = performance.now();
+        const running = document.querySelector('[data-testid="stStatusWidget"]');
+        if ((!running && now - changed >= quietMs) || now - start >= maxMs) {
+            observer.disconnect();
+            requestAnimationFrame(() => requestAnimationFrame(() => resolve(now - start)));
+        } else {
+            setTimeout(check, 50);
+        }
+    };
+    setTimeout(check, 50);
+})"""
+
+
+def settled(page, *, quiet_ms: int = 300, max_ms: int = 2_000) -> None:
+    """Until the page has stopped changing (the last rerun has finished painting): for a
+    screenshot, instead of a fixed sleep."""
+    page.evaluate(_SETTLED_JS, [quiet_ms, max_ms])
+
+
 def shot(page, name: str) -> Path:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    time.sleep(0.8)  # let the last rerun finish painting
+    settled(page)  # let the last rerun finish painting
     path = SCREENSHOTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
