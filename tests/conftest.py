@@ -59,6 +59,7 @@ def _is_browser_module(path: Path) -> bool:
         return False
 
 
+@pytest.hookimpl(optionalhook=True)  # `-p no:xdist` runs the suite without the plugin
 def pytest_xdist_make_scheduler(config: pytest.Config, log):
     """`--dist loadfile`, with every browser module counted as one file: a module's tests
     stay on one worker (its module fixtures are built once), and the browser tests all
