@@ -7,9 +7,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
+from subprocess import CompletedProcess
 
 from sqlalchemy import select, text
 
@@ -19,8 +18,7 @@ from orders_core.job_engine import run_job_here
 from orders_core.queries import OrderFilters, count_by_status, list_orders
 from orders_core.schema import orders
 from orders_core.staff import SYSTEM
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from tests.support import cli_process
 
 
 def ageing(db, days: int) -> set[str]:
@@ -92,22 +90,15 @@ def test_totals_are_in_the_chosen_currencys_units_and_keep_to_that_currency(db):
     assert euros["all"] == sum(1 for r in rows if r.currency == "eur")
 
 
-def _cli(database_url: str, data_dir: Path, *args: str) -> subprocess.CompletedProcess:
+def _cli(database_url: str, data_dir: Path, *args: str) -> CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ORDERS_", "STRIPE_"))}
     env.update(
         ORDERS_DATA_DIR=str(data_dir),
         ORDERS_DATABASE_URL=database_url,
         ORDERS_PAYMENT_GATEWAY="simulated",
-        PYTHONPATH=str(REPO_ROOT),
+        PYTHONPATH=str(cli_process.REPO_ROOT),
     )
-    return subprocess.run(
-        [sys.executable, "-m", "orders_core", *args],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return cli_process.run(env, *args)
 
 
 def test_the_cli_lists_and_bulk_fulfils_the_ageing_view(sqlite_database_url, sqlite_db, tmp_path):

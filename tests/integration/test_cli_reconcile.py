@@ -8,9 +8,7 @@ import csv
 import io
 import json
 import os
-import subprocess
-import sys
-from pathlib import Path
+from subprocess import CompletedProcess
 
 import pytest
 from sqlalchemy import update
@@ -18,8 +16,7 @@ from sqlalchemy import update
 from orders_core.checkout import place_order
 from orders_core.clock import utcnow
 from orders_core.schema import orders
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from tests.support import cli_process
 
 
 @pytest.fixture
@@ -31,20 +28,12 @@ def run_cli(sqlite_database_url, tmp_path):
         ORDERS_DATA_DIR=str(tmp_path),
         ORDERS_DATABASE_URL=sqlite_database_url,
         ORDERS_PAYMENT_GATEWAY="simulated",
-        PYTHONPATH=str(REPO_ROOT),
+        PYTHONPATH=str(cli_process.REPO_ROOT),
         PYTHONIOENCODING="utf-8",
     )
 
-    def run(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [sys.executable, "-m", "orders_core", "reconcile", *args],
-            cwd=REPO_ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            encoding="utf-8",
-            timeout=120,
-        )
+    def run(*args: str) -> CompletedProcess:
+        return cli_process.run(env, "reconcile", *args)
 
     return run
 
