@@ -28,7 +28,7 @@ from orders_core.schema import orders as orders_table
 from orders_core.staff import SYSTEM, Actor, Role
 
 from . import baselines
-from .common import REPO_ROOT, WORK_DIR, Figure, Stats, log, timer
+from .common import REPO_ROOT, WORK_DIR, Figure, Stats, WalSampler, log, timer
 
 ANALYST = Actor(email="analyst@ordersdesk.test", role=Role.ANALYST)
 
@@ -180,30 +180,11 @@ def memory_figure(export: Figure) -> Figure:
 
 
 # -- the SQLite WAL while an export runs beside a bulk job (issue #13 §6) ---------------------
-WAL_SAMPLE_SECONDS = 0.05
-
-
-def _wal_peak_during(wal: Path, work) -> tuple[float, object]:
+def _wal_peak_during(db_file: str, work) -> tuple[float, object]:
     """(the WAL file's peak size in MB while `work()` runs, what work returned)."""
-    peak = [0]
-    stop = threading.Event()
-
-    def sample() -> None:
-        while not stop.is_set():
-            try:
-                peak[0] = max(peak[0], wal.stat().st_size)
-            except OSError:
-                pass
-            time.sleep(WAL_SAMPLE_SECONDS)
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    try:
+    with WalSampler(Path(db_file)) as wal:
         result = work()
-    finally:
-        stop.set()
-        sampler.join()
-    return peak[0] / 1e6, result
+    return max((size for _, size in wal.samples), default=0) / 1e6, result
 
 
 def wal_figure(db: Database, orders: int) -> Figure | None:
@@ -213,7 +194,6 @@ def wal_figure(db: Database, orders: int) -> Figure | None:
 
     if db.sqlite_file is None:
         return None
-    wal = Path(db.sqlite_file + "-wal")
     paid = b_bulk.paid_orders(db)[: min(20_000, max(200, orders // 50))]
     numbers, ids = [n for _, n in paid], [i for i, _ in paid]
     destination = WORK_DIR / "exports" / "wal.csv"
@@ -223,7 +203,7 @@ def wal_figure(db: Database, orders: int) -> Figure | None:
         total, _, _ = b_bulk.run_job(db, b_bulk.OPS, "fulfill", numbers)
         return total
 
-    alone_mb, alone_s = _wal_peak_during(wal, fulfill)
+    alone_mb, alone_s = _wal_peak_during(db.sqlite_file, fulfill)
     b_bulk.put_back_fulfilled(db, ids)
     stop = threading.Event()
     exports: list[float] = []
@@ -244,7 +224,7 @@ def wal_figure(db: Database, orders: int) -> Figure | None:
             stop.set()
             exporter.join()
 
-    beside_mb, beside_s = _wal_peak_during(wal, fulfill_beside_exports)
+    beside_mb, beside_s = _wal_peak_during(db.sqlite_file, fulfill_beside_exports)
     b_bulk.put_back_fulfilled(db, ids)
     _rm(destination)
     log(

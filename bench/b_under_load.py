@@ -47,7 +47,6 @@ import json
 import os
 import random
 import re
-import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -62,11 +61,10 @@ from orders_core.schema import job_items, orders
 from orders_core.staff import Actor, Role
 from orders_core.status import Status
 
-from .common import Figure, Stats, log, percentile
+from .common import WAL_SAMPLE_SECONDS, Figure, Stats, WalSampler, log, percentile
 
 THINK_SECONDS = 0.5
 ACTION_TIMEOUT = 15.0  # the issue's "nothing over 15 s"
-WAL_SAMPLE_SECONDS = 0.05
 ACCOUNTS = ("ops", "support", "analyst", "admin")
 TABS = ("all", "created", "paid", "fulfilled", "canceled", "returned")
 ACTIONS = ("tab", "search_number", "search_email", "search_surname", "clear")
@@ -131,40 +129,6 @@ class Terms:
 
 
 # -- measuring the machine ----------------------------------------------------------------------
-class WalSampler:
-    """The size of `path`-wal every WAL_SAMPLE_SECONDS while open, with the time of each."""
-
-    def __init__(self, path: Path | None):
-        self.wal = Path(f"{path}-wal") if path else None
-        self.samples: list[tuple[float, int]] = []
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True, name="bench-wal")
-
-    def __enter__(self) -> WalSampler:
-        if self.wal is not None:
-            self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._done.set()
-        if self._thread.is_alive():
-            self._thread.join()
-
-    def _run(self) -> None:
-        assert self.wal is not None
-        while not self._done.is_set():
-            try:
-                size = self.wal.stat().st_size
-            except OSError:
-                size = 0
-            self.samples.append((time.perf_counter(), size))
-            self._done.wait(WAL_SAMPLE_SECONDS)
-
-    def peak_mb(self, start: float, end: float) -> float | None:
-        sizes = [s for t, s in self.samples if start <= t <= end]
-        return max(sizes) / 1e6 if sizes else None
-
-
 def _descendants() -> dict[int, str]:
     """Every process below this one: pid -> its command line."""
     parents: dict[int, int] = {}

@@ -275,3 +275,41 @@ def machine_info() -> dict:
     except (OSError, subprocess.SubprocessError):
         info["git_commit"] = None
     return info
+
+
+# -- the SQLite WAL's size while something runs -----------------------------------------------
+WAL_SAMPLE_SECONDS = 0.05
+
+
+class WalSampler:
+    """The size of `path`-wal every WAL_SAMPLE_SECONDS while open, with the time of each."""
+
+    def __init__(self, path: Path | None):
+        self.wal = Path(f"{path}-wal") if path else None
+        self.samples: list[tuple[float, int]] = []
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True, name="bench-wal")
+
+    def __enter__(self) -> WalSampler:
+        if self.wal is not None:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._done.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def _run(self) -> None:
+        assert self.wal is not None
+        while not self._done.is_set():
+            try:
+                size = self.wal.stat().st_size
+            except OSError:
+                size = 0
+            self.samples.append((time.perf_counter(), size))
+            self._done.wait(WAL_SAMPLE_SECONDS)
+
+    def peak_mb(self, start: float, end: float) -> float | None:
+        sizes = [s for t, s in self.samples if start <= t <= end]
+        return max(sizes) / 1e6 if sizes else None
