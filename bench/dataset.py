@@ -113,10 +113,11 @@ def sqlite_dataset(
     return Dataset("sqlite", url, orders, random_seed, seconds, True)
 
 
-def sqlite_scratch(dataset: Dataset, name: str, *, work_dir: Path = WORK_DIR) -> str:
-    """A copy of the cached SQLite database to change freely; its URL."""
+def sqlite_scratch(dataset: Dataset, name: str) -> str:
+    """A copy of the cached SQLite database, beside it (in the run's --work-dir), to change
+    freely; its URL."""
     source = Path(make_url(dataset.url).database)
-    target = work_dir / f"scratch-{name}.db"
+    target = source.parent / f"scratch-{name}.db"
     forget(dataset.url)
     checkpoint_sqlite(source)
     remove_sqlite(target)
@@ -242,10 +243,10 @@ def scratch(dataset: Dataset, name: str) -> str:
     return postgres_scratch(dataset, name)
 
 
-def fresh_url(dataset: Dataset, name: str, *, work_dir: Path = WORK_DIR) -> str:
+def fresh_url(dataset: Dataset, name: str) -> str:
     """An empty database (nothing migrated yet) beside the dataset's."""
     if dataset.backend == "sqlite":
-        path = work_dir / f"fresh-{name}.db"
+        path = Path(make_url(dataset.url).database).parent / f"fresh-{name}.db"
         forget(f"sqlite:///{path}")
         remove_sqlite(path)
         return f"sqlite:///{path}"
