@@ -288,7 +288,7 @@ def fulfill(
             "enqueue_seconds": Stats.of(enqueue_s, "s").as_dict(),
             "chunk_size": load_settings().job_chunk_size,
             # set-based chunks in flight at once in the one worker (PostgreSQL only)
-            "move_concurrency": getattr(load_settings(), "job_move_concurrency", 1),
+            "move_concurrency": load_settings().job_move_concurrency,
             "failed_repeats": failures,
         },
     )
