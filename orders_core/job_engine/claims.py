@@ -23,9 +23,10 @@ import dataclasses
 import datetime as dt
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
-from sqlalchemy import Connection, func, or_, select, update
+from sqlalchemy import ColumnElement, Connection, Row, func, or_, select, update
 
 from ..clock import utcnow
 from ..db import Database
@@ -69,6 +70,31 @@ class Claim:
     seq_range: tuple[int, int]  # the lowest and highest seq of the claimed items
 
 
+# What a claim reads of each item it holds (ClaimedItem's fields, and seq to order them).
+CLAIMED_COLUMNS = (
+    job_items.c.id,
+    job_items.c.order_id,
+    job_items.c.order_number,
+    job_items.c.attempts,
+    job_items.c.reason,
+    job_items.c.seq,
+)
+
+
+def claimed_items(rows: Sequence[Row[*tuple[Any, ...]]]) -> list[ClaimedItem]:
+    """The ClaimedItems of rows read as CLAIMED_COLUMNS."""
+    return [ClaimedItem(r.id, r.order_id, r.order_number, r.attempts, r.reason) for r in rows]
+
+
+def claimable(job_id: int, now: dt.datetime) -> list[ColumnElement[bool]]:
+    """The items of job `job_id` a worker may claim: pending, their lease free or run out."""
+    return [
+        job_items.c.job_id == job_id,
+        job_items.c.status == ITEM_PENDING,
+        or_(job_items.c.lease_expires_at.is_(None), job_items.c.lease_expires_at < now),
+    ]
+
+
 class _Rollback(Exception):
     pass
 
@@ -88,16 +114,7 @@ class Leases:
         the job was canceled or finished, or its requester may no longer do this."""
         now = utcnow()
         until = now + self.lease
-        picked = (
-            select(job_items.c.id)
-            .where(
-                job_items.c.job_id == job_id,
-                job_items.c.status == ITEM_PENDING,
-                or_(job_items.c.lease_expires_at.is_(None), job_items.c.lease_expires_at < now),
-            )
-            .order_by(job_items.c.seq)
-            .limit(size)
-        )
+        picked = select(job_items.c.id).where(*claimable(job_id, now)).order_by(job_items.c.seq).limit(size)
         if self.db.is_postgres:
             picked = picked.with_for_update(skip_locked=True)
         try:
@@ -106,14 +123,7 @@ class Leases:
                     update(job_items)
                     .where(job_items.c.id.in_(picked))
                     .values(worker=self.worker_id, lease_expires_at=until, attempts=job_items.c.attempts + 1)
-                    .returning(
-                        job_items.c.id,
-                        job_items.c.order_id,
-                        job_items.c.order_number,
-                        job_items.c.attempts,
-                        job_items.c.reason,
-                        job_items.c.seq,
-                    )
+                    .returning(*CLAIMED_COLUMNS)
                 ).all()
                 if not rows:
                     raise _Rollback
@@ -152,7 +162,7 @@ class Leases:
                 finish_if_done(self.db, job_id)
                 return None
         rows = sorted(rows, key=lambda r: r.seq)
-        items = [ClaimedItem(r.id, r.order_id, r.order_number, r.attempts, r.reason) for r in rows]
+        items = claimed_items(rows)
         note = job.reason or f"Bulk {JobAction(job.action).label} (job #{job_id})"
         return Claim(
             job_id, JobAction(job.action), actor, actor_error, note, items, (rows[0].seq, rows[-1].seq)

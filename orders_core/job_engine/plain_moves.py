@@ -33,7 +33,6 @@ from sqlalchemy import (
     func,
     insert,
     literal,
-    or_,
     select,
     true,
     update,
@@ -50,7 +49,7 @@ from ..staff import Actor, authorize
 from ..status import BULK_SOURCE_STATUSES, MOVES, Action, PaymentStatus, RefundStatus, Status, refunds_on
 from ..timeline import EventKind
 from ..validation import clean_text
-from .claims import Claim, ClaimedItem, Leases
+from .claims import CLAIMED_COLUMNS, Claim, Leases, claimable, claimed_items
 from .moves import MAX_ITEM_ATTEMPTS  # an item claimed that often is ChunkMover's to give up
 
 
@@ -183,14 +182,6 @@ class PlainChunks:
         )
 
 
-def _claimable(job_id: int, now: dt.datetime) -> list[ColumnElement[bool]]:
-    return [
-        job_items.c.job_id == job_id,
-        job_items.c.status == ITEM_PENDING,
-        or_(job_items.c.lease_expires_at.is_(None), job_items.c.lease_expires_at < now),
-    ]
-
-
 def _moves(plain: PlainMove, now: dt.datetime) -> dict[str, Any]:
     values: dict[str, Any] = {"status": plain.target.value, "updated_at": now}
     if plain.target in ENTERED_AT:
@@ -233,7 +224,7 @@ def _postgres_chunk(
     job_open = exists().where(jobs.c.id == job_id, active, jobs.c.cancel_requested.is_(False))
     picked = (
         select(job_items.c.id, job_items.c.order_id, job_items.c.attempts)
-        .where(*_claimable(job_id, now), job_open)
+        .where(*claimable(job_id, now), job_open)
         .order_by(job_items.c.seq)
         .limit(size)
         .with_for_update(skip_locked=True)
@@ -322,7 +313,7 @@ def _sqlite_chunk(
     the rest is what the claim's lease marks)."""
     window = (
         select(job_items.c.seq)
-        .where(*_claimable(job_id, now))
+        .where(*claimable(job_id, now))
         .order_by(job_items.c.seq)
         .limit(size)
         .subquery()
@@ -348,7 +339,7 @@ def _sqlite_chunk(
     in_window = [job_items.c.job_id == job_id, job_items.c.seq >= low, job_items.c.seq <= high]
     claimed = conn.execute(
         update(job_items)
-        .where(*_claimable(job_id, now), *in_window)
+        .where(*claimable(job_id, now), *in_window)
         .values(worker=worker_id, lease_expires_at=until, attempts=job_items.c.attempts + 1)
     ).rowcount
     moved = conn.execute(
@@ -400,14 +391,7 @@ def _rest(
     `ids` (PostgreSQL, where this worker's other chunks may be in flight) or, under
     SQLite's write lock, those this claim's lease marks."""
     rows = conn.execute(
-        select(
-            job_items.c.id,
-            job_items.c.order_id,
-            job_items.c.order_number,
-            job_items.c.attempts,
-            job_items.c.reason,
-            job_items.c.seq,
-        )
+        select(*CLAIMED_COLUMNS)
         .where(
             job_items.c.job_id == job_id,
             job_items.c.status == ITEM_PENDING,
@@ -419,5 +403,5 @@ def _rest(
     ).all()
     if not rows:
         return None
-    items = [ClaimedItem(r.id, r.order_id, r.order_number, r.attempts, r.reason) for r in rows]
+    items = claimed_items(rows)
     return Claim(job_id, job.action, job.actor, None, job.note, items, (rows[0].seq, rows[-1].seq))

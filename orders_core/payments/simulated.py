@@ -25,7 +25,7 @@ from ..clock import utcnow
 from ..db import Database
 from ..schema import sim_charges, sim_disputes, sim_refunds
 from .base import CardDeclined, Charge, GatewayRefund, InvalidToken, PaymentError, RefundFailed
-from .card_tokens import DECLINE_MESSAGES, TEST_TOKENS
+from .card_tokens import DECLINE_MESSAGES, TEST_TOKENS, TestToken
 from .listing import ListedPayment
 
 # Plain SQL at the driver level: this ledger stands in for a remote service, and
@@ -187,11 +187,7 @@ class SimulatedGateway:
         request = {"op": "confirm", "payment_id": payment_id, "token": _token_digest(token)}
         card = TEST_TOKENS.get(token) if isinstance(token, str) else None
         if self.db.is_postgres and card is not None:
-            declined = (
-                _error("card_declined", card.decline_code, DECLINE_MESSAGES[card.decline_code])
-                if card.decline_code
-                else None
-            )
+            status, decline, declined = _card_outcome(card)
             stored = self._one_statement(
                 "confirm",
                 key=idempotency_key,
@@ -199,9 +195,9 @@ class SimulatedGateway:
                 response=None if declined is None else json.dumps(declined),
                 now=self._now(),
                 id=payment_id,
-                status="requires_payment_method" if card.decline_code else "succeeded",
+                status=status,
                 brand=card.brand,
-                decline=card.decline_code or ("refund_fail" if card.refunds_fail else None),
+                decline=decline,
             )
             if stored is not None:
                 return _charge(_answer(json.loads(stored)))
@@ -223,24 +219,10 @@ class SimulatedGateway:
                     "invalid_token",
                     "The card token is not valid. Use one of Stripe's test tokens.",
                 )
-            if card.decline_code:
-                self._run(
-                    cursor,
-                    "set_charge",
-                    id=payment_id,
-                    status="requires_payment_method",
-                    brand=card.brand,
-                    decline=card.decline_code,
-                )
-                return _error("card_declined", card.decline_code, DECLINE_MESSAGES[card.decline_code])
-            self._run(
-                cursor,
-                "set_charge",
-                id=payment_id,
-                status="succeeded",
-                brand=card.brand,
-                decline="refund_fail" if card.refunds_fail else None,
-            )
+            status, decline, declined = _card_outcome(card)
+            self._run(cursor, "set_charge", id=payment_id, status=status, brand=card.brand, decline=decline)
+            if declined is not None:
+                return declined
             return _charge_json(payment_id, "succeeded", row.amount, row.currency)
 
         return _charge(self._idempotent(idempotency_key, request, perform))
@@ -519,6 +501,16 @@ def _pyformat(sql: str) -> str:
     import re
 
     return re.sub(r"(?<!:):([a-z_]+)", r"%(\1)s", sql)
+
+
+def _card_outcome(card: TestToken) -> tuple[str, str | None, dict | None]:
+    """What confirming with test card `card` does to a charge: its status, its
+    decline_code column (refund_fail marks a card that refuses refunds) and the decline
+    answered, None when the charge succeeds."""
+    if card.decline_code:
+        declined = _error("card_declined", card.decline_code, DECLINE_MESSAGES[card.decline_code])
+        return "requires_payment_method", card.decline_code, declined
+    return "succeeded", "refund_fail" if card.refunds_fail else None, None
 
 
 def _digest(request: dict) -> str:
