@@ -387,7 +387,7 @@ def _adbc_url(db: Database) -> str:
     return url.render_as_string(hide_password=False)
 
 
-class _AdbcPostgresRanges:
+class _AdbcPostgresRanges(engine.AdbcRanges):
     """A RangeReader through the ADBC PostgreSQL driver, which reads with COPY (FORMAT
     binary) straight into Arrow record batches: no Python row objects. Each range is
     one transaction (READ COMMITTED: the items, read second, include every item of
@@ -396,29 +396,7 @@ class _AdbcPostgresRanges:
     def __init__(self, db: Database, orders: engine.RangeStatement, items: engine.RangeStatement):
         import adbc_driver_postgresql.dbapi as adbc_postgres
 
-        self._statements = ((orders, engine.ORDER_SOURCE), (items, engine.ITEM_SOURCE))
-        self._conn = adbc_postgres.connect(_adbc_url(db))
-        self._cur = self._conn.cursor()
-
-    def read(self, lo: int, hi: int):
-        try:
-            found = []
-            for (sql, params, slots), schema in self._statements:
-                self._cur.execute(sql, engine.bind_range(params, slots, lo, hi))
-                reader = self._cur.fetch_record_batch()
-                try:
-                    found.append([engine.conform(batch, schema) for batch in reader if batch.num_rows])
-                finally:
-                    reader.close()
-            return found[0], found[1]
-        finally:
-            self._conn.rollback()
-
-    def close(self) -> None:
-        try:
-            self._cur.close()
-        finally:
-            self._conn.close()
+        super().__init__(adbc_postgres.connect(_adbc_url(db)), orders, items)
 
 
 class _CopyRanges:
