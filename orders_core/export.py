@@ -193,8 +193,7 @@ def _selection(db: Database, filters, order_ids, job_id) -> _Selection:
             raise ValidationError("filters must be an OrderFilters.")
         with db.read() as conn:  # the bound: orders placed from now on are not in the file
             high = conn.execute(select(func.max(orders.c.id))).scalar_one() or 0
-        where = filters.conditions(dialect=dialect)
-        return _Selection(lambda lo, hi: list(where), 0, int(high), filtered=bool(where))
+        return _filtered_selection(filters.conditions(dialect=dialect), int(high))
     if job_id is not None:
         if isinstance(job_id, bool) or not isinstance(job_id, int):
             raise ValidationError(f"job_id must be a whole number, not {job_id!r}.")
@@ -212,7 +211,7 @@ def _selection(db: Database, filters, order_ids, job_id) -> _Selection:
                 high = conn.execute(select(func.max(job_items.c.order_id)).where(mine)).scalar_one()
         if job.selection_max_id is not None:  # filters + an id bound (orders_core/export_selection.py)
             where = filters_from_json(job.selection_filters).conditions(dialect=dialect)
-            return _Selection(lambda lo, hi: list(where), 0, int(job.selection_max_id), filtered=bool(where))
+            return _filtered_selection(where, int(job.selection_max_id))
 
         def listed(lo, hi) -> list:  # the range's part of the job's (job_id, order_id) index
             return [
@@ -242,6 +241,11 @@ def _selection(db: Database, filters, order_ids, job_id) -> _Selection:
             return [orders.c.id.in_(select(listed.c.value))]
 
     return _Selection(chosen, min(ids, default=1) - 1, max(ids, default=0))
+
+
+def _filtered_selection(where: list, high: int) -> _Selection:
+    """The orders with id <= high that meet the filters' WHERE terms `where`."""
+    return _Selection(lambda lo, hi: list(where), 0, high, filtered=bool(where))
 
 
 def _order_query(db: Database, selection: _Selection):
