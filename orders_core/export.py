@@ -207,8 +207,9 @@ def _selection(db: Database, filters, order_ids, job_id) -> _Selection:
                 raise NotFound(f"No job #{job_id}.")
             if job.selection_max_id is None:  # a listed selection: its job items' order ids
                 mine = job_items.c.job_id == job_id
-                low = conn.execute(select(func.min(job_items.c.order_id)).where(mine)).scalar_one()
-                high = conn.execute(select(func.max(job_items.c.order_id)).where(mine)).scalar_one()
+                low, high = conn.execute(
+                    select(func.min(job_items.c.order_id), func.max(job_items.c.order_id)).where(mine)
+                ).one()
         if job.selection_max_id is not None:  # filters + an id bound (orders_core/export_selection.py)
             where = filters_from_json(job.selection_filters).conditions(dialect=dialect)
             return _filtered_selection(where, int(job.selection_max_id))
