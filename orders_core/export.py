@@ -193,8 +193,7 @@ def _selection(db: Database, filters, order_ids, job_id) -> _Selection:
             raise ValidationError("filters must be an OrderFilters.")
         with db.read() as conn:  # the bound: orders placed from now on are not in the file
             high = conn.execute(select(func.max(orders.c.id))).scalar_one() or 0
-        where = filters.conditions(dialect=dialect)
-        return _Selection(lambda lo, hi: list(where), 0, int(high), filtered=bool(where))
+        return _filtered_selection(filters.conditions(dialect=dialect), int(high))
     if job_id is not None:
         if isinstance(job_id, bool) or not isinstance(job_id, int):
             raise ValidationError(f"job_id must be a whole number, not {job_id!r}.")
@@ -208,11 +207,12 @@ def _selection(db: Database, filters, order_ids, job_id) -> _Selection:
                 raise NotFound(f"No job #{job_id}.")
             if job.selection_max_id is None:  # a listed selection: its job items' order ids
                 mine = job_items.c.job_id == job_id
-                low = conn.execute(select(func.min(job_items.c.order_id)).where(mine)).scalar_one()
-                high = conn.execute(select(func.max(job_items.c.order_id)).where(mine)).scalar_one()
+                low, high = conn.execute(
+                    select(func.min(job_items.c.order_id), func.max(job_items.c.order_id)).where(mine)
+                ).one()
         if job.selection_max_id is not None:  # filters + an id bound (orders_core/export_selection.py)
             where = filters_from_json(job.selection_filters).conditions(dialect=dialect)
-            return _Selection(lambda lo, hi: list(where), 0, int(job.selection_max_id), filtered=bool(where))
+            return _filtered_selection(where, int(job.selection_max_id))
 
         def listed(lo, hi) -> list:  # the range's part of the job's (job_id, order_id) index
             return [
@@ -242,6 +242,11 @@ def _selection(db: Database, filters, order_ids, job_id) -> _Selection:
             return [orders.c.id.in_(select(listed.c.value))]
 
     return _Selection(chosen, min(ids, default=1) - 1, max(ids, default=0))
+
+
+def _filtered_selection(where: list, high: int) -> _Selection:
+    """The orders with id <= high that meet the filters' WHERE terms `where`."""
+    return _Selection(lambda lo, hi: list(where), 0, high, filtered=bool(where))
 
 
 def _order_query(db: Database, selection: _Selection):
@@ -387,7 +392,7 @@ def _adbc_url(db: Database) -> str:
     return url.render_as_string(hide_password=False)
 
 
-class _AdbcPostgresRanges:
+class _AdbcPostgresRanges(engine.AdbcRanges):
     """A RangeReader through the ADBC PostgreSQL driver, which reads with COPY (FORMAT
     binary) straight into Arrow record batches: no Python row objects. Each range is
     one transaction (READ COMMITTED: the items, read second, include every item of
@@ -396,29 +401,7 @@ class _AdbcPostgresRanges:
     def __init__(self, db: Database, orders: engine.RangeStatement, items: engine.RangeStatement):
         import adbc_driver_postgresql.dbapi as adbc_postgres
 
-        self._statements = ((orders, engine.ORDER_SOURCE), (items, engine.ITEM_SOURCE))
-        self._conn = adbc_postgres.connect(_adbc_url(db))
-        self._cur = self._conn.cursor()
-
-    def read(self, lo: int, hi: int):
-        try:
-            found = []
-            for (sql, params, slots), schema in self._statements:
-                self._cur.execute(sql, engine.bind_range(params, slots, lo, hi))
-                reader = self._cur.fetch_record_batch()
-                try:
-                    found.append([engine.conform(batch, schema) for batch in reader if batch.num_rows])
-                finally:
-                    reader.close()
-            return found[0], found[1]
-        finally:
-            self._conn.rollback()
-
-    def close(self) -> None:
-        try:
-            self._cur.close()
-        finally:
-            self._conn.close()
+        super().__init__(adbc_postgres.connect(_adbc_url(db)), orders, items)
 
 
 class _CopyRanges:

@@ -124,30 +124,20 @@ def conform(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
     )
 
 
-class SqliteRanges:
-    """A RangeReader over the SQLite file `path` through ADBC, straight into Arrow."""
+class AdbcRanges:
+    """A RangeReader over the ADBC connection `conn` (SQLite's or PostgreSQL's): each
+    range's orders, then its items, in one read transaction that a rollback ends."""
 
-    def __init__(self, path: str, orders: RangeStatement, items: RangeStatement, batch_rows: int):
-        import adbc_driver_sqlite
-        import adbc_driver_sqlite.dbapi
-
+    def __init__(self, conn, orders: RangeStatement, items: RangeStatement):
         self._statements = ((orders, ORDER_SOURCE), (items, ITEM_SOURCE))
-        # autocommit off: the driver's deferred BEGIN takes no snapshot until the first
-        # read, and each rollback below ends the range's read transaction.
-        self._conn = adbc_driver_sqlite.dbapi.connect(path)
-        self._cur = self._conn.cursor()
-        self._cur.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
-        self._cur.fetchall()
-        self._cur.adbc_statement.set_options(
-            **{adbc_driver_sqlite.StatementOptions.BATCH_ROWS.value: str(batch_rows)}
-        )
-        self._conn.rollback()
+        self._conn = conn
+        self._cur = conn.cursor()
 
     def read(self, lo: int, hi: int):
         try:
             found = []
             for (sql, params, slots), schema in self._statements:
-                self._cur.execute(sql, tuple(bind_range(params, slots, lo, hi)))
+                self._cur.execute(sql, bind_range(params, slots, lo, hi))
                 reader = self._cur.fetch_record_batch()
                 try:
                     found.append([conform(batch, schema) for batch in reader if batch.num_rows])
@@ -162,6 +152,24 @@ class SqliteRanges:
             self._cur.close()
         finally:
             self._conn.close()
+
+
+class SqliteRanges(AdbcRanges):
+    """A RangeReader over the SQLite file `path` through ADBC, straight into Arrow."""
+
+    def __init__(self, path: str, orders: RangeStatement, items: RangeStatement, batch_rows: int):
+        import adbc_driver_sqlite
+        import adbc_driver_sqlite.dbapi
+
+        # autocommit off: the driver's deferred BEGIN takes no snapshot until the first
+        # read, and each rollback in read() ends the range's read transaction.
+        super().__init__(adbc_driver_sqlite.dbapi.connect(path), orders, items)
+        self._cur.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        self._cur.fetchall()
+        self._cur.adbc_statement.set_options(
+            **{adbc_driver_sqlite.StatementOptions.BATCH_ROWS.value: str(batch_rows)}
+        )
+        self._conn.rollback()
 
 
 # -- joining each batch of orders with its items -------------------------------------------------

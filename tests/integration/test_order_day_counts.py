@@ -16,6 +16,7 @@ from orders_core.job_engine import run_job_here
 from orders_core.queries import OrderFilters, count_by_status, list_orders
 from orders_core.schema import order_day_counts, orders
 from orders_core.staff import SYSTEM
+from tests.support.migrations import upgrade_to
 
 
 def kept(db) -> dict[tuple, int]:
@@ -118,16 +119,11 @@ def test_a_tampered_count_is_found_and_a_rebuild_mends_it(db):
 
 def test_a_database_with_orders_before_the_counts_existed_gets_them_when_migrated(tmp_path):
     """Migrate to 0004, add orders the old way, then migrate to the head."""
-    from alembic import command
-
-    from orders_core.db import Database, _alembic_config
+    from orders_core.db import Database
 
     engine = create_database_engine(f"sqlite:///{tmp_path / 'old.db'}")
     try:
-        config = _alembic_config()
-        with engine.begin() as conn:
-            config.attributes["connection"] = conn
-            command.upgrade(config, "0004")
+        upgrade_to(engine, "0004")
         db = Database(engine)
         demo.seed(db, orders=40, random_seed=2)
         migrate(engine)

@@ -29,6 +29,7 @@ from orders_core.staff import SYSTEM
 from orders_core.status import Status
 from tests.integration.conftest import HOME
 from tests.support import postgres as pg
+from tests.support.migrations import upgrade_to
 
 F = OrderFilters.parse
 CODES = ("BOX-USD", "PASS-USD", "PASS-EUR", "PASS-JPY")
@@ -257,16 +258,9 @@ def empty_database_url(request, tmp_path):
 
 def test_a_database_with_orders_before_the_rows_existed_gets_them_when_migrated(empty_database_url):
     """Migrate to 0012, add orders the old way, then migrate to the head."""
-    from alembic import command
-
-    from orders_core.db import _alembic_config
-
     engine = create_database_engine(empty_database_url)
     try:
-        config = _alembic_config()
-        with engine.begin() as conn:
-            config.attributes["connection"] = conn
-            command.upgrade(config, "0012")
+        upgrade_to(engine, "0012")
         db = Database(engine)
         demo.seed(db, orders=40, random_seed=2)
         migrate(engine)
