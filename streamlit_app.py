@@ -17,7 +17,7 @@ from orders_core.staff import Permission
 from orders_web import sso
 from orders_web.paths import PUBLIC_PAGES, SIGN_IN, SIGN_OUT, SSO_START, STAFF_PAGES, safe_next
 from pages import account_page
-from pages.ui import display, job_watch, resources, session
+from pages.ui import job_watch, plain_text, resources, session
 
 st.set_page_config(page_title="Orders Desk", page_icon="📦", layout="wide")
 
@@ -101,7 +101,8 @@ def sign_in_again(state: SessionEnded | None) -> None:
     st.title("Orders Desk")
     if isinstance(state, SessionEnded):
         st.error(
-            f"Your session has ended: {display.escape_markdown(state.reason)}.", icon=":material/lock_clock:"
+            f"Your session has ended: {plain_text.markdown_literal(state.reason)}.",
+            icon=":material/lock_clock:",
         )
     else:
         st.info("Sign in to use Orders Desk.", icon=":material/login:")

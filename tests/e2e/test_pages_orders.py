@@ -22,6 +22,7 @@ from orders_core.schema import job_items, jobs, order_events, orders, refunds
 from orders_core.staff import find_staff, set_staff_active, set_staff_role
 from pages.ui.display import escape_markdown, money
 from pages.ui.orders_view import PAGE_SIZE, parse_orders_params
+from pages.ui.plain_text import markdown_literal
 from pages.ui.resources import get_db, get_gateways
 from pages.ui.statuses import STATUS_COLORS
 from pages.ui.thresholds import confirm_above_orders, confirm_above_refund, needs_typed_confirmation
@@ -567,7 +568,8 @@ def test_a_demoted_agent_sees_the_session_end_and_cannot_fulfil(db):
 
 
 def plain_email(email: str) -> str:
-    return escape_markdown(email)
+    """An email as pages put it in Markdown: escaped, and never made a link."""
+    return markdown_literal(email)
 
 
 def test_backing_out_of_a_confirmation_changes_nothing(db):
